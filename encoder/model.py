@@ -1,0 +1,64 @@
+"""`Encoder`: embeddings, a stack of layers and an optional final norm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import EncoderConfig
+from .modules import EmbeddingParts, Embeddings, EncoderLayer
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """What one forward pass produces (attention weights come from hooks, see capture.py)."""
+
+    last_hidden_state: torch.Tensor  # (B, T, D)
+    hidden_states: tuple[torch.Tensor, ...]  # n_layers + 1 of (B, T, D); [0] is the embedding output
+    embedding_parts: EmbeddingParts
+
+
+def key_padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, T) 1/0 attention mask -> bool (B, 1, 1, T) for `attention()`; None when nothing is padded.
+
+    Skipping the mask when every token is real saves a (B, H, T, T) pass per layer.
+    """
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    return attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): broadcast over heads and queries
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+        self.final_norm = (
+            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
+        )
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        segment_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> EncoderOutput:
+        """input_ids, segment_ids, attention_mask: (B, T) integer tensors."""
+        if input_ids.size(1) > self.config.max_positions:
+            raise ValueError(
+                f"{input_ids.size(1)} tokens exceed the model's {self.config.max_positions} positions."
+            )
+        mask = key_padding_mask(attention_mask)
+        parts = self.embeddings.parts(input_ids, segment_ids)
+        x = self.embeddings.combine(parts)  # (B, T, D)
+        hidden_states = [x]
+        for layer in self.layers:
+            x = layer(x, mask)  # (B, T, D)
+            hidden_states.append(x)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+            hidden_states[-1] = x
+        return EncoderOutput(x, tuple(hidden_states), parts)

@@ -1,0 +1,184 @@
+"""The pieces of a Transformer encoder, each small enough to read in one sitting.
+
+Everything is batch-first: B = batch, T = tokens, D = d_model, H = heads, Dh = D / H.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import EncoderConfig
+from .positional import sinusoidal_table
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    weights_out: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled dot-product attention, Vaswani et al. (2017) eq. 1, returning (output, weights).
+
+    q, k, v: (B, H, T, Dh). mask: bool (B, 1, 1, T), True for keys that may be attended.
+    The softmax is computed here rather than in a fused kernel because the weights are the
+    point of this project. Masked keys get exactly zero weight. `weights_out`, if given, is a
+    (B, H, T, T) tensor the weights are written into (capture uses it to avoid a copy).
+    """
+    q = q * (1.0 / math.sqrt(q.size(-1)))  # scale the (T, Dh) side, cheaper than (T, T)
+    # With weights_out, scores and softmax share that memory: one fresh (T, T) block per head
+    # instead of two, which at 512 tokens saves more time than the matmul takes.
+    scores = torch.matmul(q, k.transpose(-2, -1), out=weights_out)  # (B, H, T, T)
+    if mask is not None:
+        scores.masked_fill_(~mask, torch.finfo(scores.dtype).min)
+    # (B, H, T, T); row = query, column = key
+    weights = torch.softmax(scores, dim=-1, out=scores if weights_out is not None else None)
+    if mask is not None:
+        # exp(min - max) already underflows to 0, but say it outright: padded keys get none.
+        weights.masked_fill_(~mask, 0.0)
+    return weights @ v, weights  # (B, H, T, Dh), (B, H, T, T)
+
+
+class ScaledDotProductAttention(nn.Module):
+    """`attention()` as a module, so forward hooks can see (q, k, v) going in and weights coming out."""
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        weights_out: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return attention(q, k, v, mask, weights_out)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head self-attention (Vaswani et al. 2017, §3.2.2) with one fused Q/K/V projection."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)  # [W_Q; W_K; W_V] stacked
+        self.core = ScaledDotProductAttention()
+        self.out = nn.Linear(config.d_model, config.d_model)  # W_O
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, D = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads)  # (B, T, 3, H, Dh)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, Dh)
+        context, _ = self.core(q, k, v, mask)  # (B, H, T, Dh)
+        context = context.transpose(1, 2).reshape(B, T, D)  # (B, T, D): heads side by side
+        return self.out(context)
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward network, §3.3: two linear maps around a non-linearity."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.d_model, config.d_ff)
+        self.down = nn.Linear(config.d_ff, config.d_model)
+        self.activation = config.activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.up(x)  # (B, T, d_ff)
+        if self.activation == "relu":
+            h = F.relu(h)
+        else:
+            # BERT's "gelu" is the exact erf form; "gelu_tanh" is the approximation of GPT-2.
+            h = F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
+        return self.down(h)  # (B, T, D)
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each wrapped in a residual connection and LayerNorm.
+
+    Post-LN (the paper and BERT): x = LN(x + Sublayer(x)). Pre-LN: x = x + Sublayer(LN(x)),
+    which trains more stably without warm-up (Xiong et al. 2020).
+    """
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.norm_first = config.norm_first
+        self.attention = MultiHeadAttention(config)
+        self.attention_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.feed_forward = FeedForward(config)
+        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.norm_first:
+            x = x + self.dropout(self.attention(self.attention_norm(x), mask))
+            return x + self.dropout(self.feed_forward(self.feed_forward_norm(x)))
+        x = self.attention_norm(x + self.dropout(self.attention(x, mask)))
+        return self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sinusoidal position encodings (§3.5), looked up like an embedding table."""
+
+    def __init__(self, n_positions: int, d_model: int) -> None:
+        super().__init__()
+        table = torch.from_numpy(sinusoidal_table(n_positions, d_model))
+        self.register_buffer("weight", table, persistent=False)  # derived, never saved
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        return F.embedding(positions, self.weight)
+
+
+@dataclass(frozen=True)
+class EmbeddingParts:
+    """The three vectors summed into each token's input: all (B, T, D)."""
+
+    token: torch.Tensor
+    position: torch.Tensor
+    segment: torch.Tensor | None
+
+
+class Embeddings(nn.Module):
+    """Token + position (+ segment) embeddings, optionally normalised, as in BERT (Devlin et al. 2019)."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.token = nn.Embedding(config.vocab_size, config.d_model, padding_idx=None)
+        self.token_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        if config.positions == "learned":
+            self.position: nn.Module = nn.Embedding(config.max_positions, config.d_model)
+        else:
+            self.position = SinusoidalPositions(config.max_positions, config.d_model)
+        self.segment = (
+            nn.Embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
+        )
+        self.norm = (
+            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.embedding_norm else None
+        )
+        self.dropout = nn.Dropout(config.dropout)
+
+    def parts(self, input_ids: torch.Tensor, segment_ids: torch.Tensor | None) -> EmbeddingParts:
+        T = input_ids.size(1)
+        positions = torch.arange(T, device=input_ids.device).unsqueeze(0)  # (1, T)
+        token = self.token(input_ids) * self.token_scale  # (B, T, D)
+        position = self.position(positions).expand_as(token)  # (B, T, D)
+        segment = None
+        if self.segment is not None:
+            if segment_ids is None:
+                segment_ids = torch.zeros_like(input_ids)  # BERT adds segment 0 to single texts
+            segment = self.segment(segment_ids)  # (B, T, D)
+        return EmbeddingParts(token, position, segment)
+
+    def combine(self, parts: EmbeddingParts) -> torch.Tensor:
+        x = parts.token + parts.position
+        if parts.segment is not None:
+            x = x + parts.segment
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.dropout(x)  # (B, T, D)
+
+    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.combine(self.parts(input_ids, segment_ids))
