@@ -1,0 +1,154 @@
+"""Pure transforms of captured attention: the options the views offer, as array functions.
+
+Every function takes and returns numpy arrays; none knows about Streamlit or Plotly.
+Attention arrays are (..., Q, K): row = query, column = key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .run import Run
+
+PairBlock = Literal["all", "A→A", "A→B", "B→A", "B→B"]
+PAIR_BLOCKS: tuple[PairBlock, ...] = ("all", "A→A", "A→B", "B→A", "B→B")
+
+
+@dataclass(frozen=True)
+class AttentionView:
+    """Attention prepared for drawing: weights (L, H, Q, K) with a label per query and key.
+
+    query_positions / key_positions give, for each row / column, the token positions in the
+    run it stands for (one position per token, several when subwords are merged into words).
+    """
+
+    weights: np.ndarray  # float32 (L, H, Q, K)
+    query_labels: list[str]
+    key_labels: list[str]
+    query_positions: list[list[int]]
+    key_positions: list[list[int]]
+
+
+def head_average(weights: np.ndarray) -> np.ndarray:
+    """(L, H, Q, K) -> (L, Q, K): the mean over heads."""
+    return weights.mean(axis=1)
+
+
+def renormalize_rows(weights: np.ndarray) -> np.ndarray:
+    """Rescale each row to sum to 1; all-zero rows stay zero."""
+    sums = weights.sum(axis=-1, keepdims=True)
+    return np.divide(weights, sums, out=np.zeros_like(weights), where=sums > 0)
+
+
+def select_tokens(weights: np.ndarray, queries: list[int], keys: list[int]) -> np.ndarray:
+    """(..., T, T) -> (..., len(queries), len(keys))."""
+    return weights[..., queries, :][..., keys]
+
+
+def word_groups(word_ids: list[int | None], segment_ids: list[int], keep: list[int]) -> list[list[int]]:
+    """Group kept token positions into words: consecutive tokens of one word in one segment.
+
+    Special tokens (word id None) stay groups of their own.
+    """
+    groups: list[list[int]] = []
+    previous: tuple[int, int] | None = None
+    for position in keep:
+        word = word_ids[position]
+        key = None if word is None else (segment_ids[position], word)
+        if key is not None and key == previous:
+            groups[-1].append(position)
+        else:
+            groups.append([position])
+        previous = key
+    return groups
+
+
+def merge_groups(weights: np.ndarray, query_groups: list[list[int]], key_groups: list[list[int]]) -> np.ndarray:
+    """Pool token attention into groups, following Clark et al. (2019, §4.1) for words:
+
+    attention *to* a word is the sum over its pieces (so rows still sum to what they did),
+    attention *from* a word is the mean over its pieces.
+    """
+    to_words = np.stack([weights[..., g].sum(axis=-1) for g in key_groups], axis=-1)  # (..., T, K')
+    return np.stack([to_words[..., g, :].mean(axis=-2) for g in query_groups], axis=-2)  # (..., Q', K')
+
+
+def group_label(run: Run, group: list[int]) -> str:
+    """The surface text of a group of tokens (the word as typed), or the token for one piece."""
+    if len(group) == 1:
+        return run.tokens[group[0]]
+    segment = run.segment_ids[group[0]]
+    text = run.text_b if segment == 1 and run.text_b is not None else run.text_a
+    start, end = run.offsets[group[0]][0], run.offsets[group[-1]][1]
+    return text[start:end] if end > start else "".join(run.tokens[p].removeprefix("##") for p in group)
+
+
+def block_positions(run: Run, block: PairBlock) -> tuple[list[int], list[int]]:
+    """Query and key positions of one block of a sentence pair (segment A = 0, B = 1)."""
+    everything = list(range(run.n_tokens))
+    if block == "all" or not run.is_pair:
+        return everything, everything
+    in_segment = {s: [p for p in everything if run.segment_ids[p] == s] for s in (0, 1)}
+    source, target = block.split("→")
+    return in_segment[source == "B"], in_segment[target == "B"]
+
+
+def attention_view(
+    run: Run,
+    hide_special: bool = False,
+    renormalize: bool = True,
+    merge_subwords: bool = False,
+    block: PairBlock = "all",
+) -> AttentionView:
+    """Apply the view options, in the order that keeps each meaningful.
+
+    Hiding special tokens drops their rows and columns ([CLS] and [SEP] often soak up most
+    of the weight, Clark et al. 2019 §3); renormalising then rescales each row to sum to 1
+    over the tokens left. Merging subwords pools pieces into words. A pair block keeps only
+    the queries of one sentence and the keys of one sentence, without renormalising, so the
+    share of attention that crosses between the sentences stays visible.
+    """
+    queries, keys = block_positions(run, block)
+    weights = run.attentions
+    if hide_special:
+        queries = [p for p in queries if not run.special[p]]
+        keys = [p for p in keys if not run.special[p]]
+        if not queries or not keys:
+            raise ValueError("Nothing is left once the special tokens are hidden.")
+        if renormalize:
+            kept = [p for p in range(run.n_tokens) if not run.special[p]]
+            # renormalise over every non-special key, so a pair block still shows its share
+            weights = np.zeros_like(weights)
+            weights[..., kept] = renormalize_rows(run.attentions[..., kept])
+    if merge_subwords:
+        query_groups = word_groups(run.word_ids, run.segment_ids, queries)
+        key_groups = word_groups(run.word_ids, run.segment_ids, keys)
+        merged = merge_groups(weights, query_groups, key_groups)
+    else:
+        query_groups, key_groups = [[p] for p in queries], [[p] for p in keys]
+        merged = select_tokens(weights, queries, keys)
+    return AttentionView(
+        weights=np.ascontiguousarray(merged, dtype=np.float32),
+        query_labels=[group_label(run, g) for g in query_groups],
+        key_labels=[group_label(run, g) for g in key_groups],
+        query_positions=query_groups,
+        key_positions=key_groups,
+    )
+
+
+def downsample_mean(matrix: np.ndarray, size: int) -> np.ndarray:
+    """Average-pool the last two axes to at most (size, size), for thumbnails of long texts.
+
+    Each output cell is the mean of a block of cells, so a thumbnail keeps the overall
+    pattern (and its mean) of the full matrix.
+    """
+    *lead, rows, cols = matrix.shape
+    if rows <= size and cols <= size:
+        return matrix
+    r_edges = np.linspace(0, rows, min(rows, size) + 1).astype(int)
+    c_edges = np.linspace(0, cols, min(cols, size) + 1).astype(int)
+    row_pooled = np.add.reduceat(matrix, r_edges[:-1], axis=-2) / np.diff(r_edges)[:, None]
+    return np.add.reduceat(row_pooled, c_edges[:-1], axis=-1) / np.diff(c_edges)

@@ -1,0 +1,164 @@
+"""Building blocks shared by every figure: safe labels, exact heatmaps and image heatmaps.
+
+Two ways to draw a matrix:
+- `exact_heatmap`: a go.Heatmap whose z is the float32 matrix itself (Plotly sends it as a
+  base64 typed array, 4 bytes a cell), with hover "query → key: weight". Used for the views
+  people read numbers from.
+- `image_heatmap`: the matrix colour-mapped here and sent as one PNG. Used for thumbnails and
+  grids, where thousands of cells would otherwise cost megabytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import get_colorscale, sample_colorscale
+from PIL import Image
+
+# Cividis was designed to read the same with red-green colour blindness (Nuñez et al. 2018).
+COLOR_SCALES = ("Cividis", "Viridis", "Magma", "Blues", "Greys")
+DEFAULT_COLOR_SCALE = "Cividis"
+LOG_FLOOR = 1e-3  # log colour spans three decades: weights below 0.001 share the darkest colour
+FONT = dict(family="Inter, 'Noto Sans', 'Noto Sans CJK SC', 'Noto Color Emoji', sans-serif", size=12)
+
+
+def plotly_text(text: str) -> str:
+    """Text shown literally: Plotly reads a subset of HTML in labels, so escape it."""
+    return html.escape(text, quote=False)
+
+
+def position_labels(labels: Sequence[str]) -> list[str]:
+    """Unique category names 'token ·i' so that equal tokens never merge into one row."""
+    return [f"{plotly_text(label)} ·{i}" for i, label in enumerate(labels)]
+
+
+def tick_step(n: int, max_ticks: int = 64) -> int:
+    return max(1, -(-n // max_ticks))
+
+
+def axis_ticks(labels: Sequence[str], max_ticks: int = 64) -> dict:
+    """Axis settings: one tick per token, labelled with the token (every k-th when crowded)."""
+    names = position_labels(labels)
+    step = tick_step(len(labels), max_ticks)
+    return dict(
+        type="category",
+        tickmode="array",
+        tickvals=names[::step],
+        ticktext=[plotly_text(label) for label in labels[::step]],
+        showgrid=False,
+        automargin=True,
+    )
+
+
+def colorscale(name: str, log: bool = False, max_value: float = 1.0) -> list[list]:
+    """A Plotly colourscale; with log=True its stops are spaced so colour follows log10(weight).
+
+    The data stay exact (hover shows true weights): only where colours sit along [0, max] moves.
+    """
+    if not log:
+        return get_colorscale(name)
+    fractions = np.concatenate([[0.0], np.geomspace(LOG_FLOOR, 1.0, 24)])  # weight / max
+    shades = np.clip((np.log10(np.maximum(fractions, LOG_FLOOR)) - np.log10(LOG_FLOOR))
+                     / -np.log10(LOG_FLOOR), 0, 1)
+    colors = sample_colorscale(name, shades.tolist())
+    return [[float(f), c] for f, c in zip(fractions, colors, strict=True)]
+
+
+def exact_heatmap(
+    matrix: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    *,
+    color_scale: str = DEFAULT_COLOR_SCALE,
+    log: bool = False,
+    zmax: float | None = None,
+    row_title: str = "query",
+    col_title: str = "key",
+    value_name: str = "weight",
+    showscale: bool = True,
+) -> go.Heatmap:
+    """A heatmap trace holding `matrix` exactly (float32), rows top to bottom."""
+    zmax = float(np.max(matrix)) if zmax is None else zmax
+    return go.Heatmap(
+        z=np.asarray(matrix, dtype=np.float32),
+        x=position_labels(col_labels),
+        y=position_labels(row_labels),
+        zmin=0.0,
+        zmax=max(zmax, 1e-9),
+        colorscale=colorscale(color_scale, log),
+        showscale=showscale,
+        colorbar=dict(thickness=12, len=0.8, title=dict(text=value_name, side="right")),
+        hovertemplate=f"{row_title} %{{y}} → {col_title} %{{x}}<br>{value_name}: %{{z:.4f}}<extra></extra>",
+    )
+
+
+def apply_matrix_layout(fig: go.Figure, row_labels: Sequence[str], col_labels: Sequence[str],
+                        title: str, height: int = 560, row: int | None = None, col: int | None = None,
+                        x_title: str = "key", y_title: str = "query") -> go.Figure:
+    """Token-labelled axes, queries top to bottom, square-ish cells."""
+    fig.update_xaxes(axis_ticks(col_labels), title_text=x_title, tickangle=-60, row=row, col=col)
+    fig.update_yaxes(axis_ticks(row_labels), title_text=y_title, autorange="reversed", row=row, col=col)
+    fig.update_layout(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=height,
+                      margin=dict(l=10, r=10, t=50, b=10), font=FONT)
+    return fig
+
+
+def colormap_rgb(matrix: np.ndarray, color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False,
+                 vmax: float | None = None) -> np.ndarray:
+    """(R, C) values -> (R, C, 3) uint8 colours, through a 256-entry lookup table."""
+    lut = np.array([_rgb(c) for c in sample_colorscale(color_scale, np.linspace(0, 1, 256).tolist())],
+                   dtype=np.uint8)  # (256, 3)
+    m = np.asarray(matrix, dtype=np.float64)
+    vmax = float(np.max(m)) if vmax is None else vmax
+    if log:
+        scaled = (np.log10(np.maximum(m / max(vmax, 1e-12), LOG_FLOOR)) - np.log10(LOG_FLOOR)) / -np.log10(
+            LOG_FLOOR)
+    else:
+        scaled = m / max(vmax, 1e-12)
+    return lut[np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)]
+
+
+def png_data_uri(rgb: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image_heatmap(matrix: np.ndarray, *, color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False,
+                  vmax: float | None = None, x0: float = 0, y0: float = 0, dx: float = 1,
+                  dy: float = 1, hover: bool = True) -> go.Image:
+    """A matrix as one PNG image trace; cell (r, c) sits at (x0 + c*dx, y0 + r*dy)."""
+    return go.Image(
+        source=png_data_uri(colormap_rgb(matrix, color_scale, log, vmax)),
+        x0=x0, y0=y0, dx=dx, dy=dy,
+        hoverinfo="skip" if not hover else None,
+        hovertemplate=None if not hover else "row %{y}, column %{x}<extra></extra>",
+    )
+
+
+def colorbar_trace(color_scale: str, log: bool, vmax: float, title: str = "weight") -> go.Scatter:
+    """An invisible trace that only draws a colour bar, for figures made of images."""
+    return go.Scatter(
+        x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
+        marker=dict(colorscale=colorscale(color_scale, log), cmin=0, cmax=vmax, color=[0],
+                    showscale=True, colorbar=dict(thickness=12, len=0.8, title=dict(text=title))),
+    )
+
+
+def figure_bytes(fig: go.Figure) -> int:
+    """Size of the figure as Streamlit sends it (Plotly JSON), in bytes."""
+    return len(fig.to_json(validate=False).encode("utf-8"))
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    """'rgb(r, g, b)' or '#rrggbb' -> (r, g, b)."""
+    color = color.strip()
+    if color.startswith("#"):
+        return tuple(int(color[i: i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+    parts = color[color.index("(") + 1: color.index(")")].split(",")
+    return tuple(round(float(p)) for p in parts[:3])  # type: ignore[return-value]

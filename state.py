@@ -1,0 +1,127 @@
+"""App state: the only module that caches (st.cache_*) or reads and writes the URL.
+
+The URL holds what a shared link must reproduce: the text, the second sentence, the model, the
+layer and the head (the page is the URL's path). Everything else stays in the session.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from encoder import Model, ModelLoadError, Run, load_model
+
+BUNDLED = "bundled"
+MAX_TEXT_CHARS = 50_000  # the text area refuses more; the model reads at most 512 tokens anyway
+MAX_URL_TEXT = 4_000  # longer texts stay out of the URL (browsers and proxies cap URL length)
+URL_KEYS = ("text", "pair", "model", "layer", "head")
+EXAMPLES_FILE = Path(__file__).resolve().parent / "assets" / "examples.json"
+DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def get_model(source: str) -> Model:
+    """One shared model per source for every session (never mutated by a run)."""
+    return load_model(None if source == BUNDLED else source)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the encoder…")
+def get_run(source: str, text_a: str, text_b: str | None) -> Run:
+    """Runs are cached by model and text, as numpy only; at most 32 are kept."""
+    return get_model(source).run(text_a, text_b)
+
+
+@st.cache_data
+def examples() -> list[dict]:
+    """Example inputs from assets/examples.json: [{"title", "text", "pair"?}]."""
+    return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Input:
+    text_a: str
+    text_b: str | None
+    source: str
+
+
+def init_session() -> None:
+    """On a session's first run, take the shared state from the URL."""
+    if st.session_state.get("_from_url_done"):
+        return
+    params = st.query_params
+    st.session_state.text = params.get("text", DEFAULT_TEXT)[:MAX_TEXT_CHARS]
+    st.session_state.pair = params.get("pair", "")[:MAX_TEXT_CHARS]
+    source = params.get("model", BUNDLED).strip() or BUNDLED
+    st.session_state.model_kind = (
+        "Bundled" if source == BUNDLED else "Local folder" if Path(source).expanduser().exists()
+        or source.startswith(("/", ".", "~")) else "Hugging Face Hub"
+    )
+    st.session_state.model_path = "" if source == BUNDLED else source
+    for key in ("layer", "head"):
+        value = params.get(key, "")
+        if value.isdigit():
+            st.session_state[key] = int(value)
+    st.session_state._from_url_done = True
+
+
+def keep_widget_state(*keys: str) -> None:
+    """Streamlit forgets a widget's value on runs where the widget is not drawn (another page);
+    writing the value back keeps it across page switches."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def current_input() -> Input:
+    kind = st.session_state.get("model_kind", "Bundled")
+    path = st.session_state.get("model_path", "").strip()
+    source = BUNDLED if kind == "Bundled" or not path else path
+    pair = st.session_state.get("pair", "")
+    return Input(st.session_state.get("text", ""), pair if pair.strip() else None, source)
+
+
+def sync_url(current: Input) -> None:
+    """Write the shared state into the URL so a copied link opens the same view."""
+    wanted = {"model": current.source}
+    if len(current.text_a) <= MAX_URL_TEXT:
+        wanted["text"] = current.text_a
+    if current.text_b and len(current.text_b) <= MAX_URL_TEXT:
+        wanted["pair"] = current.text_b
+    for key in ("layer", "head"):
+        if key in st.session_state:
+            wanted[key] = str(st.session_state[key])
+    if {k: st.query_params.get(k) for k in URL_KEYS if k in st.query_params} != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def current_run() -> Run | None:
+    """The run for the sidebar's input, or None after telling the person why there is none."""
+    current = current_input()
+    try:
+        get_model(current.source)
+    except ModelLoadError as error:
+        st.error(f"The model could not be loaded. {error}", icon=":material/error:")
+        return None
+    if not current.text_a.strip():
+        st.info("Type a sentence in the sidebar (or pick an example) to see its attention.",
+                icon=":material/keyboard:")
+        return None
+    try:
+        run = get_run(current.source, current.text_a, current.text_b)
+    except ValueError as error:  # empty after cleaning, pairs on a model without segments...
+        st.warning(str(error), icon=":material/warning:")
+        return None
+    if run.truncated:
+        st.warning(run.truncation_message(), icon=":material/content_cut:")
+    return run
+
+
+def layer_and_head(n_layers: int, n_heads: int) -> tuple[int, int]:
+    """The selected layer and head, clamped to the model (URL values may be out of range)."""
+    for key, n in (("layer", n_layers), ("head", n_heads)):
+        value = st.session_state.get(key, 0)
+        st.session_state[key] = min(max(int(value), 0), n - 1)
+    return st.session_state.layer, st.session_state.head

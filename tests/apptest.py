@@ -1,0 +1,49 @@
+"""Helpers for Streamlit AppTests: start the app on a page, read back the Plotly figures."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120  # seconds: the first run loads the model
+
+
+def app_test(page: str | None = None, text: str | None = None, pair: str | None = None,
+             **state) -> AppTest:
+    """The whole app (sidebar included), optionally on pages/<page>.py, run once."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    if page:
+        at.switch_page(f"pages/{page}.py")
+    if text is not None:
+        at.session_state["text"] = text
+    if pair is not None:
+        at.session_state["pair"] = pair
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def figure_specs(at: AppTest) -> list[dict]:
+    """The Plotly figures the page shows, as dicts parsed from the element protos."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def array(value) -> np.ndarray:
+    """A Plotly data array as numpy: plain lists, or {'dtype', 'bdata', 'shape'} typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        if shape:
+            data = data.reshape([int(s) for s in str(shape).split(",")])
+        return data
+    return np.asarray(value, dtype=float)
+
+
+def messages(at: AppTest) -> str:
+    """All error, warning and info texts on the page, joined (for asserting on messages)."""
+    return "\n".join(e.value for kind in ("error", "warning", "info") for e in at.get(kind))
