@@ -52,18 +52,18 @@ def init_session() -> None:
     if st.session_state.get("_from_url_done"):
         return
     params = st.query_params
-    st.session_state.text = params.get("text", DEFAULT_TEXT)[:MAX_TEXT_CHARS]
-    st.session_state.pair = params.get("pair", "")[:MAX_TEXT_CHARS]
+    session = st.session_state
+    session.setdefault("text", params.get("text", DEFAULT_TEXT)[:MAX_TEXT_CHARS])
+    session.setdefault("pair", params.get("pair", "")[:MAX_TEXT_CHARS])
     source = params.get("model", BUNDLED).strip() or BUNDLED
-    st.session_state.model_kind = (
+    session.setdefault("model_kind", (
         "Bundled" if source == BUNDLED else "Local folder" if Path(source).expanduser().exists()
         or source.startswith(("/", ".", "~")) else "Hugging Face Hub"
-    )
-    st.session_state.model_path = "" if source == BUNDLED else source
+    ))
+    session.setdefault("model_path", "" if source == BUNDLED else source)
     for key in ("layer", "head"):
-        value = params.get(key, "")
-        if value.isdigit():
-            st.session_state[key] = int(value)
+        value = params.get(key, "1")
+        session.setdefault(key, value if value == MEAN_HEAD else _as_int(value, 1))
     st.session_state._from_url_done = True
 
 
@@ -119,9 +119,36 @@ def current_run() -> Run | None:
     return run
 
 
-def layer_and_head(n_layers: int, n_heads: int) -> tuple[int, int]:
-    """The selected layer and head, clamped to the model (URL values may be out of range)."""
-    for key, n in (("layer", n_layers), ("head", n_heads)):
-        value = st.session_state.get(key, 0)
-        st.session_state[key] = min(max(int(value), 0), n - 1)
-    return st.session_state.layer, st.session_state.head
+MEAN_HEAD = "mean"  # the head selector's extra choice: the mean over a layer's heads
+
+
+def clamp_layer_and_head(n_layers: int, n_heads: int) -> None:
+    """Bring the selection (1-based, maybe from a link) into the model's range.
+
+    Call before the layer and head widgets are drawn.
+    """
+    layer = st.session_state.get("layer", 1)
+    st.session_state.layer = min(max(_as_int(layer, 1), 1), n_layers)
+    head = st.session_state.get("head", 1)
+    if head != MEAN_HEAD:
+        st.session_state.head = min(max(_as_int(head, 1), 1), n_heads)
+
+
+def layer_and_head() -> tuple[int, int]:
+    """The selected layer and head as 0-based indices; head -1 is the mean of the heads."""
+    head = st.session_state.get("head", 1)
+    return st.session_state.get("layer", 1) - 1, -1 if head == MEAN_HEAD else head - 1
+
+
+def select_layer_and_head(layer: int, head: int | None = None) -> None:
+    """Set the selection from a click (0-based; head -1 is the mean), before widgets are drawn."""
+    st.session_state.layer = layer + 1
+    if head is not None:
+        st.session_state.head = MEAN_HEAD if head < 0 else head + 1
+
+
+def _as_int(value: object, default: int) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return default

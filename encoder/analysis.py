@@ -44,8 +44,11 @@ def renormalize_rows(weights: np.ndarray) -> np.ndarray:
 
 
 def select_tokens(weights: np.ndarray, queries: list[int], keys: list[int]) -> np.ndarray:
-    """(..., T, T) -> (..., len(queries), len(keys))."""
-    return weights[..., queries, :][..., keys]
+    """(..., T, T) -> (..., len(queries), len(keys)); no copy when everything is kept."""
+    n_queries, n_keys = weights.shape[-2:]
+    if queries == list(range(n_queries)) and keys == list(range(n_keys)):
+        return weights
+    return weights[..., np.ix_(queries, keys)[0], np.ix_(queries, keys)[1]]
 
 
 def word_groups(word_ids: list[int | None], segment_ids: list[int], keep: list[int]) -> list[list[int]]:
@@ -145,7 +148,7 @@ def downsample_mean(matrix: np.ndarray, size: int) -> np.ndarray:
     Each output cell is the mean of a block of cells, so a thumbnail keeps the overall
     pattern (and its mean) of the full matrix.
     """
-    *lead, rows, cols = matrix.shape
+    rows, cols = matrix.shape[-2:]
     if rows <= size and cols <= size:
         return matrix
     r_edges = np.linspace(0, rows, min(rows, size) + 1).astype(int)

@@ -11,14 +11,15 @@ Two ways to draw a matrix:
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale, sample_colorscale
 from PIL import Image
+from plotly.colors import get_colorscale, sample_colorscale
 
 # Cividis was designed to read the same with red-green colour blindness (Nuñez et al. 2018).
 COLOR_SCALES = ("Cividis", "Viridis", "Magma", "Blues", "Greys")
@@ -111,8 +112,7 @@ def apply_matrix_layout(fig: go.Figure, row_labels: Sequence[str], col_labels: S
 def colormap_rgb(matrix: np.ndarray, color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False,
                  vmax: float | None = None) -> np.ndarray:
     """(R, C) values -> (R, C, 3) uint8 colours, through a 256-entry lookup table."""
-    lut = np.array([_rgb(c) for c in sample_colorscale(color_scale, np.linspace(0, 1, 256).tolist())],
-                   dtype=np.uint8)  # (256, 3)
+    lut = _lookup_table(color_scale)  # (256, 3)
     m = np.asarray(matrix, dtype=np.float64)
     vmax = float(np.max(m)) if vmax is None else vmax
     if log:
@@ -123,9 +123,17 @@ def colormap_rgb(matrix: np.ndarray, color_scale: str = DEFAULT_COLOR_SCALE, log
     return lut[np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)]
 
 
+@functools.lru_cache(maxsize=16)
+def _lookup_table(color_scale: str) -> np.ndarray:
+    colors = sample_colorscale(color_scale, np.linspace(0, 1, 256).tolist())
+    lut = np.array([_rgb(c) for c in colors], dtype=np.uint8)  # (256, 3)
+    lut.setflags(write=False)
+    return lut
+
+
 def png_data_uri(rgb: np.ndarray) -> str:
     buffer = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", optimize=True)
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -17,16 +17,19 @@ def app_test(page: str | None = None, text: str | None = None, pair: str | None 
              **state) -> AppTest:
     """The whole app (sidebar included), optionally on pages/<page>.py, run once."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    if page:
-        at.switch_page(f"pages/{page}.py")
     if text is not None:
         at.session_state["text"] = text
     if pair is not None:
         at.session_state["pair"] = pair
     for key, value in state.items():
         at.session_state[key] = value
-    return at.run()
-
+    at.run()
+    if page:
+        # After a first run st.navigation has registered the pages, so the switch runs app.py
+        # and then the page, as a click in the browser does. (AppTest then lists only the
+        # page's elements, not the sidebar's: set inputs through session_state.)
+        at.switch_page(f"pages/{page}.py").run()
+    return at
 
 def figure_specs(at: AppTest) -> list[dict]:
     """The Plotly figures the page shows, as dicts parsed from the element protos."""

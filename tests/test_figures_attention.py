@@ -1,0 +1,71 @@
+"""Attention figures hold the run's numbers, keep repeated tokens apart and show text literally."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from apptest import array
+
+from encoder.analysis import attention_view
+from figures import attention as figs
+from figures.common import colorscale, figure_bytes, position_labels
+
+
+def spec(fig) -> dict:
+    return json.loads(fig.to_json())
+
+
+def test_head_heatmap_holds_exact_weights(model):
+    run = model.run("The cat chased the other cat.")
+    data = spec(figs.head_heatmap(attention_view(run), 2, 7))["data"][0]
+    np.testing.assert_array_equal(array(data["z"]), run.attentions[2, 7])
+    assert len(set(data["y"])) == run.n_tokens  # the two "the" and two "cat" stay apart
+    assert "query %{y} → key %{x}" in data["hovertemplate"]
+
+
+def test_mean_head(model):
+    run = model.run("Averages of heads.")
+    data = spec(figs.head_heatmap(attention_view(run), 1, -1))["data"][0]
+    np.testing.assert_allclose(array(data["z"]), run.attentions[1].mean(0), atol=1e-7)
+
+
+def test_token_across_heads(model):
+    run = model.run("Where does it look?")
+    data = spec(figs.token_across_heads(attention_view(run), 4, 3))["data"][0]
+    np.testing.assert_array_equal(array(data["z"]), run.attentions[4, :, 3, :])
+    assert data["y"] == [f"head {h}" for h in range(1, 13)]
+
+
+def test_html_looking_tokens_are_escaped():
+    labels = position_labels(["<b>", "&", "x"])
+    assert labels == ["&lt;b&gt; ·0", "&amp; ·1", "x ·2"]
+
+
+def test_grids_are_images_with_click_targets(model):
+    run = model.run("One two three four.")
+    view = attention_view(run)
+    overview = spec(figs.overview_grid(view, 1, 2))
+    image, targets = overview["data"]
+    assert image["type"] == "image" and image["source"].startswith("data:image/png;base64,")
+    assert len(targets["customdata"]) == 72 and targets["customdata"][14] == [1, 2]
+    assert len(overview["layout"]["shapes"]) == 1  # the selected tile is outlined
+    heads = spec(figs.layer_heads_grid(view, 3, -1))
+    assert len(heads["data"][1]["customdata"]) == 12 and "shapes" not in heads["layout"]
+    means = spec(figs.layer_means_grid(view, 3, -1))
+    assert means["data"][1]["customdata"][3] == [3, -1] and len(means["layout"]["shapes"]) == 1
+
+
+def test_log_colour_scale_is_monotonic():
+    stops = colorscale("Cividis", log=True)
+    positions = [s[0] for s in stops]
+    assert positions == sorted(positions) and positions[0] == 0 and positions[-1] == 1
+
+
+def test_payload_at_512_tokens_fits_the_budget(model):
+    run = model.run(" ".join(["word", "play"] * 400))
+    view = attention_view(run)
+    assert run.n_tokens == 512
+    figures = [figs.head_heatmap(view, 0, 0), figs.layer_heads_grid(view, 0, 0), figs.overview_grid(view, 0, 0),
+               figs.layer_means_grid(view, 0, 0), figs.token_across_heads(view, 0, 1)]
+    assert sum(figure_bytes(f) for f in figures) < 3_000_000
