@@ -11,7 +11,7 @@ import state
 
 st.set_page_config(page_title="Headlight", page_icon=":material/highlight:", layout="wide")
 state.init_session()
-state.keep_widget_state("layer", "head")
+state.keep_widget_state()
 
 
 def use_example() -> None:

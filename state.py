@@ -28,9 +28,10 @@ def get_model(source: str) -> Model:
     return load_model(None if source == BUNDLED else source)
 
 
-@st.cache_data(max_entries=32, show_spinner="Running the encoder…")
+@st.cache_data(max_entries=16, show_spinner="Running the encoder…")
 def get_run(source: str, text_a: str, text_b: str | None) -> Run:
-    """Runs are cached by model and text, as numpy only; at most 32 are kept."""
+    """Runs are cached by model and text, as numpy only. At most 16 are kept: a 512-token run
+    holds about 95 MB of arrays, and recomputing an evicted one takes a tenth of a second."""
     return get_model(source).run(text_a, text_b)
 
 
@@ -67,15 +68,34 @@ def init_session() -> None:
     st.session_state._from_url_done = True
 
 
-def keep_widget_state(*keys: str) -> None:
+WIDGET_PREFIXES = ("att_", "emb_", "pos_")  # each page prefixes its widget keys
+
+
+def keep_widget_state() -> None:
     """Streamlit forgets a widget's value on runs where the widget is not drawn (another page);
-    writing the value back keeps it across page switches."""
-    for key in keys:
-        if key in st.session_state:
+    writing the values back keeps every page's settings across page switches."""
+    for key in list(st.session_state.keys()):
+        if key in ("layer", "head") or key.startswith(WIDGET_PREFIXES):
             st.session_state[key] = st.session_state[key]
 
 
+def entry_script_ran() -> None:
+    """Make sure app.py (sidebar, navigation) ran before a page draws anything.
+
+    A folder named pages/ beside app.py makes Streamlit start in its legacy multipage mode,
+    which lasts until the first st.navigation call of the process. If that first request is a
+    shared link to a page (/positional?text=...), the page would run alone, without app.py.
+    Switching the legacy mode off and rerunning sends that one request through app.py too.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    if not st.session_state.get("_from_url_done"):
+        st.rerun()
+
+
 def current_input() -> Input:
+    entry_script_ran()
     kind = st.session_state.get("model_kind", "Bundled")
     path = st.session_state.get("model_path", "").strip()
     source = BUNDLED if kind == "Bundled" or not path else path
@@ -97,25 +117,36 @@ def sync_url(current: Input) -> None:
         st.query_params.from_dict(wanted)
 
 
+def show_problem(kind: str, headline: str, detail: str | None = None) -> None:
+    """A message box in our words, with any detail (which may quote a path, an id or a model
+    name the person typed) shown as plain text, never as Markdown."""
+    getattr(st, kind)(headline, icon={"error": ":material/error:", "warning": ":material/warning:",
+                                      "info": ":material/info:"}[kind])
+    if detail:
+        st.text(detail)
+
+
 def current_run() -> Run | None:
     """The run for the sidebar's input, or None after telling the person why there is none."""
     current = current_input()
     try:
         get_model(current.source)
     except ModelLoadError as error:
-        st.error(f"The model could not be loaded. {error}", icon=":material/error:")
+        show_problem("error", "The model could not be loaded.", str(error))
         return None
     if not current.text_a.strip():
-        st.info("Type a sentence in the sidebar (or pick an example) to see its attention.",
-                icon=":material/keyboard:")
+        show_problem("info", "Type a sentence in the sidebar (or pick an example) to see its attention.")
         return None
     try:
         run = get_run(current.source, current.text_a, current.text_b)
-    except ValueError as error:  # empty after cleaning, pairs on a model without segments...
-        st.warning(str(error), icon=":material/warning:")
+    except ValueError as error:  # nothing readable in the text, a pair on a model without segments
+        show_problem("warning", "This text cannot be shown.", str(error))
         return None
     if run.truncated:
-        st.warning(run.truncation_message(), icon=":material/content_cut:")
+        cut = run.n_tokens_before_truncation - run.n_tokens
+        show_problem("warning", f"The text is longer than the model reads: {run.n_tokens} of its "
+                                f"{run.n_tokens_before_truncation} tokens are shown, the last {cut} tokens "
+                                "were cut.")
     return run
 
 

@@ -18,13 +18,16 @@ from .common import (
     DEFAULT_COLOR_SCALE,
     FONT,
     apply_matrix_layout,
-    colormap_rgb,
+    color_indices,
     exact_heatmap,
+    palette,
     plotly_text,
     png_data_uri,
 )
 
 GAP = 6  # pixels between thumbnails
+LEVELS = 255  # colours per thumbnail palette; index 255 is the white background
+BACKGROUND = LEVELS
 SELECTED = "#e4572e"  # outline of the selected thumbnail; stands out on every colour scale
 
 
@@ -90,8 +93,8 @@ def thumbnail_grid(
     n = len(matrices)
     n_rows = -(-n // n_cols)
     tiles = [_tile(m, tile_px, colors) for m in matrices]
-    h, w = tiles[0].shape[:2]
-    canvas = np.full((n_rows * (h + GAP) - GAP, n_cols * (w + GAP) - GAP, 3), 255, dtype=np.uint8)
+    h, w = tiles[0].shape
+    canvas = np.full((n_rows * (h + GAP) - GAP, n_cols * (w + GAP) - GAP), BACKGROUND, dtype=np.uint8)
     centers_x, centers_y = [], []
     for i, tile in enumerate(tiles):
         r, c = divmod(i, n_cols)
@@ -99,7 +102,7 @@ def thumbnail_grid(
         canvas[y0: y0 + h, x0: x0 + w] = tile
         centers_x.append(x0 + w / 2)
         centers_y.append(y0 + h / 2)
-    fig = go.Figure(go.Image(source=png_data_uri(canvas), hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=png_data_uri(canvas, palette(colors.scale, LEVELS)), hoverinfo="skip"))
     fig.add_trace(go.Scatter(
         x=centers_x, y=centers_y, mode="markers", customdata=[list(s) for s in selection_ids],
         marker=dict(size=max(w, h) * 0.9, symbol="square", opacity=0.01, color="white"),
@@ -168,14 +171,14 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
 
 
 def _tile(matrix: np.ndarray, tile_px: int, colors: ColorOptions) -> np.ndarray:
-    """(Q, K) -> (tile_px', tile_px', 3) uint8: pooled down or repeated up to about tile_px."""
+    """(Q, K) -> (tile_px, tile_px) palette indices: pooled down or repeated up to about tile_px."""
     small = downsample_mean(matrix, tile_px)  # (<= tile_px, <= tile_px)
-    rgb = colormap_rgb(small, colors.scale, colors.log, vmax=float(small.max()) or 1.0)
-    factor = max(1, tile_px // max(rgb.shape[:2]))
-    rgb = rgb.repeat(factor, axis=0).repeat(factor, axis=1)
-    canvas = np.full((tile_px, tile_px, 3), 255, dtype=np.uint8)  # pad to a square tile
-    canvas[: rgb.shape[0], : rgb.shape[1]] = rgb[:tile_px, :tile_px]
-    return canvas
+    indices = color_indices(small, LEVELS, colors.log, vmax=float(small.max()) or 1.0)
+    factor = max(1, tile_px // max(indices.shape))
+    indices = indices.repeat(factor, axis=0).repeat(factor, axis=1)
+    tile = np.full((tile_px, tile_px), BACKGROUND, dtype=np.uint8)  # pad to a square tile
+    tile[: indices.shape[0], : indices.shape[1]] = indices[:tile_px, :tile_px]
+    return tile
 
 
 def _matrix_height(n_rows: int) -> int:

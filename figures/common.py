@@ -56,7 +56,7 @@ def axis_ticks(labels: Sequence[str], max_ticks: int = 64) -> dict:
     )
 
 
-def colorscale(name: str, log: bool = False, max_value: float = 1.0) -> list[list]:
+def colorscale(name: str, log: bool = False) -> list[list]:
     """A Plotly colourscale; with log=True its stops are spaced so colour follows log10(weight).
 
     The data stay exact (hover shows true weights): only where colours sit along [0, max] moves.
@@ -109,31 +109,44 @@ def apply_matrix_layout(fig: go.Figure, row_labels: Sequence[str], col_labels: S
     return fig
 
 
-def colormap_rgb(matrix: np.ndarray, color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False,
-                 vmax: float | None = None) -> np.ndarray:
-    """(R, C) values -> (R, C, 3) uint8 colours, through a 256-entry lookup table."""
-    lut = _lookup_table(color_scale)  # (256, 3)
+def color_indices(matrix: np.ndarray, levels: int = 255, log: bool = False, vmin: float = 0.0,
+                  vmax: float | None = None) -> np.ndarray:
+    """(R, C) values -> (R, C) uint8 indices 0..levels-1 into a palette from `palette()`."""
     m = np.asarray(matrix, dtype=np.float64)
     vmax = float(np.max(m)) if vmax is None else vmax
-    if log:
+    if log:  # vmin is 0 for attention: colour follows log10(weight / max) over LOG_FLOOR..1
         scaled = (np.log10(np.maximum(m / max(vmax, 1e-12), LOG_FLOOR)) - np.log10(LOG_FLOOR)) / -np.log10(
             LOG_FLOOR)
     else:
-        scaled = m / max(vmax, 1e-12)
-    return lut[np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)]
+        scaled = (m - vmin) / max(vmax - vmin, 1e-12)
+    return np.clip(np.rint(scaled * (levels - 1)), 0, levels - 1).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=16)
-def _lookup_table(color_scale: str) -> np.ndarray:
-    colors = sample_colorscale(color_scale, np.linspace(0, 1, 256).tolist())
-    lut = np.array([_rgb(c) for c in colors], dtype=np.uint8)  # (256, 3)
-    lut.setflags(write=False)
-    return lut
+@functools.lru_cache(maxsize=32)
+def palette(color_scale: str, levels: int = 255, background: tuple[int, int, int] | None = (255, 255, 255)
+            ) -> np.ndarray:
+    """(levels [+ 1], 3) uint8 colours sampled evenly from a Plotly colour scale; the optional
+    background colour comes last, at index `levels` (gaps between thumbnails use it)."""
+    colors = [_rgb(c) for c in sample_colorscale(color_scale, np.linspace(0, 1, levels).tolist())]
+    if background is not None:
+        colors.append(background)
+    table = np.array(colors, dtype=np.uint8)
+    table.setflags(write=False)
+    return table
 
 
-def png_data_uri(rgb: np.ndarray) -> str:
+def colormap_rgb(matrix: np.ndarray, color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False,
+                 vmax: float | None = None) -> np.ndarray:
+    """(R, C) values -> (R, C, 3) uint8 colours."""
+    return palette(color_scale)[color_indices(matrix, log=log, vmax=vmax)]
+
+
+def png_data_uri(indices: np.ndarray, colors: np.ndarray) -> str:
+    """A palette PNG (one byte a pixel, a third of RGB) of (R, C) indices into (N <= 256, 3) colours."""
+    image = Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), mode="P")
+    image.putpalette(colors.reshape(-1).tolist())
     buffer = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -142,7 +155,7 @@ def image_heatmap(matrix: np.ndarray, *, color_scale: str = DEFAULT_COLOR_SCALE,
                   dy: float = 1, hover: bool = True) -> go.Image:
     """A matrix as one PNG image trace; cell (r, c) sits at (x0 + c*dx, y0 + r*dy)."""
     return go.Image(
-        source=png_data_uri(colormap_rgb(matrix, color_scale, log, vmax)),
+        source=png_data_uri(color_indices(matrix, log=log, vmax=vmax), palette(color_scale)),
         x0=x0, y0=y0, dx=dx, dy=dy,
         hoverinfo="skip" if not hover else None,
         hovertemplate=None if not hover else "row %{y}, column %{x}<extra></extra>",

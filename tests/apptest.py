@@ -48,5 +48,6 @@ def array(value) -> np.ndarray:
 
 
 def messages(at: AppTest) -> str:
-    """All error, warning and info texts on the page, joined (for asserting on messages)."""
-    return "\n".join(e.value for kind in ("error", "warning", "info") for e in at.get(kind))
+    """All error, warning and info texts on the page, with the plain-text details shown under
+    them, joined (for asserting on messages)."""
+    return "\n".join(str(e.value) for kind in ("error", "warning", "info", "text") for e in at.get(kind))
