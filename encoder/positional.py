@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # only for the annotation: importing .run here would be circular
+    from .run import Model
 
 
 def sinusoidal_table(n_positions: int, d_model: int) -> np.ndarray:
@@ -29,3 +35,84 @@ def cosine_similarity(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(v, axis=-1, keepdims=True)
     unit = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
     return (unit @ unit.T).astype(np.float32)
+
+
+def learned_position_table(model: Model) -> np.ndarray | None:
+    """The model's learned position table as a float32 (max_positions, D) copy; None for sinusoids.
+
+    A copy, so that nothing drawn from it can write into the shared (cached) model.
+    """
+    if model.config.positions != "learned":
+        return None
+    weight = model.encoder.embeddings.position.weight  # (P, D) torch parameter
+    return weight.detach().cpu().numpy().astype(np.float32, copy=True)
+
+
+def sinusoid_wavelength(dim: int, d_model: int) -> float:
+    """Wavelength, in positions, of dimension `dim` of the sinusoidal table.
+
+    Dimensions 2i and 2i + 1 share the frequency 1 / 10000^(2i/d), so the wavelengths form a
+    geometric progression from 2π to 10000·2π (Vaswani et al. 2017, §3.5).
+    """
+    if not 0 <= dim < d_model:
+        raise ValueError(f"dimension {dim} is outside 0..{d_model - 1}.")
+    return float(2 * np.pi * 10000.0 ** (2 * (dim // 2) / d_model))
+
+
+def sinusoid_kind(dim: int) -> str:
+    """'sin' for even dimensions, 'cos' for odd ones (§3.5)."""
+    return "sin" if dim % 2 == 0 else "cos"
+
+
+def similarity_by_offset(similarity: np.ndarray) -> np.ndarray:
+    """Mean of each diagonal of a square (P, P) matrix: entry k is the mean over |i - j| = k, (P,).
+
+    For the sinusoidal table this loses nothing (its similarity depends only on i - j); for a
+    learned table it summarises how fast similarity falls with distance.
+    """
+    s = np.asarray(similarity, dtype=np.float64)
+    n = s.shape[0]
+    return np.array([np.diagonal(s, k).mean() for k in range(n)], dtype=np.float32)  # (P,)
+
+
+@dataclass(frozen=True)
+class InputDecomposition:
+    """How much of each token's input vector x = token + position (+ segment) is each part.
+
+    All arrays are (T, K), one column per name in `names`:
+    - `shares` = ‖part‖² / Σ_parts ‖part‖². Rows sum to 1 (or are 0 when every part is 0).
+      The parts are not orthogonal, so ‖x‖² = Σ‖part‖² + 2Σ⟨part_a, part_b⟩: a share says how
+      large a part is beside the others (its share of the "energy" put in), not which fraction of
+      ‖x‖ it causes. Shares are never negative, so they stack into a bar.
+    - `cosines` = cos(x, part): how far the summed input points in the part's direction, which
+      does include the overlaps (1 if x is that part alone, 0 if orthogonal to it).
+    - `norms` = ‖part‖.
+    All on the raw sum, before BERT's embedding LayerNorm. LayerNorm centres the sum, divides it
+    by the token's own standard deviation and scales each dimension by a fixed weight; for one
+    token all three act on each part alike, so the parts stay additive through it (its bias aside).
+    On all-MiniLM-L6-v2 the centring changes the parts' norms by under 1%.
+    """
+
+    names: tuple[str, ...]
+    shares: np.ndarray
+    cosines: np.ndarray
+    norms: np.ndarray
+
+
+def decompose_input(token: np.ndarray, position: np.ndarray,
+                    segment: np.ndarray | None = None) -> InputDecomposition:
+    """Split each token's input (token + position + segment rows, each (T, D)) into shares."""
+    named = {"token": token, "position": position}
+    if segment is not None:
+        named["segment"] = segment
+    parts = np.stack([np.asarray(p, dtype=np.float64) for p in named.values()], axis=1)  # (T, K, D)
+    summed = parts.sum(axis=1, keepdims=True)  # (T, 1, D)
+    norms = np.linalg.norm(parts, axis=-1)  # (T, K)
+    energy = norms**2  # (T, K)
+    total = energy.sum(axis=1, keepdims=True)  # (T, 1)
+    shares = np.divide(energy, total, out=np.zeros_like(energy), where=total > 0)
+    dots = (parts * summed).sum(axis=-1)  # (T, K)
+    lengths = norms * np.linalg.norm(summed, axis=-1)  # (T, K)
+    cosines = np.divide(dots, lengths, out=np.zeros_like(dots), where=lengths > 0)
+    return InputDecomposition(tuple(named), shares.astype(np.float32), cosines.astype(np.float32),
+                              norms.astype(np.float32))

@@ -1,0 +1,207 @@
+"""Figures for the positional-encoding page: pure functions to go.Figure, no streamlit.
+
+Position encodings and cosine similarities are signed, so they use a diverging scale with white
+at 0 and the same -1..1 range everywhere (two matrices side by side then compare colour for
+colour). RdBu is a ColorBrewer scheme that reads the same with red-green colour blindness
+(Harrower & Brewer 2003), unlike red-green diverging scales.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.colors import sample_colorscale, unlabel_rgb
+from plotly.subplots import make_subplots
+
+from encoder import Run
+from encoder.positional import decompose_input, similarity_by_offset, sinusoid_kind, sinusoid_wavelength
+
+from .common import (
+    FONT,
+    axis_ticks,
+    colorbar_trace,
+    colorscale,
+    plotly_text,
+    position_labels,
+)
+
+SIGNED_COLOR_SCALE = "RdBu"  # Plotly's RdBu runs red (-1) → white (0) → blue (+1)
+EXACT_LIMIT = 128  # up to 128 positions a matrix is sent exactly (≈ 87 KB), above as one PNG
+PALETTE_LEVELS = 64
+# Okabe & Ito (2008): a qualitative palette that stays distinct under every common colour blindness.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+PART_LABELS = {"token": "token embedding", "position": "position embedding", "segment": "segment embedding"}
+COMPARISON_DISTANCES = (1, 10, 100)
+BAND_MARGIN = 0.1  # "banded": neighbours beat positions 100 apart by this much mean cosine
+
+
+def signed_png(matrix: np.ndarray, levels: int = PALETTE_LEVELS) -> str:
+    """A -1..1 matrix (R, C) as a palette PNG data URI: one byte a cell instead of three.
+
+    common.image_heatmap sends RGB, which for a noisy 512 x 512 matrix (the learned similarity)
+    is about 800 KB; a 64-colour palette is about 175 KB. Colour steps of 2/63 ≈ 0.03 are finer
+    than the eye separates on this scale.
+    """
+    fractions = (np.clip(np.asarray(matrix, dtype=np.float64), -1.0, 1.0) + 1.0) / 2.0  # (R, C) in 0..1
+    indices = np.rint(fractions * (levels - 1)).astype(np.uint8)  # (R, C)
+    samples = sample_colorscale(SIGNED_COLOR_SCALE, np.linspace(0, 1, levels).tolist())  # 'rgb(r, g, b)'
+    palette = [round(channel) for color in samples for channel in unlabel_rgb(color)]  # (3 * levels,)
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette(palette)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _signed_image(matrix: np.ndarray, value_name: str, hovertemplate: str) -> list[go.BaseTraceType]:
+    """A -1..1 matrix as one PNG (cell (r, c) at x = c, y = r) plus its colour bar."""
+    image = go.Image(source=signed_png(matrix), x0=0, y0=0, dx=1, dy=1, hovertemplate=hovertemplate)
+    bar = colorbar_trace(SIGNED_COLOR_SCALE, False, 1.0, title=value_name)
+    bar.marker.cmin = -1.0
+    bar.marker.colorbar.title.side = "right"  # as on the exact heatmaps, so the two panels match
+    return [image, bar]
+
+
+def _signed_heatmap(matrix: np.ndarray, value_name: str, hovertemplate: str) -> go.Heatmap:
+    """A -1..1 matrix sent exactly (float32) on numeric position axes, for hover with values."""
+    return go.Heatmap(
+        z=np.asarray(matrix, dtype=np.float32), zmin=-1.0, zmax=1.0,
+        colorscale=colorscale(SIGNED_COLOR_SCALE),
+        colorbar=dict(thickness=12, len=0.8, title=dict(text=value_name, side="right")),
+        hovertemplate=hovertemplate,
+    )
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int) -> go.Figure:
+    fig.update_layout(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=height,
+                      margin=dict(l=10, r=10, t=50, b=10), font=FONT)
+    fig.update_xaxes(title_text=x_title, showgrid=False)
+    fig.update_yaxes(title_text=y_title, showgrid=False)
+    return fig
+
+
+def sinusoid_heatmap(table: np.ndarray) -> go.Figure:
+    """(1) The sinusoidal table (P, D) as two images, positions down: sines, then cosines.
+
+    In the table sines and cosines alternate column by column; drawn like that, a browser
+    shrinking 384 columns into a few hundred pixels mixes neighbours into moiré. Split into even
+    (sin) and odd (cos) dimensions, each panel's columns run smoothly from fast to slow. x is
+    still the true dimension number (the sin image starts at 0, the cos image at 1, step 2).
+    """
+    n_positions, d_model = table.shape
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=("sin: even dimensions", "cos: odd dimensions"))
+    for col, first in ((1, 0), (2, 1)):
+        image, bar = _signed_image(table[:, first::2], "value",
+                                   "position %{y}, dimension %{x}<extra></extra>")  # (P, D/2)
+        image.update(x0=first, dx=2)
+        fig.add_trace(image, row=1, col=col)
+    fig.add_trace(bar, row=1, col=2)
+    fig = _layout(fig, f"Sinusoidal encoding: {n_positions} positions by {d_model} dimensions",
+                  "dimension", "", height=520)
+    fig.update_yaxes(title_text="position", row=1, col=1)
+    fig.update_yaxes(scaleanchor=False)  # fill the frame: cells need not be square
+    fig.update_annotations(font=dict(size=12))
+    return fig
+
+
+def wave_label(dim: int, d_model: int) -> str:
+    return f"dim {dim} ({sinusoid_kind(dim)}, wavelength ≈ {sinusoid_wavelength(dim, d_model):,.1f})"
+
+
+def sinusoid_waves(table: np.ndarray, dims: Sequence[int]) -> go.Figure:
+    """(2) Chosen columns of the table as curves over positions, one colour per dimension."""
+    n_positions, d_model = table.shape
+    positions = np.arange(n_positions, dtype=np.int32)  # (P,)
+    mode = "lines+markers" if n_positions <= 64 else "lines"  # the model only sees integer positions
+    fig = go.Figure()
+    for i, dim in enumerate(dims):
+        fig.add_trace(go.Scatter(
+            x=positions, y=table[:, dim].astype(np.float32), mode=mode, name=wave_label(dim, d_model),
+            line=dict(color=OKABE_ITO[i % len(OKABE_ITO)], width=2, dash="solid" if dim % 2 == 0 else "dot"),
+            hovertemplate=f"dim {dim}, position %{{x}}: %{{y:.3f}}<extra></extra>",
+        ))
+    fig = _layout(fig, "Chosen dimensions over positions", "position", "value", height=520)
+    fig.update_yaxes(range=[-1.1, 1.1])
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+    return fig
+
+
+def similarity_figure(similarity: np.ndarray, title: str) -> go.Figure:
+    """(3), (4) A position-by-position cosine-similarity matrix (P, P), on a fixed -1..1 scale."""
+    n = similarity.shape[0]
+    hover = "positions %{y} and %{x}"
+    if n <= EXACT_LIMIT:
+        fig = go.Figure(_signed_heatmap(similarity, "cosine", hover + "<br>cosine %{z:.3f}<extra></extra>"))
+        fig.update_yaxes(autorange="reversed")
+    else:
+        fig = go.Figure(_signed_image(similarity, "cosine", hover + "<extra></extra>"))
+    fig = _layout(fig, title, "position", "position", height=480)
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(scaleanchor="x", constrain="domain")
+    return fig
+
+
+def similarity_by_distance_figure(similarities: dict[str, np.ndarray]) -> go.Figure:
+    """Mean cosine similarity against distance |i - j|, one line per named (P, P) matrix."""
+    fig = go.Figure()
+    for i, (name, matrix) in enumerate(similarities.items()):
+        curve = similarity_by_offset(matrix)  # (P,)
+        fig.add_trace(go.Scatter(
+            x=np.arange(curve.size, dtype=np.int32), y=curve, mode="lines", name=plotly_text(name),
+            line=dict(color=OKABE_ITO[i % len(OKABE_ITO)], width=2),
+            hovertemplate="distance %{x}: mean cosine %{y:.3f}<extra></extra>",
+        ))
+    fig = _layout(fig, "Similarity against distance", "distance |i - j| (positions)",
+                  "mean cosine similarity", height=360)
+    fig.update_yaxes(range=[-1.05, 1.05], zeroline=True)
+    return fig
+
+
+def similarity_comparison(sinusoidal: np.ndarray, learned: np.ndarray) -> str:
+    """A sentence a teacher can read out, with the mean similarities at a few distances."""
+    n = min(sinusoidal.shape[0], learned.shape[0])
+    sin_curve, learned_curve = similarity_by_offset(sinusoidal[:n, :n]), similarity_by_offset(learned[:n, :n])
+    distances = [k for k in COMPARISON_DISTANCES if k < n] or [n - 1]
+    numbers = "; ".join(f"{k} apart: {sin_curve[k]:.2f} and {learned_curve[k]:.2f}" for k in distances)
+    far = min(n - 1, 100)
+    banded = learned_curve[1] - learned_curve[far] > BAND_MARGIN
+    learned_part = (
+        "the learned one was never told that, yet it is banded too: training made neighbouring "
+        "positions similar, with patchier bands"
+        if banded else
+        "the learned one shows no clear band: its similarity hardly falls with distance"
+    )
+    return (
+        f"Mean cosine similarity, sinusoidal and learned ({numbers}). The sinusoidal matrix depends "
+        f"only on the distance |i - j|, so its bands are perfectly straight; {learned_part}."
+    )
+
+
+def input_parts_figure(run: Run) -> go.Figure:
+    """(5) For each token, the share of its input vector's squared norm from each embedding part."""
+    parts = decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
+    names = position_labels(run.tokens)  # unique per position, so repeated tokens stay distinct
+    fig = go.Figure()
+    for k, part in enumerate(parts.names):
+        detail = np.stack([parts.norms[:, k], parts.cosines[:, k]], axis=1)  # (T, 2)
+        fig.add_trace(go.Bar(
+            x=names, y=parts.shares[:, k], name=PART_LABELS.get(part, part), customdata=detail,
+            marker=dict(color=OKABE_ITO[k % len(OKABE_ITO)]),
+            hovertemplate=(f"%{{x}}<br>{PART_LABELS.get(part, part)}: %{{y:.0%}} of the squared norms"
+                           "<br>norm %{customdata[0]:.2f}, cosine with the sum %{customdata[1]:.2f}"
+                           "<extra></extra>"),
+        ))
+    fig = _layout(fig, "Where each token's input vector comes from (before LayerNorm)", "token",
+                  "share of squared norms", height=420)
+    fig.update_xaxes(axis_ticks(run.tokens), tickangle=-60)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    fig.update_layout(barmode="stack", bargap=0.15,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right",
+                                  traceorder="normal"))
+    return fig

@@ -1,0 +1,99 @@
+"""Positional encoding: the sinusoids of Vaswani et al. (2017, §3.5), the loaded model's learned
+positions beside them, and how much of each token's input vector is position."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+import state
+from encoder import EncoderConfig, ModelLoadError
+from encoder.positional import cosine_similarity, learned_position_table, sinusoidal_table
+from figures import positional as figures
+
+DEFAULT_POSITIONS = 128
+DEFAULT_DIMS = (48, 49, 96, 160)  # a sin/cos pair, then slower and slower waves
+
+
+def chart(fig: go.Figure, key: str, caption: str) -> None:
+    st.plotly_chart(fig, width="stretch", key=key)
+    st.caption(caption)
+
+
+def chosen_positions(max_positions: int) -> int:
+    """The 'positions to show' slider, clamped when a smaller model is loaded."""
+    value = st.session_state.setdefault("pos_positions", min(DEFAULT_POSITIONS, max_positions))
+    st.session_state.pos_positions = min(max(int(value), 2), max_positions)
+    return st.slider("Positions to show", 2, max_positions, key="pos_positions",
+                     help=f"Up to {figures.EXACT_LIMIT} positions the matrices show exact values on hover.")
+
+
+def chosen_dims(d_model: int) -> list[int]:
+    """The 'dimensions to draw' picker, dropping dimensions the loaded model does not have."""
+    value = st.session_state.setdefault("pos_dims", [d for d in DEFAULT_DIMS if d < d_model])
+    st.session_state.pos_dims = [d for d in value if d < d_model]
+    return st.multiselect("Dimensions to draw", list(range(d_model)), key="pos_dims", max_selections=8,
+                          help="Even dimensions are sines, odd ones cosines; higher ones are slower.")
+
+
+st.header(":material/waves: Positional encoding")
+st.caption("Attention alone ignores word order, so every token's input also gets a vector that says "
+           "where it stands: fixed sinusoids in the original Transformer, a learned table in BERT.")
+
+current = state.current_input()
+try:
+    model = state.get_model(current.source)
+except ModelLoadError as error:
+    model = None
+    st.error("The model could not be loaded, so this page shows only the sinusoids.",
+             icon=":material/error:")
+    st.text(str(error))  # plain text: the message may quote a path or id the person typed
+config = model.config if model is not None else EncoderConfig()
+
+left, right = st.columns(2)
+with left:
+    n_positions = chosen_positions(config.max_positions)
+with right:
+    dims = chosen_dims(config.d_model)
+
+sinusoids = sinusoidal_table(n_positions, config.d_model)  # (P, D)
+st.subheader("The sinusoidal encoding (Vaswani et al. 2017, §3.5)")
+left, right = st.columns(2)
+with left:
+    chart(figures.sinusoid_heatmap(sinusoids), "pos_sinusoid_heatmap",
+          "Row = position, column = dimension: fast waves on the left, slow ones on the right, "
+          "so every row is a distinct pattern.")
+with right:
+    chart(figures.sinusoid_waves(sinusoids, dims), "pos_sinusoid_waves",
+          "Each dimension is one sine or cosine of the position; its wavelength grows geometrically "
+          "from 2π to 10000·2π.")
+
+st.subheader("Which positions look alike")
+table = learned_position_table(model) if model is not None else None  # (max_positions, D)
+sinusoid_similarity = cosine_similarity(sinusoids)  # (P, P)
+learned_similarity = None if table is None else cosine_similarity(table[:n_positions])  # (P, P)
+left, right = st.columns(2)
+with left:
+    chart(figures.similarity_figure(sinusoid_similarity, "Sinusoidal: cosine similarity"),
+          "pos_sinusoid_similarity",
+          "Cell (i, j) is the cosine of the encodings of positions i and j; it depends only on |i - j|.")
+with right:
+    if learned_similarity is None:
+        st.info("This model has no learned position table (it uses the sinusoids), so there is "
+                "nothing to compare.", icon=":material/info:")
+    else:
+        chart(figures.similarity_figure(learned_similarity, f"Learned ({model.name}): cosine similarity"),
+              "pos_learned_similarity",
+              "The same for the model's learned position embeddings, on the same colour scale.")
+if learned_similarity is not None:
+    st.write(figures.similarity_comparison(sinusoid_similarity, learned_similarity))
+    curves = {"sinusoidal": sinusoid_similarity, f"learned ({model.name})": learned_similarity}
+    chart(figures.similarity_by_distance_figure(curves), "pos_similarity_by_distance",
+          "Each point is the mean of one diagonal of a matrix above: how alike positions k apart are.")
+
+st.subheader("Position in your text")
+run = state.current_run() if model is not None else None
+if run is not None:
+    chart(figures.input_parts_figure(run), "pos_input_parts",
+          "Each bar splits a token's input vector (before LayerNorm) by the squared length of its "
+          "parts; hover for each part's cosine with the sum.")
