@@ -8,14 +8,10 @@ colour). RdBu is a ColorBrewer scheme that reads the same with red-green colour 
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
-from plotly.colors import sample_colorscale, unlabel_rgb
 from plotly.subplots import make_subplots
 
 from encoder import Run
@@ -24,9 +20,12 @@ from encoder.positional import decompose_input, similarity_by_offset, sinusoid_k
 from .common import (
     FONT,
     axis_ticks,
+    color_indices,
     colorbar_trace,
     colorscale,
+    palette,
     plotly_text,
+    png_data_uri,
     position_labels,
 )
 
@@ -41,21 +40,13 @@ BAND_MARGIN = 0.1  # "banded": neighbours beat positions 100 apart by this much 
 
 
 def signed_png(matrix: np.ndarray, levels: int = PALETTE_LEVELS) -> str:
-    """A -1..1 matrix (R, C) as a palette PNG data URI: one byte a cell instead of three.
+    """A -1..1 matrix (R, C) as a palette PNG data URI of `levels` colours.
 
-    common.image_heatmap sends RGB, which for a noisy 512 x 512 matrix (the learned similarity)
-    is about 800 KB; a 64-colour palette is about 175 KB. Colour steps of 2/63 ≈ 0.03 are finer
-    than the eye separates on this scale.
+    For a noisy 512 x 512 matrix (the learned similarity) RGB would be about 800 KB; 64 colours
+    make about 175 KB, and steps of 2/63 ≈ 0.03 are finer than the eye separates on this scale.
     """
-    fractions = (np.clip(np.asarray(matrix, dtype=np.float64), -1.0, 1.0) + 1.0) / 2.0  # (R, C) in 0..1
-    indices = np.rint(fractions * (levels - 1)).astype(np.uint8)  # (R, C)
-    samples = sample_colorscale(SIGNED_COLOR_SCALE, np.linspace(0, 1, levels).tolist())  # 'rgb(r, g, b)'
-    palette = [round(channel) for color in samples for channel in unlabel_rgb(color)]  # (3 * levels,)
-    image = Image.fromarray(indices, mode="P")
-    image.putpalette(palette)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    indices = color_indices(np.clip(matrix, -1.0, 1.0), levels, vmin=-1.0, vmax=1.0)  # (R, C)
+    return png_data_uri(indices, palette(SIGNED_COLOR_SCALE, levels, background=None))
 
 
 def _signed_image(matrix: np.ndarray, value_name: str, hovertemplate: str) -> list[go.BaseTraceType]:
