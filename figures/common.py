@@ -162,13 +162,30 @@ def image_heatmap(matrix: np.ndarray, *, color_scale: str = DEFAULT_COLOR_SCALE,
     )
 
 
-def colorbar_trace(color_scale: str, log: bool, vmax: float, title: str = "weight") -> go.Scatter:
+def colorbar_trace(color_scale: str, log: bool, vmax: float, title: str = "weight",
+                   vmin: float = 0.0) -> go.Scatter:
     """An invisible trace that only draws a colour bar, for figures made of images."""
     return go.Scatter(
         x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
-        marker=dict(colorscale=colorscale(color_scale, log), cmin=0, cmax=vmax, color=[0],
-                    showscale=True, colorbar=dict(thickness=12, len=0.8, title=dict(text=title))),
+        marker=dict(colorscale=colorscale(color_scale, log), cmin=vmin, cmax=vmax, color=[0],
+                    showscale=True, colorbar=dict(thickness=12, len=0.8, title=dict(text=title, side="right"))),
     )
+
+
+SIGNED_COLOR_SCALE = "RdBu_r"  # diverging, white at 0: blue for -1, red for +1 (ColorBrewer, CVD-safe)
+SIGNED_LEVELS = 64  # steps of 2/63 ≈ 0.03 are finer than the eye separates on this scale
+
+
+def signed_image(matrix: np.ndarray, value_name: str, hovertemplate: str) -> list[go.BaseTraceType]:
+    """A -1..1 matrix (cosines, sinusoids) as one palette PNG plus a -1..1 colour bar.
+
+    For a noisy 512 x 512 matrix RGB would be about 800 KB; 64 colours make about 175 KB.
+    Cell (r, c) sits at x = c, y = r.
+    """
+    indices = color_indices(np.clip(matrix, -1.0, 1.0), SIGNED_LEVELS, vmin=-1.0, vmax=1.0)  # (R, C)
+    image = go.Image(source=png_data_uri(indices, palette(SIGNED_COLOR_SCALE, SIGNED_LEVELS, background=None)),
+                     x0=0, y0=0, dx=1, dy=1, hovertemplate=hovertemplate)
+    return [image, colorbar_trace(SIGNED_COLOR_SCALE, False, 1.0, title=value_name, vmin=-1.0)]
 
 
 def figure_bytes(fig: go.Figure) -> int:

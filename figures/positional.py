@@ -19,43 +19,20 @@ from encoder.positional import decompose_input, similarity_by_offset, sinusoid_k
 
 from .common import (
     FONT,
+    SIGNED_COLOR_SCALE,
     axis_ticks,
-    color_indices,
-    colorbar_trace,
     colorscale,
-    palette,
     plotly_text,
-    png_data_uri,
     position_labels,
+    signed_image,
 )
 
-SIGNED_COLOR_SCALE = "RdBu"  # Plotly's RdBu runs red (-1) → white (0) → blue (+1)
 EXACT_LIMIT = 128  # up to 128 positions a matrix is sent exactly (≈ 87 KB), above as one PNG
-PALETTE_LEVELS = 64
 # Okabe & Ito (2008): a qualitative palette that stays distinct under every common colour blindness.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 PART_LABELS = {"token": "token embedding", "position": "position embedding", "segment": "segment embedding"}
 COMPARISON_DISTANCES = (1, 10, 100)
 BAND_MARGIN = 0.1  # "banded": neighbours beat positions 100 apart by this much mean cosine
-
-
-def signed_png(matrix: np.ndarray, levels: int = PALETTE_LEVELS) -> str:
-    """A -1..1 matrix (R, C) as a palette PNG data URI of `levels` colours.
-
-    For a noisy 512 x 512 matrix (the learned similarity) RGB would be about 800 KB; 64 colours
-    make about 175 KB, and steps of 2/63 ≈ 0.03 are finer than the eye separates on this scale.
-    """
-    indices = color_indices(np.clip(matrix, -1.0, 1.0), levels, vmin=-1.0, vmax=1.0)  # (R, C)
-    return png_data_uri(indices, palette(SIGNED_COLOR_SCALE, levels, background=None))
-
-
-def _signed_image(matrix: np.ndarray, value_name: str, hovertemplate: str) -> list[go.BaseTraceType]:
-    """A -1..1 matrix as one PNG (cell (r, c) at x = c, y = r) plus its colour bar."""
-    image = go.Image(source=signed_png(matrix), x0=0, y0=0, dx=1, dy=1, hovertemplate=hovertemplate)
-    bar = colorbar_trace(SIGNED_COLOR_SCALE, False, 1.0, title=value_name)
-    bar.marker.cmin = -1.0
-    bar.marker.colorbar.title.side = "right"  # as on the exact heatmaps, so the two panels match
-    return [image, bar]
 
 
 def _signed_heatmap(matrix: np.ndarray, value_name: str, hovertemplate: str) -> go.Heatmap:
@@ -88,7 +65,7 @@ def sinusoid_heatmap(table: np.ndarray) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=("sin: even dimensions", "cos: odd dimensions"))
     for col, first in ((1, 0), (2, 1)):
-        image, bar = _signed_image(table[:, first::2], "value",
+        image, bar = signed_image(table[:, first::2], "value",
                                    "position %{y}, dimension %{x}<extra></extra>")  # (P, D/2)
         image.update(x0=first, dx=2)
         fig.add_trace(image, row=1, col=col)
@@ -131,7 +108,7 @@ def similarity_figure(similarity: np.ndarray, title: str) -> go.Figure:
         fig = go.Figure(_signed_heatmap(similarity, "cosine", hover + "<br>cosine %{z:.3f}<extra></extra>"))
         fig.update_yaxes(autorange="reversed")
     else:
-        fig = go.Figure(_signed_image(similarity, "cosine", hover + "<extra></extra>"))
+        fig = go.Figure(signed_image(similarity, "cosine", hover + "<extra></extra>"))
     fig = _layout(fig, title, "position", "position", height=480)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(scaleanchor="x", constrain="domain")

@@ -19,7 +19,7 @@ from encoder.positional import (
     sinusoidal_table,
 )
 from figures import positional as figures
-from figures.common import figure_bytes
+from figures.common import SIGNED_LEVELS, figure_bytes
 
 MAX_BYTES = 500_000
 
@@ -33,10 +33,10 @@ def png_values(source: str) -> np.ndarray:
     image = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
     assert image.mode == "P"
     indices = np.asarray(image, dtype=np.float64)  # (R, C)
-    return indices / (figures.PALETTE_LEVELS - 1) * 2 - 1
+    return indices / (SIGNED_LEVELS - 1) * 2 - 1
 
 
-STEP = 2 / (figures.PALETTE_LEVELS - 1)
+STEP = 2 / (SIGNED_LEVELS - 1)
 
 
 def test_sinusoid_heatmap_splits_sines_and_cosines():
