@@ -54,8 +54,8 @@ def init_session() -> None:
         return
     params = st.query_params
     session = st.session_state
-    session.setdefault("text", params.get("text", DEFAULT_TEXT)[:MAX_TEXT_CHARS])
-    session.setdefault("pair", params.get("pair", "")[:MAX_TEXT_CHARS])
+    session.setdefault("text", _from_url(params.get("text", DEFAULT_TEXT)))
+    session.setdefault("pair", _from_url(params.get("pair", "")))
     source = params.get("model", BUNDLED).strip() or BUNDLED
     session.setdefault("model_kind", (
         "Bundled" if source == BUNDLED else "Local folder" if Path(source).expanduser().exists()
@@ -69,6 +69,11 @@ def init_session() -> None:
 
 
 WIDGET_PREFIXES = ("att_", "emb_", "pos_")  # each page prefixes its widget keys
+
+
+def _from_url(text: str) -> str:
+    """A URL value made safe for a text box: capped, and unencodable lone surrogates made '?'."""
+    return text[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
 def keep_widget_state() -> None:
