@@ -109,17 +109,22 @@ def thumbnail_grid(
         text=[plotly_text(t) for t in tile_titles], hovertemplate="%{text}<br>click to open<extra></extra>",
         showlegend=False,
     ))
+    shapes = []
     if selected is not None:
         r, c = divmod(selected, n_cols)
-        fig.add_shape(type="rect", x0=c * (w + GAP) - 2.5, x1=c * (w + GAP) + w + 1.5, y0=r * (h + GAP) - 2.5,
-                      y1=r * (h + GAP) + h + 1.5, line=dict(color=SELECTED, width=3))
-    for c in range(min(n_cols, n)):
-        label = tile_titles[c].split(",")[-1].strip() if row_titles else tile_titles[c]
-        fig.add_annotation(x=c * (w + GAP) + w / 2, y=-4, text=plotly_text(label), showarrow=False,
-                           yanchor="bottom", font=dict(size=11))
-    for r, text in enumerate(row_titles or []):
-        fig.add_annotation(x=-6, y=r * (h + GAP) + h / 2, text=plotly_text(text), showarrow=False,
-                           xanchor="right", font=dict(size=11))
+        shapes.append(dict(type="rect", x0=c * (w + GAP) - 2.5, x1=c * (w + GAP) + w + 1.5, y0=r * (h + GAP) - 2.5,
+                           y1=r * (h + GAP) + h + 1.5, line=dict(color=SELECTED, width=3)))
+    # Built as one list: add_annotation copies the whole list each call, quadratic in tiles.
+    annotations = [
+        dict(x=c * (w + GAP) + w / 2, y=-4, showarrow=False, yanchor="bottom", font=dict(size=11),
+             text=plotly_text(tile_titles[c].split(",")[-1].strip() if row_titles else tile_titles[c]))
+        for c in range(min(n_cols, n))
+    ] + [
+        dict(x=-6, y=r * (h + GAP) + h / 2, text=plotly_text(text), showarrow=False, xanchor="right",
+             font=dict(size=11))
+        for r, text in enumerate(row_titles or [])
+    ]
+    fig.update_layout(shapes=shapes, annotations=annotations)
     left = 70 if row_titles else 4
     width, height = canvas.shape[1] + left + 4, canvas.shape[0] + 28
     fig.update_xaxes(visible=False, range=[-left, canvas.shape[1] + 4])
