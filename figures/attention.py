@@ -17,9 +17,9 @@ from encoder.analysis import AttentionView, downsample_mean, head_average
 from .common import (
     DEFAULT_COLOR_SCALE,
     FONT,
-    apply_matrix_layout,
     color_indices,
     exact_heatmap,
+    matrix_layout,
     palette,
     plotly_text,
     png_data_uri,
@@ -46,10 +46,9 @@ def head_heatmap(view: AttentionView, layer: int, head: int, colors: ColorOption
         matrix, title = head_average(view.weights[layer: layer + 1])[0], f"Layer {layer + 1}, mean of all heads"
     else:
         matrix, title = view.weights[layer, head], f"Layer {layer + 1}, head {head + 1}"  # (Q, K)
-    fig = go.Figure(exact_heatmap(matrix, view.query_labels, view.key_labels, color_scale=colors.scale,
-                                  log=colors.log, zmax=float(matrix.max())))
-    return apply_matrix_layout(fig, view.query_labels, view.key_labels, title,
-                               height=_matrix_height(len(matrix)))
+    trace = exact_heatmap(matrix, view.query_labels, view.key_labels, color_scale=colors.scale,
+                          log=colors.log, zmax=float(matrix.max()))
+    return go.Figure(trace, matrix_layout(view.query_labels, view.key_labels, title, _matrix_height(len(matrix))))
 
 
 def token_across_heads(view: AttentionView, layer: int, query: int,
@@ -57,16 +56,13 @@ def token_across_heads(view: AttentionView, layer: int, query: int,
     """Where one query token looks, in every head of a layer: heads are rows, keys columns."""
     rows = view.weights[layer, :, query, :]  # (H, K)
     heads = [f"head {h + 1}" for h in range(rows.shape[0])]
-    trace = exact_heatmap(rows, heads, view.key_labels, color_scale=colors.scale, log=colors.log,
-                          row_title="", col_title="→")
-    fig = go.Figure(trace)
-    fig.update_traces(hovertemplate="%{y} → %{x}<br>weight: %{z:.4f}<extra></extra>")
+    trace = exact_heatmap(rows, heads, view.key_labels, color_scale=colors.scale, log=colors.log)
+    trace.update(y=heads, hovertemplate="%{y} → %{x}<br>weight: %{z:.4f}<extra></extra>")  # heads are unique
     token = view.query_labels[query]
-    fig = apply_matrix_layout(fig, heads, view.key_labels, f"Attention from “{token}” (·{query}), layer {layer + 1}",
-                              height=160 + 26 * len(heads), y_title="")
-    fig.data[0].y = heads  # head names are unique: no position suffix needed
-    fig.update_yaxes(tickvals=heads, ticktext=heads)
-    return fig
+    layout = matrix_layout(heads, view.key_labels, f"Attention from “{token}” (·{query}), layer {layer + 1}",
+                           height=160 + 26 * len(heads), y_title="")
+    layout["yaxis"].update(tickvals=heads, ticktext=heads)
+    return go.Figure(trace, layout)
 
 
 def thumbnail_grid(
@@ -102,13 +98,13 @@ def thumbnail_grid(
         canvas[y0: y0 + h, x0: x0 + w] = tile
         centers_x.append(x0 + w / 2)
         centers_y.append(y0 + h / 2)
-    fig = go.Figure(go.Image(source=png_data_uri(canvas, palette(colors.scale, LEVELS)), hoverinfo="skip"))
-    fig.add_trace(go.Scatter(
+    image = go.Image(source=png_data_uri(canvas, palette(colors.scale, LEVELS)), hoverinfo="skip")
+    targets = go.Scatter(
         x=centers_x, y=centers_y, mode="markers", customdata=[list(s) for s in selection_ids],
         marker=dict(size=max(w, h) * 0.9, symbol="square", opacity=0.01, color="white"),
         text=[plotly_text(t) for t in tile_titles], hovertemplate="%{text}<br>click to open<extra></extra>",
         showlegend=False,
-    ))
+    )
     shapes = []
     if selected is not None:
         r, c = divmod(selected, n_cols)
@@ -124,17 +120,18 @@ def thumbnail_grid(
              font=dict(size=11))
         for r, text in enumerate(row_titles or [])
     ]
-    fig.update_layout(shapes=shapes, annotations=annotations)
     left = 70 if row_titles else 4
     width, height = canvas.shape[1] + left + 4, canvas.shape[0] + 28
-    fig.update_xaxes(visible=False, range=[-left, canvas.shape[1] + 4])
-    fig.update_yaxes(visible=False, range=[canvas.shape[0] + 4, -24], scaleanchor="x")
     top = 40 if title else 8
-    fig.update_layout(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), font=FONT,
-                      height=int(top + height * min(1.5, display_width / width)),
-                      margin=dict(l=0, r=0, t=top, b=0), clickmode="event+select",
-                      dragmode=False, plot_bgcolor="white")
-    return fig
+    layout = dict(
+        shapes=shapes, annotations=annotations, font=FONT, plot_bgcolor="white",
+        title=dict(text=plotly_text(title), x=0, font=dict(size=15)),
+        xaxis=dict(visible=False, range=[-left, canvas.shape[1] + 4]),
+        yaxis=dict(visible=False, range=[canvas.shape[0] + 4, -24], scaleanchor="x"),
+        height=int(top + height * min(1.5, display_width / width)),
+        margin=dict(l=0, r=0, t=top, b=0), clickmode="event+select", dragmode=False,
+    )
+    return go.Figure([image, targets], layout)
 
 
 def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions()) -> go.Figure:
