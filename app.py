@@ -9,7 +9,8 @@ import streamlit as st
 
 import state
 
-st.set_page_config(page_title="Headlight", page_icon=":material/highlight:", layout="wide")
+# An emoji icon: a Material icon here makes the browser fetch the favicon from Google's font CDN.
+st.set_page_config(page_title="Headlight", page_icon="🔦", layout="wide")
 state.init_session()
 state.keep_widget_state()
 

@@ -68,19 +68,25 @@ def init_session() -> None:
     st.session_state._from_url_done = True
 
 
-WIDGET_PREFIXES = ("att_", "emb_", "pos_")  # each page prefixes its widget keys
-
-
 def _from_url(text: str) -> str:
     """A URL value made safe for a text box: capped, and unencodable lone surrogates made '?'."""
     return text[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
+WIDGET_PREFIXES = ("att_", "emb_", "pos_")  # each page prefixes its widget keys
+SIDEBAR_KEYS = ("text", "pair", "model_kind", "model_path", "layer", "head")
+
+
 def keep_widget_state() -> None:
-    """Streamlit forgets a widget's value on runs where the widget is not drawn (another page);
-    writing the values back keeps every page's settings across page switches."""
+    """Write every widget value back into the session before the widgets are drawn.
+
+    Streamlit forgets a widget's value on a run where the widget is not drawn (another page),
+    or where its identity changed (the first run of a fresh server starts in Streamlit's legacy
+    pages/ mode, see `entry_script_ran`); a value set through the session survives both, so
+    page settings and typed text are never lost.
+    """
     for key in list(st.session_state.keys()):
-        if key in ("layer", "head") or key.startswith(WIDGET_PREFIXES):
+        if key in SIDEBAR_KEYS or key.startswith(WIDGET_PREFIXES):
             st.session_state[key] = st.session_state[key]
 
 

@@ -26,6 +26,7 @@ from .common import (
 )
 
 GAP = 6  # pixels between thumbnails
+LABEL_GAP = 20  # pixels between rows when every tile carries its own label
 LEVELS = 255  # colours per thumbnail palette; index 255 is the white background
 BACKGROUND = LEVELS
 SELECTED = "#e4572e"  # outline of the selected thumbnail; stands out on every colour scale
@@ -90,11 +91,12 @@ def thumbnail_grid(
     n_rows = -(-n // n_cols)
     tiles = [_tile(m, tile_px, colors) for m in matrices]
     h, w = tiles[0].shape
-    canvas = np.full((n_rows * (h + GAP) - GAP, n_cols * (w + GAP) - GAP), BACKGROUND, dtype=np.uint8)
+    row_gap = GAP if row_titles else LABEL_GAP  # room above each row for the tiles' names
+    canvas = np.full((n_rows * (h + row_gap) - row_gap, n_cols * (w + GAP) - GAP), BACKGROUND, dtype=np.uint8)
     centers_x, centers_y = [], []
     for i, tile in enumerate(tiles):
         r, c = divmod(i, n_cols)
-        y0, x0 = r * (h + GAP), c * (w + GAP)
+        y0, x0 = r * (h + row_gap), c * (w + GAP)
         canvas[y0: y0 + h, x0: x0 + w] = tile
         centers_x.append(x0 + w / 2)
         centers_y.append(y0 + h / 2)
@@ -108,15 +110,19 @@ def thumbnail_grid(
     shapes = []
     if selected is not None:
         r, c = divmod(selected, n_cols)
-        shapes.append(dict(type="rect", x0=c * (w + GAP) - 2.5, x1=c * (w + GAP) + w + 1.5, y0=r * (h + GAP) - 2.5,
-                           y1=r * (h + GAP) + h + 1.5, line=dict(color=SELECTED, width=3)))
+        shapes.append(dict(type="rect", x0=c * (w + GAP) - 2.5, x1=c * (w + GAP) + w + 1.5, y0=r * (h + row_gap) - 2.5,
+                           y1=r * (h + row_gap) + h + 1.5, line=dict(color=SELECTED, width=3)))
     # Built as one list: add_annotation copies the whole list each call, quadratic in tiles.
+    # With row titles (the overview) only the first row names its columns; otherwise every tile
+    # is named. Built as one list: add_annotation copies the whole list each call.
+    labelled = range(min(n_cols, n)) if row_titles else range(n)
     annotations = [
-        dict(x=c * (w + GAP) + w / 2, y=-4, showarrow=False, yanchor="bottom", font=dict(size=11),
-             text=plotly_text(tile_titles[c].split(",")[-1].strip() if row_titles else tile_titles[c]))
-        for c in range(min(n_cols, n))
+        dict(x=(i % n_cols) * (w + GAP) + w / 2, y=(i // n_cols) * (h + row_gap) - 4, showarrow=False,
+             yanchor="bottom", font=dict(size=11),
+             text=plotly_text(tile_titles[i].split(",")[-1].strip() if row_titles else tile_titles[i]))
+        for i in labelled
     ] + [
-        dict(x=-6, y=r * (h + GAP) + h / 2, text=plotly_text(text), showarrow=False, xanchor="right",
+        dict(x=-6, y=r * (h + row_gap) + h / 2, text=plotly_text(text), showarrow=False, xanchor="right",
              font=dict(size=11))
         for r, text in enumerate(row_titles or [])
     ]

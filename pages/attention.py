@@ -11,18 +11,16 @@ from figures.common import COLOR_SCALES
 
 CHART = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
-run = state.current_run()
-if run is None:
-    st.stop()
-
-
 def open_clicked(chart_key: str) -> None:
     points = st.session_state[chart_key].selection.points
     if points:
         state.select_layer_and_head(*points[0]["customdata"])
 
 
-st.header("Attention")
+st.header(":material/grid_on: Attention")
+run = state.current_run()
+if run is None:
+    st.stop()
 st.caption(f"{run.model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
            "Pick a layer and head, or click any thumbnail below.")
 state.clamp_layer_and_head(run.n_layers, run.n_heads)

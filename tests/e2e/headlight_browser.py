@@ -1,0 +1,281 @@
+"""The browser side of the end-to-end tests: constants, selectors and `App`, a tab on the app.
+
+Kept apart from conftest.py so that test modules can import it by a unique name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import Page
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # conftest's `browser` fixture skips (or fails) with the reason
+    PlaywrightError = PlaywrightTimeout = Exception
+    Page = object
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+SCREENSHOTS = ROOT / "assets" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1600, "height": 1000}
+
+# page name -> (title in the sidebar navigation, URL path). The default page is served at "/":
+# Streamlit gives the default page of st.navigation the empty URL path.
+PAGES = {
+    "attention": ("Attention", "/"),
+    "embeddings": ("Embeddings", "/embeddings"),
+    "positional": ("Positional encoding", "/positional"),
+}
+
+SERVER_START_TIMEOUT = 90  # seconds until /_stcore/health says "ok"
+FIRST_RUN_TIMEOUT = 120_000  # ms: the first run of the session loads the model
+RERUN_TIMEOUT = 90_000  # ms: any later rerun (cached model, maybe a new text)
+NO_CHART_GRACE = 8_000  # ms: a run ended without charts; wait this long for the lazy chart component
+RERUN_START_TIMEOUT = 5_000  # ms to see a rerun start after an action (a fast one can be missed)
+
+NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+MAIN = '[data-testid="stMain"]'
+CHART = f'{MAIN} [data-testid="stPlotlyChart"]'
+EXCEPTION = '[data-testid="stException"]'
+TEXT_AREA = '[data-testid="stSidebar"] [data-testid="stTextArea"] textarea'
+NAV_LINK = '[data-testid="stSidebarNav"] a'
+ALERT = f'{MAIN} [data-testid="stAlert"]'
+LOCAL_URL = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
+
+# Counts script runs in the page: Streamlit sets data-test-script-state="running" on stApp while
+# the script runs. Knowing a run started after an action makes "notRunning" mean "that run ended".
+RUN_COUNTER_JS = """
+(() => {
+  window.__headlightRuns = 0;
+  let last = null;
+  const check = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const state = app ? app.getAttribute('data-test-script-state') : null;
+    if (state !== last) {
+      if (state === 'running') window.__headlightRuns += 1;
+      last = state;
+    }
+  };
+  new MutationObserver(check).observe(document, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ['data-test-script-state'],
+  });
+})();
+"""
+
+# True when every visible chart in the main area has drawn its Plotly SVG and at least one trace
+# (SVG traces, heatmap/image layers, or WebGL canvases), and at least one chart is visible.
+CHARTS_DRAWN_JS = """
+(selector) => {
+  const charts = [...document.querySelectorAll(selector)].filter(c => c.checkVisibility());
+  return charts.length > 0 && charts.every(c => {
+    const svg = c.querySelector('.js-plotly-plot .main-svg');
+    if (!svg || svg.getBoundingClientRect().width < 50) return false;
+    return c.querySelector('.js-plotly-plot .main-svg g.trace, .js-plotly-plot .main-svg image, '
+                           + '.js-plotly-plot canvas') !== null;
+  });
+}
+"""
+
+# Charts drawn, or the run is over and it sent no chart at all.
+CHARTS_DRAWN_OR_NONE_JS = (
+    "([charts, idle]) => (" + CHARTS_DRAWN_JS + ")(charts) || "
+    "(document.querySelector(idle) !== null && document.querySelectorAll(charts).length === 0)"
+)
+
+# Titles of visible charts that drew nothing (for a readable failure message).
+EMPTY_CHARTS_JS = """
+(selector) => [...document.querySelectorAll(selector)].filter(c => c.checkVisibility()).filter(c => {
+  return c.querySelector('.js-plotly-plot .main-svg g.trace, .js-plotly-plot .main-svg image, '
+                         + '.js-plotly-plot canvas') === null;
+}).map(c => (c.querySelector('.gtitle') || {}).textContent || '(untitled chart)')
+"""
+
+
+def free_port() -> int:
+    """A port the OS says is free now (bind to port 0); the server takes it a moment later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no server log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def nav_title_text(text: str) -> str:
+    """A sidebar link's title from its text, without the icon's name (e.g. "scatter_plot")."""
+    lines = text.strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+class App:
+    """A browser tab on the app, with helpers that wait for Streamlit's reruns and charts."""
+
+    def __init__(self, page: Page, base: str):
+        self.page = page
+        self.base = base
+        self.dialogs: list[str] = []  # alert/confirm/prompt texts: must stay empty
+        self.page_errors: list[str] = []  # uncaught JavaScript errors
+        self.external_requests: list[str] = []  # requests that left localhost (all aborted)
+        page.on("dialog", self._on_dialog)
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+
+    def _on_dialog(self, dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    # navigation and reruns ----------------------------------------------------------------
+
+    def url(self, path: str = "/", **params: str) -> str:
+        query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+        return f"{self.base}{path}{query}"
+
+    def open(self, path: str = "/", *, charts: bool = True, **params: str) -> None:
+        """Load the app at `path` with query parameters; wait for the first run (and charts)."""
+        self.open_url(self.url(path, **params), charts=charts)
+
+    def open_url(self, url: str, *, charts: bool = True) -> None:
+        """Load a full URL in this tab (a new session); wait for the first run (and charts)."""
+        self.page.goto(url, wait_until="domcontentloaded")
+        self.page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=30_000)
+        self._wait_for_run(after=0, start_timeout=FIRST_RUN_TIMEOUT, end_timeout=FIRST_RUN_TIMEOUT)
+        if charts:
+            self.wait_for_charts(FIRST_RUN_TIMEOUT)
+
+    def runs(self) -> int:
+        return int(self.page.evaluate("window.__headlightRuns || 0"))
+
+    def _wait_for_run(self, after: int, start_timeout: float = RERUN_START_TIMEOUT,
+                      end_timeout: float = RERUN_TIMEOUT) -> None:
+        """Wait until a run newer than `after` has started (if it is seen) and no run is going."""
+        # A very fast rerun can start and end between two DOM updates; then it is already done.
+        with contextlib.suppress(PlaywrightTimeout):
+            self.page.wait_for_function(f"(window.__headlightRuns || 0) > {after}", timeout=start_timeout)
+        self.page.wait_for_selector(NOT_RUNNING, timeout=end_timeout)
+
+    def rerun_after(self, action: Callable[[], object], charts: bool = True) -> None:
+        """Do `action` (which makes Streamlit rerun), wait for that run to end, then for charts."""
+        before = self.runs()
+        action()
+        self._wait_for_run(after=before)
+        if charts:
+            self.wait_for_charts()
+
+    def wait_for_charts(self, timeout: float = RERUN_TIMEOUT) -> int:
+        """Wait until the main area shows charts and each visible one drew its Plotly SVG and data.
+
+        Fails at once if the run has ended without sending any chart."""
+        deadline = time.monotonic() + timeout / 1000
+        while True:
+            left = max(1.0, (deadline - time.monotonic()) * 1000)
+            try:
+                self.page.wait_for_function(CHARTS_DRAWN_OR_NONE_JS, arg=[CHART, NOT_RUNNING], timeout=left)
+            except PlaywrightTimeout:
+                self.assert_no_exception()
+                empty = self.page.evaluate(EMPTY_CHARTS_JS, CHART)
+                raise AssertionError(
+                    f"charts on {self.page.url} not drawn after {timeout / 1000:.0f} s "
+                    f"({self.page.locator(CHART).count()} chart elements; drawing nothing: {empty}); "
+                    f"messages: {self.alerts()}") from None
+            if self.page.evaluate(CHARTS_DRAWN_JS, CHART):
+                return self.page.locator(CHART).count()
+            # The run ended and no chart is there yet. Streamlit loads its Plotly component lazily,
+            # so a chart can appear a second or two after the run: allow a grace period.
+            try:
+                self.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length > 0",
+                                            timeout=NO_CHART_GRACE)
+            except PlaywrightTimeout:
+                self.assert_no_exception()
+                raise AssertionError(f"no chart on {self.page.url}; messages: {self.alerts()}") from None
+
+    def commit_text(self, text: str, index: int = 0, charts: bool = True) -> None:
+        """Type into the sidebar's text area number `index` and press Ctrl+Enter."""
+        area = self.page.locator(TEXT_AREA).nth(index)
+        area.fill(text)
+
+        def commit():
+            area.press("Control+Enter")
+
+        self.rerun_after(commit, charts=False)
+        values = self.text_values()
+        assert values[index] == text, f"after Ctrl+Enter the text area holds {values[index]!r}, not {text!r}"
+        if charts:
+            self.wait_for_charts()
+
+    def nav_links(self) -> dict[str, str]:
+        """Sidebar navigation: title -> href (read in one go: the links can be redrawn meanwhile)."""
+        links = self.page.locator(NAV_LINK).evaluate_all(
+            "links => links.map(a => [a.innerText, a.getAttribute('href') || ''])")
+        return {nav_title_text(text): href for text, href in links}
+
+    def click_nav(self, title: str, charts: bool = True) -> None:
+        """Click the sidebar link titled `title`; wait for the page's run (and charts)."""
+        titles = list(self.nav_links())
+        assert titles.count(title) == 1, f"one sidebar link titled {title!r} expected: {titles}"
+        link = self.page.locator(NAV_LINK).nth(titles.index(title))
+        self.rerun_after(link.click, charts=charts)
+        self.page.wait_for_selector(f'{NAV_LINK}[aria-current="page"]:has-text("{title}")', timeout=10_000)
+
+    # reading the page -----------------------------------------------------------------------
+
+    def path(self) -> str:
+        return urlsplit(self.page.url).path
+
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.page.url).query, keep_blank_values=True))
+
+    def wait_for_query(self, **expected: str) -> dict[str, str]:
+        """Wait (briefly) until the URL's query holds `expected`; return the query."""
+        deadline = time.monotonic() + 10
+        while True:
+            query = self.query()
+            if all(query.get(k) == v for k, v in expected.items()):
+                return query
+            if time.monotonic() > deadline:
+                raise AssertionError(f"URL {self.page.url} lacks {expected}")
+            self.page.wait_for_timeout(100)
+
+    def text_values(self) -> list[str]:
+        return self.page.locator(TEXT_AREA).evaluate_all("areas => areas.map(a => a.value)")
+
+    def chart_text(self) -> str:
+        """All text drawn in the main area's charts (titles, tick labels, annotations)."""
+        return "\n".join(self.page.locator(f"{CHART} svg text").all_text_contents())
+
+    def alerts(self) -> list[str]:
+        return [text.strip() for text in self.page.locator(ALERT).all_inner_texts()]
+
+    def assert_no_exception(self) -> None:
+        """No exception box and no modal (such as "Page not found") anywhere on the page."""
+        boxes = self.page.locator(EXCEPTION)
+        if boxes.count():
+            raise AssertionError(f"exception shown on {self.page.url}:\n" + "\n---\n".join(
+                boxes.all_inner_texts()))
+        dialogs = self.page.locator('[role="dialog"]')
+        visible = [dialogs.nth(i).inner_text() for i in range(dialogs.count()) if dialogs.nth(i).is_visible()]
+        assert not visible, f"unexpected dialog on {self.page.url}: {visible}"
+
+    def assert_healthy(self) -> int:
+        """The usual checks after a run: no exception, charts drawn, no JS error, no alert().
+
+        Returns the number of charts."""
+        self.assert_no_exception()
+        count = self.wait_for_charts()
+        self.assert_no_exception()
+        assert not self.page_errors, f"uncaught JavaScript errors: {self.page_errors}"
+        assert not self.dialogs, f"JavaScript dialogs opened: {self.dialogs}"
+        return count
