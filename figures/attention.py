@@ -179,14 +179,13 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
 
 
 def _tile(matrix: np.ndarray, tile_px: int, colors: ColorOptions) -> np.ndarray:
-    """(Q, K) -> (tile_px, tile_px) palette indices: pooled down or repeated up to about tile_px."""
+    """(Q, K) -> (tile_px, tile_px) palette indices: pooled down, or blown up cell by cell, to
+    fill the whole tile (nearest neighbour, so cells stay crisp)."""
     small = downsample_mean(matrix, tile_px)  # (<= tile_px, <= tile_px)
     indices = color_indices(small, LEVELS, colors.log, vmax=float(small.max()) or 1.0)
-    factor = max(1, tile_px // max(indices.shape))
-    indices = indices.repeat(factor, axis=0).repeat(factor, axis=1)
-    tile = np.full((tile_px, tile_px), BACKGROUND, dtype=np.uint8)  # pad to a square tile
-    tile[: indices.shape[0], : indices.shape[1]] = indices[:tile_px, :tile_px]
-    return tile
+    rows = np.arange(tile_px) * indices.shape[0] // tile_px  # (tile_px,) source row per pixel row
+    cols = np.arange(tile_px) * indices.shape[1] // tile_px
+    return indices[np.ix_(rows, cols)]  # (tile_px, tile_px)
 
 
 def _matrix_height(n_rows: int) -> int:
