@@ -44,7 +44,7 @@ def main() -> None:
     from transformers import BertModel
 
     model = load_model()
-    reference = BertModel.from_pretrained(str(bundled_model_dir()), attn_implementation="eager").eval()
+    reference = BertModel.from_pretrained(str(bundled_model_dir()), attn_implementation="eager").train(False)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.repeats} interleaved repetitions, medians")
     print(f"{'tokens':>6} {'headlight ms':>13} {'transformers ms':>16} {'ratio':>6}")

@@ -34,25 +34,17 @@ import math
 import os
 import resource
 import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from bench.app_server import HOST, ServerNotReady, free_port, start_server, stop_server, wait_until_healthy
 from bench.streamlit_client import SessionResult, open_tab
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
-HEALTH_TIMEOUT = 90.0
-STOP_TIMEOUT = 15.0
 TARGET_RATIO = 10.0
 
 
@@ -66,55 +58,6 @@ class RoundSummary:
 
 
 # --- the server --------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    """`streamlit run app.py` from the repo root, in its own process group, logging to log_path."""
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-               f"--server.port={port}", f"--server.address={HOST}", "--browser.gatherUsageStats=false",
-               "--server.fileWatcherType=none"]
-    with log_path.open("wb") as log:
-        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def is_healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}/_stcore/health", timeout=2) as response:
-            return response.read().decode().strip() == "ok"
-    except OSError:
-        return False
-
-
-def wait_until_healthy(server: subprocess.Popen, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}; see {log_path}")
-        if is_healthy(port):
-            return
-        time.sleep(0.25)
-    raise RuntimeError(f"the server was not healthy after {HEALTH_TIMEOUT:.0f} s; see {log_path}")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    """SIGTERM to the server's own process group (only what we started), SIGKILL if it lingers."""
-    if server.poll() is not None:
-        return
-    with suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(STOP_TIMEOUT)
-
 
 def proc_status_mb(pid: int, field_name: str) -> float:
     """A memory line of /proc/<pid>/status (VmRSS, VmHWM) in MB."""
@@ -343,6 +286,9 @@ def main() -> None:
     except KeyboardInterrupt as interrupt:
         print(f"\ninterrupted ({interrupt}); stopping the server")
         raise SystemExit(130) from None
+    except ServerNotReady as error:
+        print(f"\nthe server did not start: {error}")
+        raise SystemExit(1) from None
     except TimeoutError:
         print(f"\nthe bench ran past --total-timeout {args.total_timeout:.0f} s; stopping the server")
         raise SystemExit(1) from None

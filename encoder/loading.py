@@ -93,7 +93,7 @@ def load_folder(folder: str | Path, name: str | None = None) -> Model:
     weights = _read_weights(folder)
     encoder = Encoder(config)
     encoder.load_state_dict(convert_bert_state_dict(weights, config))
-    encoder.eval().requires_grad_(False)
+    encoder.train(False).requires_grad_(False)  # inference only: no dropout, no gradients
     tokenizer = _read_tokenizer(folder, config)
     return Model(encoder, tokenizer, name=name or folder.name)
 

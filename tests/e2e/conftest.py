@@ -12,11 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,15 +21,14 @@ from headlight_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     LOCAL_URL,
-    ROOT,
     RUN_COUNTER_JS,
     SERVER_START_TIMEOUT,
     VIEWPORT,
     App,
     PlaywrightError,
-    free_port,
-    log_tail,
 )
+
+from bench.app_server import ServerNotReady, free_port, start_server, stop_server, wait_until_healthy
 
 try:
     from playwright.sync_api import sync_playwright
@@ -80,42 +74,18 @@ def browser():
 
 @contextlib.contextmanager
 def streamlit_server(log_path: Path) -> Iterator[str]:
-    """`streamlit run app.py` from the repository root on a free localhost port, logging to
-    `log_path`; yields the base URL (no trailing slash) once /_stcore/health says "ok"."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    """`streamlit run app.py` on a free localhost port, logging to `log_path`; yields the base URL
+    (no trailing slash) once /_stcore/health says "ok"."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-               f"--server.port={port}", "--server.address=127.0.0.1",
-               "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-    with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env)
-    base = f"http://127.0.0.1:{port}"
+    process = start_server(port, log_path)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with code {process.returncode} before it was ready "
-                            f"({log_path}):\n{log_tail(log_path)}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit was not healthy after {SERVER_START_TIMEOUT} s "
-                            f"({log_path}):\n{log_tail(log_path)}", pytrace=False)
-            time.sleep(0.25)
-        yield base
-    finally:
-        process.terminate()
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+            wait_until_healthy(process, port, log_path, timeout=SERVER_START_TIMEOUT)
+        except ServerNotReady as error:
+            pytest.fail(str(error), pytrace=False)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(process)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,21 +98,6 @@ EMPTY_CHARTS_JS = """
                          + '.js-plotly-plot canvas') === null;
 }).map(c => (c.querySelector('.gtitle') || {}).textContent || '(untitled chart)')
 """
-
-
-def free_port() -> int:
-    """A port the OS says is free now (bind to port 0); the server takes it a moment later."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no server log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def nav_title_text(text: str) -> str:
