@@ -128,6 +128,15 @@ def sync_url(current: Input) -> None:
         st.query_params.from_dict(wanted)
 
 
+_MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def markdown_literal(text: str) -> str:
+    """Text that st.caption / st.write show exactly as typed: Markdown characters escaped.
+    For names people choose (a model folder, a Hub id) inside our own sentences."""
+    return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in text)
+
+
 def show_problem(kind: str, headline: str, detail: str | None = None) -> None:
     """A message box in our words, with any detail (which may quote a path, an id or a model
     name the person typed) shown as plain text, never as Markdown."""
