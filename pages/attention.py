@@ -21,7 +21,8 @@ st.header(":material/grid_on: Attention")
 run = state.current_run()
 if run is None:
     st.stop()
-st.caption(f"{state.markdown_literal(run.model_name)} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
+model_name = state.markdown_literal(run.model_name)
+st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
            "Pick a layer and head, or click any thumbnail below.")
 state.clamp_layer_and_head(run.n_layers, run.n_heads)
 with st.container(horizontal=True, vertical_alignment="bottom"):
