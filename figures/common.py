@@ -157,7 +157,7 @@ def png_data_uri(indices: np.ndarray, colors: np.ndarray) -> str:
     image = Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), mode="P")
     image.putpalette(colors.reshape(-1).tolist())
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=3)  # ~5% larger than level 6, 2-3x faster
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
