@@ -146,7 +146,7 @@ def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOp
     return thumbnail_grid(
         view.weights[layer], n_cols=4 if n_heads % 4 == 0 else min(n_heads, 6),
         tile_titles=[f"head {h + 1}" for h in range(n_heads)],
-        selection_ids=[(layer, h) for h in range(n_heads)], tile_px=96, display_width=520,
+        selection_ids=[(layer, h) for h in range(n_heads)], tile_px=96, display_width=440,
         selected=None if head < 0 else head, colors=colors,
         title=f"All heads of layer {layer + 1}",
     )
@@ -172,7 +172,7 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
     means = head_average(view.weights)  # (L, Q, K)
     return thumbnail_grid(
         means, n_cols=len(means), tile_titles=[f"layer {lay + 1}" for lay in range(len(means))],
-        selection_ids=[(lay, -1) for lay in range(len(means))], tile_px=96, display_width=520,
+        selection_ids=[(lay, -1) for lay in range(len(means))], tile_px=96, display_width=440,
         selected=selected, colors=colors,
         title="Mean over heads, layer by layer",
     )

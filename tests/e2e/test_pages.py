@@ -201,9 +201,9 @@ def test_the_app_makes_no_requests_off_localhost(app: App):
 
 def test_screenshots(app: App):
     """assets/screenshots/<page>.png for the README: the default example, 1600 x 1000 each,
-    on layer 1, head 3 (a head where every token clearly attends to itself)."""
+    on layer 2, head 9 (a head where every token attends to the token before it)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    app.open("/?layer=1&head=3")
+    app.open("/?layer=2&head=9")
     for name in PAGES:
         if name != "attention":
             app.click_nav(PAGES[name][0])
