@@ -161,3 +161,9 @@ def test_memory_stays_flat_through_the_cached_path():
 
     growth = memory_growth(runs=120, warmup=40)
     assert growth < 50, f"resident memory grew {growth:.1f} MB over 120 runs"
+
+
+def test_names_people_choose_are_shown_literally():
+    import state
+
+    assert state.markdown_literal("my_[model](x) *v2* <b>") == r"my\_\[model\]\(x\) \*v2\* \<b\>"
