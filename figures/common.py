@@ -4,8 +4,9 @@ Two ways to draw a matrix:
 - `exact_heatmap`: a go.Heatmap whose z is the float32 matrix itself (Plotly sends it as a
   base64 typed array, 4 bytes a cell), with hover "query → key: weight". Used for the views
   people read numbers from.
-- `image_heatmap`: the matrix colour-mapped here and sent as one PNG. Used for thumbnails and
-  grids, where thousands of cells would otherwise cost megabytes.
+- a palette PNG (`color_indices` + `palette` + `png_data_uri`, or `signed_image` for -1..1
+  values): the matrix colour-mapped here and sent as one image. Used for thumbnails, grids and
+  large matrices, where thousands of cells would otherwise cost megabytes.
 """
 
 from __future__ import annotations
@@ -113,13 +114,6 @@ def matrix_layout(row_labels: Sequence[str], col_labels: Sequence[str], title: s
     )
 
 
-def apply_matrix_layout(fig: go.Figure, row_labels: Sequence[str], col_labels: Sequence[str],
-                        title: str, height: int = 560, x_title: str = "key", y_title: str = "query") -> go.Figure:
-    """`matrix_layout` applied to an existing figure."""
-    fig.update_layout(matrix_layout(row_labels, col_labels, title, height, x_title, y_title))
-    return fig
-
-
 def color_indices(matrix: np.ndarray, levels: int = 255, log: bool = False, vmin: float = 0.0,
                   vmax: float | None = None) -> np.ndarray:
     """(R, C) values -> (R, C) uint8 indices 0..levels-1 into a palette from `palette()`."""
@@ -146,12 +140,6 @@ def palette(color_scale: str, levels: int = 255, background: tuple[int, int, int
     return table
 
 
-def colormap_rgb(matrix: np.ndarray, color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False,
-                 vmax: float | None = None) -> np.ndarray:
-    """(R, C) values -> (R, C, 3) uint8 colours."""
-    return palette(color_scale)[color_indices(matrix, log=log, vmax=vmax)]
-
-
 def png_data_uri(indices: np.ndarray, colors: np.ndarray) -> str:
     """A palette PNG (one byte a pixel, a third of RGB) of (R, C) indices into (N <= 256, 3) colours."""
     image = Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), mode="P")
@@ -159,18 +147,6 @@ def png_data_uri(indices: np.ndarray, colors: np.ndarray) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=3)  # ~5% larger than level 6, 2-3x faster
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def image_heatmap(matrix: np.ndarray, *, color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False,
-                  vmax: float | None = None, x0: float = 0, y0: float = 0, dx: float = 1,
-                  dy: float = 1, hover: bool = True) -> go.Image:
-    """A matrix as one PNG image trace; cell (r, c) sits at (x0 + c*dx, y0 + r*dy)."""
-    return go.Image(
-        source=png_data_uri(color_indices(matrix, log=log, vmax=vmax), palette(color_scale)),
-        x0=x0, y0=y0, dx=dx, dy=dy,
-        hoverinfo="skip" if not hover else None,
-        hovertemplate=None if not hover else "row %{y}, column %{x}<extra></extra>",
-    )
 
 
 def colorbar_trace(color_scale: str, log: bool, vmax: float, title: str = "weight",

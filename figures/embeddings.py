@@ -29,9 +29,9 @@ from .common import (
     DEFAULT_COLOR_SCALE,
     FONT,
     SIGNED_COLOR_SCALE,
-    apply_matrix_layout,
     axis_ticks,
     exact_heatmap,
+    matrix_layout,
     plotly_text,
     position_labels,
     signed_image,
@@ -212,8 +212,7 @@ def cosine_figure(run: Run, depth: str, centred: bool = False,
     trace = exact_heatmap(cosines, run.tokens, run.tokens, color_scale=COSINE_COLOR_SCALE,
                           row_title="token", col_title="token", value_name=kind)
     trace.update(zmin=-1.0, zmax=1.0)  # fixed scale: colours mean the same at every depth
-    fig = go.Figure(trace)
-    return apply_matrix_layout(fig, run.tokens, run.tokens, title, x_title="token", y_title="token")
+    return go.Figure(trace, matrix_layout(run.tokens, run.tokens, title, x_title="token", y_title="token"))
 
 
 def _image_cosine_figure(cosines: np.ndarray, tokens: list[str], title: str, kind: str) -> go.Figure:
