@@ -16,7 +16,7 @@ from encoder.analysis import AttentionView, downsample_mean, head_average
 
 from .common import (
     DEFAULT_COLOR_SCALE,
-    FONT,
+    base_layout,
     color_indices,
     exact_heatmap,
     matrix_layout,
@@ -129,14 +129,13 @@ def thumbnail_grid(
     left = 70 if row_titles else 4
     width, height = canvas.shape[1] + left + 4, canvas.shape[0] + 28
     top = 40 if title else 8
-    layout = dict(
-        shapes=shapes, annotations=annotations, font=FONT, plot_bgcolor="white",
-        title=dict(text=plotly_text(title), x=0, font=dict(size=15)),
+    layout = base_layout(
+        title, int(top + height * min(1.5, display_width / width)),
+        shapes=shapes, annotations=annotations, plot_bgcolor="white",
         xaxis=dict(visible=False, range=[-left, canvas.shape[1] + 4]),
         yaxis=dict(visible=False, range=[canvas.shape[0] + 4, -24], scaleanchor="x"),
-        height=int(top + height * min(1.5, display_width / width)),
-        margin=dict(l=0, r=0, t=top, b=0), clickmode="event+select", dragmode=False,
-    )
+        clickmode="event+select", dragmode=False,
+    ) | dict(margin=dict(l=0, r=0, t=top, b=0))
     return go.Figure([image, targets], layout)
 
 

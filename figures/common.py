@@ -99,6 +99,17 @@ def exact_heatmap(
     )
 
 
+def base_layout(title: str, height: int, **extra) -> dict:
+    """What every figure's layout shares: an escaped title on the left, the app's font, tight
+    margins; `extra` adds or overrides keys."""
+    return dict(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=height, font=FONT,
+                margin=dict(l=10, r=10, t=50, b=10), **extra)
+
+
+# Plotly's modebar for st.plotly_chart(config=...): no logo, and a sharp PNG for slides.
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
 def matrix_layout(row_labels: Sequence[str], col_labels: Sequence[str], title: str, height: int = 560,
                   x_title: str = "key", y_title: str = "query") -> dict:
     """Layout for a token matrix: token-labelled axes, queries top to bottom.
@@ -106,11 +117,10 @@ def matrix_layout(row_labels: Sequence[str], col_labels: Sequence[str], title: s
     A plain dict handed to go.Figure once: every update_* call on a figure re-validates paths,
     which made up most of a page's server time.
     """
-    return dict(
+    return base_layout(
+        title, height,
         xaxis=dict(axis_ticks(col_labels), title=dict(text=x_title), tickangle=-60),
         yaxis=dict(axis_ticks(row_labels), title=dict(text=y_title), autorange="reversed"),
-        title=dict(text=plotly_text(title), x=0, font=dict(size=15)),
-        height=height, margin=dict(l=10, r=10, t=50, b=10), font=FONT,
     )
 
 

@@ -30,6 +30,7 @@ from .common import (
     FONT,
     SIGNED_COLOR_SCALE,
     axis_ticks,
+    base_layout,
     exact_heatmap,
     matrix_layout,
     plotly_text,
@@ -188,9 +189,7 @@ def _projection_layout(fig: go.Figure, title: str, projection: Projection, dimen
         titles = [axis_title(i, r, suffix) for i, r in enumerate(projection.explained_ratio)]
         fig.update_xaxes(title_text=titles[0], zeroline=False)
         fig.update_yaxes(title_text=titles[1], zeroline=False, scaleanchor="x", scaleratio=1)
-    fig.update_layout(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=560, font=FONT,
-                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.12),
-                      hoverlabel=dict(font=FONT))
+    fig.update_layout(base_layout(title, 560, legend=dict(orientation="h", y=-0.12), hoverlabel=dict(font=FONT)))
     return fig
 
 
@@ -223,8 +222,7 @@ def _image_cosine_figure(cosines: np.ndarray, tokens: list[str], title: str, kin
                  ticktext=[plotly_text(t) for t in tokens[::step]], showgrid=False, automargin=True)
     fig.update_xaxes(ticks, title_text="token (hover shows positions)", tickangle=-60)
     fig.update_yaxes(ticks, title_text="token")
-    fig.update_layout(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=560, font=FONT,
-                      margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(base_layout(title, 560))
     return fig
 
 
@@ -247,6 +245,5 @@ def norm_figure(run: Run) -> go.Figure:
     fig.update_xaxes(axis_ticks(run.tokens), title_text="token", tickangle=-60)
     fig.update_yaxes(type="category", autorange="reversed", title_text="depth", automargin=True)
     title = "Length (Euclidean norm) of every token vector at every depth"
-    fig.update_layout(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), font=FONT,
-                      height=160 + 28 * len(depths), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(base_layout(title, 160 + 28 * len(depths)))
     return fig

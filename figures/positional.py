@@ -18,9 +18,9 @@ from encoder import Run
 from encoder.positional import decompose_input, similarity_by_offset, sinusoid_kind, sinusoid_wavelength
 
 from .common import (
-    FONT,
     SIGNED_COLOR_SCALE,
     axis_ticks,
+    base_layout,
     colorscale,
     plotly_text,
     position_labels,
@@ -46,8 +46,7 @@ def _signed_heatmap(matrix: np.ndarray, value_name: str, hovertemplate: str) -> 
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int) -> go.Figure:
-    fig.update_layout(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=height,
-                      margin=dict(l=10, r=10, t=50, b=10), font=FONT)
+    fig.update_layout(base_layout(title, height))
     fig.update_xaxes(title_text=x_title, showgrid=False)
     fig.update_yaxes(title_text=y_title, showgrid=False)
     return fig

@@ -7,9 +7,8 @@ import streamlit as st
 import state
 from encoder.analysis import PAIR_BLOCKS, attention_view
 from figures import attention as figs
-from figures.common import COLOR_SCALES
+from figures.common import CHART_CONFIG, COLOR_SCALES
 
-CHART = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 def open_clicked(chart_key: str) -> None:
     points = st.session_state[chart_key].selection.points
@@ -52,18 +51,18 @@ colors = figs.ColorOptions(scale, log)
 
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(figs.head_heatmap(view, layer, head, colors), width="stretch", config=CHART)
+    st.plotly_chart(figs.head_heatmap(view, layer, head, colors), width="stretch", config=CHART_CONFIG)
     st.caption("Each row is a query token; its colours show how it splits its attention over the "
                "key tokens (rows sum to 1). Hover for exact weights.")
 with right:
-    st.plotly_chart(figs.layer_heads_grid(view, layer, head, colors), width="stretch", config=CHART,
+    st.plotly_chart(figs.layer_heads_grid(view, layer, head, colors), width="stretch", config=CHART_CONFIG,
                     key="heads_grid", on_select=lambda: open_clicked("heads_grid"), selection_mode="points")
     st.caption("Every head of this layer, each coloured against its own maximum. Click one to open it.")
-    st.plotly_chart(figs.layer_means_grid(view, layer, head, colors), width="stretch", config=CHART,
+    st.plotly_chart(figs.layer_means_grid(view, layer, head, colors), width="stretch", config=CHART_CONFIG,
                     key="layer_means", on_select=lambda: open_clicked("layer_means"), selection_mode="points")
     st.caption("The mean over heads, layer by layer. Click one to open it.")
 
-st.plotly_chart(figs.overview_grid(view, layer, head, colors), width="stretch", config=CHART,
+st.plotly_chart(figs.overview_grid(view, layer, head, colors), width="stretch", config=CHART_CONFIG,
                 key="overview", on_select=lambda: open_clicked("overview"), selection_mode="points")
 st.caption("Rows are layers, columns heads. Look for diagonals (previous or next token), vertical "
            "stripes (every token attends to one token, often [SEP]) and blocks (within a word or a sentence).")
@@ -71,5 +70,5 @@ st.caption("Rows are layers, columns heads. Look for diagonals (previous or next
 query = st.selectbox("Attention from token", range(len(view.query_labels)), key="att_query",
                      format_func=lambda i: f"{view.query_labels[i]} ·{i}",
                      index=min(1, len(view.query_labels) - 1))
-st.plotly_chart(figs.token_across_heads(view, layer, query, colors), width="stretch", config=CHART)
+st.plotly_chart(figs.token_across_heads(view, layer, query, colors), width="stretch", config=CHART_CONFIG)
 st.caption(f"Where the chosen token looks in each head of layer {layer + 1}.")

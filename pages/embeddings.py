@@ -9,14 +9,13 @@ import streamlit as st
 import state
 from encoder import geometry
 from figures import embeddings as figures
+from figures.common import CHART_CONFIG
 
 MAX_TRACKS = 12  # more paths than this turn the trajectory plot into a hairball
-CONFIG = {"displaylogo": False,
-          "toImageButtonOptions": {"format": "png", "filename": "headlight-embeddings", "scale": 2}}
 
 
 def chart(fig: go.Figure, key: str, caption: str) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, config=CONFIG)
+    st.plotly_chart(fig, width="stretch", key=key, config=CHART_CONFIG)
     st.caption(caption)
 
 

@@ -10,13 +10,14 @@ import state
 from encoder import EncoderConfig, ModelLoadError
 from encoder.positional import cosine_similarity, learned_position_table, sinusoidal_table
 from figures import positional as figures
+from figures.common import CHART_CONFIG
 
 DEFAULT_POSITIONS = 128
 DEFAULT_DIMS = (48, 49, 96, 160)  # a sin/cos pair, then slower and slower waves
 
 
 def chart(fig: go.Figure, key: str, caption: str) -> None:
-    st.plotly_chart(fig, width="stretch", key=key)
+    st.plotly_chart(fig, width="stretch", key=key, config=CHART_CONFIG)
     st.caption(caption)
 
 
