@@ -19,6 +19,7 @@ MAX_TEXT_CHARS = 50_000  # the text area refuses more; the model reads at most 5
 MAX_URL_TEXT = 4_000  # longer texts stay out of the URL (browsers and proxies cap URL length)
 URL_KEYS = ("text", "pair", "model", "layer", "head")
 EXAMPLES_FILE = Path(__file__).resolve().parent / "assets" / "examples.json"
+MEAN_HEAD = "mean"  # the head selector's extra choice: the mean over a layer's heads
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 
 
@@ -162,15 +163,9 @@ def current_run() -> Run | None:
     except ValueError as error:  # nothing readable in the text, a pair on a model without segments
         show_problem("warning", "This text cannot be shown.", str(error))
         return None
-    if run.truncated:
-        cut = run.n_tokens_before_truncation - run.n_tokens
-        show_problem("warning", f"The text is longer than the model reads: {run.n_tokens} of its "
-                                f"{run.n_tokens_before_truncation} tokens are shown, the last {cut} tokens "
-                                "were cut.")
+    if run.truncated:  # the sentence names the model, which the person may have chosen
+        show_problem("warning", "The text is longer than the model reads.", run.truncation_message())
     return run
-
-
-MEAN_HEAD = "mean"  # the head selector's extra choice: the mean over a layer's heads
 
 
 def clamp_layer_and_head(n_layers: int, n_heads: int) -> None:

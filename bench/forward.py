@@ -24,10 +24,11 @@ FILLER = ("Attention lets every token look at every other token, and the heads o
           "learn different ways of looking. ") * 40
 
 
-def text_of_length(model, n_tokens: int) -> str:
-    """A text that tokenizes to exactly n_tokens, special tokens included."""
-    ids = model.tokenizer.encode(FILLER).ids[1: n_tokens - 1]
-    text = model.tokenizer._full.decode(ids)
+def text_of_length(model, n_tokens: int, prefix: str = "") -> str:
+    """A text that tokenizes to exactly n_tokens, special tokens included; a distinct `prefix`
+    makes a text no cache has seen."""
+    ids = model.tokenizer.encode(prefix + FILLER).ids[1: n_tokens - 1]
+    text = model.tokenizer.decode(ids)
     assert model.run(text).n_tokens == n_tokens, "filler text did not round-trip"
     return text
 

@@ -18,19 +18,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bench.forward import FILLER
+from bench.forward import text_of_length
 from encoder import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("attention", "embeddings", "positional")
 LENGTHS = (16, 128, 512)
-
-
-def text_of_length(model, n_tokens: int, variant: int) -> str:
-    """A fresh text (never cached before) of exactly n_tokens tokens."""
-    words = f"variant{variant} " + FILLER * 4
-    ids = model.tokenizer.encode(words).ids[1: n_tokens - 1]
-    return model.tokenizer._full.decode(ids)
 
 
 def measure(page: str, text: str) -> tuple[float, int, int]:
@@ -61,7 +54,7 @@ def main() -> None:
             times, size, charts = [], 0, 0
             for _ in range(args.repeats):
                 variant += 1
-                seconds, size, charts = measure(page, text_of_length(model, n, variant))
+                seconds, size, charts = measure(page, text_of_length(model, n, prefix=f"variant{variant} "))
                 times.append(seconds)
             print(f"{page:<11} {n:>6} {charts:>6} {size / 1e6:>10.2f} {statistics.median(times):>18.2f}")
 

@@ -48,7 +48,8 @@ def select_tokens(weights: np.ndarray, queries: list[int], keys: list[int]) -> n
     n_queries, n_keys = weights.shape[-2:]
     if queries == list(range(n_queries)) and keys == list(range(n_keys)):
         return weights
-    return weights[..., np.ix_(queries, keys)[0], np.ix_(queries, keys)[1]]
+    rows, cols = np.ix_(queries, keys)  # (Q, 1), (1, K): broadcast to (Q, K)
+    return weights[..., rows, cols]
 
 
 def word_groups(word_ids: list[int | None], segment_ids: list[int], keep: list[int]) -> list[list[int]]:

@@ -82,7 +82,7 @@ def vectors_at_depth(run: Run, depth: str) -> np.ndarray:
 # ---------------------------------------------------------------- PCA
 
 
-def fit_pca(vectors: np.ndarray, n_components: int) -> Projection:
+def pca(vectors: np.ndarray, n_components: int = 2) -> Projection:
     """Principal axes of an (N, D) array (SVD of the centred data), and the data projected on them.
 
     Signs are made deterministic the way scikit-learn's `svd_flip(u_based_decision=False)`
@@ -135,11 +135,6 @@ def project(vectors: np.ndarray, basis: Projection) -> np.ndarray:
     return (centred @ basis.components.T).astype(np.float32)
 
 
-def pca(vectors: np.ndarray, n_components: int = 2) -> Projection:
-    """Shorthand for `fit_pca`: (N, D) -> coordinates (N, k) and explained ratios (k,)."""
-    return fit_pca(vectors, n_components)
-
-
 def shared_pca(stacked: np.ndarray, n_components: int = 2) -> Projection:
     """One PCA space for every depth: (S, T, D) -> coordinates (S, T, k).
 
@@ -148,7 +143,7 @@ def shared_pca(stacked: np.ndarray, n_components: int = 2) -> Projection:
     would rotate and mirror freely between depths.)
     """
     depths, tokens, dim = stacked.shape
-    basis = fit_pca(stacked.reshape(depths * tokens, dim), n_components)  # fit on (S·T, D)
+    basis = pca(stacked.reshape(depths * tokens, dim), n_components)  # fit on (S·T, D)
     coordinates = basis.coordinates.reshape(depths, tokens, n_components)  # (S, T, k)
     return Projection(coordinates, basis.explained_ratio, basis.components, basis.mean)
 

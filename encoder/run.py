@@ -57,12 +57,6 @@ class Run:
     def is_pair(self) -> bool:
         return self.text_b is not None
 
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.attentions, self.hidden_states, self.queries, self.keys, self.values,
-                  self.token_embeddings, self.position_embeddings, self.segment_embeddings)
-        return sum(a.nbytes for a in arrays if a is not None)
-
     def truncation_message(self) -> str | None:
         """A sentence for people, or None when nothing was cut."""
         if not self.truncated:

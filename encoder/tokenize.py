@@ -64,6 +64,10 @@ class TextTokenizer:
     def vocab_size(self) -> int:
         return self._full.get_vocab_size(with_added_tokens=True)
 
+    def decode(self, ids: list[int]) -> str:
+        """Token ids back to text (special tokens dropped)."""
+        return self._full.decode(ids)
+
     def encode(self, text_a: str, text_b: str | None = None) -> Tokenized:
         """Tokenize one text or a pair. Raises ValueError for text with nothing to read."""
         if not clean_text(text_a).strip() and text_a.strip():

@@ -43,7 +43,7 @@ def test_known_axes_and_variance_shares():
 def test_both_solvers_match_textbook_pca(shape):
     rng = np.random.default_rng(0)
     data = rng.normal(size=shape) * np.linspace(3, 0.1, shape[1])  # distinct variances per dim
-    projection = geometry.fit_pca(data, 3)
+    projection = geometry.pca(data, 3)
     coordinates, ratios = reference_pca(data, 3)
     np.testing.assert_allclose(projection.coordinates, coordinates, atol=1e-4)
     np.testing.assert_allclose(projection.explained_ratio, ratios, atol=1e-9)
@@ -83,7 +83,7 @@ def test_bad_input_is_refused():
 
 def test_project_reproduces_the_fitted_coordinates():
     data = np.random.default_rng(2).normal(size=(20, 6))
-    basis = geometry.fit_pca(data, 2)
+    basis = geometry.pca(data, 2)
     np.testing.assert_allclose(geometry.project(data, basis), basis.coordinates, atol=1e-6)
 
 
@@ -98,7 +98,7 @@ def test_shared_pca_uses_one_space_for_all_depths():
     movement = shared.coordinates[1] - shared.coordinates[0]  # (T, 3)
     np.testing.assert_allclose(movement, np.broadcast_to(movement[0], movement.shape), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(movement[0]), 4.0, atol=1e-5)
-    flat = geometry.fit_pca(stacked.reshape(20, 3), 3)
+    flat = geometry.pca(stacked.reshape(20, 3), 3)
     np.testing.assert_allclose(shared.coordinates.reshape(20, 3), flat.coordinates)
 
 
