@@ -43,6 +43,7 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-12
     dropout: float = 0.1
     pad_token_id: int = 0
+    causal: bool = False  # each token attends only to itself and earlier ones (a decoder's mask)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:

@@ -30,6 +30,25 @@ def key_padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None
     return attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): broadcast over heads and queries
 
 
+def causal_mask(n_tokens: int, device: torch.device | None = None) -> torch.Tensor:
+    """bool (1, 1, T, T), True on and below the diagonal: query i may see keys 0..i only.
+
+    The decoder's mask of Vaswani et al. (2017, §3.2.3), which stops a position from reading
+    the tokens after it.
+    """
+    return torch.ones(n_tokens, n_tokens, dtype=torch.bool, device=device).tril()[None, None]
+
+
+def combined_mask(attention_mask: torch.Tensor | None, n_tokens: int, causal: bool,
+                  device: torch.device | None = None) -> torch.Tensor | None:
+    """The key-padding mask, and with `causal` the causal one too: (B or 1, 1, 1 or T, T), or None."""
+    padding = key_padding_mask(attention_mask)
+    if not causal:
+        return padding
+    future = causal_mask(n_tokens, device)
+    return future if padding is None else padding & future  # (B, 1, T, T)
+
+
 class Encoder(nn.Module):
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
@@ -51,7 +70,7 @@ class Encoder(nn.Module):
             raise ValueError(
                 f"{input_ids.size(1)} tokens exceed the model's {self.config.max_positions} positions."
             )
-        mask = key_padding_mask(attention_mask)
+        mask = combined_mask(attention_mask, input_ids.size(1), self.config.causal, input_ids.device)
         parts = self.embeddings.parts(input_ids, segment_ids)
         x = self.embeddings.combine(parts)  # (B, T, D)
         hidden_states = [x]

@@ -25,7 +25,8 @@ def attention(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled dot-product attention, Vaswani et al. (2017) eq. 1, returning (output, weights).
 
-    q, k, v: (B, H, T, Dh). mask: bool (B, 1, 1, T), True for keys that may be attended.
+    q, k, v: (B, H, T, Dh). mask: bool, broadcastable to (B, H, T, T) (key padding: (B, 1, 1, T);
+    causal: (1, 1, T, T)), True where the query may attend to the key.
     The softmax is computed here rather than in a fused kernel because the weights are the
     point of this project. Masked keys get exactly zero weight. `weights_out`, if given, is a
     (B, H, T, T) tensor the weights are written into (capture uses it to avoid a copy).

@@ -123,3 +123,21 @@ def test_too_many_positions_is_an_error():
     encoder = Encoder(CONFIGS["bert"])
     with pytest.raises(ValueError, match="exceed"):
         encoder(torch.ones(1, 17, dtype=torch.long))
+
+
+def test_causal_mask_hides_the_future_and_keeps_the_past_unchanged():
+    """With `causal`, query i sees keys 0..i only, so appending tokens changes nothing before them."""
+    from encoder.capture import capture_attention
+
+    torch.manual_seed(0)
+    config = EncoderConfig.paper(vocab_size=20, d_model=32, n_heads=4, n_layers=2, d_ff=64, causal=True, dropout=0.0)
+    encoder = Encoder(config).eval()
+    ids = torch.randint(0, 20, (1, 9))
+    with torch.inference_mode(), capture_attention(encoder) as record:
+        long = encoder(ids).last_hidden_state
+        weights = record.stacked_weights()[0]  # (L, H, T, T)
+    assert torch.equal(weights.triu(1), torch.zeros_like(weights))
+    assert torch.allclose(weights.sum(-1), torch.ones(weights.shape[:-1]), atol=1e-6)
+    with torch.inference_mode():
+        short = encoder(ids[:, :5]).last_hidden_state
+    assert torch.allclose(long[:, :5], short, atol=1e-5)
