@@ -1,4 +1,4 @@
-"""One frozen dataclass describes an encoder; `from_hf_config` reads a BERT-family config.json."""
+"""One frozen dataclass describes an encoder (reading a config.json into it is per family: loading/families.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,6 @@ from typing import Any, Literal
 
 Activation = Literal["relu", "gelu", "gelu_tanh"]
 Positions = Literal["learned", "sinusoidal"]
-
-# Hugging Face names for the activations we implement. "gelu" there is the exact erf form;
-# "gelu_new" / "gelu_pytorch_tanh" are the tanh approximation (Hendrycks & Gimpel 2016, eq. 2).
-_HF_ACTIVATIONS: dict[str, Activation] = {
-    "relu": "relu",
-    "gelu": "gelu",
-    "gelu_new": "gelu_tanh",
-    "gelu_pytorch_tanh": "gelu_tanh",
-}
-
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -68,40 +58,3 @@ class EncoderConfig:
         )
         settings.update(overrides)
         return cls(**settings)
-
-    @classmethod
-    def from_hf_config(cls, hf: dict[str, Any]) -> EncoderConfig:
-        """Read a BERT config.json (as a dict). Raises ValueError naming what does not fit."""
-        model_type = hf.get("model_type", "bert")
-        if model_type != "bert":
-            raise ValueError(
-                f"config.json says model_type '{model_type}'; Headlight reads BERT encoders "
-                "(model_type 'bert')."
-            )
-        if hf.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(
-                f"position_embedding_type '{hf['position_embedding_type']}' is not supported; "
-                "only absolute (learned) positions are."
-            )
-        act = hf.get("hidden_act", "gelu")
-        if act not in _HF_ACTIVATIONS:
-            raise ValueError(
-                f"hidden_act '{act}' is not supported; use one of {sorted(_HF_ACTIVATIONS)}."
-            )
-        missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
-                               "intermediate_size", "vocab_size") if k not in hf]
-        if missing:
-            raise ValueError(f"config.json lacks {', '.join(missing)}.")
-        return cls(
-            vocab_size=int(hf["vocab_size"]),
-            d_model=int(hf["hidden_size"]),
-            n_layers=int(hf["num_hidden_layers"]),
-            n_heads=int(hf["num_attention_heads"]),
-            d_ff=int(hf["intermediate_size"]),
-            max_positions=int(hf.get("max_position_embeddings", 512)),
-            type_vocab_size=int(hf.get("type_vocab_size", 2)),
-            activation=_HF_ACTIVATIONS[act],
-            layer_norm_eps=float(hf.get("layer_norm_eps", 1e-12)),
-            dropout=float(hf.get("hidden_dropout_prob", 0.1)),
-            pad_token_id=int(hf.get("pad_token_id") or 0),
-        )

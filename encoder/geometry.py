@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .positional import cosine_similarity
 from .run import Run
 
 TOKEN_EMBEDDING = "token embedding"
@@ -162,6 +161,14 @@ def _flip_to_largest_positive(axes: np.ndarray) -> np.ndarray:
 def vector_norms(hidden_states: np.ndarray) -> np.ndarray:
     """(L + 1, T, D) -> (L + 1, T) float32 Euclidean lengths of every token vector."""
     return np.linalg.norm(np.asarray(hidden_states, dtype=np.float64), axis=-1).astype(np.float32)
+
+
+def cosine_similarity(vectors: np.ndarray) -> np.ndarray:
+    """Row-by-row cosine similarity of an (N, D) array, as float32 (N, N); zero rows give 0."""
+    v = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(v, axis=-1, keepdims=True)
+    unit = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    return (unit @ unit.T).astype(np.float32)
 
 
 def centre(vectors: np.ndarray) -> np.ndarray:

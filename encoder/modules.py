@@ -5,7 +5,9 @@ Everything is batch-first: B = batch, T = tokens, D = d_model, H = heads, Dh = D
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,24 +23,22 @@ def attention(
     k: torch.Tensor,
     v: torch.Tensor,
     mask: torch.Tensor | None = None,
-    weights_out: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled dot-product attention, Vaswani et al. (2017) eq. 1, returning (output, weights).
 
     q, k, v: (B, H, T, Dh). mask: bool, broadcastable to (B, H, T, T) (key padding: (B, 1, 1, T);
-    causal: (1, 1, T, T)), True where the query may attend to the key.
-    The softmax is computed here rather than in a fused kernel because the weights are the
-    point of this project. Masked keys get exactly zero weight. `weights_out`, if given, is a
-    (B, H, T, T) tensor the weights are written into (capture uses it to avoid a copy).
+    causal: (1, 1, T, T)), True where the query may attend to the key; masked keys get exactly
+    zero weight. The softmax is computed here rather than in a fused kernel because the weights
+    are the point of this project. `out`, like torch's own out= arguments, is an optional
+    (B, H, T, T) tensor to hold the weights (see capture.py for why).
     """
     q = q * (1.0 / math.sqrt(q.size(-1)))  # scale the (T, Dh) side, cheaper than (T, T)
-    # With weights_out, scores and softmax share that memory: one fresh (T, T) block per head
-    # instead of two, which at 512 tokens saves more time than the matmul takes.
-    scores = torch.matmul(q, k.transpose(-2, -1), out=weights_out)  # (B, H, T, T)
+    scores = torch.matmul(q, k.transpose(-2, -1), out=out)  # (B, H, T, T)
     if mask is not None:
         scores.masked_fill_(~mask, torch.finfo(scores.dtype).min)
-    # (B, H, T, T); row = query, column = key
-    weights = torch.softmax(scores, dim=-1, out=scores if weights_out is not None else None)
+    # (B, H, T, T); row = query, column = key. In place when writing into `out`.
+    weights = torch.softmax(scores, dim=-1, out=scores if out is not None else None)
     if mask is not None:
         # exp(min - max) already underflows to 0, but say it outright: padded keys get none.
         weights.masked_fill_(~mask, 0.0)
@@ -54,9 +54,9 @@ class ScaledDotProductAttention(nn.Module):
         k: torch.Tensor,
         v: torch.Tensor,
         mask: torch.Tensor | None = None,
-        weights_out: torch.Tensor | None = None,
+        out: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return attention(q, k, v, mask, weights_out)
+        return attention(q, k, v, mask, out)
 
 
 class MultiHeadAttention(nn.Module):
@@ -84,17 +84,20 @@ class FeedForward(nn.Module):
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         self.up = nn.Linear(config.d_model, config.d_ff)
+        self.activation = ACTIVATIONS[config.activation]()
         self.down = nn.Linear(config.d_ff, config.d_model)
-        self.activation = config.activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.up(x)  # (B, T, d_ff)
-        if self.activation == "relu":
-            h = F.relu(h)
-        else:
-            # BERT's "gelu" is the exact erf form; "gelu_tanh" is the approximation of GPT-2.
-            h = F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
-        return self.down(h)  # (B, T, D)
+        return self.down(self.activation(self.up(x)))  # (B, T, D_ff) inside, (B, T, D) out
+
+
+# The paper's ReLU; BERT's "gelu" is the exact erf form (Hendrycks & Gimpel 2016), "gelu_tanh"
+# the tanh approximation GPT-2 used.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "gelu_tanh": functools.partial(nn.GELU, approximate="tanh"),
+}
 
 
 class EncoderLayer(nn.Module):

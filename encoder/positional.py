@@ -1,14 +1,13 @@
-"""Positional encodings as plain arrays, shared by the encoder module and the figures."""
+"""Positional encodings as plain arrays, shared by the encoder module and the figures.
+
+Nothing here reads a model: a learned table comes from `Model.learned_position_table()`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # only for the annotation: importing .run here would be circular
-    from .run import Model
 
 
 def sinusoidal_table(n_positions: int, d_model: int) -> np.ndarray:
@@ -27,25 +26,6 @@ def sinusoidal_table(n_positions: int, d_model: int) -> np.ndarray:
     table[:, 0::2] = np.sin(angles)
     table[:, 1::2] = np.cos(angles[:, : d_model // 2])
     return table.astype(np.float32)
-
-
-def cosine_similarity(vectors: np.ndarray) -> np.ndarray:
-    """Row-by-row cosine similarity of an (N, D) array, as float32 (N, N); zero rows give 0."""
-    v = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    unit = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
-    return (unit @ unit.T).astype(np.float32)
-
-
-def learned_position_table(model: Model) -> np.ndarray | None:
-    """The model's learned position table as a float32 (max_positions, D) copy; None for sinusoids.
-
-    A copy, so that nothing drawn from it can write into the shared (cached) model.
-    """
-    if model.config.positions != "learned":
-        return None
-    weight = model.encoder.embeddings.position.weight  # (P, D) torch parameter
-    return weight.detach().cpu().numpy().astype(np.float32, copy=True)
 
 
 def sinusoid_wavelength(dim: int, d_model: int) -> float:

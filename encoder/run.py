@@ -1,45 +1,74 @@
 """`Model.run(text)` -> `Run`: the contract between the engine and everything visual.
 
 A Run holds numpy arrays only, so it can be cached, pickled by Streamlit and shared between
-threads without keeping tensors (or the graph behind them) alive.
+threads without keeping tensors (or the graph behind them) alive. Its arrays are read-only:
+one cached Run serves every browser session, so nothing may write into it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
-from .capture import capture_attention, stack_layers
+from .capture import AttentionRecord, capture_attention, stack_layers
 from .config import EncoderConfig
 from .model import Encoder
-from .tokenize import TextTokenizer
+from .tokenize import TextTokenizer, Tokenized
+
+
+class _FromTokenized:
+    """`run.tokens` reads `run.tokenized.tokens`: the tokenizer's fields, without copying them."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: Run | None, owner: type | None = None):
+        return self if run is None else getattr(run.tokenized, self.name)
 
 
 @dataclass(frozen=True, eq=False)
 class Run:
-    """Everything one forward pass shows. L = layers, H = heads, T = tokens, D = d_model."""
+    """Everything one forward pass shows. L = layers, H = heads, T = tokens, D = d_model, Dh = D / H."""
 
     model_name: str
-    text_a: str  # the text as read: control characters removed
-    text_b: str | None
-    tokens: list[str]  # special tokens included
-    ids: list[int]
-    segment_ids: list[int]  # 0 for text A, 1 for text B
-    word_ids: list[int | None]  # word index within its own text; None for special tokens
-    offsets: list[tuple[int, int]]  # character span within its own text
-    special: list[bool]
-    truncated: bool
-    n_tokens_before_truncation: int
+    tokenized: Tokenized  # tokens, ids, segment ids, word ids, offsets, ... (read through below)
     attentions: np.ndarray  # float32 (L, H, T, T); row = query, column = key; rows sum to 1
     hidden_states: np.ndarray  # float32 (L + 1, T, D); [0] is the embedding output
-    queries: np.ndarray  # float32 (L, H, T, Dh)
-    keys: np.ndarray  # float32 (L, H, T, Dh)
-    values: np.ndarray  # float32 (L, H, T, Dh)
+    # ‖v_j W_O^h‖: the length token j's value reaches the residual stream with, per head; times
+    # α_ij it is Kobayashi et al.'s (2020) value-weighted attention. float32 (L, H, T).
+    value_output_norms: np.ndarray
     token_embeddings: np.ndarray  # float32 (T, D), before position and segment are added
     position_embeddings: np.ndarray  # float32 (T, D)
     segment_embeddings: np.ndarray | None  # float32 (T, D), or None without segments
+    # Per-head projections, float32 (L, H, T, Dh) each; None unless asked for (`qkv=True`).
+    queries: np.ndarray | None = None
+    keys: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+    text_a = _FromTokenized()  # the text as read: control characters removed
+    text_b = _FromTokenized()
+    tokens = _FromTokenized()  # special tokens included
+    ids = _FromTokenized()
+    segment_ids = _FromTokenized()  # 0 for text A, 1 for text B
+    word_ids = _FromTokenized()  # word index within its own text; None for special tokens
+    offsets = _FromTokenized()  # character span within its own text
+    special = _FromTokenized()
+    truncated = _FromTokenized()
+    n_tokens_before_truncation = _FromTokenized()
+
+    def __post_init__(self) -> None:
+        for array in self._arrays():
+            array.setflags(write=False)
+
+    def _arrays(self) -> list[np.ndarray]:
+        return [v for f in fields(self) if isinstance(v := getattr(self, f.name), np.ndarray)]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (what a cache of runs pays for this one)."""
+        return sum(a.nbytes for a in self._arrays())
 
     @property
     def n_layers(self) -> int:
@@ -56,6 +85,10 @@ class Run:
     @property
     def is_pair(self) -> bool:
         return self.text_b is not None
+
+    @property
+    def has_qkv(self) -> bool:
+        return self.queries is not None
 
     def truncation_message(self) -> str | None:
         """A sentence for people, or None when nothing was cut."""
@@ -84,9 +117,21 @@ class Model:
         c = self.config
         return f"Model({self.name!r}, layers={c.n_layers}, heads={c.n_heads}, d_model={c.d_model})"
 
-    def run(self, text_a: str, text_b: str | None = None) -> Run:
+    def learned_position_table(self) -> np.ndarray | None:
+        """The learned position table as a float32 (max_positions, D) copy; None for sinusoids.
+
+        A copy, so that nothing drawn from it can write into the shared (cached) model.
+        """
+        if self.config.positions != "learned":
+            return None
+        weight = self.encoder.embeddings.position.weight  # (P, D) torch parameter
+        return weight.detach().cpu().numpy().astype(np.float32, copy=True)
+
+    def run(self, text_a: str, text_b: str | None = None, *, qkv: bool = True) -> Run:
         """Tokenize, run the encoder once with attention capture, and return numpy results.
 
+        qkv=False leaves out the per-head queries, keys and values (3 x L x T x D floats, about
+        15% of a run): the app's cache of runs asks for them only where a view needs them.
         Raises ValueError for empty text. Text longer than the model's positions is truncated
         and flagged in `Run.truncated`.
         """
@@ -98,30 +143,41 @@ class Model:
         with torch.inference_mode(), capture_attention(self.encoder) as record:
             output = self.encoder(ids, segments)
             attentions = record.stacked_weights()[0]  # (L, H, T, T)
-            queries = stack_layers(record.queries)[0]  # (L, H, T, Dh)
-            keys = stack_layers(record.keys)[0]
-            values = stack_layers(record.values)[0]
             hidden = torch.stack(output.hidden_states, dim=1)[0]  # (L + 1, T, D)
-            parts = output.embedding_parts
+            norms = value_output_norms(self.encoder, record)[0]  # (L, H, T)
+            projections = _projections(record) if qkv else {}
+        parts = output.embedding_parts
         return Run(
             model_name=self.name,
-            text_a=tokenized.text_a,
-            text_b=tokenized.text_b,
-            tokens=tokenized.tokens,
-            ids=tokenized.ids,
-            segment_ids=tokenized.segment_ids,
-            word_ids=tokenized.word_ids,
-            offsets=tokenized.offsets,
-            special=tokenized.special,
-            truncated=tokenized.truncated,
-            n_tokens_before_truncation=tokenized.n_tokens_before_truncation,
+            tokenized=tokenized,
             attentions=attentions.numpy(),
             hidden_states=hidden.numpy(),
-            queries=queries.numpy(),
-            keys=keys.numpy(),
-            values=values.numpy(),
+            value_output_norms=norms.numpy(),
             token_embeddings=parts.token[0].numpy(),
             position_embeddings=parts.position[0].numpy(),
             segment_embeddings=None if parts.segment is None else parts.segment[0].numpy(),
+            **projections,
         )
 
+
+def _projections(record: AttentionRecord) -> dict[str, np.ndarray]:
+    """The captured per-head queries, keys and values of batch item 0, each (L, H, T, Dh)."""
+    return {name: stack_layers(getattr(record, name))[0].numpy() for name in ("queries", "keys", "values")}
+
+
+def value_output_norms(encoder: Encoder, record: AttentionRecord) -> torch.Tensor:
+    """‖v_j W_O^h‖ for every layer, head and token: (B, L, H, T).
+
+    Head h's share of the output projection is the slice W_O^h = W_O[:, h·Dh:(h+1)·Dh], (D, Dh),
+    so ‖W_O^h v‖² = vᵀ (W_O^hᵀ W_O^h) v: a (Dh, Dh) Gram matrix per head instead of a (D,)
+    vector per token (Kobayashi et al. 2020, eq. 5, without the bias, which α does not weigh).
+    """
+    per_layer = []
+    for layer, values in zip(encoder.layers, record.values, strict=True):  # values: (B, H, T, Dh)
+        n_heads, d_head = values.shape[1], values.shape[-1]
+        w_out = layer.attention.out.weight  # (D, H·Dh)
+        w_heads = w_out.view(w_out.shape[0], n_heads, d_head).transpose(0, 1)  # (H, D, Dh)
+        gram = w_heads.transpose(1, 2) @ w_heads  # (H, Dh, Dh)
+        squared = torch.einsum("bhtd,hde,bhte->bht", values, gram, values)  # (B, H, T)
+        per_layer.append(squared.clamp_min(0).sqrt())
+    return torch.stack(per_layer, dim=1)  # (B, L, H, T)

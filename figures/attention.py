@@ -1,6 +1,6 @@
 """Attention figures: one head large, a layer's heads, every layer × head, and one token's row.
 
-All take an `AttentionView` (encoder.analysis), so hiding special tokens, merging subwords and
+All take an `AttentionView` (encoder.attention_view), so hiding special tokens, merging subwords and
 pair blocks apply to every figure alike.
 """
 
@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from encoder.analysis import AttentionView, downsample_mean, head_average
+from encoder.attention_view import AttentionView, head_average
 
 from .common import (
     DEFAULT_COLOR_SCALE,
     base_layout,
     color_indices,
+    downsample_mean,
     exact_heatmap,
     matrix_layout,
     palette,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import state
-from encoder.analysis import PAIR_BLOCKS, attention_view
+from encoder.attention_view import PAIR_BLOCKS, attention_view
 from figures import attention as figs
 from figures.common import CHART_CONFIG, COLOR_SCALES
 

@@ -8,7 +8,8 @@ import streamlit as st
 
 import state
 from encoder import EncoderConfig, ModelLoadError
-from encoder.positional import cosine_similarity, learned_position_table, sinusoidal_table
+from encoder.geometry import cosine_similarity
+from encoder.positional import sinusoidal_table
 from figures import positional as figures
 from figures.common import CHART_CONFIG
 
@@ -70,7 +71,7 @@ with right:
           "from 2π to 10000·2π.")
 
 st.subheader("Which positions look alike")
-table = learned_position_table(model) if model is not None else None  # (max_positions, D)
+table = model.learned_position_table() if model is not None else None  # (max_positions, D)
 sinusoid_similarity = cosine_similarity(sinusoids)  # (P, P)
 learned_similarity = None if table is None else cosine_similarity(table[:n_positions])  # (P, P)
 left, right = st.columns(2)

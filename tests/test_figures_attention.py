@@ -7,7 +7,7 @@ import json
 import numpy as np
 from apptest import array
 
-from encoder.analysis import attention_view
+from encoder.attention_view import attention_view
 from figures import attention as figs
 from figures.common import colorscale, figure_bytes, position_labels
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from encoder import geometry
-from encoder.positional import cosine_similarity
+from encoder.geometry import cosine_similarity
 from figures import embeddings as figures
 from figures.common import figure_bytes
 

@@ -11,10 +11,9 @@ import pytest
 from apptest import array
 from PIL import Image
 
+from encoder.geometry import cosine_similarity
 from encoder.positional import (
-    cosine_similarity,
     decompose_input,
-    learned_position_table,
     similarity_by_offset,
     sinusoidal_table,
 )
@@ -74,7 +73,7 @@ def test_small_similarity_matrix_is_exact():
 
 
 def test_large_similarity_matrix_is_an_image_on_the_same_scale(model):
-    table = learned_position_table(model)  # (512, 384)
+    table = model.learned_position_table()  # (512, 384)
     sim = cosine_similarity(table)
     fig = figures.similarity_figure(sim, "learned")
     image = spec(fig)["data"][0]
@@ -103,7 +102,7 @@ def test_similarity_by_distance_curves_and_escaped_names():
 
 def test_comparison_sentence_says_what_the_numbers_say(model):
     sinusoid = cosine_similarity(sinusoidal_table(512, 384))
-    learned = cosine_similarity(learned_position_table(model))
+    learned = cosine_similarity(model.learned_position_table())
     text = figures.similarity_comparison(sinusoid, learned)
     assert f"1 apart: {similarity_by_offset(sinusoid)[1]:.2f}" in text and "banded too" in text
     noise = cosine_similarity(np.random.default_rng(0).standard_normal((200, 384)))

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from encoder import Encoder, EncoderConfig
+from encoder.geometry import cosine_similarity
+from encoder.loading.families import family_for
 from encoder.modules import attention
-from encoder.positional import cosine_similarity, sinusoidal_table
+from encoder.positional import sinusoidal_table
 
 
 def test_attention_is_uniform_when_queries_are_zero():
@@ -37,7 +39,7 @@ def test_attention_known_answer():
 def test_attention_writes_into_a_given_buffer():
     q, k, v = (torch.randn(1, 3, 5, 4) for _ in range(3))
     buffer = torch.empty(1, 3, 5, 5)
-    out, weights = attention(q, k, v, weights_out=buffer)
+    out, weights = attention(q, k, v, out=buffer)
     expected_out, expected = attention(q, k, v)
     assert weights.data_ptr() == buffer.data_ptr()
     assert torch.allclose(weights, expected) and torch.allclose(out, expected_out)
@@ -115,8 +117,8 @@ def test_paper_config_uses_sinusoids_and_scaling():
 def test_config_rejects_bad_shapes():
     with pytest.raises(ValueError, match="divide evenly"):
         EncoderConfig(d_model=30, n_heads=4)
-    with pytest.raises(ValueError, match="model_type"):
-        EncoderConfig.from_hf_config({"model_type": "gpt2"})
+    with pytest.raises(ValueError, match="model_type 'gpt2'"):
+        family_for("gpt2")
 
 
 def test_too_many_positions_is_an_error():

@@ -7,7 +7,7 @@ import pytest
 from apptest import app_test, array, figure_specs, messages
 
 from encoder import geometry
-from encoder.positional import cosine_similarity
+from encoder.geometry import cosine_similarity
 
 TEXT = "The cat chased the mouse, and then the dog chased the cat."
 

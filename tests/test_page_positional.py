@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from apptest import app_test, array, figure_specs, messages
 
-from encoder.positional import cosine_similarity, decompose_input, learned_position_table, sinusoidal_table
+from encoder.geometry import cosine_similarity
+from encoder.positional import decompose_input, sinusoidal_table
 
 GENERAL_TITLES = ["Sinusoidal encoding", "Chosen dimensions", "Sinusoidal: cosine", "Learned (",
                   "Similarity against"]
@@ -68,7 +69,7 @@ def test_charts_hold_the_model_numbers(model):
     text = "Positions are learned vectors."
     at = app_test("positional", text=text, pos_positions=40)
     learned = chart_titled(at, "Learned (")
-    expected = cosine_similarity(learned_position_table(model)[:40])
+    expected = cosine_similarity(model.learned_position_table()[:40])
     np.testing.assert_allclose(array(learned["data"][0]["z"]), expected, atol=1e-6)
     sinusoid = chart_titled(at, "Sinusoidal: cosine")
     np.testing.assert_allclose(array(sinusoid["data"][0]["z"]), cosine_similarity(sinusoidal_table(40, 384)),

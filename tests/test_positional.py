@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from encoder.geometry import cosine_similarity
 from encoder.positional import (
-    cosine_similarity,
     decompose_input,
-    learned_position_table,
     similarity_by_offset,
     sinusoid_kind,
     sinusoid_wavelength,
@@ -87,17 +86,17 @@ def test_decomposition_of_a_real_run(model):
 
 
 def test_learned_table_of_the_bundled_model(model):
-    table = learned_position_table(model)
+    table = model.learned_position_table()
     assert table.shape == (512, 384) and table.dtype == np.float32
     np.testing.assert_array_equal(table, model.encoder.embeddings.position.weight.detach().numpy())
     table[0] = 0  # a copy: writing to it leaves the shared model alone
     assert torch.count_nonzero(model.encoder.embeddings.position.weight[0]) > 0
     run = model.run("Two words.")
-    np.testing.assert_array_equal(run.position_embeddings, learned_position_table(model)[: run.n_tokens])
+    np.testing.assert_array_equal(run.position_embeddings, model.learned_position_table()[: run.n_tokens])
 
 
 def test_no_learned_table_for_sinusoidal_models():
     from encoder import Encoder, EncoderConfig, Model
 
     config = EncoderConfig.paper(vocab_size=50, d_model=32, n_heads=4, d_ff=64, n_layers=1, max_positions=16)
-    assert learned_position_table(Model(Encoder(config), tokenizer=None, name="paper")) is None
+    assert Model(Encoder(config), tokenizer=None, name="paper").learned_position_table() is None

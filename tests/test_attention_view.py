@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from encoder.analysis import (
+from encoder.attention_view import (
     attention_view,
-    downsample_mean,
     head_average,
     merge_groups,
     renormalize_rows,
     word_groups,
 )
+from figures.common import downsample_mean
 
 
 def test_merge_groups_sums_to_and_averages_from():
@@ -48,8 +48,12 @@ def test_downsample_keeps_the_mean():
     small = downsample_mean(m, 16)
     assert small.shape == (16, 16)
     assert small.mean() == pytest.approx(m.mean(), rel=0.05)
-    assert downsample_mean(m[:10, :10], 16) is not None and downsample_mean(m[:10, :10], 16).shape == (10, 10)
-    np.testing.assert_allclose(downsample_mean(np.ones((64, 64)), 8), np.ones((8, 8)))
+    np.testing.assert_array_equal(downsample_mean(m[:10, :10], 16), m[:10, :10])  # small enough: unchanged
+    blocks = np.array([[1.0, 3.0, 10.0, 20.0],
+                       [5.0, 7.0, 30.0, 40.0],
+                       [0.0, 0.0, 2.0, 2.0],
+                       [0.0, 4.0, 2.0, 2.0]])
+    np.testing.assert_allclose(downsample_mean(blocks, 2), [[4.0, 25.0], [1.0, 2.0]])  # each 2x2 block's mean
 
 
 def test_default_view_is_the_run_itself(model):

@@ -142,17 +142,3 @@ def attention_view(
         key_positions=key_groups,
     )
 
-
-def downsample_mean(matrix: np.ndarray, size: int) -> np.ndarray:
-    """Average-pool the last two axes to at most (size, size), for thumbnails of long texts.
-
-    Each output cell is the mean of a block of cells, so a thumbnail keeps the overall
-    pattern (and its mean) of the full matrix.
-    """
-    rows, cols = matrix.shape[-2:]
-    if rows <= size and cols <= size:
-        return matrix
-    r_edges = np.linspace(0, rows, min(rows, size) + 1).astype(int)
-    c_edges = np.linspace(0, cols, min(cols, size) + 1).astype(int)
-    row_pooled = np.add.reduceat(matrix, r_edges[:-1], axis=-2) / np.diff(r_edges)[:, None]
-    return np.add.reduceat(row_pooled, c_edges[:-1], axis=-1) / np.diff(c_edges)

@@ -1,0 +1,91 @@
+"""The engine's import graph: no cycles inside encoder/, and no reach upward into the app."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import networkx as nx
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = ROOT / "encoder"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The encoder modules a file imports (any import statement, even inside functions or
+    TYPE_CHECKING blocks: a cycle there is still a cycle a reader has to untangle)."""
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in known)
+    found.discard(here)
+    return found
+
+
+def engine_graph() -> nx.DiGraph:
+    files = sorted(ENGINE.rglob("*.py"))
+    known = {module_name(f) for f in files}
+    graph = nx.DiGraph()
+    for file in files:
+        graph.add_node(module_name(file))
+        for target in imported_modules(file, known):
+            # A submodule importing its own package's __init__ is how relative imports resolve,
+            # not a dependency on what __init__ re-exports; a package importing its submodules
+            # is the usual re-export. Only module-to-module edges count.
+            graph.add_edge(module_name(file), target)
+    return graph
+
+
+def test_the_graph_sees_the_engine():
+    graph = engine_graph()
+    assert {"encoder.run", "encoder.model", "encoder.modules", "encoder.loading"} <= set(graph.nodes)
+    assert graph.has_edge("encoder.run", "encoder.model")  # the walker does find real imports
+
+
+def test_no_import_cycle_in_the_engine():
+    cycles = [c for c in nx.simple_cycles(engine_graph()) if not _is_package_reexport(c)]
+    assert not cycles, "import cycles in encoder/: " + "; ".join(" → ".join(c + [c[0]]) for c in cycles)
+
+
+def _is_package_reexport(cycle: list[str]) -> bool:
+    """package/__init__ → package.sub → package: the relative import's anchor, not a real loop."""
+    return len(cycle) == 2 and any(b.startswith(a + ".") for a, b in (cycle, cycle[::-1]))
+
+
+def test_the_detector_finds_a_planted_cycle(tmp_path, monkeypatch):
+    fake = tmp_path / "encoder"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "a.py").write_text("from .b import x\n")
+    (fake / "b.py").write_text("from . import c\n")
+    (fake / "c.py").write_text("from encoder.a import y\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    monkeypatch.setattr(__import__(__name__), "ENGINE", fake)
+    cycles = list(nx.simple_cycles(engine_graph()))
+    assert sorted(cycles[0]) == ["encoder.a", "encoder.b", "encoder.c"]
+
+
+def test_the_engine_never_imports_the_app():
+    for file in ENGINE.rglob("*.py"):
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                bad = [n for n in names if n.split(".")[0] in {"streamlit", "plotly", "figures", "state", "pages"}]
+                assert not bad, f"{file.relative_to(ROOT)} imports {bad}"
