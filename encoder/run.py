@@ -7,11 +7,13 @@ one cached Run serves every browser session, so nothing may write into it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
+from .batching import length_sorted_batches, pad_batch
 from .capture import AttentionRecord, capture_attention, stack_layers
 from .config import EncoderConfig
 from .model import Encoder
@@ -135,34 +137,63 @@ class Model:
         Raises ValueError for empty text. Text longer than the model's positions is truncated
         and flagged in `Run.truncated`.
         """
+        return self._forward([self._tokenize(text_a, text_b)], qkv)[0]
+
+    def run_batch(self, texts: Sequence[str | tuple[str, str | None]], batch_size: int = 32, *,
+                  qkv: bool = False) -> list[Run]:
+        """`run` for many texts (or (text_a, text_b) pairs) at once, in the order given.
+
+        Texts are sorted by length and cut into batches of `batch_size`; each batch is padded to
+        its longest text, and a key-padding mask keeps padded keys at exactly zero weight
+        (the tutorial's "padding masks for variable lengths"), so every Run equals `run(text)`
+        within float32 rounding. Raises ValueError naming the first unreadable text.
+        """
+        tokenized = []
+        for index, item in enumerate(texts):
+            text_a, text_b = (item, None) if isinstance(item, str) else item
+            try:
+                tokenized.append(self._tokenize(text_a, text_b))
+            except ValueError as error:
+                raise ValueError(f"Text {index + 1}: {error}") from error
+        runs: list[Run | None] = [None] * len(tokenized)
+        for batch in length_sorted_batches([len(t) for t in tokenized], batch_size):
+            for index, run in zip(batch, self._forward([tokenized[i] for i in batch], qkv), strict=True):
+                runs[index] = run
+        return runs  # type: ignore[return-value]
+
+    def _tokenize(self, text_a: str, text_b: str | None) -> Tokenized:
         tokenized = self.tokenizer.encode(text_a, text_b)
         if tokenized.text_b is not None and self.config.type_vocab_size < 2:
             raise ValueError(f"{self.name} has no segment embeddings, so it reads one text, not pairs.")
-        ids = torch.tensor([tokenized.ids])  # (1, T)
-        segments = torch.tensor([tokenized.segment_ids])  # (1, T)
+        return tokenized
+
+    def _forward(self, batch: list[Tokenized], qkv: bool) -> list[Run]:
+        """One padded forward pass for a batch of tokenized texts, cut back into one Run each."""
+        ids, mask = pad_batch([t.ids for t in batch], self.config.pad_token_id)  # (B, T) each
+        segments, _ = pad_batch([t.segment_ids for t in batch], 0)  # (B, T)
         with torch.inference_mode(), capture_attention(self.encoder) as record:
-            output = self.encoder(ids, segments)
-            attentions = record.stacked_weights()[0]  # (L, H, T, T)
-            hidden = torch.stack(output.hidden_states, dim=1)[0]  # (L + 1, T, D)
-            norms = value_output_norms(self.encoder, record)[0]  # (L, H, T)
-            projections = _projections(record) if qkv else {}
+            output = self.encoder(ids, segments, mask)
+            attentions = record.stacked_weights()  # (B, L, H, T, T)
+            hidden = torch.stack(output.hidden_states, dim=1)  # (B, L + 1, T, D)
+            norms = value_output_norms(self.encoder, record)  # (B, L, H, T)
+            projections = {name: stack_layers(getattr(record, name)) for name in ("queries", "keys", "values")
+                           } if qkv else {}  # each (B, L, H, T, Dh)
         parts = output.embedding_parts
-        return Run(
-            model_name=self.name,
-            tokenized=tokenized,
-            attentions=attentions.numpy(),
-            hidden_states=hidden.numpy(),
-            value_output_norms=norms.numpy(),
-            token_embeddings=parts.token[0].numpy(),
-            position_embeddings=parts.position[0].numpy(),
-            segment_embeddings=None if parts.segment is None else parts.segment[0].numpy(),
-            **projections,
-        )
-
-
-def _projections(record: AttentionRecord) -> dict[str, np.ndarray]:
-    """The captured per-head queries, keys and values of batch item 0, each (L, H, T, Dh)."""
-    return {name: stack_layers(getattr(record, name))[0].numpy() for name in ("queries", "keys", "values")}
+        runs = []
+        for b, tokenized in enumerate(batch):
+            n = len(tokenized)  # real tokens of this row; the rest is padding
+            runs.append(Run(
+                model_name=self.name,
+                tokenized=tokenized,
+                attentions=attentions[b, :, :, :n, :n].numpy(),
+                hidden_states=hidden[b, :, :n].numpy(),
+                value_output_norms=norms[b, :, :, :n].numpy(),
+                token_embeddings=parts.token[b, :n].numpy(),
+                position_embeddings=parts.position[b, :n].numpy(),
+                segment_embeddings=None if parts.segment is None else parts.segment[b, :n].numpy(),
+                **{name: array[b, :, :, :n].numpy() for name, array in projections.items()},
+            ))
+        return runs
 
 
 def value_output_norms(encoder: Encoder, record: AttentionRecord) -> torch.Tensor:

@@ -60,7 +60,7 @@ def test_the_graph_sees_the_engine():
 
 def test_no_import_cycle_in_the_engine():
     cycles = [c for c in nx.simple_cycles(engine_graph()) if not _is_package_reexport(c)]
-    assert not cycles, "import cycles in encoder/: " + "; ".join(" → ".join(c + [c[0]]) for c in cycles)
+    assert not cycles, "import cycles in encoder/: " + "; ".join(" → ".join([*c, c[0]]) for c in cycles)
 
 
 def _is_package_reexport(cycle: list[str]) -> bool:

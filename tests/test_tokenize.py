@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from encoder.tokenize import clean_text
+
 
 def test_offsets_and_word_ids(model):
     run = model.run("Unbelievable cats")
@@ -65,3 +67,55 @@ def test_unusual_scripts_run(model, text):
     run = model.run(text)
     assert run.n_tokens >= 3
     assert run.attentions.sum(-1) == pytest.approx(1, abs=1e-5)
+
+
+TOKENIZER_BATTERY = [
+    "The cat sat on the mat.",
+    "Café déjà vu, naïve façade, Ångström, Øresund, crème brûlée.",
+    "东京是日本的首都。北京是中国的首都。",
+    "Emoji 🎉🔥👩‍👩‍👧 and symbols ™ © ∑ √ ≠ in text.",
+    "Control\x00characters\x07 in\x1b the\x7f middle.",
+    "x" * 1000 + " then a normal ending.",
+    "Hyphen-ated, don't, U.S.A., e-mail@example.com, https://example.org/a?b=c.",
+    "   leading and trailing spaces   ",
+    "Tabs\tand\nnewlines\r\nmixed.",
+    "unbelievably transformationally overparameterised antidisestablishmentarianism",
+]
+PAIRS = [("Where is the station?", "Two blocks north."), ("东京", "Tokyo is big."),
+         ("A " * 400, "B " * 400)]
+
+
+@pytest.fixture(scope="module")
+def reference_tokenizer():
+    """transformers' own BertTokenizerFast on the bundled model's files: an independent reading."""
+    from transformers import BertTokenizerFast
+
+    from encoder import bundled_model_dir
+
+    return BertTokenizerFast.from_pretrained(str(bundled_model_dir()))
+
+
+def _reference(reference, text_a, text_b=None):
+    encoded = reference(text_a, text_b, truncation="longest_first", max_length=512, padding=False,
+                        return_offsets_mapping=True, return_special_tokens_mask=True)
+    return encoded
+
+
+@pytest.mark.parametrize("text", [*TOKENIZER_BATTERY, "The end. " * 300], ids=lambda t: t[:24])
+def test_tokens_match_transformers(model, reference_tokenizer, text):
+    ours = model.tokenizer.encode(text)
+    theirs = _reference(reference_tokenizer, clean_text(text))
+    assert ours.ids == theirs["input_ids"]
+    assert ours.segment_ids == theirs["token_type_ids"]
+    assert ours.special == [bool(s) for s in theirs["special_tokens_mask"]]
+    assert ours.offsets == [tuple(o) for o in theirs["offset_mapping"]]
+    assert ours.truncated == (len(reference_tokenizer(clean_text(text))["input_ids"]) > 512)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p[0][:12])
+def test_pairs_match_transformers(model, reference_tokenizer, pair):
+    ours = model.tokenizer.encode(*pair)
+    theirs = _reference(reference_tokenizer, *pair)
+    assert ours.ids == theirs["input_ids"]
+    assert ours.segment_ids == theirs["token_type_ids"]
+    assert len(ours) <= 512
