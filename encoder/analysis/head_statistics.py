@@ -1,0 +1,155 @@
+"""Per-head statistics of Clark et al. (2019), "What Does BERT Look At?", §3–4, and the patterns they reveal.
+
+`head_statistic_arrays` is the pure core on one sentence's (L, H, T, T) attention, so corpus
+statistics can run it sentence by sentence; `head_statistics` applies it to a Run and returns a
+table; `head_patterns` names each head's behaviour with Clark et al.'s thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.special import entr
+
+from ..run import Run
+
+STATISTICS = ("entropy", "cls", "sep", "punct", "prev", "self", "next", "distance")
+
+# Clark et al. (2019) call a head a sink or punctuation head above 0.6 of its mass on those
+# keys (§3.3, 3.4), and an offset head above 0.5 on the previous / next token (§3.1).
+SINK_THRESHOLD = 0.6
+OFFSET_THRESHOLD = 0.5
+# "Broad": the mean row entropy is at least this fraction of ln T, the entropy of a uniform
+# row. e^entropy is the number of keys a row spreads over as if evenly; at 0.8 that is
+# T^0.8 or more (13 of 25 tokens, 28 of 64), far from any one key (Clark et al. §3.2, Fig. 4).
+BROAD_FRACTION = 0.8
+
+# (column, threshold, pattern), in the order ties are broken: sinks first, then offsets.
+PATTERN_RULES: tuple[tuple[str, float, str], ...] = (
+    ("cls", SINK_THRESHOLD, "[CLS] sink"),
+    ("sep", SINK_THRESHOLD, "[SEP] sink"),
+    ("punct", SINK_THRESHOLD, "punctuation"),
+    ("prev", OFFSET_THRESHOLD, "previous token"),
+    ("next", OFFSET_THRESHOLD, "next token"),
+    ("self", OFFSET_THRESHOLD, "self"),
+)
+PATTERNS = (*(rule[2] for rule in PATTERN_RULES), "broad", "mixed")
+
+_WORD_MARKERS = ("##", "Ġ", "▁")  # WordPiece continuation, byte-level BPE and SentencePiece spaces
+
+
+def is_punctuation(token: str) -> bool:
+    """True when the token (without a subword marker) is non-empty and all Unicode punctuation (P*)."""
+    for marker in _WORD_MARKERS:
+        token = token.removeprefix(marker)
+    return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
+
+
+def token_classes(tokens: Sequence[str], special: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bool masks (T,) of [CLS], [SEP] and punctuation keys.
+
+    BERT-style: the first special token plays [CLS] and every other special token [SEP]
+    (in a pair, both separators), read from the special-token flags rather than the token
+    text so any vocabulary works. Special tokens are never punctuation.
+    """
+    special_mask = np.asarray(special, dtype=bool)
+    cls_mask = np.zeros(len(tokens), dtype=bool)
+    if special_mask.any():
+        cls_mask[int(np.argmax(special_mask))] = True
+    sep_mask = special_mask & ~cls_mask
+    punct_mask = np.array([is_punctuation(t) for t in tokens], dtype=bool) & ~special_mask
+    return cls_mask, sep_mask, punct_mask
+
+
+def _diagonal_mean(attentions: np.ndarray, offset: int) -> np.ndarray:
+    """(L, H, T, T) -> (L, H): the mean of a[i, i + offset] over the rows that have that key; NaN if none."""
+    diagonal = np.diagonal(attentions, offset=offset, axis1=-2, axis2=-1)  # (L, H, T − |offset|)
+    if diagonal.shape[-1] == 0:
+        return np.full(attentions.shape[:2], np.nan)
+    return diagonal.mean(axis=-1)
+
+
+def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask: np.ndarray,
+                          punct_mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Each statistic of `STATISTICS` as an (L, H) float64 array, for one sentence's (L, H, T, T) attention.
+
+    entropy: mean over query rows of −Σ_j a_ij ln a_ij, in nats (0 · ln 0 = 0, so no smoothing is
+    needed; a uniform row gives ln T). cls / sep / punct: mean over rows of the mass on those keys.
+    prev / self / next: mean of a[i, i−1], a[i, i], a[i, i+1] over the rows that have that key.
+    distance: mean over rows of Σ_j a_ij |i − j|, the attention-weighted distance in tokens.
+    """
+    attentions = np.asarray(attentions, dtype=np.float64)
+    if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
+        raise ValueError(f"Expected attention of shape (L, H, T, T), got {attentions.shape}.")
+    n_tokens = attentions.shape[-1]
+    positions = np.arange(n_tokens)
+    offsets = np.abs(positions[:, None] - positions[None, :])  # (T, T): |i − j|
+
+    def mass_on(mask: np.ndarray) -> np.ndarray:
+        return attentions[..., np.asarray(mask, dtype=bool)].sum(axis=-1).mean(axis=-1)  # (L, H)
+
+    return {
+        "entropy": entr(attentions).sum(axis=-1).mean(axis=-1),
+        "cls": mass_on(cls_mask),
+        "sep": mass_on(sep_mask),
+        "punct": mass_on(punct_mask),
+        "prev": _diagonal_mean(attentions, -1),
+        "self": _diagonal_mean(attentions, 0),
+        "next": _diagonal_mean(attentions, 1),
+        "distance": (attentions * offsets).sum(axis=-1).mean(axis=-1),
+    }
+
+
+def statistics_frame(arrays: dict[str, np.ndarray], n_tokens: int | None = None) -> pd.DataFrame:
+    """(L, H) arrays -> one row per (layer, head), layers first; `attrs["n_tokens"]` keeps T for `head_patterns`."""
+    n_layers, n_heads = next(iter(arrays.values())).shape
+    layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    frame = pd.DataFrame({"layer": layer, "head": head, **{name: arrays[name].ravel() for name in STATISTICS}})
+    if n_tokens is not None:
+        frame.attrs["n_tokens"] = int(n_tokens)
+    return frame
+
+
+def head_statistics(run: Run) -> pd.DataFrame:
+    """One row per (layer, head): 0-based `layer`, `head`, then the columns of `STATISTICS`."""
+    masks = token_classes(run.tokens, run.special)
+    return statistics_frame(head_statistic_arrays(run.attentions, *masks), run.n_tokens)
+
+
+def classify_head(values: dict[str, float], n_tokens: int | None) -> tuple[str, str]:
+    """(pattern, reason) for one head's statistics; see `head_patterns`."""
+    passed = [(values[column] / threshold, column, threshold, name)
+              for column, threshold, name in PATTERN_RULES
+              if np.isfinite(values[column]) and values[column] >= threshold]
+    if passed:
+        _, column, threshold, name = max(passed, key=lambda rule: rule[0])
+        return name, f"{column} = {values[column]:.2f} ≥ {threshold}"
+    if n_tokens and n_tokens > 1:
+        broad_entropy = BROAD_FRACTION * math.log(n_tokens)
+        if values["entropy"] >= broad_entropy:
+            return "broad", (f"entropy = {values['entropy']:.2f} ≥ {BROAD_FRACTION} · ln {n_tokens}"
+                             f" = {broad_entropy:.2f}")
+    candidates = [(values[c] / t, c, t) for c, t, _ in PATTERN_RULES if np.isfinite(values[c])]
+    if not candidates:
+        return "mixed", "no statistic reaches its threshold"
+    _, column, threshold = max(candidates)
+    return "mixed", f"no statistic reaches its threshold (highest: {column} = {values[column]:.2f} < {threshold})"
+
+
+def head_patterns(stats: pd.DataFrame, n_tokens: int | None = None) -> pd.DataFrame:
+    """A copy of `stats` with `pattern` (one of `PATTERNS`) and `reason` (the threshold that placed it).
+
+    A head takes the pattern of `PATTERN_RULES` whose statistic exceeds its threshold by the
+    largest factor; else "broad" when entropy ≥ BROAD_FRACTION · ln T; else "mixed". T comes from
+    `n_tokens` or `stats.attrs["n_tokens"]` (set by `head_statistics`); without it no head is broad.
+    """
+    n_tokens = n_tokens if n_tokens is not None else stats.attrs.get("n_tokens")
+    placed = [classify_head(values, n_tokens) for values in stats.to_dict("records")]
+    result = stats.copy()
+    result["pattern"] = [pattern for pattern, _ in placed]
+    result["reason"] = [reason for _, reason in placed]
+    return result
