@@ -34,6 +34,13 @@ class EncoderConfig:
     dropout: float = 0.1
     pad_token_id: int = 0
     causal: bool = False  # each token attends only to itself and earlier ones (a decoder's mask)
+    # RoBERTa (after fairseq): position ids count real tokens from position_offset = padding_idx + 1,
+    # and padding sits at padding_idx; the table has max_positions + position_offset rows.
+    position_offset: int = 0
+    # Factorised embeddings (ALBERT, Lan et al. 2020 §3.1; ELECTRA's small generator): tables of this
+    # width, then a linear map up to d_model. None: tables are d_model wide and nothing is projected.
+    embedding_size: int | None = None
+    share_layers: bool = False  # ALBERT: one layer's parameters applied n_layers times (Lan et al. §3.1)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -43,10 +50,19 @@ class EncoderConfig:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_positions"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}.")
+        if self.position_offset < 0:
+            raise ValueError(f"position_offset must not be negative, not {self.position_offset}.")
+        if self.embedding_size is not None and self.embedding_size <= 0:
+            raise ValueError(f"embedding_size must be positive, not {self.embedding_size}.")
 
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_heads
+
+    @property
+    def embedding_width(self) -> int:
+        """Width of the token, position and segment tables (before any projection to d_model)."""
+        return self.embedding_size or self.d_model
 
     @classmethod
     def paper(cls, vocab_size: int = 30522, **overrides: Any) -> EncoderConfig:

@@ -54,10 +54,21 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = config
         self.embeddings = Embeddings(config)
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+        if config.share_layers:
+            # ALBERT: the same module at every depth, so its parameters exist once (`parameters()`
+            # and `named_modules()` list it once) while `layers[i]` and the forward loop see L
+            # applications, each firing its own hooks.
+            shared = EncoderLayer(config)
+            self.layers = nn.ModuleList([shared] * config.n_layers)
+        else:
+            self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
         self.final_norm = (
             nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
         )
+
+    def parameter_count(self) -> int:
+        """Distinct parameters (ALBERT's shared layer counts once), as model cards report them."""
+        return sum(p.numel() for p in self.parameters())
 
     def forward(
         self,

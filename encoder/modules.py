@@ -138,7 +138,8 @@ class SinusoidalPositions(nn.Module):
 
 @dataclass(frozen=True)
 class EmbeddingParts:
-    """The three vectors summed into each token's input: all (B, T, D)."""
+    """The three vectors summed into each token's input: all (B, T, E), E = embedding width
+    (d_model unless the embeddings are factorised, see `EncoderConfig.embedding_size`)."""
 
     token: torch.Tensor
     position: torch.Tensor
@@ -146,34 +147,54 @@ class EmbeddingParts:
 
 
 class Embeddings(nn.Module):
-    """Token + position (+ segment) embeddings, optionally normalised, as in BERT (Devlin et al. 2019)."""
+    """Token + position (+ segment) embeddings, optionally normalised, as in BERT (Devlin et al. 2019).
+
+    With `embedding_size` set, the tables are that narrow and a linear map (`project`) takes the
+    normalised sum up to d_model: ALBERT's factorised embeddings (Lan et al. 2020, §3.1), ELECTRA's
+    `embeddings_project`. It is created only then, so a BERT's parameters stay exactly as they were.
+    """
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
-        self.token = nn.Embedding(config.vocab_size, config.d_model, padding_idx=None)
+        width = config.embedding_width
+        self.token = nn.Embedding(config.vocab_size, width, padding_idx=None)
         self.token_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.position_offset = config.position_offset
+        self.pad_token_id = config.pad_token_id
+        n_rows = config.max_positions + config.position_offset  # RoBERTa's first rows are never read
         if config.positions == "learned":
-            self.position: nn.Module = nn.Embedding(config.max_positions, config.d_model)
+            self.position: nn.Module = nn.Embedding(n_rows, width)
         else:
-            self.position = SinusoidalPositions(config.max_positions, config.d_model)
-        self.segment = (
-            nn.Embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
-        )
-        self.norm = (
-            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.embedding_norm else None
-        )
+            self.position = SinusoidalPositions(n_rows, width)
+        self.segment = nn.Embedding(config.type_vocab_size, width) if config.type_vocab_size else None
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps) if config.embedding_norm else None
         self.dropout = nn.Dropout(config.dropout)
+        self.project = nn.Linear(width, config.d_model) if config.embedding_size is not None else None
+
+    def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Which row of the position table each token reads: (1, T), or (B, T) with an offset.
+
+        With position_offset > 0 this is fairseq's `make_positions`, as RoBERTa uses it: real
+        tokens count up from the offset (= padding_idx + 1) and padding tokens sit at padding_idx,
+        so a right-padded row reads the same positions for its real tokens as it would alone.
+        """
+        T = input_ids.size(1)
+        if self.position_offset == 0:
+            return torch.arange(T, device=input_ids.device).unsqueeze(0)  # (1, T)
+        real = input_ids.ne(self.pad_token_id)  # (B, T)
+        counted = torch.cumsum(real, dim=1) - 1  # (B, T): 0 for the first real token
+        return torch.where(real, counted + self.position_offset, self.position_offset - 1)  # (B, T)
 
     def parts(self, input_ids: torch.Tensor, segment_ids: torch.Tensor | None) -> EmbeddingParts:
-        T = input_ids.size(1)
-        positions = torch.arange(T, device=input_ids.device).unsqueeze(0)  # (1, T)
-        token = self.token(input_ids) * self.token_scale  # (B, T, D)
-        position = self.position(positions).expand_as(token)  # (B, T, D)
+        token = self.token(input_ids) * self.token_scale  # (B, T, E)
+        position = self.position(self.position_ids(input_ids)).expand_as(token)  # (B, T, E)
         segment = None
         if self.segment is not None:
-            if segment_ids is None:
-                segment_ids = torch.zeros_like(input_ids)  # BERT adds segment 0 to single texts
-            segment = self.segment(segment_ids)  # (B, T, D)
+            if segment_ids is None or self.segment.num_embeddings == 1:
+                # BERT adds segment 0 to single texts; a one-row table (RoBERTa) adds it to every
+                # token, as transformers does, whose RoBERTa tokenizer passes no token types.
+                segment_ids = torch.zeros_like(input_ids)
+            segment = self.segment(segment_ids)  # (B, T, E)
         return EmbeddingParts(token, position, segment)
 
     def combine(self, parts: EmbeddingParts) -> torch.Tensor:
@@ -182,7 +203,10 @@ class Embeddings(nn.Module):
             x = x + parts.segment
         if self.norm is not None:
             x = self.norm(x)
-        return self.dropout(x)  # (B, T, D)
+        x = self.dropout(x)  # (B, T, E)
+        if self.project is not None:
+            x = self.project(x)  # (B, T, D)
+        return x  # (B, T, D)
 
     def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor | None = None) -> torch.Tensor:
         return self.combine(self.parts(input_ids, segment_ids))

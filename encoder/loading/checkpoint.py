@@ -63,25 +63,26 @@ def convert_state_dict(
     """Check a checkpoint against `config` and rename it for `Encoder`, as float32.
 
     Raises ModelLoadError naming missing keys, unexpected keys and wrong shapes, in the
-    checkpoint's own (normalised) names.
+    checkpoint's own (normalised) names. A shared layer (ALBERT) has one name per depth in
+    `Encoder.state_dict()`, all read from the same checkpoint keys; each problem is named once.
     """
     by_name = {name: weights[key] for key, name in family.normalize_keys(list(weights)).items()}
     out: dict[str, torch.Tensor] = {}
-    missing: list[str] = []
-    wrong: list[str] = []
+    missing: dict[str, None] = {}  # ordered sets: a shared layer repeats the same keys
+    wrong: dict[str, None] = {}
     used: set[str] = set()
     for parameter, shape in expected_parameters(config).items():
         sources = family.sources(parameter)
         absent = [s for s in sources if s not in by_name]
         if absent:
-            missing += absent
+            missing.update(dict.fromkeys(absent))
             continue
         used.update(sources)
         parts = [by_name[s] for s in sources]
         tensor = parts[0] if len(parts) == 1 else torch.cat(parts)  # fused along dim 0, e.g. q; k; v
         if tuple(tensor.shape) != shape:
             got = " + ".join(str(list(p.shape)) for p in parts)
-            wrong.append(f"{' + '.join(sources)} is {got}, config.json implies {list(shape)}")
+            wrong[f"{' + '.join(sources)} is {got}, config.json implies {list(shape)}"] = None
             continue
         out[parameter] = tensor.float()
     unexpected = sorted(by_name.keys() - used)
@@ -91,7 +92,8 @@ def convert_state_dict(
     if unexpected:
         problems.append(f"unexpected {_few(unexpected)}")
     if wrong:
-        problems.append("wrong shapes: " + "; ".join(wrong[:3]) + (" ..." if len(wrong) > 3 else ""))
+        shown = list(wrong)[:3]
+        problems.append("wrong shapes: " + "; ".join(shown) + (" ..." if len(wrong) > 3 else ""))
     if problems:
         raise ModelLoadError("The weights do not match config.json: " + " | ".join(problems))
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import Activation, EncoderConfig
@@ -79,14 +79,14 @@ def _required(hf: dict[str, Any], *keys: str) -> None:
         raise ValueError(f"config.json lacks {', '.join(missing)}.")
 
 
-def _activation(hf: dict[str, Any], key: str) -> Activation:
-    act = hf.get(key, "gelu")
+def _activation(hf: dict[str, Any], key: str, default: str = "gelu") -> Activation:
+    act = hf.get(key, default)
     if act not in HF_ACTIVATIONS:
         raise ValueError(f"{key} '{act}' is not supported; use one of {sorted(HF_ACTIVATIONS)}.")
     return HF_ACTIVATIONS[act]
 
 
-def bert_config(hf: dict[str, Any]) -> EncoderConfig:
+def bert_config(hf: dict[str, Any], default_activation: str = "gelu") -> EncoderConfig:
     """A BERT config.json: post-LN, learned absolute positions, segments, embedding LayerNorm."""
     if hf.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(
@@ -102,36 +102,164 @@ def bert_config(hf: dict[str, Any]) -> EncoderConfig:
         d_ff=int(hf["intermediate_size"]),
         max_positions=int(hf.get("max_position_embeddings", 512)),
         type_vocab_size=int(hf.get("type_vocab_size", 2)),
-        activation=_activation(hf, "hidden_act"),
+        activation=_activation(hf, "hidden_act", default_activation),
         layer_norm_eps=float(hf.get("layer_norm_eps", 1e-12)),
         dropout=float(hf.get("hidden_dropout_prob", 0.1)),
         pad_token_id=int(hf.get("pad_token_id") or 0),
     )
 
 
+def roberta_config(hf: dict[str, Any]) -> EncoderConfig:
+    """RoBERTa (Liu et al. 2019): BERT's layers, but position ids start at padding_idx + 1.
+
+    fairseq numbers positions after the padding index, so max_position_embeddings (514 in
+    roberta-base) holds padding_idx + 1 rows that real tokens never read: 512 usable positions.
+    """
+    pad = hf.get("pad_token_id")
+    pad = 1 if pad is None else int(pad)  # RobertaConfig's default
+    offset = pad + 1
+    n_rows = int(hf.get("max_position_embeddings", 514))
+    if n_rows <= offset:
+        raise ValueError(
+            f"max_position_embeddings ({n_rows}) leaves no positions after the padding offset ({offset})."
+        )
+    config = bert_config({"type_vocab_size": 1, **hf})
+    return replace(config, pad_token_id=pad, position_offset=offset, max_positions=n_rows - offset)
+
+
+def distilbert_config(hf: dict[str, Any]) -> EncoderConfig:
+    """DistilBERT (Sanh et al. 2019): BERT's post-LN layers under other names, and no segments."""
+    _required(hf, "dim", "n_layers", "n_heads", "hidden_dim", "vocab_size")
+    # sinusoidal_pos_embds=true still stores its (frozen) table in the checkpoint, which we load
+    # as a learned table: the same numbers transformers uses.
+    return EncoderConfig(
+        vocab_size=int(hf["vocab_size"]),
+        d_model=int(hf["dim"]),
+        n_layers=int(hf["n_layers"]),
+        n_heads=int(hf["n_heads"]),
+        d_ff=int(hf["hidden_dim"]),
+        max_positions=int(hf.get("max_position_embeddings", 512)),
+        type_vocab_size=0,
+        activation=_activation(hf, "activation"),
+        layer_norm_eps=1e-12,  # fixed in DistilBERT's code, not in its config
+        dropout=float(hf.get("dropout", 0.1)),
+        pad_token_id=int(hf.get("pad_token_id") or 0),
+    )
+
+
+def electra_config(hf: dict[str, Any]) -> EncoderConfig:
+    """ELECTRA (Clark et al. 2020): BERT, with `embeddings_project` when embedding_size != hidden_size."""
+    config = bert_config(hf)
+    width = int(hf.get("embedding_size", config.d_model))
+    return replace(config, embedding_size=None if width == config.d_model else width)
+
+
+def albert_config(hf: dict[str, Any]) -> EncoderConfig:
+    """ALBERT (Lan et al. 2020): factorised embeddings (E -> hidden) and one layer shared across depth."""
+    groups, inner = int(hf.get("num_hidden_groups", 1)), int(hf.get("inner_group_num", 1))
+    if (groups, inner) != (1, 1):
+        raise ValueError(
+            f"num_hidden_groups={groups} and inner_group_num={inner} are not supported; Headlight reads "
+            "ALBERTs with one layer shared across depth (1 and 1, as every released ALBERT has)."
+        )
+    config = bert_config(hf, default_activation="gelu_new")
+    return replace(config, embedding_size=int(hf.get("embedding_size", 128)), share_layers=True)
+
+
+# The layers shared by BERT, RoBERTa and ELECTRA.
+_BERT_MODULES: dict[str, Sources] = {
+    "embeddings.token": "embeddings.word_embeddings",
+    "embeddings.position": "embeddings.position_embeddings",
+    "embeddings.segment": "embeddings.token_type_embeddings",
+    "embeddings.norm": "embeddings.LayerNorm",
+    # (3D, D) / (3D,): matches the (B, T, 3, H, Dh) view in MultiHeadAttention
+    "layers.{n}.attention.qkv": tuple(f"encoder.layer.{{n}}.attention.self.{p}" for p in ("query", "key", "value")),
+    "layers.{n}.attention.out": "encoder.layer.{n}.attention.output.dense",
+    "layers.{n}.attention_norm": "encoder.layer.{n}.attention.output.LayerNorm",
+    "layers.{n}.feed_forward.up": "encoder.layer.{n}.intermediate.dense",
+    "layers.{n}.feed_forward.down": "encoder.layer.{n}.output.dense",
+    "layers.{n}.feed_forward_norm": "encoder.layer.{n}.output.LayerNorm",
+}
+# TensorFlow checkpoints name LayerNorm parameters gamma and beta.
+_TF_LAYER_NORM = ((r"(LayerNorm)\.gamma$", r"\1.weight"), (r"(LayerNorm)\.beta$", r"\1.bias"))
+# Task heads an encoder does not use (a head, if wanted, is read from the weights separately).
+_TASK_HEADS = r"classifier|qa_outputs"
+_BUFFERS = r"position_ids$|token_type_ids$"
+
 BERT = Family(
     name="BERT",
     model_types=("bert",),
     config_from_hf=bert_config,
+    modules=_BERT_MODULES,
+    strip_prefixes=("bert.",),
+    renames=_TF_LAYER_NORM,
+    ignore=rf"^(cls|pooler|{_TASK_HEADS})\.|{_BUFFERS}",
+)
+
+ROBERTA = Family(
+    name="RoBERTa",
+    # XLM-RoBERTa and CamemBERT are RoBERTa's code with other vocabularies (transformers copies it).
+    model_types=("roberta", "xlm-roberta", "camembert"),
+    config_from_hf=roberta_config,
+    modules=_BERT_MODULES,
+    strip_prefixes=("roberta.",),
+    ignore=rf"^(lm_head|pooler|{_TASK_HEADS})\.|{_BUFFERS}",
+)
+
+DISTILBERT = Family(
+    name="DistilBERT",
+    model_types=("distilbert",),
+    config_from_hf=distilbert_config,
+    modules={
+        "embeddings.token": "embeddings.word_embeddings",
+        "embeddings.position": "embeddings.position_embeddings",
+        "embeddings.norm": "embeddings.LayerNorm",
+        "layers.{n}.attention.qkv": tuple(f"transformer.layer.{{n}}.attention.{p}_lin" for p in "qkv"),
+        "layers.{n}.attention.out": "transformer.layer.{n}.attention.out_lin",
+        "layers.{n}.attention_norm": "transformer.layer.{n}.sa_layer_norm",
+        "layers.{n}.feed_forward.up": "transformer.layer.{n}.ffn.lin1",
+        "layers.{n}.feed_forward.down": "transformer.layer.{n}.ffn.lin2",
+        "layers.{n}.feed_forward_norm": "transformer.layer.{n}.output_layer_norm",
+    },
+    strip_prefixes=("distilbert.",),
+    ignore=rf"^(vocab_transform|vocab_layer_norm|vocab_projector|pre_classifier|{_TASK_HEADS})\.|{_BUFFERS}",
+)
+
+ELECTRA = Family(
+    name="ELECTRA",
+    model_types=("electra",),
+    config_from_hf=electra_config,
+    modules={**_BERT_MODULES, "embeddings.project": "embeddings_project"},
+    strip_prefixes=("electra.",),
+    renames=_TF_LAYER_NORM,
+    ignore=rf"^(discriminator_predictions|generator_predictions|generator_lm_head|{_TASK_HEADS})\.|{_BUFFERS}",
+)
+
+# ALBERT's one shared layer: no "{n}", so every depth of `Encoder` reads the same checkpoint keys.
+_ALBERT_LAYER = "encoder.albert_layer_groups.0.albert_layers.0"
+ALBERT = Family(
+    name="ALBERT",
+    model_types=("albert",),
+    config_from_hf=albert_config,
     modules={
         "embeddings.token": "embeddings.word_embeddings",
         "embeddings.position": "embeddings.position_embeddings",
         "embeddings.segment": "embeddings.token_type_embeddings",
         "embeddings.norm": "embeddings.LayerNorm",
-        # (3D, D) / (3D,): matches the (B, T, 3, H, Dh) view in MultiHeadAttention
-        "layers.{n}.attention.qkv": tuple(f"encoder.layer.{{n}}.attention.self.{p}" for p in ("query", "key", "value")),
-        "layers.{n}.attention.out": "encoder.layer.{n}.attention.output.dense",
-        "layers.{n}.attention_norm": "encoder.layer.{n}.attention.output.LayerNorm",
-        "layers.{n}.feed_forward.up": "encoder.layer.{n}.intermediate.dense",
-        "layers.{n}.feed_forward.down": "encoder.layer.{n}.output.dense",
-        "layers.{n}.feed_forward_norm": "encoder.layer.{n}.output.LayerNorm",
+        "embeddings.project": "encoder.embedding_hidden_mapping_in",
+        "layers.{n}.attention.qkv": tuple(f"{_ALBERT_LAYER}.attention.{p}" for p in ("query", "key", "value")),
+        "layers.{n}.attention.out": f"{_ALBERT_LAYER}.attention.dense",
+        "layers.{n}.attention_norm": f"{_ALBERT_LAYER}.attention.LayerNorm",
+        "layers.{n}.feed_forward.up": f"{_ALBERT_LAYER}.ffn",
+        "layers.{n}.feed_forward.down": f"{_ALBERT_LAYER}.ffn_output",
+        "layers.{n}.feed_forward_norm": f"{_ALBERT_LAYER}.full_layer_layer_norm",
     },
-    strip_prefixes=("bert.",),
-    renames=((r"(LayerNorm)\.gamma$", r"\1.weight"), (r"(LayerNorm)\.beta$", r"\1.bias")),
-    ignore=r"^(cls|pooler)\.|position_ids$",
+    strip_prefixes=("albert.",),
+    renames=_TF_LAYER_NORM,
+    ignore=rf"^(pooler|predictions|sop_classifier|{_TASK_HEADS})\.|{_BUFFERS}",
 )
 
-FAMILIES: tuple[Family, ...] = (BERT,)
+FAMILIES: tuple[Family, ...] = (BERT, ROBERTA, DISTILBERT, ELECTRA, ALBERT)
 
 
 def family_for(model_type: str) -> Family:
