@@ -1,0 +1,18 @@
+"""Corpus statistics: every head's statistics averaged over many sentences, streamed in batches.
+
+    from encoder import load_model
+    from encoder.corpus import corpus_statistics, read_sentences
+    sentences = read_sentences("assets/corpus.txt")
+    stats = corpus_statistics(load_model(), sentences.texts, row_numbers=sentences.rows)
+    stats.attrs["n_sentences"], stats.attrs["skipped"]
+
+`python -m encoder.corpus INPUT --out stats.parquet [--engine ray]` does the same from the command
+line; `ray_corpus_statistics` spreads it over a Ray cluster (Ray is an optional extra,
+requirements-scale.txt, imported only when used).
+"""
+
+from .reading import Sentences, read_sentences
+from .statistics import RunningMeans, SentenceStatistics, corpus_statistics, text_statistics
+
+__all__ = ["RunningMeans", "SentenceStatistics", "Sentences", "corpus_statistics", "read_sentences",
+           "text_statistics"]

@@ -1,0 +1,109 @@
+"""`python -m encoder.corpus INPUT --out stats.parquet`: corpus statistics from the command line.
+
+    python -m encoder.corpus assets/corpus.txt --out stats.parquet
+    python -m encoder.corpus reviews.csv --out stats.csv --engine ray --address auto
+
+Writes one row per (layer, head) to .parquet (with n_sentences and skipped rows in its pandas
+metadata) or .csv; progress and skipped rows go to stderr, so stdout stays clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .reading import read_sentences
+from .statistics import corpus_statistics, seconds_left
+
+OUTPUTS = (".parquet", ".csv")
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m encoder.corpus",
+        description="Average every attention head's statistics (Clark et al. 2019) over a corpus of sentences.",
+    )
+    parser.add_argument("input", type=Path, help=".txt (one sentence per line) or .csv (a 'text' or 'sentence' "
+                                                 "column, else the first column)")
+    parser.add_argument("--out", type=Path, required=True, help="output file: .parquet or .csv")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process (default); ray: Ray Data with an actor pool")
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: the cluster to join (e.g. auto or ray://head:10001); "
+                             "default: start a local Ray")
+    parser.add_argument("--workers", type=int, default=2, help="with --engine ray: actors, one model each (2)")
+    parser.add_argument("--batch-size", type=int, default=32, help="sentences per padded batch (32)")
+    parser.add_argument("--model", default=None, help="model name, folder or Hub id (default: the bundled MiniLM)")
+    parser.add_argument("--kind", choices=("txt", "csv"), default=None, help="input kind, if not its extension")
+    arguments = parser.parse_args(argv)
+    if arguments.out.suffix.lower() not in OUTPUTS:
+        parser.error(f"--out must end in .parquet or .csv, not '{arguments.out.suffix or arguments.out.name}'.")
+    if arguments.batch_size < 1 or arguments.workers < 1:
+        parser.error("--batch-size and --workers must be at least 1.")
+    if arguments.address and arguments.engine != "ray":
+        parser.error("--address joins a Ray cluster: use it with --engine ray.")
+    return arguments
+
+
+class StderrProgress:
+    """`done/total  pct  time left`, rewritten in place on stderr (one line per update if not a terminal)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.end = "\r" if sys.stderr.isatty() else "\n"
+
+    def __call__(self, done: int, total: int) -> None:
+        left = seconds_left(done, total, time.perf_counter() - self.start)
+        eta = "" if left is None else f"  {left:.0f} s left"
+        share = 100 * done / total if total else 100
+        print(f"{done:>8}/{total} sentences  {share:3.0f}%{eta}   ", end=self.end, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        sentences = read_sentences(arguments.input, arguments.kind)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    progress = StderrProgress()
+    if arguments.engine == "ray":
+        from .ray_engine import ray_corpus_statistics
+
+        stats = ray_corpus_statistics(sentences.texts, arguments.model, arguments.batch_size, progress,
+                                      row_numbers=sentences.rows, address=arguments.address,
+                                      workers=arguments.workers)
+    else:
+        from ..loading import load_model
+
+        stats = corpus_statistics(load_model(arguments.model), sentences.texts, arguments.batch_size, progress,
+                                  row_numbers=sentences.rows)
+    if progress.end == "\r":
+        print(file=sys.stderr)
+    skipped = sorted([*sentences.skipped, *stats.attrs["skipped"]])
+    stats.attrs["skipped"] = skipped
+    stats.attrs["input"] = str(arguments.input)
+    for row, reason in skipped:
+        print(f"skipped row {row}: {reason}", file=sys.stderr)
+    if stats.attrs["n_sentences"] == 0:
+        print("error: no readable sentences; nothing written.", file=sys.stderr)
+        return 1
+    write(stats, arguments.out)
+    print(f"{stats.attrs['n_sentences']} sentences, {len(skipped)} skipped, "
+          f"{time.perf_counter() - progress.start:.1f} s: wrote {arguments.out}", file=sys.stderr)
+    return 0
+
+
+def write(stats: pd.DataFrame, path: Path) -> None:
+    if path.suffix.lower() == ".parquet":
+        stats.to_parquet(path, index=False)  # pyarrow keeps DataFrame.attrs in the pandas metadata
+    else:
+        stats.to_csv(path, index=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
