@@ -1,0 +1,101 @@
+"""Fitting one linear layer on cached encoder features, and saving it as safetensors.
+
+With the encoder frozen, each head is multinomial logistic regression on fixed vectors: a convex
+problem, so full-batch L-BFGS (Nocedal 1980) reaches the optimum in a few dozen steps, and the
+same features and seed always give bit-identical weights (no sampling, no data order).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ..run import Model
+
+IGNORE = -100  # targets with this value add nothing to the loss (PyTorch's ignore_index convention)
+FORMAT = "headlight-task-head/1"
+
+
+@torch.no_grad()
+def _init(layer: nn.Linear, seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    nn.init.normal_(layer.weight, std=0.01, generator=generator)
+    nn.init.zeros_(layer.bias)
+
+
+def fit_linear(
+    layer: nn.Linear,
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    seed: int,
+    l2: float = 1e-3,
+    max_iter: int = 300,
+) -> float:
+    """Train `layer` in place on features (N, D) and class targets (N,), entries IGNORE skipped.
+
+    Minimises mean cross-entropy + l2 · ‖W‖² (bias not penalised) on standardised features, then
+    folds the standardisation into the layer, so the result is one plain linear map of the raw
+    features. Standardising lets one l2 strength suit every feature scale. Returns the final loss.
+    """
+    keep = targets != IGNORE
+    x, y = features[keep], targets[keep]  # (n, D), (n,)
+    mean = x.mean(dim=0)  # (D,)
+    std = x.std(dim=0).clamp(min=1e-6)  # (D,)
+    x = (x - mean) / std
+    _init(layer, seed)
+    layer.requires_grad_(True)
+    optimiser = torch.optim.LBFGS(
+        layer.parameters(), lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+        tolerance_grad=1e-7, tolerance_change=1e-10,
+    )
+
+    def objective() -> torch.Tensor:
+        return F.cross_entropy(layer(x), y) + l2 * layer.weight.square().sum()
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = objective()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    with torch.no_grad():
+        loss = float(objective())
+        # W((x - μ)/σ) + b = (W/σ)x + (b - (W/σ)μ): the same map on raw features
+        layer.weight.div_(std)
+        layer.bias.sub_(layer.weight @ mean)
+    layer.requires_grad_(False)
+    return loss
+
+
+def save_layer(path: str | Path, layer: nn.Linear, metadata: dict[str, object]) -> None:
+    """Write the layer's weight and bias as safetensors; `metadata` values are stored as JSON."""
+    header = {"format": FORMAT} | {key: json.dumps(value) for key, value in metadata.items()}
+    tensors = {"weight": layer.weight.detach().contiguous(), "bias": layer.bias.detach().contiguous()}
+    save_file(tensors, str(path), metadata=header)
+
+
+def load_layer(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    """(tensors, metadata) from a file `save_layer` wrote. Raises ValueError for any other file."""
+    with safe_open(str(path), framework="pt") as file:
+        header = file.metadata() or {}
+        if header.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a Headlight task head (format {header.get('format')!r}).")
+        tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    if set(tensors) != {"weight", "bias"}:
+        raise ValueError(f"{path} holds {sorted(tensors)}, expected weight and bias.")
+    return tensors, {key: json.loads(value) for key, value in header.items() if key != "format"}
+
+
+def check_metadata(path: str | Path, meta: dict, kind: str, model: Model) -> None:
+    """Refuse a head of another kind, or one trained on another model's features."""
+    if meta.get("kind") != kind:
+        raise ValueError(f"{path} holds a {meta.get('kind')}, not a {kind}.")
+    if meta.get("model_name") != model.name:
+        raise ValueError(f"{path} was trained on {meta.get('model_name')!r}, not on {model.name!r}.")
