@@ -134,7 +134,7 @@ def train_tagger(
     hidden = token_features(model, tokenized)  # (T_i, D) per sentence
     n = len(sentences)
     features = torch.cat(hidden[:n])  # (sum T_i, D)
-    targets = torch.cat([token_targets(t, s.tags, tag_index) for t, s in zip(tokenized, sentences, strict=False)])
+    targets = torch.cat([token_targets(t, s.tags, tag_index) for t, s in zip(tokenized[:n], sentences, strict=True)])
     fit_linear(head.linear, features, targets, seed, l2=L2)
     if held_out:
         predicted = [head._tag_words(t, h)[0] for t, h in zip(tokenized[n:], hidden[n:], strict=True)]
