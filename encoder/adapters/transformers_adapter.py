@@ -1,0 +1,380 @@
+"""Decoders and encoder-decoders we do not implement, run through transformers into the same `Run`.
+
+`TransformersModel` offers what the app uses of `Model` (`name`, `config`, `tokenizer`, `run`,
+`run_batch`, `learned_position_table`), so a page draws a Llama or a BART like the native encoder.
+Attention comes from transformers' own eager implementation (`output_attentions=True`), the
+weights after the softmax exactly as the model computes them. Never `trust_remote_code`: only
+architectures built into transformers load, from safetensors only.
+
+What differs from a native Run (see `AdapterRun`):
+- a decoder's attention is causal: `run.causal` is True, and the cells above the diagonal are
+  masked (the softmax gives them exactly 0), to be drawn as masked rather than as zero;
+- an encoder-decoder has three attentions, chosen with `run(..., attention_kind=...)`: "encoder"
+  (self-attention over text A), "decoder" (causal self-attention over text B) and "cross"
+  (decoder queries over encoder keys: (L, H, T_decoder, T_encoder), not square);
+- queries, keys and values are None (transformers does not return them);
+- value_output_norms ‖v_j W_O^h‖ come from hooks on the value projection where the layer has a
+  known layout (Llama-style v_proj/o_proj, BART-style v_proj/out_proj, T5 v/o, GPT-2 c_attn/c_proj),
+  and are NaN otherwise;
+- position_embeddings are the learned table's rows for GPT-2-style models and zeros for rotary or
+  relative positions, which add no vector to the input (config.positions says which).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+from ..loading.errors import ModelLoadError
+from ..run import Run
+from ..tokenize import TextTokenizer, Tokenized
+
+MAX_TOKENS = 512  # a decoder's window can be 8k tokens; (L, H, T, T) attentions at 8k would not fit in memory
+AttentionKind = Literal["self", "encoder", "decoder", "cross"]
+_HOOK_LOCK = threading.Lock()  # registering/removing hooks edits shared dicts: one thread at a time
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """The shape of a transformers model, under the names `EncoderConfig` uses where they exist."""
+
+    family: str  # config.json's model_type, e.g. "llama", "gpt2", "bart"
+    n_layers: int  # decoder layers for a decoder; encoder layers for an encoder-decoder
+    n_heads: int  # query heads
+    n_kv_heads: int  # key/value heads (fewer than n_heads with grouped-query attention)
+    d_model: int
+    vocab_size: int
+    max_positions: int  # what run() reads at most (the model's window, capped at MAX_TOKENS)
+    positions: Literal["learned", "rotary", "relative", "none"]
+    causal: bool  # decoder-only: every self-attention is causal
+    encoder_decoder: bool
+    n_decoder_layers: int = 0  # encoder-decoders only
+    rotary_base: float | None = None  # RoPE θ base (Su et al. 2021) when positions == "rotary"
+    type_vocab_size: int = 0  # no segment embeddings: pairs are refused (encoder-decoders take A and B)
+    pad_token_id: int = 0
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterRun(Run):
+    """A Run from transformers, with what a decoder or encoder-decoder adds.
+
+    `attentions` holds the kind named by `attention_kind`; `tokenized` holds the query tokens,
+    and `key_tokenized` the key tokens when they differ (cross-attention).
+    """
+
+    causal: bool = False  # `attentions` is masked above the diagonal (draw those cells as masked)
+    attention_kind: AttentionKind = "self"
+    key_tokenized: Tokenized | None = None  # cross-attention's keys: the encoder's tokens
+
+    @property
+    def key_tokens(self) -> list[str]:
+        return (self.key_tokenized or self.tokenized).tokens
+
+    def future_mask(self) -> np.ndarray | None:
+        """bool (T, T), True where a causal model could not look (key after query); None if not causal."""
+        if not self.causal:
+            return None
+        n = self.n_tokens
+        return np.triu(np.ones((n, n), dtype=bool), k=1)
+
+
+@dataclass
+class _ValueCapture:
+    """The value projection's output per attention module of one call, by module name."""
+
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+# (value projection, output projection) child names of an attention module, per layout.
+_LAYOUTS = (("v_proj", "o_proj"), ("v_proj", "out_proj"), ("v", "o"), ("c_attn", "c_proj"))
+
+
+def _attention_modules(model: nn.Module) -> dict[str, tuple[nn.Module, nn.Module, str]]:
+    """Attention module name -> (value projection, output projection, layout's value name), in call order."""
+    found = {}
+    for name, module in model.named_modules():
+        for value_name, out_name in _LAYOUTS:
+            value, out = getattr(module, value_name, None), getattr(module, out_name, None)
+            if isinstance(value, nn.Module) and isinstance(out, nn.Module) and hasattr(out, "weight"):
+                if value_name == "c_attn" and getattr(module, "is_cross_attention", False):
+                    break  # GPT-2's cross-attention computes values with q_attn/c_attn differently
+                found[name] = (value, out, value_name)
+                break
+    return found
+
+
+@contextmanager
+def _capture_values(modules: dict[str, tuple[nn.Module, nn.Module, str]]) -> Iterator[_ValueCapture]:
+    """Hooks on the value projections for one call, recording only this thread's forward pass."""
+    capture = _ValueCapture()
+    owner = threading.get_ident()
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            if threading.get_ident() == owner:
+                capture.outputs[name] = output
+        return hook
+
+    with _HOOK_LOCK:
+        handles = [value.register_forward_hook(hook_for(name)) for name, (value, _, _) in modules.items()]
+    try:
+        yield capture
+    finally:
+        with _HOOK_LOCK:
+            for handle in handles:
+                handle.remove()
+
+
+def head_output_norms(values: torch.Tensor, w_out: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """‖v_j W_O^h‖ per head and token (Kobayashi et al. 2020, eq. 5, without the bias): (H, T).
+
+    values: (T, KV·Dh), the value projection's output; with grouped-query attention each of the
+    KV heads serves n_heads / KV query heads (repeat_kv in transformers), so it is repeated.
+    w_out: (D, H·Dh), the output projection in nn.Linear layout; W_O^h = w_out[:, h·Dh:(h+1)·Dh].
+    """
+    d_head = w_out.shape[1] // n_heads
+    n_kv = values.shape[-1] // d_head
+    per_kv = values.reshape(values.shape[0], n_kv, d_head).transpose(0, 1)  # (KV, T, Dh)
+    per_head = per_kv.repeat_interleave(n_heads // n_kv, dim=0)  # (H, T, Dh)
+    w_heads = w_out.reshape(w_out.shape[0], n_heads, d_head).transpose(0, 1)  # (H, D, Dh)
+    return (per_head @ w_heads.transpose(1, 2)).norm(dim=-1)  # (H, T, D) -> (H, T)
+
+
+class TransformersModel:
+    """A transformers decoder or encoder-decoder with a `Model`-like interface. Thread-safe:
+    `run` never mutates the model (hooks are per call and per thread)."""
+
+    token_classifier = None  # no token-classification head (Model's attribute, for callers that check)
+    id2label = None
+
+    def __init__(self, model: nn.Module, tokenizer: TextTokenizer, name: str, config: AdapterConfig,
+                 vocabulary: Tokenizer) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.config = config
+        self._vocabulary = vocabulary  # id -> piece for tokens we add ourselves (the decoder's start token)
+        self._attention = _attention_modules(model.base_model)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"TransformersModel({self.name!r}, {c.family}, layers={c.n_layers}, heads={c.n_heads}, "
+                f"kv_heads={c.n_kv_heads}, d_model={c.d_model})")
+
+    def parameter_count(self) -> int:
+        """Distinct parameters (a tied output layer counts once)."""
+        return sum(p.numel() for p in self.model.parameters())
+
+    def learned_position_table(self) -> np.ndarray | None:
+        """GPT-2's learned (max_positions, D) table as a float32 copy; None for rotary or relative positions."""
+        table = getattr(self.model.base_model, "wpe", None)
+        return None if table is None else table.weight.detach().float().numpy().copy()
+
+    def rotary_frequencies(self) -> np.ndarray | None:
+        """RoPE's angular frequencies θ_i = base^(−2i/Dh), i < Dh/2 (Su et al. 2021, eq. 15); None without RoPE."""
+        if self.config.rotary_base is None:
+            return None
+        d_head = self.config.d_head
+        return self.config.rotary_base ** (-np.arange(0, d_head, 2, dtype=np.float64) / d_head)
+
+    def run(self, text_a: str, text_b: str | None = None, *, qkv: bool = True,
+            attention_kind: AttentionKind | None = None) -> AdapterRun:
+        """One forward pass with attention capture. qkv is accepted for `Model` compatibility; queries,
+        keys and values stay None. A decoder reads one text; an encoder-decoder reads text_a into
+        its encoder and text_b (text_a again when None) into its decoder, teacher-forced."""
+        if self.config.encoder_decoder:
+            return self._run_encoder_decoder(text_a, text_b, attention_kind or "encoder")
+        if attention_kind not in (None, "self"):
+            raise ValueError(f"{self.name} is a decoder: its only attention is 'self', not '{attention_kind}'.")
+        if text_b is not None and text_b.strip():
+            raise ValueError(f"{self.name} is a decoder: it reads one text, not pairs.")
+        tokenized = self.tokenizer.encode(text_a)
+        ids = torch.tensor([tokenized.ids])  # (1, T)
+        with torch.inference_mode(), _capture_values(self._attention) as values:
+            out = self.model.base_model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False,
+                                        output_attentions=True, output_hidden_states=True)
+            norms = self._value_norms(values, list(self._attention), len(tokenized))
+        return self._make_run(tokenized, out.attentions, out.hidden_states, norms, self.model.get_input_embeddings(),
+                              causal=True, kind="self")
+
+    def run_batch(self, texts: Sequence[str | tuple[str, str | None]], batch_size: int = 32, *,
+                  qkv: bool = False) -> list[AdapterRun]:
+        """`run` for each text in turn (no padded batches: transformers' padding masks differ per family)."""
+        runs = []
+        for index, item in enumerate(texts):
+            text_a, text_b = (item, None) if isinstance(item, str) else item
+            try:
+                runs.append(self.run(text_a, text_b, qkv=qkv))
+            except ValueError as error:
+                raise ValueError(f"Text {index + 1}: {error}") from error
+        return runs
+
+    def _run_encoder_decoder(self, text_a: str, text_b: str | None, kind: AttentionKind) -> AdapterRun:
+        if kind not in ("encoder", "decoder", "cross"):
+            raise ValueError(f"{self.name} has 'encoder', 'decoder' and 'cross' attention, not '{kind}'.")
+        source = self.tokenizer.encode(text_a)
+        target = self._decoder_input(self.tokenizer.encode(text_b if text_b and text_b.strip() else text_a))
+        ids, decoder_ids = torch.tensor([source.ids]), torch.tensor([target.ids])  # (1, T_enc), (1, T_dec)
+        with torch.inference_mode(), _capture_values(self._attention) as values:
+            out = self.model.base_model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                        decoder_input_ids=decoder_ids, use_cache=False,
+                                        output_attentions=True, output_hidden_states=True)
+            names = [n for n in self._attention if self._is_kind(n, kind)]
+            norms = self._value_norms(values, names, len(source) if kind != "decoder" else len(target))
+        if kind == "encoder":
+            return self._make_run(source, out.encoder_attentions, out.encoder_hidden_states, norms,
+                                  self.model.get_encoder().get_input_embeddings(), causal=False, kind=kind)
+        attentions = out.decoder_attentions if kind == "decoder" else out.cross_attentions
+        embeddings = self.model.get_decoder().get_input_embeddings()
+        run = self._make_run(target, attentions, out.decoder_hidden_states, norms, embeddings,
+                             causal=kind == "decoder", kind=kind)
+        return replace(run, key_tokenized=source) if kind == "cross" else run
+
+    @staticmethod
+    def _is_kind(module_name: str, kind: AttentionKind) -> bool:
+        """Whether an attention module's name (BART: encoder.layers.N.self_attn, decoder.layers.N.
+        encoder_attn; T5: encoder.block.N.layer.0.SelfAttention, decoder.block.N.layer.1.EncDecAttention)
+        belongs to `kind`."""
+        side = "encoder" if module_name.split(".")[0] == "encoder" else "decoder"
+        cross = "encoder_attn" in module_name or "EncDecAttention" in module_name
+        return {"encoder": side == "encoder", "decoder": side == "decoder" and not cross, "cross": cross}[kind]
+
+    def _decoder_input(self, target: Tokenized) -> Tokenized:
+        """Teacher forcing: the decoder reads the target shifted right by the start token
+        (transformers' shift_tokens_right), so position i predicts target token i."""
+        start = getattr(self.model.config, "decoder_start_token_id", None)
+        if start is None:
+            raise ModelLoadError(f"{self.name}'s config has no decoder_start_token_id.")
+        piece = self._vocabulary.id_to_token(start) or str(start)
+        return Tokenized(
+            text_a=target.text_a, text_b=None, tokens=[piece, *target.tokens[:-1]], ids=[start, *target.ids[:-1]],
+            segment_ids=[0] * len(target), word_ids=[None, *target.word_ids[:-1]],
+            offsets=[(0, 0), *target.offsets[:-1]], special=[True, *target.special[:-1]],
+            truncated=target.truncated, n_tokens_before_truncation=target.n_tokens_before_truncation,
+        )
+
+    def _value_norms(self, capture: _ValueCapture, names: list[str], n_tokens: int) -> torch.Tensor:
+        """(L, H, T) value-output norms for the attention modules `names`, NaN where the layout is unknown."""
+        n_heads = self.config.n_heads
+        if not names or any(n not in capture.outputs for n in names):
+            return torch.full((max(len(names), 1), n_heads, n_tokens), float("nan"))
+        layers = []
+        for name in names:
+            _, out, value_name = self._attention[name]
+            values = capture.outputs[name][0]  # (T, KV·Dh), or (T, 3D) for GPT-2's fused c_attn
+            w_out = out.weight
+            if value_name == "c_attn":  # GPT-2: Conv1D stores [in, out]; q, k, v side by side
+                d = w_out.shape[0]
+                values, w_out = values[:, 2 * d:], w_out.T
+            layers.append(head_output_norms(values, w_out, n_heads))  # (H, T)
+        return torch.stack(layers)  # (L, H, T)
+
+    def _make_run(self, tokenized: Tokenized, attentions: tuple[torch.Tensor, ...],
+                  hidden_states: tuple[torch.Tensor, ...], norms: torch.Tensor, embeddings: nn.Module,
+                  causal: bool, kind: AttentionKind) -> AdapterRun:
+        ids = torch.tensor(tokenized.ids)
+        token_embeddings = embeddings.weight[ids].float()  # (T, D)
+        table = self.learned_position_table() if kind == "self" else None
+        positions = (np.array(table[: len(tokenized)]) if table is not None
+                     else np.zeros(tuple(token_embeddings.shape), dtype=np.float32))  # (T, D)
+        n_layers = len(attentions)
+        if norms.shape[0] != n_layers:  # no value hooks for this layout
+            norms = torch.full((n_layers, *norms.shape[1:]), float("nan"))
+        return AdapterRun(
+            model_name=self.name,
+            tokenized=tokenized,
+            attentions=torch.stack(attentions, dim=1)[0].float().numpy(),  # (L, H, T_query, T_key)
+            hidden_states=torch.stack(hidden_states, dim=1)[0].float().numpy(),  # (L + 1, T, D)
+            value_output_norms=norms.float().numpy(),  # (L, H, T_key)
+            token_embeddings=token_embeddings.numpy(),
+            position_embeddings=positions.astype(np.float32),
+            segment_embeddings=None,
+            causal=causal,
+            attention_kind=kind,
+        )
+
+
+def is_adapter_config(hf: dict[str, Any]) -> bool:
+    """Whether a config.json describes a decoder or encoder-decoder built into transformers."""
+    try:
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+        )
+    except ImportError:
+        return False
+    model_type = str(hf.get("model_type", ""))
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+
+
+def adapter_config(hf_config: Any, max_tokens: int = MAX_TOKENS) -> AdapterConfig:
+    """Our description of a transformers PretrainedConfig (its attribute_map gives the common names)."""
+    text = hf_config.get_text_config() if hasattr(hf_config, "get_text_config") else hf_config
+    n_heads = int(text.num_attention_heads)
+    rope = getattr(text, "rope_parameters", None) or {}
+    rotary_base = rope.get("rope_theta") if isinstance(rope, dict) else None
+    rotary_base = rotary_base or getattr(text, "rope_theta", None)
+    model_type = str(text.model_type)
+    positions = ("rotary" if rotary_base else "learned" if model_type in ("gpt2", "bart", "opt", "mbart", "marian")
+                 else "relative" if model_type in ("t5", "mt5") else "none")
+    window = int(getattr(text, "max_position_embeddings", 0) or getattr(text, "n_positions", 0) or max_tokens)
+    encoder_decoder = bool(getattr(text, "is_encoder_decoder", False))
+    return AdapterConfig(
+        family=model_type,
+        n_layers=int(getattr(text, "encoder_layers", None) or text.num_hidden_layers),
+        n_heads=n_heads,
+        n_kv_heads=int(getattr(text, "num_key_value_heads", None) or n_heads),
+        d_model=int(text.hidden_size),
+        vocab_size=int(text.vocab_size),
+        max_positions=min(window, max_tokens),
+        positions=positions,
+        causal=not encoder_decoder,
+        encoder_decoder=encoder_decoder,
+        n_decoder_layers=int(getattr(text, "decoder_layers", None) or getattr(text, "num_decoder_layers", None)
+                             or (text.num_hidden_layers if encoder_decoder else 0)),
+        rotary_base=float(rotary_base) if rotary_base else None,
+        pad_token_id=int(getattr(text, "pad_token_id", None) or 0),
+    )
+
+
+def load_transformers_model(folder: str | Path, name: str | None = None, max_tokens: int = MAX_TOKENS
+                            ) -> TransformersModel:
+    """A decoder (AutoModelForCausalLM) or encoder-decoder (AutoModelForSeq2SeqLM) from a folder of
+    config.json, safetensors weights and tokenizer.json, with eager attention, in float32."""
+    folder = Path(folder)
+    try:
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    except ImportError as exc:
+        raise ModelLoadError(f"{folder} needs transformers (pip install -r requirements-models.txt).") from exc
+    tokenizer_json = folder / "tokenizer.json"
+    if not tokenizer_json.is_file():
+        raise ModelLoadError(f"{folder} has no tokenizer.json.")
+    try:
+        hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+        auto = AutoModelForSeq2SeqLM if getattr(hf_config, "is_encoder_decoder", False) else AutoModelForCausalLM
+        model = auto.from_pretrained(folder, config=hf_config, attn_implementation="eager", dtype=torch.float32,
+                                     use_safetensors=True, trust_remote_code=False, local_files_only=True)
+        config = adapter_config(model.config, max_tokens)
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        model_type = getattr(locals().get("hf_config"), "model_type", "?")
+        raise ModelLoadError(f"transformers could not load {folder} (model_type '{model_type}'): {exc}") from exc
+    model.train(False).requires_grad_(False)  # inference only: no dropout, no gradients
+    try:
+        vocabulary = Tokenizer.from_file(str(tokenizer_json))
+        tokenizer = TextTokenizer(Tokenizer.from_str(vocabulary.to_str()), max_length=config.max_positions)
+    except Exception as exc:  # tokenizers raises plain Exception on malformed files
+        raise ModelLoadError(f"The tokenizer in {folder} cannot be read: {exc}") from exc
+    return TransformersModel(model, tokenizer, name or folder.name, config, vocabulary)

