@@ -6,6 +6,8 @@ Nothing here imports streamlit or plotly; every function returns numpy arrays, p
 frozen dataclasses that `figures/` draws.
 """
 
+from .flow import MAX_FLOW_TOKENS, attention_flow
+from .head_distance import head_distances, head_map
 from .head_statistics import (
     BROAD_FRACTION,
     OFFSET_THRESHOLD,
@@ -17,12 +19,16 @@ from .head_statistics import (
     head_statistics,
     token_classes,
 )
+from .minimal_pairs import MinimalPair, minimal_pair
 from .qk import QKWalkthrough, qk_walkthrough
 from .rollout import HEAD_FUSIONS, fused_layers, normalize_rows, rollout
+from .sentence import sentence_embedding, sentence_similarity, similarity_contributions
 from .value_weighted import value_weighted
 
 __all__ = [
-    "BROAD_FRACTION", "HEAD_FUSIONS", "OFFSET_THRESHOLD", "PATTERNS", "SINK_THRESHOLD", "STATISTICS",
-    "QKWalkthrough", "fused_layers", "head_patterns", "head_statistic_arrays", "head_statistics",
-    "normalize_rows", "qk_walkthrough", "rollout", "token_classes", "value_weighted",
+    "BROAD_FRACTION", "HEAD_FUSIONS", "MAX_FLOW_TOKENS", "OFFSET_THRESHOLD", "PATTERNS", "SINK_THRESHOLD",
+    "STATISTICS", "MinimalPair", "QKWalkthrough", "attention_flow", "fused_layers", "head_distances", "head_map",
+    "head_patterns", "head_statistic_arrays", "head_statistics", "minimal_pair", "normalize_rows", "qk_walkthrough",
+    "rollout", "sentence_embedding", "sentence_similarity", "similarity_contributions", "token_classes",
+    "value_weighted",
 ]

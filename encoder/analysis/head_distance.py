@@ -1,0 +1,59 @@
+"""How alike two heads attend: Clark et al. (2019, §6) head distances and their 2-D map.
+
+Distance between heads a and b: for each query token, the Jensen–Shannon divergence between
+the two heads' attention rows, summed over the tokens and divided by their number (the mean),
+then averaged over sentences. Rows are smoothed to 0.999·p + 0.001/T first, as Clark et al. do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.spatial.distance import jensenshannon
+from sklearn.manifold import MDS
+
+SMOOTHING = 0.001
+
+
+def _sentence_distances(attentions: np.ndarray) -> np.ndarray:
+    """One sentence's (L, H, T, T) -> (L·H, L·H): the mean over queries of the JS divergence."""
+    attentions = np.asarray(attentions, dtype=np.float64)
+    if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
+        raise ValueError(f"Expected attention of shape (L, H, T, T), got {attentions.shape}.")
+    n_layers, n_heads, n_tokens, _ = attentions.shape
+    rows = attentions.reshape(n_layers * n_heads, n_tokens, n_tokens)  # (N, T, T): N = L·H heads
+    rows = (1.0 - SMOOTHING) * rows + SMOOTHING / n_tokens
+    distances = np.zeros((len(rows), len(rows)))
+    for a in range(len(rows) - 1):
+        # scipy returns the JS *distance*, the square root of the divergence: square it back.
+        divergence = jensenshannon(rows[a][None], rows[a + 1:], axis=-1) ** 2  # (N − a − 1, T)
+        distances[a, a + 1:] = divergence.mean(axis=-1)
+    return distances + distances.T  # symmetric, zero on the diagonal
+
+
+def head_distances(attentions_list: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """(L·H, L·H) float64, head index = layer·H + head: mean JS divergence (nats) between heads' rows.
+
+    Takes one sentence's (L, H, T, T) attention or a list of them (lengths may differ); with a
+    list, the per-sentence distances are averaged.
+    """
+    if isinstance(attentions_list, np.ndarray) and attentions_list.ndim == 4:
+        attentions_list = [attentions_list]
+    if len(attentions_list) == 0:
+        raise ValueError("head_distances needs at least one sentence's attention.")
+    return np.mean([_sentence_distances(a) for a in attentions_list], axis=0)
+
+
+def head_map(distances: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(N, N) head distances -> (N, 2) coordinates whose distances approximate them (metric MDS).
+
+    scikit-learn 1.8 renamed MDS's `dissimilarity="precomputed"` to `metric="precomputed"`.
+    Classical MDS starts the SMACOF iterations, so the map does not depend on a random start;
+    `seed` still fixes anything random left.
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    if distances.ndim != 2 or distances.shape[0] != distances.shape[1]:
+        raise ValueError(f"Expected a square distance matrix, got {distances.shape}.")
+    mds = MDS(n_components=2, metric="precomputed", init="classical_mds", random_state=seed)
+    return mds.fit_transform(distances)

@@ -1,0 +1,167 @@
+"""Exports: any view's numbers as long-format CSV, a run as .npz, figures as offline HTML.
+
+This is the one engine module allowed to import plotly: `figure_html` and `save_html` write
+Plotly figures to self-contained HTML (plotly.js embedded, nothing fetched from a CDN), so that
+`encoder.export.save_html(run, path)` works from a notebook without the app. It builds its one
+figure itself and never imports streamlit or `figures/`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from .run import Run
+
+LONG_COLUMNS = ("layer", "head", "query", "query_token", "key", "key_token", "weight")
+
+
+def long_format(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], *,
+                layers: Sequence[int] | None = None, heads: Sequence[int] | None = None) -> pd.DataFrame:
+    """One row per cell: layer, head, query, query_token, key, key_token, weight.
+
+    weights: (L, H, Q, K), (L, Q, K) (no head axis, e.g. rollout: `head` is empty) or (Q, K).
+    `layers` / `heads` name the slices along those axes (0-based; default 0, 1, ...); for a
+    (Q, K) matrix pass one layer and one head, or leave them empty. query / key are 0-based
+    positions in the view, query_token / key_token their labels.
+    """
+    weights = np.asarray(weights)
+    if weights.ndim not in (2, 3, 4):
+        raise ValueError(f"Expected weights of shape (L, H, Q, K), (L, Q, K) or (Q, K), got {weights.shape}.")
+    n_queries, n_keys = weights.shape[-2:]
+    if len(query_labels) != n_queries or len(key_labels) != n_keys:
+        raise ValueError(f"{len(query_labels)} query and {len(key_labels)} key labels for a "
+                         f"{n_queries} × {n_keys} matrix.")
+    if weights.ndim == 4:
+        grid = weights  # (L, H, Q, K)
+    elif weights.ndim == 3:
+        grid = weights[:, None]  # (L, 1, Q, K): the missing axis is heads
+    else:
+        grid = weights[None, None]  # (1, 1, Q, K)
+    n_layers, n_heads = grid.shape[:2]
+    layer_names = _axis_names(layers, n_layers, weights.ndim >= 3)
+    head_names = _axis_names(heads, n_heads, weights.ndim == 4)
+    layer, head, query, key = (index.ravel() for index in np.indices(grid.shape))  # each L·H·Q·K
+    return pd.DataFrame({
+        "layer": pd.array(np.asarray(layer_names, dtype=object)[layer], dtype="Int64"),
+        "head": pd.array(np.asarray(head_names, dtype=object)[head], dtype="Int64"),
+        "query": query,
+        "query_token": np.asarray(list(query_labels), dtype=object)[query],
+        "key": key,
+        "key_token": np.asarray(list(key_labels), dtype=object)[key],
+        "weight": grid.ravel(),
+    })
+
+
+def _axis_names(names: Sequence[int] | None, size: int, present: bool) -> list[int | None]:
+    if names is None:
+        return list(range(size)) if present else [None] * size
+    if len(names) != size:
+        raise ValueError(f"{len(names)} names for an axis of {size}.")
+    return list(names)
+
+
+def attention_long_csv(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], *,
+                       layers: Sequence[int] | None = None, heads: Sequence[int] | None = None) -> str:
+    """`long_format` as CSV text (UTF-8, header row, no index)."""
+    return long_format(weights, query_labels, key_labels, layers=layers, heads=heads).to_csv(index=False)
+
+
+def run_arrays(run: Run) -> dict[str, np.ndarray]:
+    """A run as plain arrays (no object dtype, so `np.load(..., allow_pickle=False)` reads them)."""
+    arrays = {
+        "attentions": run.attentions,  # (L, H, T, T)
+        "hidden_states": run.hidden_states,  # (L + 1, T, D)
+        "value_output_norms": run.value_output_norms,  # (L, H, T)
+        "token_embeddings": run.token_embeddings,
+        "position_embeddings": run.position_embeddings,
+        "tokens": np.array(run.tokens, dtype=str),
+        "ids": np.array(run.ids, dtype=np.int64),
+        "segment_ids": np.array(run.segment_ids, dtype=np.int64),
+        "word_ids": np.array([-1 if w is None else w for w in run.word_ids], dtype=np.int64),  # −1: special
+        "offsets": np.array(run.offsets, dtype=np.int64).reshape(-1, 2),  # (T, 2) character spans
+        "special": np.array(run.special, dtype=bool),
+        "model_name": np.array(run.model_name, dtype=str),
+        "text_a": np.array(run.text_a, dtype=str),
+    }
+    optional = {"segment_embeddings": run.segment_embeddings, "queries": run.queries, "keys": run.keys,
+                "values": run.values}
+    arrays.update({name: array for name, array in optional.items() if array is not None})
+    if run.text_b is not None:
+        arrays["text_b"] = np.array(run.text_b, dtype=str)
+    return arrays
+
+
+def run_npz_bytes(run: Run) -> bytes:
+    """The run's arrays and tokens as an uncompressed .npz file (numpy's own format, no pickle)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **run_arrays(run))
+    return buffer.getvalue()
+
+
+def figure_html(fig: go.Figure, config: dict | None = None) -> str:
+    """A whole HTML page drawing `fig`, with plotly.js embedded: it opens offline, no CDN."""
+    return pio.to_html(fig, include_plotlyjs=True, full_html=True, config=config or {"displaylogo": False})
+
+
+def _escaped(text: str, limit: int | None = None) -> str:
+    """User text shown literally: Plotly reads a subset of HTML in labels, so escape it."""
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=False)
+
+
+def attention_figure(run: Run, layers: Sequence[int] | None = None,
+                     heads: Sequence[int] | None = None) -> go.Figure:
+    """One heatmap per (layer, head), one shown at a time, picked with a slider (no app needed).
+
+    Each head's weights travel as a float32 typed array (4 bytes a cell), so the file grows as
+    L·H·T²: about 6 MB at 128 tokens for 72 heads, besides plotly.js's 4.6 MB.
+    """
+    layers = list(range(run.n_layers)) if layers is None else list(layers)
+    heads = list(range(run.n_heads)) if heads is None else list(heads)
+    # Unique names, "token ·i", so that equal tokens do not merge into one row or column.
+    names = [f"{_escaped(token)} ·{i}" for i, token in enumerate(run.tokens)]
+    pairs = [(layer, head) for layer in layers for head in heads]
+    fig = go.Figure([
+        go.Heatmap(
+            z=run.attentions[layer, head], x=names, y=names, colorscale="Cividis", zmin=0,
+            visible=index == 0, name=f"Layer {layer + 1}, head {head + 1}",
+            hovertemplate="%{y} → %{x}: %{z:.4f}<extra></extra>", colorbar=dict(title="weight"),
+        )
+        for index, (layer, head) in enumerate(pairs)
+    ])
+    heading = f"{_escaped(run.model_name)}: {_escaped(run.text_a, 80)}"
+    steps = [
+        dict(method="update", label=f"L{layer + 1} H{head + 1}",
+             args=[{"visible": [i == index for i in range(len(pairs))]},
+                   {"title.text": f"{heading}<br>Layer {layer + 1}, head {head + 1} (rows: queries, columns: keys)"}])
+        for index, (layer, head) in enumerate(pairs)
+    ]
+    fig.update_layout(
+        title=dict(text=steps[0]["args"][1]["title.text"] if steps else heading),
+        xaxis=dict(type="category", side="top", tickangle=-60, showgrid=False),
+        yaxis=dict(type="category", autorange="reversed", showgrid=False),
+        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="Layer and head: "), pad=dict(t=30))],
+        height=max(500, 14 * run.n_tokens + 250), width=max(600, 14 * run.n_tokens + 300),
+        template="plotly_white",
+    )
+    return fig
+
+
+def save_html(run: Run, path: str | Path, *, layers: Sequence[int] | None = None,
+              heads: Sequence[int] | None = None) -> Path:
+    """Write the run's attention, every head behind a slider, to one self-contained offline HTML file.
+
+    `layers` / `heads` (0-based) keep the file small for long texts. Returns the path written.
+    """
+    path = Path(path)
+    path.write_text(figure_html(attention_figure(run, layers, heads)), encoding="utf-8")
+    return path
