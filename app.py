@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+import registry
 import state
+import ui
+import url
 
 # An emoji icon: a Material icon here makes the browser fetch the favicon from Google's font CDN.
 st.set_page_config(page_title="Headlight", page_icon="🔦", layout="wide")
-state.init_session()
-state.keep_widget_state()
+ui.init_session(state.DEFAULT_TEXT)
+ui.keep_widget_state()
+
+MODEL_KINDS = {"Bundled": "ready offline", "Models folder": "set up by whoever runs this server",
+               "Hugging Face Hub": "org/name, needs the network"}
 
 
 def use_example() -> None:
@@ -23,30 +29,52 @@ def use_example() -> None:
             st.session_state.pair = example.get("pair", "")
 
 
+def model_picker() -> None:
+    """Bundled models, the operator's models folder, or a Hub id: never a path on the server."""
+    kinds = ["Bundled"] + (["Models folder"] if state.folder_names() else []) + (
+        ["Hugging Face Hub"] if state.hub_allowed() else [])
+    source = state.normalize_source(st.session_state.get("model_source"))
+    if "model_kind" not in st.session_state or st.session_state.model_kind not in kinds:
+        st.session_state.model_kind = ("Models folder" if source.startswith(state.FOLDER) else
+                                       "Hugging Face Hub" if source.startswith(state.HUB) else "Bundled")
+    kind = st.radio("Source", kinds, key="model_kind", captions=[MODEL_KINDS[k] for k in kinds])
+    if kind == "Bundled":
+        names = state.bundled_names()
+        chosen = st.selectbox("Model", names, index=names.index(source) if source in names else 0)
+    elif kind == "Models folder":
+        names = state.folder_names()
+        current = source.removeprefix(state.FOLDER)
+        chosen = state.FOLDER + st.selectbox("Model", names, index=names.index(current) if current in names else 0)
+    else:
+        typed = st.text_input("Hub id", value=source.removeprefix(state.HUB) if source.startswith(state.HUB) else "",
+                              placeholder="org/name")
+        chosen = state.HUB + typed.strip() if typed.strip() else source
+    st.session_state.model_source = chosen
+
+
 with st.sidebar:
     st.title(":material/highlight: Headlight")
     st.caption("What every attention head of a Transformer encoder looks at.")
-    st.text_area("Text", key="text", height=150, max_chars=state.MAX_TEXT_CHARS,
+    st.text_area("Text", key="text", height=150, max_chars=url.MAX_TEXT_CHARS,
                  help="Press Ctrl+Enter (⌘+Enter on a Mac) or Run to see it.")
     st.text_area("Second sentence (optional, makes a pair)", key="pair", height=70,
-                 max_chars=state.MAX_TEXT_CHARS,
+                 max_chars=url.MAX_TEXT_CHARS,
                  help="With two sentences the model reads them as a pair: [CLS] A [SEP] B [SEP].")
     st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch")
     st.selectbox("Or try an example", [e["title"] for e in state.examples()], index=None,
                  key="example", on_change=use_example, placeholder="Choose an example…")
     with st.expander("Model", icon=":material/memory:"):
-        st.radio("Source", ["Bundled", "Local folder", "Hugging Face Hub"], key="model_kind",
-                 captions=["all-MiniLM-L6-v2, offline", "config.json + model.safetensors",
-                           "org/name, needs the network"])
-        if st.session_state.get("model_kind", "Bundled") != "Bundled":
-            st.text_input("Folder path or Hub id", key="model_path",
-                          placeholder="/path/to/bert-folder or org/name")
+        model_picker()
 
-pages = [
-    st.Page("pages/attention.py", title="Attention", icon=":material/grid_on:", default=True),
-    st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
-    st.Page("pages/positional.py", title="Positional encoding", icon=":material/waves:"),
-]
-navigation = st.navigation(pages)
-state.sync_url(state.current_input())
-navigation.run()
+sections: dict[str, list] = {}
+for page in registry.PAGES:
+    sections.setdefault(page.section, []).append(
+        st.Page(page.script, title=page.title, icon=page.icon, url_path=page.url_path, default=page.default))
+navigation = st.navigation(sections)
+current = state.current_input()
+for note in [*st.session_state.pop("_link_notes", []), *url.fit_notes(current.text_a, current.text_b)]:
+    ui.show_problem("warning", note)
+try:
+    navigation.run()
+finally:  # after the page, so values it corrected (a layer out of range) reach the URL too
+    url.write_link(state.current_input(), registry.by_title(navigation.title), st.session_state)

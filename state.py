@@ -1,39 +1,170 @@
-"""App state: the only module that caches (st.cache_*) or reads and writes the URL.
+"""Models and runs: the only module that caches.
 
-The URL holds what a shared link must reproduce: the text, the second sentence, the model, the
-layer and the head (the page is the URL's path). Everything else stays in the session.
+A model is cached once per source for every session (`st.cache_resource`). Runs are kept in one
+shared cache bounded by bytes, not by count: a 512-token run holds about 80 MB of arrays and a
+16-token one 0.1 MB, so a count bound either wastes memory or evicts short runs for nothing.
+Runs are read-only (their arrays refuse writes), so sharing one between sessions is safe.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+import ui
 from encoder import Model, ModelLoadError, Run, load_model
+from encoder.loading import DEFAULT_MODEL
 
-BUNDLED = "bundled"
-MAX_TEXT_CHARS = 50_000  # the text area refuses more; the model reads at most 512 tokens anyway
-MAX_URL_TEXT = 4_000  # longer texts stay out of the URL (browsers and proxies cap URL length)
-URL_KEYS = ("text", "pair", "model", "layer", "head")
 EXAMPLES_FILE = Path(__file__).resolve().parent / "assets" / "examples.json"
-MEAN_HEAD = "mean"  # the head selector's extra choice: the mean over a layer's heads
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
+# Operators set these: a folder whose subfolders are models a link may name, and whether Hub
+# ids may be fetched (an offline deployment switches them off).
+MODELS_DIR_ENV = "HEADLIGHT_MODELS_DIR"
+ALLOW_HUB_ENV = "HEADLIGHT_ALLOW_HUB"
+RUN_CACHE_ENV = "HEADLIGHT_RUN_CACHE_MB"
+RUN_CACHE_MB = 512
+FOLDER, HUB = "folder:", "hub:"
+DEFAULT_SOURCE = DEFAULT_MODEL
+_FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+@dataclass(frozen=True)
+class Input:
+    text_a: str
+    text_b: str | None
+    source: str  # "minilm-l6", "folder:<name>" or "hub:<org/name>"
+
+
+# ---------------------------------------------------------------- models
+
+
+def models_dir() -> Path | None:
+    value = os.environ.get(MODELS_DIR_ENV, "").strip()
+    return Path(value).expanduser().resolve() if value else None
+
+
+def hub_allowed() -> bool:
+    return os.environ.get(ALLOW_HUB_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def bundled_names() -> list[str]:
+    return [DEFAULT_MODEL]
+
+
+def folder_names() -> list[str]:
+    """The models an operator put in the models folder (subfolders with a config.json)."""
+    root = models_dir()
+    if root is None or not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()
+                  and _FOLDER_NAME.match(p.name))
+
+
+def resolve_source(source: str) -> str | Path:
+    """What `load_model` gets for a source a session (or a link) names.
+
+    Only three kinds exist: a bundled model's name, a folder *name* inside the operator's models
+    folder, and a Hub id when the Hub is allowed. Anything else, and a folder that does not
+    exist, gets the same answer, so a link cannot tell which paths exist on the server.
+    """
+    unavailable = ModelLoadError(f"The model “{source}” is not available on this server.")
+    if source in bundled_names():
+        return source
+    if source.startswith(FOLDER):
+        name, root = source.removeprefix(FOLDER), models_dir()
+        if root is None or not _FOLDER_NAME.match(name) or name not in folder_names():
+            raise unavailable
+        return root / name
+    if source.startswith(HUB):
+        repo = source.removeprefix(HUB)
+        if not hub_allowed():
+            raise ModelLoadError("This server does not fetch models from the Hugging Face Hub.")
+        if not _HUB_ID.match(repo) or ".." in repo or "--" in repo:
+            raise unavailable
+        return repo
+    raise unavailable
+
+
+def normalize_source(source: str | None) -> str:
+    """Old links said model=bundled; empty means the default."""
+    source = (source or "").strip()
+    return DEFAULT_SOURCE if source in ("", "bundled") else source
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def get_model(source: str) -> Model:
     """One shared model per source for every session (never mutated by a run)."""
-    return load_model(None if source == BUNDLED else source)
+    return load_model(resolve_source(source))
 
 
-@st.cache_data(max_entries=16, show_spinner="Running the encoder…")
-def get_run(source: str, text_a: str, text_b: str | None) -> Run:
-    """Runs are cached by model and text, as numpy only. At most 16 are kept: a 512-token run
-    holds about 95 MB of arrays, and recomputing an evicted one takes a tenth of a second."""
-    return get_model(source).run(text_a, text_b)
+# ---------------------------------------------------------------- runs
+
+
+class RunCache:
+    """Least-recently-used runs, at most `budget` bytes of arrays in all; thread-safe.
+
+    A run larger than the whole budget is returned but not kept.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._runs: OrderedDict[tuple, Run] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def get(self, key: tuple) -> Run | None:
+        with self._lock:
+            run = self._runs.get(key)
+            if run is not None:
+                self._runs.move_to_end(key)
+            return run
+
+    def put(self, key: tuple, run: Run) -> None:
+        size = run.nbytes
+        with self._lock:
+            if key in self._runs or size > self.budget:
+                return
+            self._runs[key] = run
+            self._bytes += size
+            while self._bytes > self.budget:
+                _, evicted = self._runs.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+
+@st.cache_resource
+def run_cache() -> RunCache:
+    megabytes = ui.as_int(os.environ.get(RUN_CACHE_ENV), RUN_CACHE_MB)
+    return RunCache(max(megabytes, 1) * 1024 * 1024)
+
+
+def get_run(source: str, text_a: str, text_b: str | None, qkv: bool = False) -> Run:
+    """The run of a text on a model, from the shared cache or computed (and kept).
+
+    qkv=True asks for the per-head queries, keys and values too (the views that explain Q·K).
+    """
+    cache = run_cache()
+    key = (source, text_a, text_b, qkv)
+    run = cache.get(key)
+    if run is None:
+        with st.spinner("Running the encoder…", show_time=False):
+            run = get_model(source).run(text_a, text_b, qkv=qkv)
+        cache.put(key, run)
+    return run
 
 
 @st.cache_data
@@ -42,159 +173,39 @@ def examples() -> list[dict]:
     return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
 
 
-@dataclass(frozen=True)
-class Input:
-    text_a: str
-    text_b: str | None
-    source: str
-
-
-def init_session() -> None:
-    """On a session's first run, take the shared state from the URL."""
-    if st.session_state.get("_from_url_done"):
-        return
-    params = st.query_params
-    session = st.session_state
-    session.setdefault("text", _from_url(params.get("text", DEFAULT_TEXT)))
-    session.setdefault("pair", _from_url(params.get("pair", "")))
-    source = params.get("model", BUNDLED).strip() or BUNDLED
-    session.setdefault("model_kind", (
-        "Bundled" if source == BUNDLED else "Local folder" if Path(source).expanduser().exists()
-        or source.startswith(("/", ".", "~")) else "Hugging Face Hub"
-    ))
-    session.setdefault("model_path", "" if source == BUNDLED else source)
-    for key in ("layer", "head"):
-        value = params.get(key, "1")
-        session.setdefault(key, value if value == MEAN_HEAD else _as_int(value, 1))
-    st.session_state._from_url_done = True
-
-
-def _from_url(text: str) -> str:
-    """A URL value made safe for a text box: capped, and unencodable lone surrogates made '?'."""
-    return text[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
-
-
-WIDGET_PREFIXES = ("att_", "emb_", "pos_")  # each page prefixes its widget keys
-SIDEBAR_KEYS = ("text", "pair", "model_kind", "model_path", "layer", "head")
-
-
-def keep_widget_state() -> None:
-    """Write every widget value back into the session before the widgets are drawn.
-
-    Streamlit forgets a widget's value on a run where the widget is not drawn (another page),
-    or where its identity changed (the first run of a fresh server starts in Streamlit's legacy
-    pages/ mode, see `entry_script_ran`); a value set through the session survives both, so
-    page settings and typed text are never lost.
-    """
-    for key in list(st.session_state.keys()):
-        if key in SIDEBAR_KEYS or key.startswith(WIDGET_PREFIXES):
-            st.session_state[key] = st.session_state[key]
-
-
-def entry_script_ran() -> None:
-    """Make sure app.py (sidebar, navigation) ran before a page draws anything.
-
-    A folder named pages/ beside app.py makes Streamlit start in its legacy multipage mode,
-    which lasts until the first st.navigation call of the process. If that first request is a
-    shared link to a page (/positional?text=...), the page would run alone, without app.py.
-    Switching the legacy mode off and rerunning sends that one request through app.py too.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    if not st.session_state.get("_from_url_done"):
-        st.rerun()
+# ---------------------------------------------------------------- the session's input
 
 
 def current_input() -> Input:
-    entry_script_ran()
-    kind = st.session_state.get("model_kind", "Bundled")
-    path = st.session_state.get("model_path", "").strip()
-    source = BUNDLED if kind == "Bundled" or not path else path
-    pair = st.session_state.get("pair", "")
-    return Input(st.session_state.get("text", ""), pair if pair.strip() else None, source)
+    ui.entry_script_ran()
+    session = st.session_state
+    pair = session.get("pair", "")
+    return Input(session.get("text", ""), pair if pair.strip() else None,
+                 normalize_source(session.get("model_source")))
 
 
-def sync_url(current: Input) -> None:
-    """Write the shared state into the URL so a copied link opens the same view."""
-    wanted = {"model": current.source}
-    if len(current.text_a) <= MAX_URL_TEXT:
-        wanted["text"] = current.text_a
-    if current.text_b and len(current.text_b) <= MAX_URL_TEXT:
-        wanted["pair"] = current.text_b
-    for key in ("layer", "head"):
-        if key in st.session_state:
-            wanted[key] = str(st.session_state[key])
-    if {k: st.query_params.get(k) for k in URL_KEYS if k in st.query_params} != wanted:
-        st.query_params.from_dict(wanted)
+def current_model() -> Model | None:
+    """The chosen model, or None after saying why it could not be loaded."""
+    try:
+        return get_model(current_input().source)
+    except ModelLoadError as error:
+        ui.show_problem("error", "The model could not be loaded.", str(error))
+        return None
 
 
-_MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
-
-
-def markdown_literal(text: str) -> str:
-    """Text that st.caption / st.write show exactly as typed: Markdown characters escaped.
-    For names people choose (a model folder, a Hub id) inside our own sentences."""
-    return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in text)
-
-
-def show_problem(kind: str, headline: str, detail: str | None = None) -> None:
-    """A message box in our words, with any detail (which may quote a path, an id or a model
-    name the person typed) shown as plain text, never as Markdown."""
-    getattr(st, kind)(headline, icon={"error": ":material/error:", "warning": ":material/warning:",
-                                      "info": ":material/info:"}[kind])
-    if detail:
-        st.text(detail)
-
-
-def current_run() -> Run | None:
+def current_run(qkv: bool = False) -> Run | None:
     """The run for the sidebar's input, or None after telling the person why there is none."""
     current = current_input()
-    try:
-        get_model(current.source)
-    except ModelLoadError as error:
-        show_problem("error", "The model could not be loaded.", str(error))
+    if current_model() is None:
         return None
     if not current.text_a.strip():
-        show_problem("info", "Type a sentence in the sidebar (or pick an example) to see its attention.")
+        ui.show_problem("info", "Type a sentence in the sidebar (or pick an example) to see its attention.")
         return None
     try:
-        run = get_run(current.source, current.text_a, current.text_b)
+        run = get_run(current.source, current.text_a, current.text_b, qkv)
     except ValueError as error:  # nothing readable in the text, a pair on a model without segments
-        show_problem("warning", "This text cannot be shown.", str(error))
+        ui.show_problem("warning", "This text cannot be shown.", str(error))
         return None
     if run.truncated:  # the sentence names the model, which the person may have chosen
-        show_problem("warning", "The text is longer than the model reads.", run.truncation_message())
+        ui.show_problem("warning", "The text is longer than the model reads.", run.truncation_message())
     return run
-
-
-def clamp_layer_and_head(n_layers: int, n_heads: int) -> None:
-    """Bring the selection (1-based, maybe from a link) into the model's range.
-
-    Call before the layer and head widgets are drawn.
-    """
-    layer = st.session_state.get("layer", 1)
-    st.session_state.layer = min(max(_as_int(layer, 1), 1), n_layers)
-    head = st.session_state.get("head", 1)
-    if head != MEAN_HEAD:
-        st.session_state.head = min(max(_as_int(head, 1), 1), n_heads)
-
-
-def layer_and_head() -> tuple[int, int]:
-    """The selected layer and head as 0-based indices; head -1 is the mean of the heads."""
-    head = st.session_state.get("head", 1)
-    return st.session_state.get("layer", 1) - 1, -1 if head == MEAN_HEAD else head - 1
-
-
-def select_layer_and_head(layer: int, head: int | None = None) -> None:
-    """Set the selection from a click (0-based; head -1 is the mean), before widgets are drawn."""
-    st.session_state.layer = layer + 1
-    if head is not None:
-        st.session_state.head = MEAN_HEAD if head < 0 else head + 1
-
-
-def _as_int(value: object, default: int) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return default

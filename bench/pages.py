@@ -18,25 +18,25 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+import registry
 from bench.forward import text_of_length
 from encoder import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("attention", "embeddings", "positional")
 LENGTHS = (16, 128, 512)
 
 
-def measure(page: str, text: str) -> tuple[float, int, int]:
+def measure(page: registry.Page, text: str) -> tuple[float, int, int]:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.session_state["text"] = "warm up"
     at.run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(page.script).run()
     at.session_state["text"] = text
     start = time.perf_counter()
     at.run()
     seconds = time.perf_counter() - start
     if at.exception:
-        raise RuntimeError(f"{page}: {at.exception[0].message}")
+        raise RuntimeError(f"{page.title}: {at.exception[0].message}")
     specs = [chart.proto.spec for chart in at.get("plotly_chart")]
     return seconds, sum(len(s.encode()) for s in specs), len(specs)
 
@@ -47,16 +47,16 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     model = load_model()
-    print(f"{'page':<11} {'tokens':>6} {'charts':>6} {'figure MB':>10} {'server s (median)':>18}")
+    print(f"{'page':<20} {'tokens':>6} {'charts':>6} {'figure MB':>10} {'server s (median)':>18}")
     variant = 0
-    for page in PAGES:
+    for page in registry.PAGES:
         for n in LENGTHS:
             times, size, charts = [], 0, 0
             for _ in range(args.repeats):
                 variant += 1
                 seconds, size, charts = measure(page, text_of_length(model, n, prefix=f"variant{variant} "))
                 times.append(seconds)
-            print(f"{page:<11} {n:>6} {charts:>6} {size / 1e6:>10.2f} {statistics.median(times):>18.2f}")
+            print(f"{page.title:<20} {n:>6} {charts:>6} {size / 1e6:>10.2f} {statistics.median(times):>18.2f}")
 
 
 if __name__ == "__main__":

@@ -128,6 +128,11 @@ def _principal_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(eigenvalues[order], 0.0, None), eigenvectors[:, order].T  # (D,), (D, D)
 
 
+def depth_projection(run: Run, depth: str, n_components: int = 2) -> Projection:
+    """The tokens at one depth on their own first principal axes (what the scatter draws)."""
+    return pca(vectors_at_depth(run, depth), n_components)
+
+
 def project(vectors: np.ndarray, basis: Projection) -> np.ndarray:
     """(..., D) -> (..., k) float32 coordinates on an already fitted basis."""
     centred = np.asarray(vectors, dtype=np.float64) - basis.mean  # (..., D)

@@ -96,3 +96,27 @@ def decompose_input(token: np.ndarray, position: np.ndarray,
     cosines = np.divide(dots, lengths, out=np.zeros_like(dots), where=lengths > 0)
     return InputDecomposition(tuple(named), shares.astype(np.float32), cosines.astype(np.float32),
                               norms.astype(np.float32))
+
+
+COMPARISON_DISTANCES = (1, 10, 100)
+BAND_MARGIN = 0.1  # "banded": neighbours beat positions 100 apart by this much mean cosine
+
+
+def describe_similarity(sin_curve: np.ndarray, learned_curve: np.ndarray) -> str:
+    """A sentence a teacher can read out, with the mean similarities at a few distances, from two
+    `similarity_by_offset` curves."""
+    n = min(sin_curve.shape[0], learned_curve.shape[0])
+    distances = [k for k in COMPARISON_DISTANCES if k < n] or [n - 1]
+    numbers = "; ".join(f"{k} apart: {sin_curve[k]:.2f} and {learned_curve[k]:.2f}" for k in distances)
+    far = min(n - 1, 100)
+    banded = learned_curve[1] - learned_curve[far] > BAND_MARGIN
+    learned_part = (
+        "the learned one was never told that, yet it is banded too: training made neighbouring "
+        "positions similar, with patchier bands"
+        if banded else
+        "the learned one shows no clear band: its similarity hardly falls with distance"
+    )
+    return (
+        f"Mean cosine similarity, sinusoidal and learned ({numbers}). The sinusoidal matrix depends "
+        f"only on the distance |i - j|, so its bands are perfectly straight; {learned_part}."
+    )

@@ -61,9 +61,12 @@ def colorscale(name: str, log: bool = False) -> list[list]:
     """A Plotly colourscale; with log=True its stops are spaced so colour follows log10(weight).
 
     The data stay exact (hover shows true weights): only where colours sit along [0, max] moves.
+    Colours are written as rgb(): Streamlit's frontend takes a few near-black hex colours
+    ("#000001" to "#00000f") for theme placeholders and swaps them, so Magma's first stop,
+    "#000004", used to arrive as pink.
     """
     if not log:
-        return get_colorscale(name)
+        return [[float(stop), "rgb({}, {}, {})".format(*_rgb(color))] for stop, color in get_colorscale(name)]
     fractions = np.concatenate([[0.0], np.geomspace(LOG_FLOOR, 1.0, 24)])  # weight / max
     shades = np.clip((np.log10(np.maximum(fractions, LOG_FLOOR)) - np.log10(LOG_FLOOR))
                      / -np.log10(LOG_FLOOR), 0, 1)

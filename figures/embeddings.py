@@ -1,5 +1,6 @@
 """Figures of the Embeddings page: token vectors in PCA space, their paths through the layers,
-their cosine similarities and their lengths. Pure functions from a Run to a go.Figure.
+their cosine similarities and their lengths. Pure drawing: the projections, cosines and norms
+come prepared from `encoder.geometry`; the Run only supplies the tokens' labels.
 
 Every string that comes from the text (tokens) goes through `plotly_text`, because Plotly
 reads a subset of HTML in labels, legends and hover boxes.
@@ -15,15 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from encoder import Run
-from encoder.geometry import (
-    Projection,
-    hidden_depth_names,
-    pca,
-    shared_pca,
-    token_cosines,
-    vector_norms,
-    vectors_at_depth,
-)
+from encoder.geometry import Projection, hidden_depth_names
 
 from .common import (
     DEFAULT_COLOR_SCALE,
@@ -86,13 +79,14 @@ def axis_title(index: int, ratio: float, suffix: str = "") -> str:
 # ---------------------------------------------------------------- (1) one depth, projected
 
 
-def depth_scatter(run: Run, depth: str, dimensions: int = 2, max_labels: int = MAX_TEXT_LABELS) -> go.Figure:
-    """The token vectors at one depth, projected onto their own first 2 or 3 principal axes.
+def depth_scatter(run: Run, projection: Projection, depth: str, max_labels: int = MAX_TEXT_LABELS) -> go.Figure:
+    """The token vectors at one depth, projected onto their own first 2 or 3 principal axes
+    (`geometry.depth_projection`).
 
     Colour is the token's position; special tokens are red diamonds; in a pair, text B is
     drawn with squares. Labels are drawn for up to `max_labels` tokens, hover always works.
     """
-    projection = pca(vectors_at_depth(run, depth), dimensions)
+    dimensions = projection.n_components
     labels = [plotly_text(t) for t in run.tokens]
     show_text = run.n_tokens <= max_labels
     fig = go.Figure()
@@ -131,14 +125,15 @@ def _group_trace(coordinates: np.ndarray, labels: list[str], group: PointGroup, 
 # ---------------------------------------------------------------- (2) paths through the layers
 
 
-def trajectory_figure(run: Run, positions: Sequence[int], dimensions: int = 2) -> go.Figure:
+def trajectory_figure(run: Run, projection: Projection, positions: Sequence[int]) -> go.Figure:
     """Chosen tokens' paths from the embedding output through every layer, in ONE PCA space
-    fitted on every token at every depth (so the axes do not change along the path).
+    fitted on every token at every depth (`geometry.shared_pca(run.hidden_states)`, coordinates
+    (L + 1, T, k)), so the axes do not change along the path.
 
     Every token at every depth is a faint grey dot behind; markers grow with depth and the
     token's label sits at its last layer.
     """
-    projection = shared_pca(run.hidden_states, dimensions)  # coordinates (L + 1, T, k)
+    dimensions = projection.n_components
     depths = hidden_depth_names(run.n_layers)
     fig = go.Figure(_background_trace(projection.coordinates, dimensions))
     names = position_labels(run.tokens)
@@ -196,14 +191,14 @@ def _projection_layout(fig: go.Figure, title: str, projection: Projection, dimen
 # ---------------------------------------------------------------- (3) cosine similarity
 
 
-def cosine_figure(run: Run, depth: str, centred: bool = False,
+def cosine_figure(run: Run, cosines: np.ndarray, depth: str, centred: bool = False,
                   exact_max_tokens: int = EXACT_COSINE_MAX_TOKENS) -> go.Figure:
-    """Cosine similarity of every pair of token vectors at one depth, on a fixed -1…1 scale.
+    """Cosine similarity (T, T) of every pair of token vectors at one depth
+    (`geometry.token_cosines`), on a fixed -1…1 scale.
 
     Up to `exact_max_tokens` the matrix is sent exactly (hover gives 'token → token: cosine');
     above, as one PNG (hover gives positions only) to keep the page light.
     """
-    cosines = token_cosines(vectors_at_depth(run, depth), centred)  # (T, T)
     kind = "centred cosine" if centred else "cosine"
     title = f"{kind.capitalize()} similarity of tokens {at_depth(depth)}"
     if run.n_tokens > exact_max_tokens:
@@ -229,13 +224,13 @@ def _image_cosine_figure(cosines: np.ndarray, tokens: list[str], title: str, kin
 # ---------------------------------------------------------------- (4) vector lengths
 
 
-def norm_figure(run: Run) -> go.Figure:
-    """Length of every token vector at every depth: tokens across, depths down.
+def norm_figure(run: Run, norms: np.ndarray) -> go.Figure:
+    """Length (L + 1, T) of every token vector at every depth (`geometry.vector_norms`): tokens
+    across, depths down.
 
     A heatmap rather than one line per token: it stays readable at 512 tokens, and tokens the
     model treats unusually ([CLS], [SEP], punctuation) show up as stripes.
     """
-    norms = vector_norms(run.hidden_states)  # (L + 1, T)
     depths = hidden_depth_names(run.n_layers)
     fig = go.Figure(go.Heatmap(
         z=norms, x=position_labels(run.tokens), y=depths, colorscale=DEFAULT_COLOR_SCALE,  # colour: min…max

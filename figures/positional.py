@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from encoder import Run
-from encoder.positional import decompose_input, similarity_by_offset, sinusoid_kind, sinusoid_wavelength
+from encoder.positional import InputDecomposition, sinusoid_kind, sinusoid_wavelength
 
 from .common import (
     SIGNED_COLOR_SCALE,
@@ -31,8 +31,6 @@ EXACT_LIMIT = 128  # up to 128 positions a matrix is sent exactly (≈ 87 KB), a
 # Okabe & Ito (2008): a qualitative palette that stays distinct under every common colour blindness.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 PART_LABELS = {"token": "token embedding", "position": "position embedding", "segment": "segment embedding"}
-COMPARISON_DISTANCES = (1, 10, 100)
-BAND_MARGIN = 0.1  # "banded": neighbours beat positions 100 apart by this much mean cosine
 
 
 def _signed_heatmap(matrix: np.ndarray, value_name: str, hovertemplate: str) -> go.Heatmap:
@@ -114,11 +112,11 @@ def similarity_figure(similarity: np.ndarray, title: str) -> go.Figure:
     return fig
 
 
-def similarity_by_distance_figure(similarities: dict[str, np.ndarray]) -> go.Figure:
-    """Mean cosine similarity against distance |i - j|, one line per named (P, P) matrix."""
+def similarity_by_distance_figure(curves: dict[str, np.ndarray]) -> go.Figure:
+    """Mean cosine similarity against distance |i - j|, one line per named (P,) curve
+    (`positional.similarity_by_offset` of a similarity matrix)."""
     fig = go.Figure()
-    for i, (name, matrix) in enumerate(similarities.items()):
-        curve = similarity_by_offset(matrix)  # (P,)
+    for i, (name, curve) in enumerate(curves.items()):
         fig.add_trace(go.Scatter(
             x=np.arange(curve.size, dtype=np.int32), y=curve, mode="lines", name=plotly_text(name),
             line=dict(color=OKABE_ITO[i % len(OKABE_ITO)], width=2),
@@ -130,29 +128,9 @@ def similarity_by_distance_figure(similarities: dict[str, np.ndarray]) -> go.Fig
     return fig
 
 
-def similarity_comparison(sinusoidal: np.ndarray, learned: np.ndarray) -> str:
-    """A sentence a teacher can read out, with the mean similarities at a few distances."""
-    n = min(sinusoidal.shape[0], learned.shape[0])
-    sin_curve, learned_curve = similarity_by_offset(sinusoidal[:n, :n]), similarity_by_offset(learned[:n, :n])
-    distances = [k for k in COMPARISON_DISTANCES if k < n] or [n - 1]
-    numbers = "; ".join(f"{k} apart: {sin_curve[k]:.2f} and {learned_curve[k]:.2f}" for k in distances)
-    far = min(n - 1, 100)
-    banded = learned_curve[1] - learned_curve[far] > BAND_MARGIN
-    learned_part = (
-        "the learned one was never told that, yet it is banded too: training made neighbouring "
-        "positions similar, with patchier bands"
-        if banded else
-        "the learned one shows no clear band: its similarity hardly falls with distance"
-    )
-    return (
-        f"Mean cosine similarity, sinusoidal and learned ({numbers}). The sinusoidal matrix depends "
-        f"only on the distance |i - j|, so its bands are perfectly straight; {learned_part}."
-    )
-
-
-def input_parts_figure(run: Run) -> go.Figure:
-    """(5) For each token, the share of its input vector's squared norm from each embedding part."""
-    parts = decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
+def input_parts_figure(run: Run, parts: InputDecomposition) -> go.Figure:
+    """(5) For each token, the share of its input vector's squared norm from each embedding part
+    (`positional.decompose_input`)."""
     names = position_labels(run.tokens)  # unique per position, so repeated tokens stay distinct
     fig = go.Figure()
     for k, part in enumerate(parts.names):

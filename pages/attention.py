@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import state
+import ui
 from encoder.attention_view import PAIR_BLOCKS, attention_view
 from figures import attention as figs
 from figures.common import CHART_CONFIG, COLOR_SCALES
@@ -13,20 +14,20 @@ from figures.common import CHART_CONFIG, COLOR_SCALES
 def open_clicked(chart_key: str) -> None:
     points = st.session_state[chart_key].selection.points
     if points:
-        state.select_layer_and_head(*points[0]["customdata"])
+        ui.select_layer_and_head(*points[0]["customdata"])
 
 
 st.header(":material/grid_on: Attention")
 run = state.current_run()
 if run is None:
     st.stop()
-model_name = state.markdown_literal(run.model_name)
+model_name = ui.markdown_literal(run.model_name)
 st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
            "Pick a layer and head, or click any thumbnail below.")
-state.clamp_layer_and_head(run.n_layers, run.n_heads)
+ui.clamp_layer_and_head(run.n_layers, run.n_heads)
 with st.container(horizontal=True, vertical_alignment="bottom"):
     st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=260)
-    st.select_slider("Head", options=[state.MEAN_HEAD, *range(1, run.n_heads + 1)], key="head", width=340,
+    st.select_slider("Head", options=[ui.MEAN_HEAD, *range(1, run.n_heads + 1)], key="head", width=340,
                      help="“mean” averages the layer's heads.")
     with st.popover("View options", icon=":material/tune:"):
         hide_special = st.toggle("Hide special tokens ([CLS], [SEP])", key="att_hide_special")
@@ -40,7 +41,7 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     if run.is_pair:
         block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, default="all",
                                      key="att_block") or "all"
-layer, head = state.layer_and_head()
+layer, head = ui.layer_and_head()
 
 try:
     view = attention_view(run, hide_special, renormalize, merge, block)

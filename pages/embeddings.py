@@ -3,26 +3,14 @@ how alike the vectors are and how long they grow."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 import state
+import ui
 from encoder import geometry
 from figures import embeddings as figures
-from figures.common import CHART_CONFIG
 
 MAX_TRACKS = 12  # more paths than this turn the trajectory plot into a hairball
-
-
-def chart(fig: go.Figure, key: str, caption: str) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, config=CHART_CONFIG)
-    st.caption(caption)
-
-
-def keep_valid(key: str, options: list, default) -> None:
-    """A value kept from another model (fewer layers) falls back to the default."""
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
 
 
 def chosen_tracks(run) -> list[int]:
@@ -32,7 +20,7 @@ def chosen_tracks(run) -> list[int]:
         st.session_state.emb_tracks_for = run.tokens
     return st.multiselect(
         "Tokens to follow", list(range(run.n_tokens)), key="emb_tracks", max_selections=MAX_TRACKS,
-        format_func=lambda i: f"{run.tokens[i]} ·{i}", persist_state="session",
+        format_func=lambda i: f"{run.tokens[i]} ·{i}",
         placeholder="Choose tokens…", help=f"Up to {MAX_TRACKS} tokens; the number is the position.")
 
 
@@ -45,39 +33,40 @@ if run is None:
     st.stop()
 
 depths = geometry.depth_names(run)
-keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
-keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
+ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
+ui.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
 controls = st.columns([3, 1, 1], vertical_alignment="bottom")
 with controls[0]:
-    depth = st.select_slider("Depth", depths, key="emb_depth", persist_state="session",
+    depth = st.select_slider("Depth", depths, key="emb_depth",
                              help="From the raw token table, through the sum with positions and the "
                                   "embedding LayerNorm, to the output of each layer.")
 with controls[1]:
-    dimensions = 3 if st.radio("Projection", ["2-D", "3-D"], key="emb_dims", horizontal=True,
-                               persist_state="session") == "3-D" else 2
+    dimensions = 3 if st.radio("Projection", ["2-D", "3-D"], key="emb_dims", horizontal=True,) == "3-D" else 2
 with controls[2]:
-    centred = st.toggle("Centre before cosine", key="emb_centred", persist_state="session",
+    centred = st.toggle("Centre before cosine", key="emb_centred",
                         help="Subtract the mean token vector first, removing the direction all "
                              "tokens share (Ethayarajh 2019).")
 
 left, right = st.columns(2)
 with left:
-    chart(figures.depth_scatter(run, depth, dimensions), "emb_scatter",
+    ui.chart(figures.depth_scatter(run, geometry.depth_projection(run, depth, dimensions), depth), "emb_scatter",
           f"Each dot is one token's vector at this depth, squeezed from {run.hidden_states.shape[-1]} "
           "numbers by PCA: close dots are similar vectors. Colour is position; red diamonds are special "
           "tokens. Each depth gets its own axes.")
 with right:
-    chart(figures.cosine_figure(run, depth, centred), "emb_cosine",
+    ui.chart(figures.cosine_figure(run, geometry.token_cosines(geometry.vectors_at_depth(run, depth), centred),
+                                     depth, centred), "emb_cosine",
           "Cell (row, column) is the cosine of two tokens' vectors: red = same direction, white = "
           "unrelated, blue = opposite. Deeper layers turn pink overall because all tokens share one "
           "direction; *Centre before cosine* removes it.")
 
 st.subheader("Through the layers")
 positions = chosen_tracks(run)
-chart(figures.trajectory_figure(run, positions, dimensions), "emb_trajectory",
+ui.chart(figures.trajectory_figure(run, geometry.shared_pca(run.hidden_states, dimensions), positions),
+         "emb_trajectory",
       "Each line follows one token from the embedding output (small dot) to the last layer (big dot, "
       "labelled); grey dots are every token at every depth. The axes are shared by all depths, "
       "so a move is a real change of the vector.")
-chart(figures.norm_figure(run), "emb_norms",
+ui.chart(figures.norm_figure(run, geometry.vector_norms(run.hidden_states)), "emb_norms",
       "Each column is a token, each row a depth; brighter = a longer vector. Stripes show tokens the "
       "model treats differently, such as [CLS], [SEP] or punctuation.")

@@ -3,23 +3,17 @@ positions beside them, and how much of each token's input vector is position."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 import state
+import ui
 from encoder import EncoderConfig, ModelLoadError
 from encoder.geometry import cosine_similarity
-from encoder.positional import sinusoidal_table
+from encoder.positional import decompose_input, describe_similarity, similarity_by_offset, sinusoidal_table
 from figures import positional as figures
-from figures.common import CHART_CONFIG
 
 DEFAULT_POSITIONS = 128
 DEFAULT_DIMS = (48, 49, 96, 160)  # a sin/cos pair, then slower and slower waves
-
-
-def chart(fig: go.Figure, key: str, caption: str) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, config=CHART_CONFIG)
-    st.caption(caption)
 
 
 def chosen_positions(max_positions: int) -> int:
@@ -62,11 +56,11 @@ sinusoids = sinusoidal_table(n_positions, config.d_model)  # (P, D)
 st.subheader("The sinusoidal encoding (Vaswani et al. 2017, §3.5)")
 left, right = st.columns(2)
 with left:
-    chart(figures.sinusoid_heatmap(sinusoids), "pos_sinusoid_heatmap",
+    ui.chart(figures.sinusoid_heatmap(sinusoids), "pos_sinusoid_heatmap",
           "Row = position, column = dimension: fast waves on the left, slow ones on the right, "
           "so every row is a distinct pattern.")
 with right:
-    chart(figures.sinusoid_waves(sinusoids, dims), "pos_sinusoid_waves",
+    ui.chart(figures.sinusoid_waves(sinusoids, dims), "pos_sinusoid_waves",
           "Each dimension is one sine or cosine of the position; its wavelength grows geometrically "
           "from 2π to 10000·2π.")
 
@@ -76,7 +70,7 @@ sinusoid_similarity = cosine_similarity(sinusoids)  # (P, P)
 learned_similarity = None if table is None else cosine_similarity(table[:n_positions])  # (P, P)
 left, right = st.columns(2)
 with left:
-    chart(figures.similarity_figure(sinusoid_similarity, "Sinusoidal: cosine similarity"),
+    ui.chart(figures.similarity_figure(sinusoid_similarity, "Sinusoidal: cosine similarity"),
           "pos_sinusoid_similarity",
           "Cell (i, j) is the cosine of the encodings of positions i and j; it depends only on |i - j|.")
 with right:
@@ -84,18 +78,20 @@ with right:
         st.info("This model has no learned position table (it uses the sinusoids), so there is "
                 "nothing to compare.", icon=":material/info:")
     else:
-        chart(figures.similarity_figure(learned_similarity, f"Learned ({model.name}): cosine similarity"),
+        ui.chart(figures.similarity_figure(learned_similarity, f"Learned ({model.name}): cosine similarity"),
               "pos_learned_similarity",
               "The same for the model's learned position embeddings, on the same colour scale.")
 if learned_similarity is not None:
-    st.write(figures.similarity_comparison(sinusoid_similarity, learned_similarity))
-    curves = {"sinusoidal": sinusoid_similarity, f"learned ({model.name})": learned_similarity}
-    chart(figures.similarity_by_distance_figure(curves), "pos_similarity_by_distance",
+    curves = {"sinusoidal": similarity_by_offset(sinusoid_similarity),
+              f"learned ({model.name})": similarity_by_offset(learned_similarity)}  # each (P,)
+    st.text(describe_similarity(*curves.values()))
+    ui.chart(figures.similarity_by_distance_figure(curves), "pos_similarity_by_distance",
           "Each point is the mean of one diagonal of a matrix above: how alike positions k apart are.")
 
 st.subheader("Position in your text")
 run = state.current_run() if model is not None else None
 if run is not None:
-    chart(figures.input_parts_figure(run), "pos_input_parts",
+    parts = decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
+    ui.chart(figures.input_parts_figure(run, parts), "pos_input_parts",
           "Each bar splits a token's input vector (before LayerNorm) by the squared length of its "
           "parts; hover for each part's cosine with the sum.")

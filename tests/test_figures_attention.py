@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
+import plotly.graph_objects as go
+import pytest
 from apptest import array
 
 from encoder.attention_view import attention_view
 from figures import attention as figs
-from figures.common import colorscale, figure_bytes, position_labels
+from figures.common import COLOR_SCALES, _rgb, colorscale, exact_heatmap, figure_bytes, palette, position_labels
 
 
 def spec(fig) -> dict:
@@ -69,3 +72,26 @@ def test_payload_at_512_tokens_fits_the_budget(model):
     figures = [figs.head_heatmap(view, 0, 0), figs.layer_heads_grid(view, 0, 0), figs.overview_grid(view, 0, 0),
                figs.layer_means_grid(view, 0, 0), figs.token_across_heads(view, 0, 1)]
     assert sum(figure_bytes(f) for f in figures) < 3_000_000
+
+
+@pytest.mark.parametrize("name", COLOR_SCALES)
+@pytest.mark.parametrize("log", [False, True])
+def test_every_colour_scale_is_plotlys_own_and_survives_streamlit(name, log):
+    """Every chart's colours are Plotly's named scale, and none is a hex colour Streamlit's
+    frontend swaps for a theme colour (Magma's "#000004" became pink on the large heatmap)."""
+    from plotly.colors import get_colorscale, sample_colorscale
+
+    scale = colorscale(name, log)
+    assert all(c.startswith("rgb(") for _, c in scale)
+    if not log:
+        expected = [[s, "rgb({}, {}, {})".format(*_rgb(c))] for s, c in get_colorscale(name)]
+        assert scale == expected
+    else:  # log spacing samples the same named scale
+        for stop, color in scale[1:]:
+            shade = (np.log10(stop) + 3) / 3
+            assert _rgb(color) == _rgb(sample_colorscale(name, [shade])[0])
+    heatmap = exact_heatmap(np.eye(3), ["a", "b", "c"], ["a", "b", "c"], color_scale=name, log=log)
+    data = json.dumps(json.loads(go.Figure(heatmap).to_json())["data"])  # the layout's template is Streamlit's
+    assert not re.search(r'"#00000[0-9a-fA-F]"', data)
+    thumb = palette(name, 255, background=None)  # the thumbnails' colours come from the same scale
+    assert tuple(thumb[0]) == _rgb(scale[0][1]) and tuple(thumb[-1]) == _rgb(scale[-1][1])

@@ -27,6 +27,24 @@ def pair(model):
     return model.run("Where is the station?", "Two blocks north.")
 
 
+def scatter(run, depth, k=2, **options):
+    return figures.depth_scatter(run, geometry.depth_projection(run, depth, k), depth, **options)
+
+
+def path_figure(run, k_or_positions, positions=None):
+    k, positions = (2, k_or_positions) if positions is None else (k_or_positions, positions)
+    return figures.trajectory_figure(run, geometry.shared_pca(run.hidden_states, k), positions)
+
+
+def cosine(run, depth, centred=False, **options):
+    cosines = geometry.token_cosines(geometry.vectors_at_depth(run, depth), centred)
+    return figures.cosine_figure(run, cosines, depth, centred, **options)
+
+
+def norm_figure(run):
+    return figures.norm_figure(run, geometry.vector_norms(run.hidden_states))
+
+
 def traces_named(fig, name):
     return [trace for trace in fig.data if trace.name == name]
 
@@ -49,7 +67,7 @@ def all_strings(fig) -> list[str]:
 
 @pytest.mark.parametrize("depth", ["token embedding", "embedding output", "layer 6"])
 def test_scatter_points_are_the_pca_of_that_depth(run, depth):
-    fig = figures.depth_scatter(run, depth)
+    fig = scatter(run, depth)
     projection = geometry.pca(geometry.vectors_at_depth(run, depth), 2)
     for trace in fig.data:
         positions = list(trace.customdata)
@@ -60,7 +78,7 @@ def test_scatter_points_are_the_pca_of_that_depth(run, depth):
 
 
 def test_scatter_covers_every_token_once_and_marks_specials(run):
-    fig = figures.depth_scatter(run, "layer 3")
+    fig = scatter(run, "layer 3")
     positions = sorted(p for trace in fig.data for p in trace.customdata)
     assert positions == list(range(run.n_tokens))
     (special,) = traces_named(fig, "special tokens")
@@ -71,7 +89,7 @@ def test_scatter_covers_every_token_once_and_marks_specials(run):
 
 
 def test_pair_text_b_gets_its_own_marker(pair):
-    fig = figures.depth_scatter(pair, "embedding output")
+    fig = scatter(pair, "embedding output")
     (b,) = traces_named(fig, "text B")
     assert all(pair.segment_ids[p] == 1 and not pair.special[p] for p in b.customdata)
     assert b.marker.symbol == "square"
@@ -79,7 +97,7 @@ def test_pair_text_b_gets_its_own_marker(pair):
 
 
 def test_scatter_in_3d(run):
-    fig = figures.depth_scatter(run, "layer 1", dimensions=3)
+    fig = scatter(run, "layer 1", 3)
     projection = geometry.pca(run.hidden_states[1], 3)
     assert {t.type for t in fig.data} == {"scatter3d"}
     for trace in fig.data:
@@ -88,7 +106,7 @@ def test_scatter_in_3d(run):
 
 
 def test_labels_disappear_for_many_points_but_hover_stays(run):
-    fig = figures.depth_scatter(run, "layer 1", max_labels=3)
+    fig = scatter(run, "layer 1", max_labels=3)
     assert all(trace.mode == "markers" and trace.text for trace in fig.data)
 
 
@@ -97,7 +115,7 @@ def test_labels_disappear_for_many_points_but_hover_stays(run):
 
 def test_paths_follow_the_shared_pca(run):
     positions = [0, 2, 5]
-    fig = figures.trajectory_figure(run, positions)
+    fig = path_figure(run, positions)
     shared = geometry.shared_pca(run.hidden_states, 2).coordinates  # (L + 1, T, 2)
     background, *paths = fig.data
     assert len(background.x) == (run.n_layers + 1) * run.n_tokens
@@ -111,9 +129,9 @@ def test_paths_follow_the_shared_pca(run):
 
 
 def test_paths_in_3d_and_with_no_tokens(run):
-    fig = figures.trajectory_figure(run, [1], dimensions=3)
+    fig = path_figure(run, 3, [1])
     assert [t.type for t in fig.data] == ["scatter3d", "scatter3d"]
-    assert len(figures.trajectory_figure(run, []).data) == 1  # the grey cloud alone
+    assert len(path_figure(run, []).data) == 1  # the grey cloud alone
 
 
 # ---------------------------------------------------------------- (3) cosine
@@ -121,7 +139,7 @@ def test_paths_in_3d_and_with_no_tokens(run):
 
 @pytest.mark.parametrize("depth", ["token + position + segment", "layer 4"])
 def test_cosine_heatmap_holds_the_exact_cosines(run, depth):
-    fig = figures.cosine_figure(run, depth)
+    fig = cosine(run, depth)
     (heatmap,) = fig.data
     expected = cosine_similarity(geometry.vectors_at_depth(run, depth))
     np.testing.assert_allclose(heatmap.z, expected, atol=1e-6)
@@ -130,23 +148,23 @@ def test_cosine_heatmap_holds_the_exact_cosines(run, depth):
 
 
 def test_centred_cosine_removes_the_mean_token(run):
-    (heatmap,) = figures.cosine_figure(run, "layer 6", centred=True).data
+    (heatmap,) = cosine(run, "layer 6", centred=True).data
     vectors = run.hidden_states[6]
     np.testing.assert_allclose(heatmap.z, cosine_similarity(vectors - vectors.mean(axis=0)), atol=1e-5)
 
 
 def test_repeated_tokens_stay_distinct(model):
     run = model.run("the the the the")
-    (heatmap,) = figures.cosine_figure(run, "layer 2").data
+    (heatmap,) = cosine(run, "layer 2").data
     assert len(set(heatmap.x)) == len(set(heatmap.y)) == run.n_tokens == 6
-    (norms,) = figures.norm_figure(run).data
+    (norms,) = norm_figure(run).data
     assert len(set(norms.x)) == run.n_tokens
-    paths = figures.trajectory_figure(run, [1, 2, 3]).data[1:]
+    paths = path_figure(run, [1, 2, 3]).data[1:]
     assert len({p.name for p in paths}) == 3
 
 
 def test_large_matrices_are_sent_as_a_png(run):
-    fig = figures.cosine_figure(run, "layer 2", exact_max_tokens=4)
+    fig = cosine(run, "layer 2", exact_max_tokens=4)
     image = fig.data[0]
     assert image.type == "image" and image.source.startswith("data:image/png;base64,")
     png = Image.open(io.BytesIO(base64.b64decode(image.source.split(",", 1)[1])))
@@ -161,7 +179,7 @@ def test_large_matrices_are_sent_as_a_png(run):
 
 
 def test_norm_heatmap_holds_every_length(run):
-    (heatmap,) = figures.norm_figure(run).data
+    (heatmap,) = norm_figure(run).data
     np.testing.assert_allclose(heatmap.z, np.linalg.norm(run.hidden_states, axis=-1), rtol=1e-6)
     assert list(heatmap.y) == ["embedding output"] + [f"layer {i}" for i in range(1, run.n_layers + 1)]
 
@@ -172,8 +190,8 @@ def test_norm_heatmap_holds_every_length(run):
 def test_html_looking_text_is_escaped_everywhere(model):
     run = model.run("<b>x</b> & <script>")
     assert "<" in run.tokens
-    figs = [figures.depth_scatter(run, "layer 1"), figures.trajectory_figure(run, range(run.n_tokens)),
-            figures.cosine_figure(run, "layer 1"), figures.norm_figure(run)]
+    figs = [scatter(run, "layer 1"), path_figure(run, range(run.n_tokens)),
+            cosine(run, "layer 1"), norm_figure(run)]
     for fig in figs:
         strings = all_strings(fig)
         assert any("&lt;" in s for s in strings)
@@ -187,11 +205,11 @@ def test_figures_stay_small_at_512_tokens(model):
     assert run.n_tokens == 512
     tracks = geometry.spread_positions(run.special)
     sizes = {
-        "scatter": figure_bytes(figures.depth_scatter(run, "layer 3")),
-        "scatter 3-D": figure_bytes(figures.depth_scatter(run, "layer 3", 3)),
-        "paths": figure_bytes(figures.trajectory_figure(run, tracks)),
-        "cosine": figure_bytes(figures.cosine_figure(run, "layer 3")),
-        "norms": figure_bytes(figures.norm_figure(run)),
+        "scatter": figure_bytes(scatter(run, "layer 3")),
+        "scatter 3-D": figure_bytes(scatter(run, "layer 3", 3)),
+        "paths": figure_bytes(path_figure(run, tracks)),
+        "cosine": figure_bytes(cosine(run, "layer 3")),
+        "norms": figure_bytes(norm_figure(run)),
     }
     assert sizes["cosine"] < 450_000, sizes
     assert all(size < 120_000 for name, size in sizes.items() if name != "cosine"), sizes

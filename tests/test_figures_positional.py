@@ -14,6 +14,7 @@ from PIL import Image
 from encoder.geometry import cosine_similarity
 from encoder.positional import (
     decompose_input,
+    describe_similarity,
     similarity_by_offset,
     sinusoidal_table,
 )
@@ -22,6 +23,9 @@ from figures.common import SIGNED_LEVELS, figure_bytes
 
 MAX_BYTES = 500_000
 
+
+def parts_of(run):
+    return decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
 
 def spec(fig) -> dict:
     return json.loads(fig.to_json())
@@ -88,14 +92,14 @@ def test_figure_sizes_at_full_length(model):
     run = model.run("word " * 600)  # truncated to 512 tokens
     assert run.n_tokens == 512
     for fig in (figures.sinusoid_heatmap(table), figures.sinusoid_waves(table, range(8)),
-                figures.similarity_figure(sim, "s"), figures.input_parts_figure(run),
-                figures.similarity_by_distance_figure({"a": sim, "b": sim})):
+                figures.similarity_figure(sim, "s"), figures.input_parts_figure(run, parts_of(run)),
+                figures.similarity_by_distance_figure({"a": similarity_by_offset(sim)})):
         assert figure_bytes(fig) < MAX_BYTES
 
 
 def test_similarity_by_distance_curves_and_escaped_names():
     sim = cosine_similarity(sinusoidal_table(50, 16))
-    traces = spec(figures.similarity_by_distance_figure({"<i>model</i>": sim}))["data"]
+    traces = spec(figures.similarity_by_distance_figure({"<i>model</i>": similarity_by_offset(sim)}))["data"]
     assert traces[0]["name"] == "&lt;i&gt;model&lt;/i&gt;"
     np.testing.assert_allclose(array(traces[0]["y"]), similarity_by_offset(sim), atol=1e-7)
 
@@ -103,19 +107,20 @@ def test_similarity_by_distance_curves_and_escaped_names():
 def test_comparison_sentence_says_what_the_numbers_say(model):
     sinusoid = cosine_similarity(sinusoidal_table(512, 384))
     learned = cosine_similarity(model.learned_position_table())
-    text = figures.similarity_comparison(sinusoid, learned)
+    text = describe_similarity(similarity_by_offset(sinusoid), similarity_by_offset(learned))
     assert f"1 apart: {similarity_by_offset(sinusoid)[1]:.2f}" in text and "banded too" in text
     noise = cosine_similarity(np.random.default_rng(0).standard_normal((200, 384)))
-    assert "no clear band" in figures.similarity_comparison(sinusoid[:200, :200], noise)
-    assert "1 apart" in figures.similarity_comparison(sinusoid[:2, :2], noise[:2, :2])
+    sin_curve, noise_curve = similarity_by_offset(sinusoid[:200, :200]), similarity_by_offset(noise)
+    assert "no clear band" in describe_similarity(sin_curve, noise_curve)
+    assert "1 apart" in describe_similarity(sin_curve[:2], noise_curve[:2])
 
 
 def test_input_parts_keep_repeated_tokens_apart_and_escape_them(model):
     run = model.run("<b>the</b> the the", "and <i>the</i>")
-    fig = figures.input_parts_figure(run)
+    fig = figures.input_parts_figure(run, parts_of(run))
     traces = spec(fig)["data"]
     assert [t["name"] for t in traces] == ["token embedding", "position embedding", "segment embedding"]
-    expected = decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
+    expected = parts_of(run)
     for k, trace in enumerate(traces):
         assert len(set(trace["x"])) == run.n_tokens  # one bar per position, even for equal tokens
         np.testing.assert_allclose(array(trace["y"]), expected.shares[:, k], atol=1e-7)

@@ -96,11 +96,14 @@ def test_unusual_text_runs(text, model):
     assert all("<" not in label for label in data["y"])  # HTML in tokens arrives escaped
 
 
-def test_broken_model_folder(tmp_path):
-    (tmp_path / "config.json").write_text("{broken")
-    at = app_test(None, text="Hello", model_kind="Local folder", model_path=str(tmp_path))
+def test_broken_model_folder(tmp_path, monkeypatch):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{broken")
+    monkeypatch.setenv("HEADLIGHT_MODELS_DIR", str(tmp_path))
+    at = app_test(None, text="Hello", model_kind="Models folder", model_source="folder:broken")
     assert not at.exception
-    assert "could not be loaded" in messages(at)
+    assert "could not be loaded" in messages(at) and "config.json cannot be used" in messages(at)
     at.session_state["model_kind"] = "Bundled"
+    at.session_state["model_source"] = "minilm-l6"
     at.run()
     assert not at.exception and figure_specs(at)

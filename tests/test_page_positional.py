@@ -98,7 +98,7 @@ def test_full_length_uses_images_and_changing_the_slider_reruns():
 
 
 def test_a_model_that_fails_to_load_leaves_the_sinusoids():
-    at = app_test("positional", text="Hello.", model_kind="Local folder", model_path="/no/such/folder")
+    at = app_test("positional", text="Hello.", model_source="hub:no-such/model--x")
     assert not at.exception
     assert at.error
     shown = titles(at)

@@ -53,9 +53,9 @@ APP_CASES = [c for c in BAD_INPUT if c[0] != "invalid surrogate"]
 
 
 def test_url_values_are_made_encodable():
-    import state
+    import url
 
-    assert state._from_url("bad \ud800 surrogate") == "bad ? surrogate"
+    assert url.clean("bad \ud800 surrogate") == "bad ? surrogate"
 
 
 @pytest.mark.parametrize("name,text,expect", APP_CASES, ids=[c[0] for c in APP_CASES])
@@ -163,6 +163,6 @@ def test_memory_stays_flat_through_the_cached_path():
 
 
 def test_names_people_choose_are_shown_literally():
-    import state
+    import ui
 
-    assert state.markdown_literal("my_[model](x) *v2* <b>") == r"my\_\[model\]\(x\) \*v2\* \<b\>"
+    assert ui.markdown_literal("my_[model](x) *v2* <b>") == r"my\_\[model\]\(x\) \*v2\* \<b\>"

@@ -1,7 +1,7 @@
 """Browser tests: one Streamlit server and one Chromium for the whole session, a fresh tab per test.
 
 The server runs `streamlit run app.py` from the repository root on a free localhost port and logs
-to tests/e2e/artifacts/streamlit.log (git-ignored, like the screenshots of failed tests there).
+to $TMPDIR/headlight-e2e/streamlit.log (a temporary folder, like the screenshots of failed tests).
 The browser is Debian's Chromium at /usr/bin/chromium, driven by the playwright package; this
 suite never downloads a browser. Without Chromium the tests are skipped, unless
 HEADLIGHT_REQUIRE_BROWSER=1 (as in CI) makes that a failure.
@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from headlight_browser import (
+
+from bench.app_server import ServerNotReady, free_port, start_server, stop_server, wait_until_healthy
+from bench.browser import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -27,8 +29,6 @@ from headlight_browser import (
     App,
     PlaywrightError,
 )
-
-from bench.app_server import ServerNotReady, free_port, start_server, stop_server, wait_until_healthy
 
 try:
     from playwright.sync_api import sync_playwright
@@ -124,7 +124,7 @@ def make_app(browser, server, request) -> Iterator[Callable[..., App]]:
     """Opens fresh browser contexts (each a new Streamlit session), 1600 x 1000; closes them after.
 
     Requests that leave localhost are aborted and recorded: the app must work offline. If the
-    test failed, each tab's last view is saved to tests/e2e/artifacts/<test>-<n>.png."""
+    test failed, each tab's last view is saved to $TMPDIR/headlight-e2e/<test>-<n>.png."""
     contexts = []
 
     def new_app(base: str = server) -> App:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from headlight_browser import (
+
+from bench.browser import (
     MAIN,
     PAGES,
-    SCREENSHOTS,
     TEXT_AREA,
     App,
     PlaywrightTimeout,
     nav_title_text,
 )
+from bench.screenshots import take_screenshots
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 TYPED = "Colorless green ideas sleep furiously."
@@ -54,7 +55,7 @@ def test_typed_text_survives_switching_pages(app: App):
         expect_page(app, name)
         assert app.text_values()[0] == TYPED, f"{name}: the typed text was lost"
         assert app.assert_healthy() > 0, name
-        app.wait_for_query(text=TYPED, model="bundled")
+        app.wait_for_query(text=TYPED, model="minilm-l6")
     assert "sleep" in app.chart_text().lower()
 
 
@@ -79,7 +80,7 @@ def test_the_first_visitor_of_a_new_server(make_app, fresh_server, start: str):
         expect_page(app, "embeddings")
     assert app.text_values()[0] == text
     app.assert_healthy()
-    app.wait_for_query(text=text, model="bundled")
+    app.wait_for_query(text=text, model="minilm-l6")
     for name in ("positional", "attention"):
         app.click_nav(PAGES[name][0])
         assert app.text_values()[0] == text, f"{name}: the text was lost on the first page switch"
@@ -93,7 +94,7 @@ def test_a_direct_link_opens_the_page_with_its_text(app: App):
     expect_page(app, "positional")
     assert app.text_values()[0] == "Hello world"
     assert app.assert_healthy() > 0
-    app.wait_for_query(text="Hello world", model="bundled")
+    app.wait_for_query(text="Hello world", model="minilm-l6")
     expect_page(app, "positional")  # writing the query parameters kept the page
 
 
@@ -104,7 +105,7 @@ def test_a_shared_link_reproduces_the_view(make_app):
     first.open("/", text=text, pair=pair, layer="3", head="7")
     assert first.text_values()[:2] == [text, pair]
     first.assert_healthy()
-    first.wait_for_query(text=text, pair=pair, model="bundled", layer="3", head="7")
+    first.wait_for_query(text=text, pair=pair, model="minilm-l6", layer="3", head="7")
     link, charts = first.page.url, first.chart_text()
     assert "station" in charts.lower()
     assert "Layer 3, head 7" in charts, "the link's layer and head should be the one drawn large"
@@ -199,22 +200,13 @@ def test_the_app_makes_no_requests_off_localhost(app: App):
     assert not app.external_requests, f"requests to other hosts: {sorted(set(app.external_requests))}"
 
 
-def test_screenshots(app: App):
-    """assets/screenshots/<page>.png for the README: the default example, 1600 x 1000 each,
-    on layer 2, head 9 (a head where every token attends to the token before it)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    app.open("/?layer=2&head=9")
-    for name in PAGES:
-        if name != "attention":
-            app.click_nav(PAGES[name][0])
-        app.assert_healthy()
-        assert app.text_values()[0] == DEFAULT_TEXT
-        app.page.mouse.move(0, 0)  # no hover label in the picture
-        app.page.wait_for_timeout(300)
-        path = SCREENSHOTS / f"{name}.png"
-        app.page.screenshot(path=path, full_page=False, animations="disabled", caret="hide",
-                            style='[data-testid="stToolbar"], [data-testid="stDecoration"] '
-                                  "{visibility: hidden}")
+def test_screenshots(app: App, tmp_path):
+    """Each page's README screenshot (the default example, 1600 x 1000, layer 2, head 9) can be
+    taken and is a sane PNG. Written to a temporary folder: `python -m bench.screenshots`
+    refreshes the README's copies in assets/screenshots/."""
+    paths = take_screenshots(app, tmp_path)
+    assert [p.stem for p in paths] == list(PAGES)
+    for path in paths:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert 10_000 < len(data) < SCREENSHOT_MAX_BYTES, f"{path} is {len(data)} bytes"

@@ -1,12 +1,14 @@
-"""The browser side of the end-to-end tests: constants, selectors and `App`, a tab on the app.
+"""Driving the app in Debian's Chromium: constants, selectors and `App`, a tab on the app.
 
-Kept apart from conftest.py so that test modules can import it by a unique name.
+Shared by the browser tests (tests/e2e), the screenshot script and the interaction benchmark.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,21 +22,20 @@ except ImportError:  # conftest's `browser` fixture skips (or fails) with the re
     PlaywrightError = PlaywrightTimeout = Exception
     Page = object
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+# Server logs and screenshots of failed tests: a temporary folder, never the working tree.
+ARTIFACTS = Path(os.environ.get("HEADLIGHT_E2E_ARTIFACTS", Path(tempfile.gettempdir()) / "headlight-e2e"))
 SCREENSHOTS = ROOT / "assets" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 1000}
 
-# page name -> (title in the sidebar navigation, URL path). The default page is served at "/":
-# Streamlit gives the default page of st.navigation the empty URL path.
-PAGES = {
-    "attention": ("Attention", "/"),
-    "embeddings": ("Embeddings", "/embeddings"),
-    "positional": ("Positional encoding", "/positional"),
-}
+# page name -> (title in the sidebar navigation, URL path), from the one page registry. The default
+# page is served at "/": Streamlit gives the default page of st.navigation the empty URL path.
+PAGES = {page.url_path: (page.title, registry.path_of(page)) for page in registry.PAGES}
 
 SERVER_START_TIMEOUT = 90  # seconds until /_stcore/health says "ok"
 FIRST_RUN_TIMEOUT = 120_000  # ms: the first run of the session loads the model

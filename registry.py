@@ -1,0 +1,69 @@
+"""Every page of the app, in one list: app.py's navigation, widget persistence, the URL, the page
+benchmark and the browser tests all read it.
+
+Adding a page = one `Page(...)` line here plus `pages/<name>.py` (and usually `figures/<name>.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SECTIONS = ("Look", "Explain", "Learn", "Models")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page.
+
+    script: the page's file; url_path: its address (/<url_path>; the default page is also /);
+    prefix: the start of every widget key the page owns, so its settings survive switching
+    pages; link: the page's own settings a shared link carries, key -> type (bool, int, float,
+    str, or list for a list of ints), read back from the URL with that type.
+    """
+
+    script: str
+    title: str
+    icon: str
+    url_path: str
+    prefix: str
+    section: str
+    default: bool = False
+    link: dict[str, type] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.section not in SECTIONS:
+            raise ValueError(f"{self.title}: section {self.section!r} is not one of {SECTIONS}")
+        if not self.prefix.endswith("_"):
+            raise ValueError(f"{self.title}: a widget prefix ends with '_', not {self.prefix!r}")
+        stray = [key for key in self.link if not key.startswith(self.prefix)]
+        if stray:
+            raise ValueError(f"{self.title}: link keys {stray} do not start with {self.prefix!r}")
+
+
+PAGES: tuple[Page, ...] = (
+    Page("pages/attention.py", "Attention", ":material/grid_on:", "attention", "att_", "Look", default=True,
+         link={"att_hide_special": bool, "att_renormalize": bool, "att_merge": bool, "att_scale": str,
+               "att_log": str, "att_block": str, "att_follow": int, "att_window": int}),
+    Page("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embeddings", "emb_", "Look",
+         link={"emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": list}),
+    Page("pages/positional.py", "Positional encoding", ":material/waves:", "positional", "pos_", "Look",
+         link={"pos_positions": int, "pos_dims": list}),
+)
+
+
+def by_title(title: str) -> Page:
+    return next(p for p in PAGES if p.title == title)
+
+
+def widget_prefixes() -> tuple[str, ...]:
+    return tuple(p.prefix for p in PAGES)
+
+
+def link_types() -> dict[str, type]:
+    """Every page setting a link can carry, key -> type."""
+    return {key: kind for page in PAGES for key, kind in page.link.items()}
+
+
+def path_of(page: Page) -> str:
+    """The page's address as a browser shows it ("/" for the default page)."""
+    return "/" if page.default else f"/{page.url_path}"

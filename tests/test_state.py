@@ -1,0 +1,59 @@
+"""The run cache (bounded by bytes) and model sources (nothing a link names can probe the server)."""
+
+from __future__ import annotations
+
+import pytest
+
+import state
+from encoder import ModelLoadError
+
+
+def test_run_cache_is_bounded_by_bytes_least_recently_used_first(model):
+    runs = {n: model.run("word " * n, qkv=False) for n in (5, 40, 80)}
+    sizes = {n: r.nbytes for n, r in runs.items()}
+    cache = state.RunCache(budget=sizes[40] + sizes[80])
+    cache.put(("a",), runs[40])
+    cache.put(("b",), runs[80])
+    assert len(cache) == 2 and cache.nbytes == sizes[40] + sizes[80]
+    assert cache.get(("a",)) is runs[40]  # "a" is now the most recently used
+    cache.put(("c",), runs[5])  # over budget: "b", the least recently used, goes
+    assert cache.get(("b",)) is None and cache.get(("a",)) is runs[40] and cache.get(("c",)) is runs[5]
+    assert cache.nbytes == sizes[40] + sizes[5] <= cache.budget
+    tiny = state.RunCache(budget=sizes[5] - 1)
+    tiny.put(("x",), runs[5])  # larger than the whole budget: not kept
+    assert len(tiny) == 0 and tiny.nbytes == 0
+
+
+def test_get_run_serves_every_caller_the_same_cached_run():
+    first = state.get_run(state.DEFAULT_SOURCE, "Shared between sessions.", None)
+    assert state.get_run(state.DEFAULT_SOURCE, "Shared between sessions.", None) is first
+    assert first.queries is None  # the app asks for Q/K/V only where a view needs them
+    assert state.get_run(state.DEFAULT_SOURCE, "Shared between sessions.", None, qkv=True).queries is not None
+
+
+def test_a_link_cannot_tell_which_paths_exist(tmp_path, monkeypatch):
+    """Sources are names, never paths; every unavailable one gets the same words."""
+    models = tmp_path / "models"
+    (models / "tiny").mkdir(parents=True)
+    (models / "tiny" / "config.json").write_text("{}")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "config.json").write_text("{}")
+    monkeypatch.setenv(state.MODELS_DIR_ENV, str(models))
+    assert state.folder_names() == ["tiny"]
+    assert state.resolve_source("folder:tiny") == models / "tiny"
+    messages = set()
+    for source in ["/etc", str(tmp_path / "secret"), "folder:../secret", "folder:missing", "folder:/etc",
+                   "folder:tiny/../../secret", "../../etc/passwd", "hub:../x", "hub:org/na me", "bundled-ish"]:
+        with pytest.raises(ModelLoadError) as info:
+            state.resolve_source(source)
+        messages.add(str(info.value).replace(source, "<source>"))
+    assert messages == {"The model “<source>” is not available on this server."}
+
+
+def test_an_offline_server_refuses_hub_ids(monkeypatch):
+    monkeypatch.setenv(state.ALLOW_HUB_ENV, "0")
+    with pytest.raises(ModelLoadError, match="does not fetch models from the Hugging Face Hub"):
+        state.resolve_source("hub:org/name")
+    monkeypatch.setenv(state.ALLOW_HUB_ENV, "1")
+    assert state.resolve_source("hub:org/name") == "org/name"
+    assert state.normalize_source("bundled") == state.normalize_source("") == state.DEFAULT_SOURCE

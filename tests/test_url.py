@@ -1,0 +1,66 @@
+"""Links: texts plain or compressed, page settings by type, and what does not fit is said."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import registry
+import url
+
+
+@pytest.mark.parametrize("text", ["Short and sweet.", "word " * 3_000, "naïve café 東京 🎉 " * 900])
+def test_texts_round_trip_through_a_link(text):
+    params = url.text_params("text", text)
+    assert sum(len(v) for v in params.values()) <= url.MAX_LINK_CHARS
+    assert url.text_from_params(params, "text") == (text, None)
+
+
+def test_a_long_text_travels_compressed_up_to_the_text_box_limit():
+    text = ("The committee met on Tuesday to discuss the budget, the new library and the roads. " * 700)[
+        : url.MAX_TEXT_CHARS]
+    params = url.text_params("text", text)
+    assert list(params) == ["textz"]
+    assert url.text_from_params(params, "text") == (text, None)
+
+
+def test_a_text_that_cannot_fit_is_named_not_silently_dropped():
+    rng = random.Random(0)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789ÀÉÎØÜ東京😀") for _ in range(url.MAX_TEXT_CHARS))
+    params = url.text_params("text", noise)
+    assert params == {"text_dropped": str(len(noise))}
+    assert url.text_from_params(params, "text") == (None, len(noise))
+    assert url.fit_notes(noise, None) and "too long to fit in a link" in url.fit_notes(noise, None)[0]
+    assert url.fit_notes("short", "also short") == []
+
+
+def test_a_damaged_compressed_text_reads_as_absent():
+    assert url.text_from_params({"textz": "not-really-zlib"}, "text") == (None, None)
+
+
+@pytest.mark.parametrize("kind,value", [(bool, True), (bool, False), (int, 7), (float, 0.25), (str, "Magma"),
+                                        (list, [3, 1, 4])])
+def test_page_settings_round_trip_by_type(kind, value):
+    assert url.read_setting(url.write_setting(value), kind) == value
+
+
+@pytest.mark.parametrize("kind,raw", [(bool, "yes"), (int, "seven"), (list, "1,x")])
+def test_damaged_settings_are_refused(kind, raw):
+    with pytest.raises(ValueError):
+        url.read_setting(raw, kind)
+
+
+def test_every_link_key_belongs_to_its_page_and_types_are_known():
+    for page in registry.PAGES:
+        for key, kind in page.link.items():
+            assert key.startswith(page.prefix)
+            assert kind in (bool, int, float, str, list)
+    assert len({p.prefix for p in registry.PAGES}) == len(registry.PAGES)
+    assert len({p.url_path for p in registry.PAGES}) == len(registry.PAGES)
+    assert sum(p.default for p in registry.PAGES) == 1
+
+
+def test_the_registry_refuses_a_link_key_without_the_page_prefix():
+    with pytest.raises(ValueError, match="do not start with"):
+        registry.Page("pages/x.py", "X", ":material/star:", "x", "x_", "Look", link={"y_thing": int})

@@ -1,0 +1,128 @@
+"""Small UI helpers every page shares: safe text, message boxes, charts, the session's start and
+widget persistence, and the layer/head selection (1-based in widgets, 0-based in the engine)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import plotly.graph_objects as go
+import streamlit as st
+
+import registry
+import url
+from figures.common import CHART_CONFIG
+
+MEAN_HEAD = url.MEAN_HEAD  # the head selector's extra choice: the mean over a layer's heads
+SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head")
+_MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def markdown_literal(text: str) -> str:
+    """Text that st.caption / st.write show exactly as typed: Markdown characters escaped.
+    For names people choose (a model folder, a Hub id) inside our own sentences."""
+    return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in text)
+
+
+def show_problem(kind: str, headline: str, detail: str | None = None) -> None:
+    """A message box in our words, with any detail (which may quote a path, an id or a model
+    name the person typed) shown as plain text, never as Markdown."""
+    getattr(st, kind)(headline, icon={"error": ":material/error:", "warning": ":material/warning:",
+                                      "info": ":material/info:"}[kind])
+    if detail:
+        st.text(detail)
+
+
+def chart(fig: go.Figure, key: str | None = None, caption: str | None = None,
+          on_select: Callable[[], None] | None = None) -> None:
+    """A Plotly figure at full width with the app's modebar; clickable points when `on_select`."""
+    options = dict(on_select=on_select, selection_mode="points") if on_select else {}
+    st.plotly_chart(fig, width="stretch", key=key, config=CHART_CONFIG, **options)
+    if caption:
+        st.caption(caption)
+
+
+# ---------------------------------------------------------------- the session
+
+
+def init_session(default_text: str) -> None:
+    """On a session's first run, take the view from the link it was opened with."""
+    session = st.session_state
+    if session.get("_from_url_done"):
+        return
+    session["_link_notes"] = url.read_link(session)
+    session.setdefault("text", default_text)
+    session.setdefault("pair", "")
+    session.setdefault("layer", 1)
+    session.setdefault("head", 1)
+    session._from_url_done = True
+
+
+def keep_widget_state() -> None:
+    """Write every widget value back into the session before the widgets are drawn.
+
+    Streamlit forgets a widget's value on a run where the widget is not drawn (another page),
+    or where its identity changed (the first run of a fresh server starts in Streamlit's legacy
+    pages/ mode, see `entry_script_ran`); a value set through the session survives both, so
+    page settings and typed text are never lost. Pages' keys are those with a registry prefix.
+    """
+    prefixes = registry.widget_prefixes()
+    for key in list(st.session_state.keys()):
+        if key in SIDEBAR_KEYS or key.startswith(prefixes):
+            st.session_state[key] = st.session_state[key]
+
+
+def entry_script_ran() -> None:
+    """Make sure app.py (sidebar, navigation) ran before a page draws anything.
+
+    A folder named pages/ beside app.py makes Streamlit start in its legacy multipage mode,
+    which lasts until the first st.navigation call of the process. If that first request is a
+    shared link to a page (/positional?text=...), the page would run alone, without app.py.
+    Switching the legacy mode off and rerunning sends that one request through app.py too.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    if not st.session_state.get("_from_url_done"):
+        st.rerun()
+
+
+def keep_valid(key: str, options: list, default) -> None:
+    """A kept value that the current run or model does not offer (from a link, or from a model
+    with more layers) falls back to the default. Call before the widget is drawn."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+def as_int(value: object, default: int) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return default
+
+
+# ---------------------------------------------------------------- layer and head
+
+
+def clamp_layer_and_head(n_layers: int, n_heads: int) -> None:
+    """Bring the selection (1-based, maybe from a link) into the model's range; the URL follows.
+
+    Call before the layer and head widgets are drawn.
+    """
+    layer = st.session_state.get("layer", 1)
+    st.session_state.layer = min(max(as_int(layer, 1), 1), n_layers)
+    head = st.session_state.get("head", 1)
+    if head != MEAN_HEAD:
+        st.session_state.head = min(max(as_int(head, 1), 1), n_heads)
+
+
+def layer_and_head() -> tuple[int, int]:
+    """The selected layer and head as 0-based indices; head -1 is the mean of the heads."""
+    head = st.session_state.get("head", 1)
+    return st.session_state.get("layer", 1) - 1, -1 if head == MEAN_HEAD else head - 1
+
+
+def select_layer_and_head(layer: int, head: int | None = None) -> None:
+    """Set the selection from a click (0-based; head -1 is the mean), before widgets are drawn."""
+    st.session_state.layer = layer + 1
+    if head is not None:
+        st.session_state.head = MEAN_HEAD if head < 0 else head + 1
