@@ -365,12 +365,18 @@ def load_transformers_model(folder: str | Path, name: str | None = None, max_tok
     try:
         hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
         auto = AutoModelForSeq2SeqLM if getattr(hf_config, "is_encoder_decoder", False) else AutoModelForCausalLM
-        model = auto.from_pretrained(folder, config=hf_config, attn_implementation="eager", dtype=torch.float32,
-                                     use_safetensors=True, trust_remote_code=False, local_files_only=True)
+        model, info = auto.from_pretrained(folder, config=hf_config, attn_implementation="eager", dtype=torch.float32,
+                                           use_safetensors=True, trust_remote_code=False, local_files_only=True,
+                                           output_loading_info=True)
+        # transformers fills weights it does not find with random ones and only warns: refuse that.
+        missing = sorted(info.get("missing_keys") or []) + [str(k) for k in info.get("mismatched_keys") or []]
+        if missing:
+            raise ValueError(f"the weights do not match config.json; missing or mis-shaped: {', '.join(missing[:4])}"
+                             + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""))
         config = adapter_config(model.config, max_tokens)
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
         model_type = getattr(locals().get("hf_config"), "model_type", "?")
-        raise ModelLoadError(f"transformers could not load {folder} (model_type '{model_type}'): {exc}") from exc
+        raise ModelLoadError(f"transformers could not load {folder} as model_type '{model_type}': {exc}") from exc
     model.train(False).requires_grad_(False)  # inference only: no dropout, no gradients
     try:
         vocabulary = Tokenizer.from_file(str(tokenizer_json))
