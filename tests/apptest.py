@@ -51,3 +51,13 @@ def messages(at: AppTest) -> str:
     """All error, warning and info texts on the page, with the plain-text details shown under
     them, joined (for asserting on messages)."""
     return "\n".join(str(e.value) for kind in ("error", "warning", "info", "text") for e in at.get(kind))
+
+
+MARKDOWN_KINDS = ("markdown", "caption", "header", "subheader", "title", "error", "warning", "info", "success")
+
+
+def markdown_bodies(at: AppTest) -> list[str]:
+    """The bodies of every element Streamlit renders as Markdown (captions, headers, message
+    boxes...). Tests that user text never reaches Markdown assert this list is not empty first,
+    so they cannot pass because a page showed nothing."""
+    return [str(e.value) for kind in MARKDOWN_KINDS for e in at.get(kind)]

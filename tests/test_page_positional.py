@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from apptest import app_test, array, figure_specs, messages
+from apptest import app_test, array, figure_specs, markdown_bodies, messages
 
 from encoder.geometry import cosine_similarity
 from encoder.positional import decompose_input, sinusoidal_table
@@ -46,7 +46,9 @@ def test_user_text_reaches_the_chart_escaped_and_nowhere_as_markdown():
     parts = figure_specs(at)[-1]
     labels = " ".join(parts["layout"]["xaxis"]["ticktext"]) + " ".join(parts["data"][0]["x"])
     assert "<b>" not in labels and "&lt;" in labels
-    assert all("bold" not in element.value for element in at.markdown)
+    bodies = markdown_bodies(at)
+    assert len(bodies) >= 3
+    assert all("bold" not in body for body in bodies)
 
 
 def test_pair_adds_a_segment_part():
