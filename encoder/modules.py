@@ -185,6 +185,16 @@ class Embeddings(nn.Module):
         counted = torch.cumsum(real, dim=1) - 1  # (B, T): 0 for the first real token
         return torch.where(real, counted + self.position_offset, self.position_offset - 1)  # (B, T)
 
+    def learned_position_rows(self) -> torch.Tensor | None:
+        """The rows of a learned position table that tokens 0, 1, 2, ... read: (max_positions, E).
+
+        Leaves out RoBERTa's first position_offset rows (padding_idx and below), which no real
+        token reads. None for sinusoids, which are computed, not learned.
+        """
+        if not isinstance(self.position, nn.Embedding):
+            return None
+        return self.position.weight[self.position_offset:]  # (max_positions, E)
+
     def parts(self, input_ids: torch.Tensor, segment_ids: torch.Tensor | None) -> EmbeddingParts:
         token = self.token(input_ids) * self.token_scale  # (B, T, E)
         position = self.position(self.position_ids(input_ids)).expand_as(token)  # (B, T, E)

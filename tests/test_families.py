@@ -111,7 +111,7 @@ def test_task_checkpoint_keys_load(tmp_path, name):
 
 
 def test_roberta_positions_start_after_padding(loaded):
-    _, _, ours, _ = loaded("roberta")
+    _, _, ours, reference = loaded("roberta")
     from transformers.models.roberta.modeling_roberta import RobertaEmbeddings
 
     config = ours.config
@@ -121,6 +121,9 @@ def test_roberta_positions_start_after_padding(loaded):
     expected = RobertaEmbeddings.create_position_ids_from_input_ids(ids, padding_idx=1)
     assert ours.encoder.embeddings.position_ids(ids).tolist() == expected.tolist() == [
         [2, 3, 4, 5, 6, 1, 1], [2, 3, 4, 1, 1, 1, 1]]
+    rows = ours.encoder.embeddings.learned_position_rows()  # what token i reads: row i + 2
+    assert rows.shape == (32, 32)
+    torch.testing.assert_close(rows[0], reference.embeddings.position_embeddings.weight[2])
     # The tokenizer may read as many tokens as there are positions after the offset.
     assert ours.tokenizer.max_length == 32
     assert ours.run("the " * 60).n_tokens == 32
