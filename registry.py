@@ -43,11 +43,14 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page("pages/attention.py", "Attention", ":material/grid_on:", "attention", "att_", "Look", default=True,
          link={"att_hide_special": bool, "att_renormalize": bool, "att_merge": bool, "att_scale": str,
-               "att_log": str, "att_block": str, "att_follow": int, "att_window": int}),
+               "att_log": str, "att_block": str, "att_follow": int, "att_window": int,
+               "att_present": bool}),
     Page("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embeddings", "emb_", "Look",
          link={"emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": list}),
     Page("pages/positional.py", "Positional encoding", ":material/waves:", "positional", "pos_", "Look",
          link={"pos_positions": int, "pos_dims": list}),
+    Page("pages/rollout.py", "Rollout", ":material/account_tree:", "rollout", "roll_", "Explain",
+         link={"roll_fusion": str, "roll_residual": float, "roll_layer": int, "roll_token": int, "roll_flow": bool}),
 )
 
 

@@ -126,3 +126,30 @@ def select_layer_and_head(layer: int, head: int | None = None) -> None:
     st.session_state.layer = layer + 1
     if head is not None:
         st.session_state.head = MEAN_HEAD if head < 0 else head + 1
+
+
+# ---------------------------------------------------------------- exports
+
+
+def export_buttons(name: str, csv: Callable[[], str], fig: go.Figure, runs: dict[str, object]) -> None:
+    """A view's downloads: its numbers as long CSV, the run(s) as .npz, the figure as offline HTML.
+
+    Each file is made only when its button is clicked (deferred data), so drawing the page
+    never pays for plotly.js's 4.6 MB or a run's arrays; a click does not rerun the page.
+    `runs` maps a file-name suffix ("" for one run) to a Run. Keys start with "dl_", outside
+    every page prefix, because a download button's value cannot be written back to the session.
+    """
+    from encoder import export
+
+    with st.container(horizontal=True, gap="small"):
+        st.download_button("Numbers (CSV)", csv, f"{name}.csv", "text/csv", key=f"dl_{name}_csv",
+                           on_click="ignore", icon=":material/table_view:",
+                           help="Long format: layer, head, query, query_token, key, key_token, weight.")
+        for suffix, run in runs.items():
+            st.download_button(f"Run{' ' + suffix if suffix else ''} (.npz)", lambda run=run: export.run_npz_bytes(run),
+                               f"{name}-run{'-' + suffix if suffix else ''}.npz", "application/octet-stream",
+                               key=f"dl_{name}_npz{suffix}", on_click="ignore", icon=":material/data_array:",
+                               help="Every array of the run; np.load(path) reads it without pickle.")
+        st.download_button("Figure (HTML)", lambda: export.figure_html(fig, CHART_CONFIG), f"{name}.html",
+                           "text/html", key=f"dl_{name}_html", on_click="ignore", icon=":material/code:",
+                           help="One self-contained file with plotly.js inside: it opens offline.")

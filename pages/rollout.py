@@ -1,0 +1,85 @@
+"""Rollout: how much of each input token reaches each position, layer after layer (Abnar & Zuidema
+2020), with attention flow, its max-flow sibling, for short texts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import state
+import ui
+from encoder import export
+from encoder.analysis import HEAD_FUSIONS, MAX_FLOW_TOKENS, attention_flow, normalize_rows, rollout
+from figures import rollout as figures
+
+FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
+
+st.header(":material/account_tree: Rollout")
+st.caption("Attention in one layer mixes the mixtures made below it. Rollout multiplies the layers' attention "
+           "(averaged over heads, plus the residual connection) to estimate how much of each *input* token "
+           "ends up in each position. Abnar & Zuidema 2020.")
+
+run = state.current_run()
+if run is None:
+    st.stop()
+labels = run.tokenized.labels
+
+ui.keep_valid("roll_fusion", list(HEAD_FUSIONS), "mean")
+ui.keep_valid("roll_layer", list(range(1, run.n_layers + 1)), run.n_layers)
+ui.keep_valid("roll_token", list(range(run.n_tokens)), min(1, run.n_tokens - 1))
+with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+    fusion = st.segmented_control("Head fusion", HEAD_FUSIONS, key="roll_fusion", default="mean",
+                                  help="How a layer's heads become one map before the product: their mean, "
+                                       "or the largest or smallest weight of any head (rows renormalised).") or "mean"
+    residual = st.slider("Residual weight", 0.0, 1.0, 0.5, 0.05, key="roll_residual", width=260,
+                         help="Each layer's map is residual·I + (1 − residual)·A: how much a position keeps "
+                              "of itself through the skip connection. 0.5 is the paper's (A + I) / 2.")
+    layer = st.select_slider("Through layer", range(1, run.n_layers + 1), key="roll_layer", width=260,
+                             help="Rollout of layers 1 to this one.")
+    token = st.selectbox("Chosen token", range(run.n_tokens), key="roll_token", width=260,
+                         format_func=lambda i: f"{labels[i]} ·{i}")
+
+rolled = rollout(run.attentions, fusion, residual)  # (L, T, T)
+matrix = rolled[layer - 1]
+setting = f"{fusion} of heads, residual {residual:g}"
+heatmap = figures.share_heatmap(matrix, labels, f"Rollout through layer {layer} ({setting})")
+left, right = st.columns([3, 2])
+with left:
+    ui.chart(heatmap, "roll_heatmap",
+             "Row = a position after the layers, columns = the input tokens it is made of (each row sums to 1). "
+             "A bright diagonal means positions still mostly hold their own token; a bright column means one "
+             "input token has spread everywhere.")
+with right:
+    ui.chart(figures.share_bars([matrix[0], matrix[token]], [f"in {labels[0]} ·0", f"in {labels[token]} ·{token}"],
+                                labels, f"Each input token's share, through layer {layer}"), "roll_bars",
+             "Grey: what the first position ([CLS]), which a classifier reads, is made of. Blue: the chosen token. "
+             "Shares far from the token itself show what the layers have mixed in.")
+ui.export_buttons("rollout", lambda: export.attention_long_csv(rolled, labels, labels), heatmap, {"": run})
+
+st.subheader("Attention flow")
+st.caption(f"Flow treats the layers as a network of pipes with the same capacities and asks how much can flow "
+           f"from each position down to each input token (maximum flow). A path counts only as much as its "
+           f"narrowest pipe, so flow spreads credit more evenly than rollout. One max-flow per pair of tokens: "
+           f"limited to {MAX_FLOW_TOKENS} tokens.")
+if run.n_tokens > MAX_FLOW_TOKENS:
+    ui.show_problem("info", f"Attention flow is limited to {MAX_FLOW_TOKENS} tokens; this text has "
+                            f"{run.n_tokens}. Shorten it to see the flow.")
+    st.stop()
+if run.n_tokens > FLOW_AUTO_TOKENS and not st.toggle(
+        "Compute attention flow", key="roll_flow",
+        help=f"{run.n_tokens}² max-flows: this takes several seconds, and again after each change above."):
+    st.caption(f"This text has {run.n_tokens} tokens: switch flow on when you want it.")
+    st.stop()
+with st.spinner("Computing the maximum flows…", show_time=True):
+    flow = normalize_rows(attention_flow(run.attentions[:layer], fusion, residual))  # (T, T)
+flow_heatmap = figures.share_heatmap(flow, labels, f"Attention flow through layer {layer} ({setting}), rows "
+                                                   "normalised")
+left, right = st.columns([3, 2])
+with left:
+    ui.chart(flow_heatmap, "roll_flow_heatmap",
+             "Same layout as the rollout above: each row rescaled to sum to 1 so the two compare.")
+with right:
+    ui.chart(figures.share_bars([flow[0], flow[token]], [f"in {labels[0]} ·0", f"in {labels[token]} ·{token}"],
+                                labels, f"Each input token's share by flow, through layer {layer}"), "roll_flow_bars",
+             "Compare with the rollout bars above: where they agree, the estimate does not hinge on the method.")
+ui.export_buttons("attention-flow", lambda: export.attention_long_csv(flow, labels, labels, layers=[layer - 1],
+                                                                      heads=[None]), flow_heatmap, {"": run})
