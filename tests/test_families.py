@@ -6,6 +6,8 @@ reference is the same folder read back with transformers' AutoModel, eager atten
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -96,18 +98,15 @@ def test_batches_equal_single_runs(family):
 
 
 @pytest.mark.parametrize("name", MAIN)
-def test_task_checkpoint_keys_load(tmp_path, name):
+def test_task_checkpoint_keys_load(tmp_path, loaded, name):
     """A pre-training or task checkpoint: the family's prefix before every key, plus heads to ignore."""
-    spec = SPECS[name]
-    folder, _ = write_family_checkpoint(tmp_path, spec)
-    plain = load_file(str(folder / "model.safetensors"))
-    prefixed = {spec.prefix + key: value for key, value in plain.items()}
+    spec, folder, ours, _ = loaded(name)
+    for file in ("config.json", "tokenizer.json"):
+        shutil.copy(folder / file, tmp_path / file)
+    prefixed = {spec.prefix + key: value for key, value in load_file(str(folder / "model.safetensors")).items()}
     prefixed.update({key: torch.zeros(2, 2) for key in spec.head_keys})
-    save_file(prefixed, str(folder / "model.safetensors"))
-    run = load_model(folder).run(TEXTS[0])
-    expected = load_model(folder).run(TEXTS[0])  # loads again: deterministic
-    np.testing.assert_array_equal(run.attentions, expected.attentions)
-    assert run.attentions.shape[0] == 3
+    save_file(prefixed, str(tmp_path / "model.safetensors"))
+    np.testing.assert_array_equal(load_model(tmp_path).run(TEXTS[0]).attentions, ours.run(TEXTS[0]).attentions)
 
 
 def test_roberta_positions_start_after_padding(loaded):
@@ -197,10 +196,15 @@ def test_wrong_shape_in_a_shared_layer_is_named_once(tmp_path):
     ("albert", {"inner_group_num": 2}, "inner_group_num=2"),
     ("electra", {"hidden_act": "swish"}, "hidden_act 'swish'"),
 ])
-def test_unsupported_configs_are_refused_clearly(tmp_path, name, overrides, words):
-    folder, _ = write_family_checkpoint(tmp_path, SPECS[name], **overrides)
+def test_unsupported_configs_are_refused_clearly(tmp_path, loaded, name, overrides, words):
+    from transformers import AutoConfig
+
+    spec, folder, _, _ = loaded(name)
+    for file in ("model.safetensors", "tokenizer.json"):
+        shutil.copy(folder / file, tmp_path / file)
+    AutoConfig.for_model(spec.model_type, **{**spec.config, **overrides}).save_pretrained(tmp_path)
     with pytest.raises(ModelLoadError, match=f"config.json cannot be used: .*{words}"):
-        load_model(folder)
+        load_model(tmp_path)
 
 
 def test_unknown_family_names_the_known_ones():
