@@ -1,0 +1,32 @@
+"""The lab: a small Transformer encoder trained live on tasks whose right attention is known.
+
+    from encoder.lab import train_task, predict_text
+    result = train_task("reverse", seed=0)  # result.accuracy, .history, .snapshots, .model
+    predict_text(result.model, "31415926").outputs  # ['6', '2', '9', ...]
+
+This package never imports streamlit or plotly.
+"""
+
+from .model import (
+    Evaluation,
+    Prediction,
+    TaskModel,
+    causal_blind_spots,
+    evaluate,
+    held_out_evaluation,
+    load_task_model,
+    pattern_share,
+    predict_text,
+    save_task_model,
+    task_config,
+)
+from .snapshots import Snapshot, Snapshots
+from .tasks import TASKS, Task, held_out_set, make_task
+from .train import LogEntry, Progress, ProgressCallback, TrainingResult, TrainingSettings, train_task
+
+__all__ = [
+    "TASKS", "Evaluation", "LogEntry", "Prediction", "Progress", "ProgressCallback", "Snapshot", "Snapshots",
+    "Task", "TaskModel", "TrainingResult", "TrainingSettings", "causal_blind_spots", "evaluate",
+    "held_out_evaluation", "held_out_set", "load_task_model", "make_task", "pattern_share", "predict_text",
+    "save_task_model", "task_config", "train_task",
+]
