@@ -145,8 +145,20 @@ def test_padded_batch_pools_like_single_unpadded_runs(model):
     texts = ["Short one.", "A somewhat longer sentence with several more words in it.", "Medium length text here."]
     batched = pooled_features(model, texts)  # one padded batch
     for i, text in enumerate(texts):
-        alone = torch.from_numpy(model.run(text).hidden_states[-1]).mean(dim=0)  # (D,), no padding at all
+        alone = torch.tensor(model.run(text).hidden_states[-1]).mean(dim=0)  # (D,), no padding at all
         torch.testing.assert_close(batched[i], alone, atol=1e-5, rtol=0)
+
+
+def test_features_of_any_layer_match_model_run(model):
+    texts = ["Short one.", "A second, longer sentence."]
+    run = model.run(texts[1])
+    for layer in (0, 3, model.config.n_layers):
+        pooled = pooled_features(model, texts, layer=layer)[1]
+        torch.testing.assert_close(pooled, torch.tensor(run.hidden_states[layer]).mean(dim=0), atol=1e-5, rtol=0)
+    assert torch.equal(pooled_features(model, texts), pooled_features(model, texts, layer=model.config.n_layers))
+    for bad in (-1, model.config.n_layers + 1):
+        with pytest.raises(ValueError, match="layer"):
+            pooled_features(model, texts, layer=bad)
 
 
 # ---------------------------------------------------------------- trained heads (trained once per module)
@@ -249,6 +261,7 @@ def test_classifier_safetensors_round_trip(model, classifier, tmp_path):
         assert set(file.keys()) == {"weight", "bias"}
         assert '"all-MiniLM-L6-v2"' in file.metadata()["model_name"]
     loaded = SentenceClassifier.load(path, model)
+    assert loaded.layer == classifier.layer == model.config.n_layers
     texts = ["I loved this film, it was wonderful.", "Dreadful service.", "It rained."]
     assert np.array_equal(loaded.predict_proba(texts), classifier.predict_proba(texts))
     assert loaded.labels == classifier.labels and loaded.evaluation == classifier.evaluation
@@ -271,6 +284,17 @@ def test_loading_refuses_another_model_or_kind(model, classifier, tmp_path):
         SentenceClassifier.load(path, other)
     with pytest.raises(ValueError, match="sentence_classifier"):
         TokenTagger.load(path, model)
+
+
+def test_a_head_on_another_layer_saves_and_loads_it(model, tmp_path):
+    sentences = read_ner()["train"][:30]
+    head = train_tagger(model, sentences, seed=0, layer=4)
+    assert head.layer == 4
+    head.save(tmp_path / "tagger.safetensors")
+    loaded = TokenTagger.load(tmp_path / "tagger.safetensors", model)
+    assert loaded.layer == 4
+    text = "Kwame Nkrumah was born in Ghana."
+    assert loaded.tag_text(text) == head.tag_text(text)
 
 
 def test_train_on_your_own_labels(model):

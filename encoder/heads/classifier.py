@@ -12,8 +12,8 @@ from torch import nn
 from ..run import Model
 from .data import SENTIMENT_LABELS, read_sentiment, split_sentiment
 from .evaluation import ClassifierEvaluation, evaluate_labels
-from .features import mean_pool, pooled_features
-from .training import check_metadata, fit_linear, load_layer, save_layer
+from .features import mean_pool, pooled_features, resolve_layer
+from .training import check_metadata, fit_linear, load_head, save_head
 
 KIND = "sentence_classifier"
 # The L2 strength on standardised features, chosen by 5-fold cross-validation on the training
@@ -27,11 +27,14 @@ class SentenceClassifier(nn.Module):
     Read-only after training, so one instance can serve many threads.
     """
 
-    def __init__(self, model: Model, labels: Sequence[str] = SENTIMENT_LABELS, seed: int = 0) -> None:
+    def __init__(
+        self, model: Model, labels: Sequence[str] = SENTIMENT_LABELS, seed: int = 0, layer: int | None = None
+    ) -> None:
         super().__init__()
         self.model = model  # a plain attribute: Model is not an nn.Module, so its weights stay out of ours
         self.labels = tuple(labels)
         self.seed = seed
+        self.layer = resolve_layer(model, layer)  # the hidden state it reads; n_layers = the encoder's output
         self.linear = nn.Linear(model.config.d_model, len(self.labels))
         self.linear.requires_grad_(False)
         self.evaluation: ClassifierEvaluation | None = None  # held-out scores, set by training
@@ -42,7 +45,7 @@ class SentenceClassifier(nn.Module):
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, float32 (N, C), columns in `self.labels` order."""
-        features = pooled_features(self.model, texts)  # (N, D)
+        features = pooled_features(self.model, texts, layer=self.layer)  # (N, D)
         with torch.inference_mode():
             return torch.softmax(self.linear(features), dim=-1).numpy()  # (N, C)
 
@@ -51,18 +54,18 @@ class SentenceClassifier(nn.Module):
         return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=1)]
 
     def save(self, path: str | Path) -> None:
-        """Safetensors with the layer, and labels, model name, seed and evaluation as metadata."""
-        save_layer(path, self.linear, {
-            "kind": KIND, "labels": list(self.labels), "model_name": self.model.name, "seed": self.seed,
-            "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
+        """Safetensors with the weights, and labels, model name, layer, seed and evaluation as metadata."""
+        save_head(path, self.linear, {
+            "kind": KIND, "labels": list(self.labels), "model_name": self.model.name, "layer": self.layer,
+            "seed": self.seed, "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
         })
 
     @classmethod
     def load(cls, path: str | Path, model: Model) -> SentenceClassifier:
         """A classifier saved by `save`, on `model`. Raises ValueError if it was trained on another model."""
-        tensors, meta = load_layer(path)
+        tensors, meta = load_head(path)
         check_metadata(path, meta, KIND, model)
-        head = cls(model, meta["labels"], meta["seed"])
+        head = cls(model, meta["labels"], meta["seed"], meta["layer"])
         head.linear.load_state_dict(tensors)
         head.evaluation = None if meta["evaluation"] is None else ClassifierEvaluation.from_dict(meta["evaluation"])
         return head
@@ -75,15 +78,17 @@ def train_sentence_classifier(
     seed: int = 0,
     held_out: tuple[Sequence[str], Sequence[str]] | None = None,
     label_names: Sequence[str] = SENTIMENT_LABELS,
+    layer: int | None = None,
 ) -> SentenceClassifier:
     """Fit a classifier on (texts, labels); score it on `held_out` (texts, labels) if given.
 
     The encoder runs once over training and held-out texts together (one set of length-sorted
-    batches); only the linear layer is trained.
+    batches); only the linear layer is trained. `layer` picks the hidden state it reads (default:
+    the last layer, as in the tutorial).
     """
-    head = SentenceClassifier(model, label_names, seed)
+    head = SentenceClassifier(model, label_names, seed, layer)
     test_texts, test_labels = held_out if held_out is not None else ((), ())
-    features = pooled_features(model, [*texts, *test_texts])  # (N_train + N_test, D)
+    features = pooled_features(model, [*texts, *test_texts], layer=head.layer)  # (N_train + N_test, D)
     index = {label: i for i, label in enumerate(head.labels)}
     targets = torch.tensor([index[label] for label in labels])  # (N_train,)
     fit_linear(head.linear, features[: len(texts)], targets, seed, l2=L2)
@@ -94,7 +99,7 @@ def train_sentence_classifier(
     return head
 
 
-def default_sentence_classifier(model: Model, seed: int = 0) -> SentenceClassifier:
+def default_sentence_classifier(model: Model, seed: int = 0, layer: int | None = None) -> SentenceClassifier:
     """Sentiment (negative / positive) trained on 80% of assets/sentiment.csv, scored on the fixed rest."""
     train, test = split_sentiment(read_sentiment())
-    return train_sentence_classifier(model, train.texts, train.labels, seed, (test.texts, test.labels))
+    return train_sentence_classifier(model, train.texts, train.labels, seed, (test.texts, test.labels), layer=layer)

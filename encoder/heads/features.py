@@ -38,26 +38,40 @@ def encode_all(model: Model, texts: Sequence[str]) -> list[Tokenized]:
     return [model.tokenizer.encode(text) for text in texts]
 
 
+def resolve_layer(model: Model, layer: int | None) -> int:
+    """The hidden state a head reads: 0 is the embedding output, n_layers (the default, None) the last layer."""
+    n_layers = model.config.n_layers
+    if layer is None:
+        return n_layers
+    if not 0 <= layer <= n_layers:
+        raise ValueError(f"layer must be between 0 (the embeddings) and {n_layers} (the last layer), not {layer}.")
+    return layer
+
+
 def hidden_batches(
-    model: Model, tokenized: Sequence[Tokenized], batch_size: int = BATCH_SIZE
+    model: Model, tokenized: Sequence[Tokenized], batch_size: int = BATCH_SIZE, layer: int | None = None
 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
     """Run the frozen encoder over all texts, batch by batch, shortest texts first.
 
-    Yields (indices into `tokenized`, last hidden state (B, T, D), attention mask (B, T)).
+    Yields (indices into `tokenized`, hidden state (B, T, D) after `layer`, attention mask (B, T)).
     """
+    layer = resolve_layer(model, layer)
     for indices in length_sorted_batches([len(t) for t in tokenized], batch_size):
         ids, mask = pad_batch([tokenized[i].ids for i in indices], PAD_ID)  # (B, T) each
         segments, _ = pad_batch([tokenized[i].segment_ids for i in indices], 0)  # (B, T)
         with torch.inference_mode():
-            hidden = model.encoder(ids, segments, mask).last_hidden_state  # (B, T, D)
-        yield indices, hidden, mask
+            output = model.encoder(ids, segments, mask)
+        # hidden_states[-1] is last_hidden_state (final norm included), so the default is the encoder's output
+        yield indices, output.hidden_states[layer], mask  # (B, T, D)
 
 
-def pooled_features(model: Model, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> torch.Tensor:
-    """Mean-pooled last hidden states, (N, D) in the order of `texts`."""
+def pooled_features(
+    model: Model, texts: Sequence[str], batch_size: int = BATCH_SIZE, layer: int | None = None
+) -> torch.Tensor:
+    """Mean-pooled hidden states (the last layer's unless `layer` says), (N, D) in the order of `texts`."""
     tokenized = encode_all(model, texts)
     features = torch.empty(len(tokenized), model.config.d_model)  # (N, D)
-    for indices, hidden, mask in hidden_batches(model, tokenized, batch_size):
+    for indices, hidden, mask in hidden_batches(model, tokenized, batch_size, layer):
         features[indices] = mean_pool(hidden, mask)
     return features
 
@@ -83,11 +97,11 @@ def word_spans(tokenized: Tokenized) -> list[tuple[int, int]]:
 
 
 def token_features(
-    model: Model, tokenized: Sequence[Tokenized], batch_size: int = BATCH_SIZE
+    model: Model, tokenized: Sequence[Tokenized], batch_size: int = BATCH_SIZE, layer: int | None = None
 ) -> list[torch.Tensor]:
-    """Each text's last hidden state without its padding, (T_i, D) per text, in the order given."""
+    """Each text's hidden state (the last layer's unless `layer` says) without padding, (T_i, D) per text."""
     out: list[torch.Tensor] = [torch.empty(0)] * len(tokenized)
-    for indices, hidden, _ in hidden_batches(model, tokenized, batch_size):
+    for indices, hidden, _ in hidden_batches(model, tokenized, batch_size, layer):
         for row, i in enumerate(indices):
             out[i] = hidden[row, : len(tokenized[i])].clone()  # (T_i, D); a normal tensor, fit for training
     return out

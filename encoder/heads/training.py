@@ -23,21 +23,21 @@ FORMAT = "headlight-task-head/1"
 
 
 @torch.no_grad()
-def _init(layer: nn.Linear, seed: int) -> None:
+def _init(linear: nn.Linear, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
-    nn.init.normal_(layer.weight, std=0.01, generator=generator)
-    nn.init.zeros_(layer.bias)
+    nn.init.normal_(linear.weight, std=0.01, generator=generator)
+    nn.init.zeros_(linear.bias)
 
 
 def fit_linear(
-    layer: nn.Linear,
+    linear: nn.Linear,
     features: torch.Tensor,
     targets: torch.Tensor,
     seed: int,
     l2: float = 1e-3,
     max_iter: int = 300,
 ) -> float:
-    """Train `layer` in place on features (N, D) and class targets (N,), entries IGNORE skipped.
+    """Train `linear` in place on features (N, D) and class targets (N,), entries IGNORE skipped.
 
     Minimises mean cross-entropy + l2 · ‖W‖² (bias not penalised) on standardised features, then
     folds the standardisation into the layer, so the result is one plain linear map of the raw
@@ -48,15 +48,15 @@ def fit_linear(
     mean = x.mean(dim=0)  # (D,)
     std = x.std(dim=0).clamp(min=1e-6)  # (D,)
     x = (x - mean) / std
-    _init(layer, seed)
-    layer.requires_grad_(True)
+    _init(linear, seed)
+    linear.requires_grad_(True)
     optimiser = torch.optim.LBFGS(
-        layer.parameters(), lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+        linear.parameters(), lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
         tolerance_grad=1e-7, tolerance_change=1e-10,
     )
 
     def objective() -> torch.Tensor:
-        return F.cross_entropy(layer(x), y) + l2 * layer.weight.square().sum()
+        return F.cross_entropy(linear(x), y) + l2 * linear.weight.square().sum()
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
@@ -68,21 +68,21 @@ def fit_linear(
     with torch.no_grad():
         loss = float(objective())
         # W((x - μ)/σ) + b = (W/σ)x + (b - (W/σ)μ): the same map on raw features
-        layer.weight.div_(std)
-        layer.bias.sub_(layer.weight @ mean)
-    layer.requires_grad_(False)
+        linear.weight.div_(std)
+        linear.bias.sub_(linear.weight @ mean)
+    linear.requires_grad_(False)
     return loss
 
 
-def save_layer(path: str | Path, layer: nn.Linear, metadata: dict[str, object]) -> None:
+def save_head(path: str | Path, linear: nn.Linear, metadata: dict[str, object]) -> None:
     """Write the layer's weight and bias as safetensors; `metadata` values are stored as JSON."""
     header = {"format": FORMAT} | {key: json.dumps(value) for key, value in metadata.items()}
-    tensors = {"weight": layer.weight.detach().contiguous(), "bias": layer.bias.detach().contiguous()}
+    tensors = {"weight": linear.weight.detach().contiguous(), "bias": linear.bias.detach().contiguous()}
     save_file(tensors, str(path), metadata=header)
 
 
-def load_layer(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
-    """(tensors, metadata) from a file `save_layer` wrote. Raises ValueError for any other file."""
+def load_head(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    """(tensors, metadata) from a file `save_head` wrote. Raises ValueError for any other file."""
     with safe_open(str(path), framework="pt") as file:
         header = file.metadata() or {}
         if header.get("format") != FORMAT:
