@@ -169,6 +169,18 @@ def test_electra_projects_only_when_widths_differ(tmp_path):
     assert not any("project" in name for name in model.encoder.state_dict())
 
 
+def test_distilbert_sinusoidal_table_is_read_from_the_checkpoint(tmp_path):
+    """sinusoidal_pos_embds: transformers stores its frozen table, so reading it as learned matches."""
+    folder, _ = write_family_checkpoint(tmp_path, SPECS["distilbert"], sinusoidal_pos_embds=True)
+    from transformers import AutoModel
+
+    reference = AutoModel.from_pretrained(folder, attn_implementation="eager").eval()
+    run = load_model(folder).run(TEXTS[0])
+    attentions, hidden = reference_outputs(reference, run.ids)
+    np.testing.assert_allclose(run.attentions, attentions, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(run.hidden_states, hidden, atol=TOLERANCE, rtol=0)
+
+
 def test_missing_key_is_named_in_the_checkpoints_words(tmp_path):
     folder, _ = write_family_checkpoint(tmp_path, SPECS["distilbert"])
     weights = load_file(str(folder / "model.safetensors"))
