@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from encoder.analysis import STATISTICS, head_statistics
-from encoder.corpus import corpus_statistics, read_sentences
+from encoder.corpus import corpus_head_map, corpus_statistics, read_sentences
 from encoder.corpus.statistics import seconds_left
 
 SENTENCES = [
@@ -122,6 +122,25 @@ def test_seconds_left():
     assert seconds_left(0, 10, 5.0) is None
     assert seconds_left(5, 20, 10.0) == pytest.approx(30.0)
     assert seconds_left(20, 20, 10.0) == 0
+
+
+def test_head_map_is_clark_distances_over_the_sample(model):
+    from encoder.analysis import head_distances, head_map
+
+    texts = [SENTENCES[0], "", SENTENCES[3], SENTENCES[5], SENTENCES[9]]
+    whole = corpus_head_map(model, texts, sample_size=10, batch_size=2)
+    readable = [0, 2, 3, 4]
+    runs = [model.run(texts[i]) for i in readable]
+    assert whole.sample == tuple(readable) and [row for row, _ in whole.skipped] == [2]
+    np.testing.assert_allclose(whole.distances, head_distances([run.attentions for run in runs]), atol=1e-6)
+    np.testing.assert_array_equal(whole.xy, head_map(whole.distances))
+    assert whole.xy.shape == (72, 2) and (whole.layer[13], whole.head[13]) == (1, 1)
+    # Each head's example is the sentence where its entropy is the smallest share of ln T.
+    focus = np.stack([head_statistics(run)["entropy"].to_numpy() / np.log(run.n_tokens) for run in runs])  # (S, 72)
+    chosen = focus[[readable.index(i) for i in whole.example], np.arange(72)]
+    np.testing.assert_allclose(chosen, focus.min(axis=0), atol=1e-6)
+    sampled = corpus_head_map(model, texts, sample_size=2, seed=3)
+    assert len(sampled.sample) + len(sampled.skipped) == 2 and set(sampled.sample) <= set(readable)
 
 
 # --- the command line ----------------------------------------------------------------------------------

@@ -7,12 +7,21 @@
     stats.attrs["n_sentences"], stats.attrs["skipped"]
 
 `python -m encoder.corpus INPUT --out stats.parquet [--engine ray]` does the same from the command
-line; `ray_corpus_statistics` spreads it over a Ray cluster (Ray is an optional extra,
+line; `corpus_head_map` places the heads on Clark et al.'s map from a sample;
+`ray_corpus_statistics` (encoder.corpus.ray_engine) spreads it over a Ray cluster (Ray is an optional extra,
 requirements-scale.txt, imported only when used).
 """
 
+from .head_map import CorpusHeadMap, corpus_head_map
 from .reading import Sentences, read_sentences
-from .statistics import RunningMeans, SentenceStatistics, corpus_statistics, text_statistics
+from .statistics import (
+    RunningMeans,
+    SentenceStatistics,
+    corpus_statistics,
+    runs_or_reasons,
+    seconds_left,
+    text_statistics,
+)
 
-__all__ = ["RunningMeans", "SentenceStatistics", "Sentences", "corpus_statistics", "read_sentences",
-           "text_statistics"]
+__all__ = ["CorpusHeadMap", "RunningMeans", "SentenceStatistics", "Sentences", "corpus_head_map",
+           "corpus_statistics", "read_sentences", "runs_or_reasons", "seconds_left", "text_statistics"]
