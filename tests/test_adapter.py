@@ -3,6 +3,7 @@ transformers' own eager outputs."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -101,6 +102,10 @@ def test_llama_folder_goes_through_the_adapter_with_transformers_attention(llama
     assert run.queries is None and run.keys is None and run.values is None and run.token_labels is None
     np.testing.assert_array_equal(run.position_embeddings, 0)  # rotary: no position vector is added
     np.testing.assert_allclose(model.rotary_frequencies(), 10000.0 ** (-np.arange(0, 8, 2) / 8))
+    assert model.learned_position_table() is None
+    again = pickle.loads(pickle.dumps(run))  # Streamlit's cache_data pickles runs
+    assert again.causal and again.tokens == run.tokens
+    np.testing.assert_array_equal(again.attentions, run.attentions)
 
 
 def test_llama_value_output_norms_from_grouped_heads(llama_folder):
@@ -157,6 +162,10 @@ def test_encoder_decoder_exposes_three_attentions(bart_folder):
         assert run.value_output_norms.shape == shape[:2] + shape[3:]  # (L, H, T_key)
         assert np.isfinite(run.value_output_norms).all()
     assert cross_run.key_tokens == encoder_run.tokens and cross_run.tokens == decoder_run.tokens
+    positions = reference.model.encoder.embed_positions.weight.detach().numpy()  # rows 0, 1 unused (offset 2)
+    np.testing.assert_array_equal(encoder_run.position_embeddings, positions[2: 2 + T_enc])
+    decoder_positions = reference.model.decoder.embed_positions.weight.detach().numpy()
+    np.testing.assert_array_equal(decoder_run.position_embeddings, decoder_positions[2: 2 + T_dec])
     assert np.all(decoder_run.attentions[:, :, decoder_run.future_mask()] == 0)
 
 
@@ -170,6 +179,15 @@ def test_errors_are_plain(llama_folder, bart_folder):
         model.run("   ")
     with pytest.raises(ValueError, match="not 'self'"):
         load_model(bart_folder).run("the cat", attention_kind="self")
+
+
+def test_bert_like_encoders_are_not_taken_for_decoders():
+    from encoder.adapters import is_adapter_config
+
+    assert is_adapter_config({"model_type": "llama"}) and is_adapter_config({"model_type": "t5"})
+    assert not is_adapter_config({"model_type": "xlm-roberta"})  # an encoder (its LM-head variant aside)
+    assert is_adapter_config({"model_type": "xlm-roberta", "is_decoder": True})
+    assert not is_adapter_config({"model_type": "no-such-family"})
 
 
 def test_weights_that_do_not_match_are_refused(tmp_path, llama_folder):

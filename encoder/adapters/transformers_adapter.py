@@ -16,8 +16,8 @@ What differs from a native Run (see `AdapterRun`):
 - value_output_norms ‖v_j W_O^h‖ come from hooks on the value projection where the layer has a
   known layout (Llama-style v_proj/o_proj, BART-style v_proj/out_proj, T5 v/o, GPT-2 c_attn/c_proj),
   and are NaN otherwise;
-- position_embeddings are the learned table's rows for GPT-2-style models and zeros for rotary or
-  relative positions, which add no vector to the input (config.positions says which).
+- position_embeddings are the learned table's rows for GPT-2, BART and OPT, and zeros for rotary
+  or relative positions, which add no vector to the input (config.positions says which).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from ..run import Run
 from ..tokenize import TextTokenizer, Tokenized
 
 MAX_TOKENS = 512  # a decoder's window can be 8k tokens; (L, H, T, T) attentions at 8k would not fit in memory
+# Families whose learned position table `learned_position_table` reads (GPT-2's wpe; BART's and
+# OPT's embed_positions with their offset of 2).
+LEARNED_POSITIONS = ("gpt2", "bart", "opt")
 AttentionKind = Literal["self", "encoder", "decoder", "cross"]
 _HOOK_LOCK = threading.Lock()  # registering/removing hooks edits shared dicts: one thread at a time
 
@@ -178,10 +181,19 @@ class TransformersModel:
         """Distinct parameters (a tied output layer counts once)."""
         return sum(p.numel() for p in self.model.parameters())
 
-    def learned_position_table(self) -> np.ndarray | None:
-        """GPT-2's learned (max_positions, D) table as a float32 copy; None for rotary or relative positions."""
-        table = getattr(self.model.base_model, "wpe", None)
-        return None if table is None else table.weight.detach().float().numpy().copy()
+    def learned_position_table(self, side: Literal["encoder", "decoder"] = "encoder") -> np.ndarray | None:
+        """The learned (max_positions, D) position table as a float32 copy, row i for position i;
+        None for rotary or relative positions. An encoder-decoder has one per side."""
+        base = self.model.base_model
+        if self.config.encoder_decoder:
+            base = self.model.get_encoder() if side == "encoder" else self.model.get_decoder()
+        if isinstance(table := getattr(base, "wpe", None), nn.Embedding):  # GPT-2
+            return table.weight.detach().float().numpy().copy()
+        table = getattr(base, "embed_positions", None)
+        if isinstance(table, nn.Embedding) and isinstance(offset := getattr(table, "offset", None), int):
+            # BART / OPT: position i reads row i + offset (2, a leftover of fairseq's padding rows)
+            return table.weight[offset:].detach().float().numpy().copy()
+        return None
 
     def rotary_frequencies(self) -> np.ndarray | None:
         """RoPE's angular frequencies θ_i = base^(−2i/Dh), i < Dh/2 (Su et al. 2021, eq. 15); None without RoPE."""
@@ -287,7 +299,7 @@ class TransformersModel:
                   causal: bool, kind: AttentionKind) -> AdapterRun:
         ids = torch.tensor(tokenized.ids)
         token_embeddings = embeddings.weight[ids].float()  # (T, D)
-        table = self.learned_position_table() if kind == "self" else None
+        table = self.learned_position_table("encoder" if kind == "encoder" else "decoder")
         positions = (np.array(table[: len(tokenized)]) if table is not None
                      else np.zeros(tuple(token_embeddings.shape), dtype=np.float32))  # (T, D)
         n_layers = len(attentions)
@@ -312,12 +324,18 @@ def is_adapter_config(hf: dict[str, Any]) -> bool:
     try:
         from transformers.models.auto.modeling_auto import (
             MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
             MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
         )
     except ImportError:
         return False
     model_type = str(hf.get("model_type", ""))
-    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+    if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+        return True
+    # BERT-like encoders are in the causal-LM table too (their *LMHeadModel variants); they are
+    # decoders only when config.json says is_decoder.
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and (
+        bool(hf.get("is_decoder")) or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES)
 
 
 def adapter_config(hf_config: Any, max_tokens: int = MAX_TOKENS) -> AdapterConfig:
@@ -328,8 +346,8 @@ def adapter_config(hf_config: Any, max_tokens: int = MAX_TOKENS) -> AdapterConfi
     rotary_base = rope.get("rope_theta") if isinstance(rope, dict) else None
     rotary_base = rotary_base or getattr(text, "rope_theta", None)
     model_type = str(text.model_type)
-    positions = ("rotary" if rotary_base else "learned" if model_type in ("gpt2", "bart", "opt", "mbart", "marian")
-                 else "relative" if model_type in ("t5", "mt5") else "none")
+    positions = ("rotary" if rotary_base else "learned" if model_type in LEARNED_POSITIONS
+                 else "relative" if model_type in ("t5", "mt5", "umt5") else "none")
     window = int(getattr(text, "max_position_embeddings", 0) or getattr(text, "n_positions", 0) or max_tokens)
     encoder_decoder = bool(getattr(text, "is_encoder_decoder", False))
     return AdapterConfig(
