@@ -2,8 +2,9 @@
 
     python -m bench.corpus [--repeats 3] [--ray-sentences 2000] [--no-ray]
 
-Sentences come from assets/corpus.txt (repeated, each copy numbered, for the larger runs).
-Prints medians of `--repeats` runs:
+Sentences come from assets/corpus.txt: its 200 longest (about 20 tokens on average) for the first
+two figures, the whole file repeated (each copy numbered) for the Ray figures.
+Prints medians of `--repeats` runs (`--ray-repeats` for the Ray figures):
 1. 200 sentences, statistics included, in one process with 2 torch threads (target: ≤ 3 s);
 2. the same through a one-at-a-time `model.run` loop, and the ratio (target: batched ≥ 2.5× faster);
 3. `--ray-sentences` sentences in one process against Ray Data on 2 local workers (1 torch thread
@@ -45,6 +46,13 @@ def corpus_of(size: int) -> list[str]:
     return [base[i % len(base)] + ("" if i < len(base) else f" ({i // len(base)})") for i in range(size)]
 
 
+def longest(model, texts: list[str], count: int) -> list[str]:
+    """The `count` texts with the most tokens, in file order."""
+    lengths = [len(model.tokenizer.encode(text)) for text in texts]
+    chosen = sorted(range(len(texts)), key=lambda i: -lengths[i])[:count]
+    return [texts[i] for i in sorted(chosen)]
+
+
 def one_at_a_time(model, texts: list[str]) -> list[SentenceStatistics]:
     return [SentenceStatistics.of_run(model.run(text, qkv=False)) for text in texts]
 
@@ -54,12 +62,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sentences", type=int, default=200)
     parser.add_argument("--ray-sentences", type=int, default=2000)
+    parser.add_argument("--ray-repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
     model = load_model()
-    texts = corpus_of(args.sentences)
+    texts = longest(model, list(read_sentences(CORPUS).texts), args.sentences)
     tokens = [len(model.tokenizer.encode(text)) for text in texts]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {args.repeats}; "
           f"{len(texts)} sentences of {np.mean(tokens):.1f} tokens on average ({min(tokens)}-{max(tokens)})")
@@ -83,12 +92,15 @@ def ray_figures(model, args: argparse.Namespace) -> None:
     from encoder.corpus.ray_engine import ray_corpus_statistics, ray_session
 
     texts = corpus_of(args.ray_sentences)
-    local, expected = timed(lambda: corpus_statistics(model, texts, args.batch_size), args.repeats)
-    print(f"{len(texts)} sentences, one process (2 threads)  {local:7.2f} s  {len(texts) / local:7.0f} sentences/s")
+    tokens = np.mean([len(model.tokenizer.encode(text)) for text in texts])
+    local, expected = timed(lambda: corpus_statistics(model, texts, args.batch_size), args.ray_repeats)
+    print(f"{len(texts)} sentences of {tokens:.1f} tokens on average, medians of {args.ray_repeats}")
+    print(f"{'one process, 2 threads':<36} {local:7.2f} s  {len(texts) / local:7.0f} sentences/s")
     start = time.perf_counter()
     with ray_session(None, 2):
         started = time.perf_counter() - start
-        job, by_ray = timed(lambda: ray_corpus_statistics(texts, None, args.batch_size, workers=2), args.repeats)
+        job, by_ray = timed(lambda: ray_corpus_statistics(texts, None, args.batch_size, workers=2),
+                            args.ray_repeats)
         assert ray.is_initialized()
     difference = np.abs(by_ray[list(STATISTICS)].to_numpy() - expected[list(STATISTICS)].to_numpy()).max()
     print(f"{'Ray: ray.init, 2 local CPUs':<36} {started:7.2f} s")
