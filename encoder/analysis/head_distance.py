@@ -1,8 +1,9 @@
 """How alike two heads attend: Clark et al. (2019, §6) head distances and their 2-D map.
 
 Distance between heads a and b: for each query token, the Jensen–Shannon divergence between
-the two heads' attention rows, summed over the tokens and divided by their number (the mean),
-then averaged over sentences. Rows are smoothed to 0.999·p + 0.001/T first, as Clark et al. do.
+the two heads' attention rows (scipy's `jensenshannon` returns its square root, the distance),
+summed over the tokens and divided by their number (the mean), then averaged over sentences.
+Rows are smoothed to 0.999·p + 0.001/T first, as Clark et al. do.
 """
 
 from __future__ import annotations
@@ -10,25 +11,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
+from scipy.special import entr
 from sklearn.manifold import MDS
 
 SMOOTHING = 0.001
 
 
 def _sentence_distances(attentions: np.ndarray) -> np.ndarray:
-    """One sentence's (L, H, T, T) -> (L·H, L·H): the mean over queries of the JS divergence."""
+    """One sentence's (L, H, T, T) -> (L·H, L·H): the mean over queries of the JS divergence.
+
+    JS(p, q) = H((p + q) / 2) − (H(p) + H(q)) / 2 (Lin 1991), with H the Shannon entropy in
+    nats: each head's row entropies are computed once, leaving one entropy pass per pair of heads
+    (a third of the work of scipy's `jensenshannon`, which the tests use as the reference).
+    """
     attentions = np.asarray(attentions, dtype=np.float64)
     if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
         raise ValueError(f"Expected attention of shape (L, H, T, T), got {attentions.shape}.")
     n_layers, n_heads, n_tokens, _ = attentions.shape
     rows = attentions.reshape(n_layers * n_heads, n_tokens, n_tokens)  # (N, T, T): N = L·H heads
     rows = (1.0 - SMOOTHING) * rows + SMOOTHING / n_tokens
+    rows /= rows.sum(axis=-1, keepdims=True)  # a distribution per row, as scipy would make it
+    entropies = entr(rows).sum(axis=-1)  # (N, T)
     distances = np.zeros((len(rows), len(rows)))
     for a in range(len(rows) - 1):
-        # scipy returns the JS *distance*, the square root of the divergence: square it back.
-        divergence = jensenshannon(rows[a][None], rows[a + 1:], axis=-1) ** 2  # (N − a − 1, T)
-        distances[a, a + 1:] = divergence.mean(axis=-1)
+        mixture = entr(0.5 * (rows[a] + rows[a + 1:])).sum(axis=-1)  # (N − a − 1, T)
+        divergence = mixture - 0.5 * (entropies[a] + entropies[a + 1:])  # (N − a − 1, T)
+        distances[a, a + 1:] = np.maximum(divergence, 0.0).mean(axis=-1)  # ≥ 0 up to rounding
     return distances + distances.T  # symmetric, zero on the diagonal
 
 
