@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from .run import Run
 
@@ -142,3 +143,84 @@ def attention_view(
         key_positions=key_groups,
     )
 
+
+
+# ---------------------------------------------------------------- reading a view
+
+
+def row_of_position(groups: list[list[int]], position: int) -> int | None:
+    """The row (or column) of a view that stands for a token position of the run, or None when
+    the view hides it. Following a token by its position, not its row, keeps the same token in
+    view when hiding or merging moves the rows."""
+    return next((row for row, group in enumerate(groups) if position in group), None)
+
+
+def segment_b_start(groups: list[list[int]], segment_ids: list[int]) -> int | None:
+    """The first row of a view that belongs to sentence B (segment 1), or None without one."""
+    return next((row for row, group in enumerate(groups) if segment_ids[group[0]] == 1), None)
+
+
+def row_sum_range(matrix: np.ndarray) -> tuple[float, float]:
+    """(smallest, largest) row sum of a (Q, K) matrix: 1 and 1 for untouched softmax rows."""
+    sums = np.asarray(matrix, dtype=np.float64).sum(axis=-1)  # (Q,)
+    return float(sums.min()), float(sums.max())
+
+
+def window_span(n_rows: int, center: int, size: int) -> tuple[int, int]:
+    """[start, stop) of `size` consecutive rows around `center`, moved inside 0..n_rows."""
+    size = max(1, min(size, n_rows))
+    start = min(max(center - size // 2, 0), n_rows - size)
+    return start, start + size
+
+
+@dataclass(frozen=True)
+class HeadChoice:
+    """A head picked to open on, with the rule's reason in words."""
+
+    layer: int  # 0-based
+    head: int  # 0-based
+    reason: str
+
+
+def clearest_head(stats: pd.DataFrame, sink_threshold: float | None = None) -> HeadChoice:
+    """The head with the lowest mean row entropy among those that are not a [CLS] or [SEP] sink.
+
+    Low entropy means each token looks at few others (a sharp pattern); sink heads also have low
+    entropy but only say "nothing to do here" (Clark et al. 2019, §3.3), so they are left out.
+    `stats` is `head_statistics(run)`. When every head is a sink, the lowest entropy overall.
+    The threshold defaults to Clark et al.'s sink threshold (`head_statistics.SINK_THRESHOLD`).
+    """
+    if sink_threshold is None:
+        from .analysis.head_statistics import SINK_THRESHOLD  # here: encoder.analysis imports this module
+
+        sink_threshold = SINK_THRESHOLD
+    candidates = stats[(stats["cls"] < sink_threshold) & (stats["sep"] < sink_threshold)]
+    pool = candidates if len(candidates) else stats
+    best = pool.loc[pool["entropy"].idxmin()]
+    layer, head = int(best["layer"]), int(best["head"])
+    reason = (f"Opened on layer {layer + 1}, head {head + 1}: the sharpest pattern here, the lowest mean "
+              f"attention entropy ({best['entropy']:.2f} nats) among heads that do not put most of their "
+              f"weight on [CLS] or [SEP] (under {sink_threshold:.0%}).")
+    return HeadChoice(layer, head, reason)
+
+
+# Function words a first-time reader would not choose to follow (English; other languages simply
+# fall through to their first word).
+_FUNCTION_WORDS_TEXT = (
+    "a an the this that these those it its he she they we you i me him her them us my your our their "
+    "is are was were be been being am do does did have has had will would can could shall should may might "
+    "must and or but nor so yet for of in on at by to from with about into over under as than then if "
+    "not no too very because while when where which who whom what how")
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split(" "))
+
+
+def content_word_position(tokens: list[str], special: list[bool], word_ids: list[int | None]) -> int:
+    """The position of the first token that starts a content word (alphabetic, at least three
+    letters, not a function word); else the first non-special token; else 0."""
+    readable = [p for p, is_special in enumerate(special) if not is_special]
+    for position in readable:
+        token = tokens[position]
+        starts_word = position == 0 or word_ids[position] != word_ids[position - 1]
+        if starts_word and token.isalpha() and len(token) >= 3 and token.lower() not in FUNCTION_WORDS:
+            return position
+    return readable[0] if readable else 0

@@ -16,6 +16,7 @@ from encoder.attention_view import AttentionView, head_average
 
 from .common import (
     DEFAULT_COLOR_SCALE,
+    axis_ticks,
     base_layout,
     color_indices,
     downsample_mean,
@@ -38,33 +39,127 @@ class ColorOptions:
     scale: str = DEFAULT_COLOR_SCALE
     log: bool = False
 
+    @property
+    def legend(self) -> str:
+        """The colour bar's title: which mapping is in use, so a reader knows what shades mean."""
+        return "weight<br>(log colour)" if self.log else "weight<br>(linear)"
 
-def head_heatmap(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions()) -> go.Figure:
+
+@dataclass(frozen=True)
+class Sizes:
+    """Text and chart sizes: the desk defaults, or large ones for a projector."""
+
+    tick: int = 12  # axis label font, px
+    title: int = 15
+    row_px: int = 22  # heatmap height per row, within [min_height, max_height]
+    min_height: int = 380
+    max_height: int = 900
+    max_ticks: int = 64  # the most labels an axis shows before it labels every k-th token
+
+
+NORMAL = Sizes()
+# At 1920 x 1080 on a projector, 16 px is about the smallest label a class reads from the back.
+PRESENTATION = Sizes(tick=17, title=22, row_px=34, min_height=640, max_height=1400, max_ticks=40)
+TEXT_COLOR = "#111111"  # labels in near-black: Streamlit's default grey washes out on a projector
+MODEBAR_ROOM = 34  # px above a title, so the chart's icons never cover it on a narrow screen
+WINDOW_DEFAULT = 48  # tokens in the readable window around the followed token
+
+
+def _readable(layout: dict, sizes: Sizes) -> dict:
+    """Axis labels and title at the chosen sizes, dark, with the title below the modebar's row."""
+    for axis in ("xaxis", "yaxis"):
+        if axis in layout:
+            layout[axis]["tickfont"] = dict(size=sizes.tick, color=TEXT_COLOR)
+            layout[axis]["title"]["font"] = dict(size=sizes.tick, color=TEXT_COLOR)
+    layout["title"].update(font=dict(size=sizes.title, color=TEXT_COLOR), y=1, yref="container", yanchor="top",
+                           pad=dict(t=MODEBAR_ROOM))
+    layout["margin"] = dict(l=10, r=10, t=MODEBAR_ROOM + sizes.title + 18, b=10)
+    return layout
+
+
+def head_title(layer: int, head: int, block: str = "all") -> str:
+    """'Layer 3, head 7' (or the mean), naming the pair block when only one block is shown."""
+    title = f"Layer {layer + 1}, mean of all heads" if head < 0 else f"Layer {layer + 1}, head {head + 1}"
+    if block != "all":
+        source, target = block.split("→")
+        title += f" · block {block}: sentence {source} queries → sentence {target} keys"
+    return title
+
+
+def head_matrix(view: AttentionView, layer: int, head: int) -> np.ndarray:
+    """(Q, K): one head, or for head -1 the mean of the layer's heads."""
+    if head < 0:
+        return head_average(view.weights[layer: layer + 1])[0]
+    return view.weights[layer, head]
+
+
+def head_heatmap(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions(), *,
+                 block: str = "all", b_start: int | None = None, sizes: Sizes = NORMAL) -> go.Figure:
     """One head (or, for head -1, the mean of the layer's heads) as an exact heatmap.
 
-    Queries are rows, keys are columns.
+    Queries are rows, keys are columns. b_start: the first row/column of sentence B, marked by
+    lines in the "all" view of a pair.
     """
-    if head < 0:
-        matrix, title = head_average(view.weights[layer: layer + 1])[0], f"Layer {layer + 1}, mean of all heads"
-    else:
-        matrix, title = view.weights[layer, head], f"Layer {layer + 1}, head {head + 1}"  # (Q, K)
+    matrix = head_matrix(view, layer, head)  # (Q, K)
     trace = exact_heatmap(matrix, view.query_labels, view.key_labels, color_scale=colors.scale,
                           log=colors.log, zmax=float(matrix.max()))
-    return go.Figure(trace, matrix_layout(view.query_labels, view.key_labels, title, _matrix_height(len(matrix))))
+    trace.colorbar.title.text = colors.legend
+    layout = matrix_layout(view.query_labels, view.key_labels, head_title(layer, head, block),
+                           _matrix_height(len(matrix), sizes))
+    layout["xaxis"].update(axis_ticks(view.key_labels, sizes.max_ticks), tickangle=-60)
+    layout["yaxis"].update(axis_ticks(view.query_labels, sizes.max_ticks))
+    if b_start is not None and block == "all":
+        layout["shapes"] = _sentence_b_lines(b_start, len(view.key_labels), len(view.query_labels))
+    return go.Figure(trace, _readable(layout, sizes))
 
 
-def token_across_heads(view: AttentionView, layer: int, query: int,
-                       colors: ColorOptions = ColorOptions()) -> go.Figure:
-    """Where one query token looks, in every head of a layer: heads are rows, keys columns."""
+def window_heatmap(view: AttentionView, layer: int, head: int, rows: tuple[int, int], cols: tuple[int, int],
+                   colors: ColorOptions = ColorOptions(), *, sizes: Sizes = NORMAL) -> go.Figure:
+    """A span of the head's map with every token labelled: rows [start, stop) and columns [start, stop).
+
+    Coloured against the window's own maximum, so its structure shows even when a few far
+    cells (often [CLS] or [SEP]) hold most of the weight.
+    """
+    matrix = head_matrix(view, layer, head)[rows[0]:rows[1], cols[0]:cols[1]]  # (r, c)
+    query_labels, key_labels = view.query_labels[rows[0]:rows[1]], view.key_labels[cols[0]:cols[1]]
+    trace = exact_heatmap(matrix, query_labels, key_labels, color_scale=colors.scale, log=colors.log,
+                          zmax=float(matrix.max()))
+    trace.colorbar.title.text = colors.legend
+    # Category names must stay unique and tell the true row: number them from the window's start.
+    trace.update(x=[f"{plotly_text(t)} ·{cols[0] + i}" for i, t in enumerate(key_labels)],
+                 y=[f"{plotly_text(t)} ·{rows[0] + i}" for i, t in enumerate(query_labels)])
+    title = f"Window: rows {rows[0] + 1}–{rows[1]}, columns {cols[0] + 1}–{cols[1]}, every token labelled"
+    layout = matrix_layout(query_labels, key_labels, title, _matrix_height(len(matrix), sizes))
+    for axis, names, labels in (("xaxis", trace.x, key_labels), ("yaxis", trace.y, query_labels)):
+        layout[axis].update(tickvals=list(names), ticktext=[plotly_text(t) for t in labels])
+    layout["xaxis"]["tickangle"] = -60
+    return go.Figure(trace, _readable(layout, sizes))
+
+
+def _sentence_b_lines(b_start: int, n_cols: int, n_rows: int) -> list[dict]:
+    """A vertical and a horizontal line between the last token of sentence A and the first of B."""
+    style = dict(color=SELECTED, width=2, dash="dot")
+    return [dict(type="line", x0=b_start - 0.5, x1=b_start - 0.5, y0=-0.5, y1=n_rows - 0.5, line=style),
+            dict(type="line", y0=b_start - 0.5, y1=b_start - 0.5, x0=-0.5, x1=n_cols - 0.5, line=style)]
+
+
+def token_across_heads(view: AttentionView, layer: int, query: int, colors: ColorOptions = ColorOptions(), *,
+                       position: int | None = None, sizes: Sizes = NORMAL) -> go.Figure:
+    """Where one query token looks, in every head of a layer: heads are rows, keys columns.
+
+    position: the token's position in the run (shown in the title; defaults to the row)."""
     rows = view.weights[layer, :, query, :]  # (H, K)
     heads = [f"head {h + 1}" for h in range(rows.shape[0])]
     trace = exact_heatmap(rows, heads, view.key_labels, color_scale=colors.scale, log=colors.log)
     trace.update(y=heads, hovertemplate="%{y} → %{x}<br>weight: %{z:.4f}<extra></extra>")  # heads are unique
+    trace.colorbar.title.text = colors.legend
     token = view.query_labels[query]
-    layout = matrix_layout(heads, view.key_labels, f"Attention from “{token}” (·{query}), layer {layer + 1}",
-                           height=160 + 26 * len(heads), y_title="")
+    where = query if position is None else position
+    layout = matrix_layout(heads, view.key_labels, f"Attention from “{token}” (·{where}), layer {layer + 1}",
+                           height=160 + int(26 * sizes.tick / 12) * len(heads), y_title="")
+    layout["xaxis"].update(axis_ticks(view.key_labels, sizes.max_ticks), tickangle=-60)
     layout["yaxis"].update(tickvals=heads, ticktext=heads)
-    return go.Figure(trace, layout)
+    return go.Figure(trace, _readable(layout, sizes))
 
 
 def thumbnail_grid(
@@ -188,5 +283,5 @@ def _tile(matrix: np.ndarray, tile_px: int, colors: ColorOptions) -> np.ndarray:
     return indices[np.ix_(rows, cols)]  # (tile_px, tile_px)
 
 
-def _matrix_height(n_rows: int) -> int:
-    return int(min(900, max(380, 160 + 22 * n_rows)))
+def _matrix_height(n_rows: int, sizes: Sizes = NORMAL) -> int:
+    return int(min(sizes.max_height, max(sizes.min_height, 160 + sizes.row_px * n_rows)))

@@ -6,26 +6,156 @@ import streamlit as st
 
 import state
 import ui
-from encoder.attention_view import PAIR_BLOCKS, attention_view
+from encoder.analysis import head_statistics
+from encoder.attention_view import (
+    PAIR_BLOCKS,
+    AttentionView,
+    attention_view,
+    clearest_head,
+    content_word_position,
+    row_of_position,
+    row_sum_range,
+    segment_b_start,
+    window_span,
+)
+from encoder.unreadable import unreadable_spans
 from figures import attention as figs
 from figures.common import CHART_CONFIG, COLOR_SCALES
+
+COLOR_MODES = ("auto", "linear", "log")
+# From this length a few [CLS]/[SEP] cells take the whole linear range and the rest of a map is
+# near-black; "auto" then colours by log10(weight), which keeps a thousandfold range visible.
+AUTO_LOG_FROM = 64
+WINDOW_SIZES = (0, 24, 48, 96)  # 0: no window
+THUMBNAIL_CONFIG = CHART_CONFIG | {"displayModeBar": False}  # images to click, nothing to zoom
+ROWS_SUM_TO_ONE = 1e-3
+SCROLL_TO_HEAD = """<script>
+(() => {{  /* {nonce} */
+  const target = () => window.parent.document.querySelector('.st-key-att_main')
+                       || document.querySelector('.st-key-att_main');
+  let tries = 0;
+  const go = () => {{
+    const el = target();
+    if (el) el.scrollIntoView({{block: 'start'}}); else if (tries++ < 40) setTimeout(go, 50);
+  }};
+  go();
+}})();
+</script>"""
+# Narrow screens stack the columns (at 800 px two columns squeeze the heatmap to ~270 px);
+# presentation mode enlarges the controls for a projector.
+LAYOUT_CSS = """<style>
+@media (max-width: 1100px) {
+  .st-key-att_layout [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+  .st-key-att_layout [data-testid="stColumn"] { min-width: 100% !important; flex: 1 1 100% !important; }
+}
+</style>"""
+PRESENT_CSS = """<style>
+.st-key-att_controls label p, .st-key-att_controls [data-testid="stWidgetLabel"] p { font-size: 20px !important; }
+.st-key-att_controls [data-testid="stSliderThumbValue"], .st-key-att_controls [data-testid="stSliderTickBar"] div
+  { font-size: 18px !important; }
+.st-key-att_controls button p { font-size: 19px !important; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 18px !important; }
+[data-testid="stMain"] h2 { font-size: 40px !important; }
+</style>"""
 
 
 def open_clicked(chart_key: str) -> None:
     points = st.session_state[chart_key].selection.points
     if points:
         ui.select_layer_and_head(*points[0]["customdata"])
+        st.session_state._att_scroll = st.session_state.get("_att_scroll_count", 0) + 1
+
+
+def follow_picked(view: AttentionView) -> None:
+    row = st.session_state.get("att_follow_pick")
+    if row is not None:
+        st.session_state.att_follow = view.query_positions[row][0]
+
+
+def open_on_a_clear_head(run) -> str | None:
+    """Bug 10: unless the link or the person chose a head, open on the clearest one and follow a
+    content word; returns the reason to show while that choice stands."""
+    session = st.session_state
+    text_key = (run.model_name, run.tokenized.text_a, run.tokenized.text_b)
+    if "_att_auto" not in session:  # this page's first view in the session
+        # The session starts at layer 1, head 1 (ui.init_session); anything else was chosen.
+        chosen = "layer" in st.query_params or "head" in st.query_params or \
+            (session.get("layer"), session.get("head")) != (1, 1)
+        session._att_auto = None if chosen else {"text": None}
+    auto = session._att_auto
+    if auto is None:
+        return None
+    if auto["text"] is not None and (session.get("layer"), session.get("head")) != (auto["layer"], auto["head"]):
+        session._att_auto = None  # the person moved away: their choice from now on
+        return None
+    if auto["text"] != text_key:
+        choice = clearest_head(head_statistics(run))
+        auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1, "reason": choice.reason}
+        session._att_auto = auto
+        ui.select_layer_and_head(choice.layer, choice.head)
+        session.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
+    return auto["reason"]
+
+
+def colour_options(n_rows: int) -> figs.ColorOptions:
+    mode = st.session_state.get("att_log", "auto")
+    return figs.ColorOptions(st.session_state.get("att_scale", COLOR_SCALES[0]),
+                             mode == "log" or (mode == "auto" and n_rows >= AUTO_LOG_FROM))
+
+
+def rows_caption(view: AttentionView, matrix, hide_special: bool, renormalize: bool, block: str) -> str:
+    low, high = row_sum_range(matrix)
+    base = "Each row is a query token; its colours show how it splits its attention over the key tokens"
+    if abs(low - 1) < ROWS_SUM_TO_ONE and abs(high - 1) < ROWS_SUM_TO_ONE:
+        return base + " (each row sums to 1). Hover for exact weights."
+    why = []
+    if hide_special and not renormalize:
+        why.append("special tokens are hidden and rows are not renormalised")
+    if block != "all":
+        why.append(f"block {block} shows only the share of attention that goes to sentence {block[-1]}")
+    reason = f": {'; '.join(why)}" if why else ""
+    return base + f". Here rows sum to {low:.2f}–{high:.2f}, not 1{reason}. Hover for exact weights."
+
+
+def layer_grids(view: AttentionView, layer: int, head: int, colors: figs.ColorOptions, places: list) -> None:
+    """The layer's heads and the layer means, as clickable thumbnails, in two places (stacked or side by side)."""
+    with places[0]:
+        st.plotly_chart(figs.layer_heads_grid(view, layer, head, colors), width="stretch", config=THUMBNAIL_CONFIG,
+                        key="heads_grid", on_select=lambda: open_clicked("heads_grid"), selection_mode="points")
+        st.caption("Every head of this layer, each coloured against its own maximum. Click one to open it.")
+    with places[1]:
+        st.plotly_chart(figs.layer_means_grid(view, layer, head, colors), width="stretch", config=THUMBNAIL_CONFIG,
+                        key="layer_means", on_select=lambda: open_clicked("layer_means"), selection_mode="points")
+        st.caption("The mean over heads, layer by layer. Click one to open it.")
+
+
+def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
+    if hide_special and run.special[position]:
+        return "Special tokens are hidden (View options), so the token you follow is not in this view."
+    return f"The pair block {block} leaves out the token you follow (it is in the other sentence)."
 
 
 st.header(":material/grid_on: Attention")
 run = state.current_run()
 if run is None:
     st.stop()
+st.html(LAYOUT_CSS + (PRESENT_CSS if st.session_state.get("att_present") else ""))
+spans = unreadable_spans(run.tokenized)
+if spans:
+    ui.show_problem("warning", "Parts of the text are unknown to this model: each became [UNK], one vector that "
+                    "stands for anything the vocabulary lacks.", "\n".join(s.describe(run.is_pair) for s in spans))
 model_name = ui.markdown_literal(run.model_name)
 st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
            "Pick a layer and head, or click any thumbnail below.")
 ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-with st.container(horizontal=True, vertical_alignment="bottom"):
+auto_reason = open_on_a_clear_head(run)
+ui.keep_valid("att_log", list(COLOR_MODES), "auto")
+ui.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
+ui.keep_valid("att_window", list(WINDOW_SIZES), figs.WINDOW_DEFAULT)
+ui.keep_valid("att_block", list(PAIR_BLOCKS), "all")
+if not isinstance(st.session_state.get("att_follow"), int) or not 0 <= st.session_state.att_follow < run.n_tokens:
+    st.session_state.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
+with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
     st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=260)
     st.select_slider("Head", options=[ui.MEAN_HEAD, *range(1, run.n_heads + 1)], key="head", width=340,
                      help="“mean” averages the layer's heads.")
@@ -35,41 +165,74 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
                                 disabled=not hide_special)
         merge = st.toggle("Merge subwords into words", key="att_merge",
                           help="Attention to a word is the sum over its pieces; from a word, the mean.")
-        scale = st.selectbox("Colour scale", COLOR_SCALES, key="att_scale")
-        log = st.radio("Colour", ["linear", "log"], horizontal=True, key="att_log") == "log"
+        st.selectbox("Colour scale", COLOR_SCALES, key="att_scale")
+        st.radio("Colour", COLOR_MODES, horizontal=True, key="att_log",
+                 help=f"auto: linear below {AUTO_LOG_FROM} tokens, log from there on, where a few cells "
+                      "would otherwise take the whole range.")
+        st.selectbox("Readable window (tokens)", WINDOW_SIZES, key="att_window",
+                     format_func=lambda n: "off" if n == 0 else f"{n} around the followed token",
+                     help="On long texts, a span of the map beside it with every token labelled.")
     block = "all"
     if run.is_pair:
-        block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, default="all",
-                                     key="att_block") or "all"
+        block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
+    present = st.toggle("Presentation mode", key="att_present", help="Large labels and charts for a projector.")
 layer, head = ui.layer_and_head()
+if auto_reason:
+    st.caption(auto_reason)
 
 try:
     view = attention_view(run, hide_special, renormalize, merge, block)
 except ValueError as error:
     st.warning(str(error))
     st.stop()
-colors = figs.ColorOptions(scale, log)
+colors = colour_options(len(view.query_labels))
+sizes = figs.PRESENTATION if present else figs.NORMAL
+followed = st.session_state.att_follow
+follow_row = row_of_position(view.query_positions, followed)
+b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
+window = st.session_state.att_window
+show_window = 0 < window < len(view.query_labels)
 
-left, right = st.columns([3, 2])
-with left:
-    st.plotly_chart(figs.head_heatmap(view, layer, head, colors), width="stretch", config=CHART_CONFIG)
-    st.caption("Each row is a query token; its colours show how it splits its attention over the "
-               "key tokens (rows sum to 1). Hover for exact weights.")
-with right:
-    st.plotly_chart(figs.layer_heads_grid(view, layer, head, colors), width="stretch", config=CHART_CONFIG,
-                    key="heads_grid", on_select=lambda: open_clicked("heads_grid"), selection_mode="points")
-    st.caption("Every head of this layer, each coloured against its own maximum. Click one to open it.")
-    st.plotly_chart(figs.layer_means_grid(view, layer, head, colors), width="stretch", config=CHART_CONFIG,
-                    key="layer_means", on_select=lambda: open_clicked("layer_means"), selection_mode="points")
-    st.caption("The mean over heads, layer by layer. Click one to open it.")
+with st.container(key="att_layout"):
+    left, right = st.columns([2, 1] if present else [3, 2])
+    with left, st.container(key="att_main"):
+        st.plotly_chart(figs.head_heatmap(view, layer, head, colors, block=block, b_start=b_start, sizes=sizes),
+                        width="stretch", config=CHART_CONFIG)
+        caption = rows_caption(view, figs.head_matrix(view, layer, head), hide_special, renormalize, block)
+        if b_start is not None:
+            caption += f" Dotted lines: sentence B begins at row and column {b_start + 1}."
+        st.caption(caption)
+    with right:
+        if show_window:
+            rows = window_span(len(view.query_labels), follow_row or 0, window)
+            key_center = row_of_position(view.key_positions, followed)
+            cols = window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
+                               window)
+            st.plotly_chart(figs.window_heatmap(view, layer, head, rows, cols, colors, sizes=sizes),
+                            width="stretch", config=CHART_CONFIG)
+            st.caption(f"{window} tokens around the followed token (choose it below), every one labelled, "
+                       "coloured against the window's own maximum.")
+        else:
+            layer_grids(view, layer, head, colors, [st.container(), st.container()])
+    if show_window:
+        layer_grids(view, layer, head, colors, st.columns(2))
+if st.session_state.get("_att_scroll"):
+    st.session_state._att_scroll_count = st.session_state.pop("_att_scroll")
+    st.html(SCROLL_TO_HEAD.format(nonce=st.session_state._att_scroll_count), unsafe_allow_javascript=True)
 
-st.plotly_chart(figs.overview_grid(view, layer, head, colors), width="stretch", config=CHART_CONFIG,
+st.plotly_chart(figs.overview_grid(view, layer, head, colors), width="stretch", config=THUMBNAIL_CONFIG,
                 key="overview", on_select=lambda: open_clicked("overview"), selection_mode="points")
 st.caption("Rows are layers, columns heads. Look for diagonals (previous or next token), vertical "
            "stripes (every token attends to one token, often [SEP]) and blocks (within a word or a sentence).")
 
-query = st.selectbox("Attention from token", range(len(view.query_labels)), key="att_query",
-                     format_func=lambda i: f"{view.query_labels[i]} ·{i}",
-                     index=min(1, len(view.query_labels) - 1))
-st.plotly_chart(figs.token_across_heads(view, layer, query, colors), width="stretch", config=CHART_CONFIG)
-st.caption(f"Where the chosen token looks in each head of layer {layer + 1}.")
+st.session_state.att_follow_pick = follow_row
+st.selectbox("Attention from token", range(len(view.query_labels)), key="att_follow_pick",
+             format_func=lambda i: f"{view.query_labels[i]} ·{view.query_positions[i][0]}",
+             placeholder="(hidden in this view: choose a token)", on_change=follow_picked, args=(view,))
+if follow_row is None:
+    ui.show_problem("info", hidden_note(run, followed, hide_special, block),
+                    f"Followed: {run.tokens[followed]} ·{followed}")
+else:
+    st.plotly_chart(figs.token_across_heads(view, layer, follow_row, colors, position=followed, sizes=sizes),
+                    width="stretch", config=CHART_CONFIG)
+    st.caption(f"Where the chosen token looks in each head of layer {layer + 1}.")

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from encoder.attention_view import (
     attention_view,
+    clearest_head,
+    content_word_position,
     head_average,
     merge_groups,
     renormalize_rows,
+    row_of_position,
+    row_sum_range,
+    segment_b_start,
+    window_span,
     word_groups,
 )
+from encoder.unreadable import unreadable_spans
 from figures.common import downsample_mean
 
 
@@ -94,3 +102,87 @@ def test_pair_blocks(model):
     total = sum(attention_view(run, block=blk).weights.sum(-1).sum() for blk in ("A→A", "A→B"))
     assert total == pytest.approx(run.attentions[:, :, a].sum(), rel=1e-5)
 
+
+
+# ---------------------------------------------------------------- following a token, captions, defaults
+
+
+def test_a_followed_token_keeps_its_identity_through_hide_and_merge(model):
+    """Bug 2: "she" at position 7 stays "she" when [CLS] is hidden (its row moves to 6) or words merge."""
+    run = model.run("Tokenization says she was unbelievable.")
+    she = run.tokens.index("she")
+    both = {"hide_special": True, "merge_subwords": True}
+    for options in ({}, {"hide_special": True}, {"merge_subwords": True}, both):
+        view = attention_view(run, **options)
+        row = row_of_position(view.query_positions, she)
+        assert view.query_labels[row] == "she", options
+    assert row_of_position(attention_view(run, hide_special=True).query_positions, she) == she - 1
+    assert row_of_position(attention_view(run, hide_special=True).query_positions, 0) is None  # [CLS] is hidden
+    merged = attention_view(run, merge_subwords=True)
+    assert merged.query_labels[row_of_position(merged.query_positions, 2)] == "Tokenization"  # a piece -> its word
+
+
+def test_segment_b_start_and_row_sums(model):
+    run = model.run("Where is it?", "Over there.")
+    view = attention_view(run)
+    start = segment_b_start(view.query_positions, run.segment_ids)
+    assert run.segment_ids[start] == 1 and run.segment_ids[start - 1] == 0
+    single = model.run("One sentence.")
+    assert segment_b_start(attention_view(single).query_positions, single.segment_ids) is None
+    low, high = row_sum_range(view.weights[0, 0])
+    assert low == pytest.approx(1, abs=1e-5) and high == pytest.approx(1, abs=1e-5)
+    block = attention_view(run, block="A→B").weights[0, 0]
+    low, high = row_sum_range(block)
+    assert 0 < low <= high < 1
+    np.testing.assert_allclose([low, high], [block.sum(-1).min(), block.sum(-1).max()], rtol=1e-6)
+
+
+def test_window_span_stays_inside():
+    assert window_span(512, 100, 48) == (76, 124)
+    assert window_span(512, 3, 48) == (0, 48)
+    assert window_span(512, 510, 48) == (464, 512)
+    assert window_span(20, 10, 48) == (0, 20)
+
+
+def test_clearest_head_skips_sinks():
+    stats = pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "entropy": [0.1, 0.9, 0.5, 2.0],
+                          "cls": [0.9, 0.1, 0.2, 0.0], "sep": [0.0, 0.1, 0.7, 0.0]})
+    choice = clearest_head(stats)  # head (0, 0) is a [CLS] sink and (1, 0) a [SEP] sink
+    assert (choice.layer, choice.head) == (0, 1)
+    assert "layer 1, head 2" in choice.reason and "entropy" in choice.reason
+    every_head_a_sink = stats.assign(cls=0.9)
+    assert (clearest_head(every_head_a_sink).layer, clearest_head(every_head_a_sink).head) == (0, 0)
+
+
+def test_content_word_is_followed(model):
+    run = model.run("The animal didn't cross the street because it was too tired.")
+    assert run.tokens[content_word_position(run.tokens, run.special, run.word_ids)] == "animal"
+    run = model.run("it is so")  # no content word: the first readable token
+    assert content_word_position(run.tokens, run.special, run.word_ids) == 1
+
+
+# ---------------------------------------------------------------- [UNK]
+
+
+@pytest.mark.parametrize("text,unknown", [
+    ("I love 😀 pizza", "😀"),
+    ("rare 䶵 character", "䶵"),
+    ("a " + "x" * 20_000 + " word", "x" * 20_000),
+], ids=["emoji", "cjk", "20000-character-word"])
+def test_unknown_tokens_map_back_to_their_characters(model, text, unknown):
+    """Bug 7: each [UNK] is traced to the exact characters the model could not read."""
+    run = model.run(text)
+    assert "[UNK]" in run.tokens
+    spans = unreadable_spans(run.tokenized)
+    assert [s.text for s in spans] == [unknown]
+    assert text[spans[0].start:spans[0].end] == unknown
+    line = spans[0].describe()
+    assert len(line) < 120 and unknown[:10] in line
+
+
+def test_unknown_tokens_in_the_second_sentence(model):
+    run = model.run("Fine here.", "Not 😀 here")
+    (span,) = unreadable_spans(run.tokenized)
+    assert (span.segment, span.text, span.start) == (1, "😀", 4)
+    assert "second sentence" in span.describe(pair=True)
+    assert unreadable_spans(model.run("Plain words only.").tokenized) == []

@@ -45,13 +45,13 @@ def test_view_options(model):
 
 
 def test_pair_blocks(model):
-    at = app_test(None, text="Where is it?", pair="Over there.", layer=1, head=1)
+    at = app_test(None, text="Where is it?", pair="Over there.", layer=2, head=1)
     run = model.run("Where is it?", "Over there.")
     at.get("button_group")[0].set_value("B→A").run()
     assert not at.exception
     b = [i for i, s in enumerate(run.segment_ids) if s == 1]
     a = [i for i, s in enumerate(run.segment_ids) if s == 0]
-    np.testing.assert_array_equal(array(heatmap(at)["z"]), run.attentions[0, 0][np.ix_(b, a)])
+    np.testing.assert_array_equal(array(heatmap(at)["z"]), run.attentions[1, 0][np.ix_(b, a)])
 
 
 def test_link_opens_the_same_view(model):
@@ -92,7 +92,8 @@ def test_unusual_text_runs(text, model):
     at = app_test(None, text=text)
     assert not at.exception
     data = heatmap(at)
-    np.testing.assert_array_equal(array(data["z"]), model.run(text).attentions[0, 0])
+    layer, head = at.session_state["layer"] - 1, at.session_state["head"] - 1
+    np.testing.assert_array_equal(array(data["z"]), model.run(text).attentions[layer, head])
     assert all("<" not in label for label in data["y"])  # HTML in tokens arrives escaped
 
 
@@ -107,3 +108,122 @@ def test_broken_model_folder(tmp_path, monkeypatch):
     at.session_state["model_source"] = "minilm-l6"
     at.run()
     assert not at.exception and figure_specs(at)
+
+
+def titles(at) -> list[str]:
+    return [spec["layout"]["title"]["text"] for spec in figure_specs(at)]
+
+
+def captions(at) -> str:
+    return "\n".join(str(c.value) for c in at.caption)
+
+
+def test_the_followed_token_survives_hiding_and_merging(model):
+    """Bug 2: follow "she" (·7), hide special tokens: the title still says "she" (·7), not "was"."""
+    text = "Yesterday the teacher said she was unbelievably tired."
+    run = model.run(text)
+    she = run.tokens.index("she")
+    at = app_test(None, text=text, layer=2, head=2)
+    at.selectbox(key="att_follow_pick").set_value(she).run()
+    assert f"Attention from “she” (·{she})" in titles(at)[-1]
+    at.toggle(key="att_hide_special").set_value(True).run()
+    assert f"Attention from “she” (·{she})" in titles(at)[-1]
+    at.toggle(key="att_merge").set_value(True).run()
+    assert f"Attention from “she” (·{she})" in titles(at)[-1]
+    assert at.session_state["att_follow"] == she
+
+
+def test_a_hidden_followed_token_is_said_to_be_hidden():
+    at = app_test(None, text="The cat sat.", layer=2, head=2)
+    at.selectbox(key="att_follow_pick").set_value(0).run()  # [CLS]
+    at.toggle(key="att_hide_special").set_value(True).run()
+    assert not at.exception
+    assert "not in this view" in messages(at) and "[CLS] ·0" in messages(at)
+    assert not any("Attention from" in t for t in titles(at))
+    at.toggle(key="att_hide_special").set_value(False).run()  # shown again: followed again
+    assert "Attention from “[CLS]” (·0)" in titles(at)[-1]
+
+
+def test_captions_say_what_rows_sum_to(model):
+    """Bug 3: 'rows sum to 1' only when they do; otherwise the real range."""
+    text = "The cat sat on the mat."
+    at = app_test(None, text=text, layer=2, head=2)
+    assert "each row sums to 1" in captions(at)
+    at.toggle(key="att_hide_special").set_value(True).run()
+    at.toggle(key="att_renormalize").set_value(False).run()
+    z = array(heatmap(at)["z"]).reshape(-1, len(model.run(text).tokens) - 2)
+    low, high = z.sum(-1).min(), z.sum(-1).max()
+    assert "each row sums to 1" not in captions(at)
+    assert f"rows sum to {low:.2f}–{high:.2f}" in captions(at) and "not renormalised" in captions(at)
+
+
+def test_pair_titles_name_the_block_and_mark_sentence_b(model):
+    run = model.run("Where is it?", "Over there.")
+    at = app_test(None, text="Where is it?", pair="Over there.", layer=2, head=1)
+    b_start = run.segment_ids.index(1)
+    lines = figure_specs(at)[0]["layout"]["shapes"]
+    assert {line["x0"] for line in lines if line["type"] == "line"} >= {b_start - 0.5}
+    assert f"sentence B begins at row and column {b_start + 1}" in captions(at)
+    at.get("button_group")[0].set_value("A→B").run()
+    assert "block A→B" in titles(at)[0]
+    assert "each row sums to 1" not in captions(at) and "block A→B" in captions(at)
+
+
+@pytest.mark.parametrize("text,literal", [("I love 😀 pizza", "“😀”"), ("rare 䶵 character", "“䶵”"),
+                                          ("a " + "x" * 20_000 + " word", "“xxxxxxxx")],
+                         ids=["emoji", "cjk", "20000-character-word"])
+def test_unreadable_text_is_named_literally(text, literal):
+    """Bug 7: the warning quotes the unreadable characters as plain text (st.text), never Markdown."""
+    at = app_test(None, text=text, layer=2, head=2)
+    assert not at.exception
+    assert "unknown to this model" in "\n".join(str(w.value) for w in at.warning)
+    assert literal in "\n".join(str(t.value) for t in at.text)
+
+
+def test_opens_on_a_clear_head_following_a_content_word(model):
+    """Bug 10: with no layer or head chosen, the lowest-entropy non-sink head, a content word, and why."""
+    from encoder.analysis import head_statistics
+    from encoder.attention_view import clearest_head
+
+    text = "The animal didn't cross the street because it was too tired."
+    at = app_test(None, text=text)
+    choice = clearest_head(head_statistics(model.run(text)))
+    assert (at.session_state["layer"], at.session_state["head"]) == (choice.layer + 1, choice.head + 1) != (1, 1)
+    assert "lowest mean attention entropy" in captions(at)
+    assert "Attention from “animal”" in titles(at)[-1]
+    at.select_slider(key="head").set_value(1).run()  # the person's choice is kept, the reason goes
+    assert at.session_state["head"] == 1 and "lowest mean attention entropy" not in captions(at)
+
+
+def test_a_link_with_layer_and_head_is_not_overridden():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"text": "The animal was tired.", "layer": "1", "head": "1"})
+    at.run()
+    assert (at.session_state["layer"], at.session_state["head"]) == (1, 1)
+    assert "lowest mean attention entropy" not in captions(at)
+
+
+def test_a_readable_window_at_512_tokens(model):
+    """Bug 9: beside the full map, 48 tokens around the followed one, every one labelled; log colour
+    is chosen automatically at this length and the legend says so."""
+    text = " ".join(["word", "play"] * 400)
+    at = app_test(None, text=text, layer=1, head=2)
+    specs = figure_specs(at)
+    full, window = specs[0], specs[1]
+    assert "log colour" in full["data"][0]["colorbar"]["title"]["text"]
+    assert window["layout"]["title"]["text"].startswith("Window")
+    assert len(window["layout"]["yaxis"]["tickvals"]) == 48 == len(window["layout"]["xaxis"]["tickvals"])
+    follow = at.session_state["att_follow"]
+    start = int(window["layout"]["title"]["text"].split("rows ")[1].split("–")[0]) - 1
+    z = array(window["data"][0]["z"]).reshape(48, 48)
+    np.testing.assert_array_equal(z, model.run(text).attentions[0, 1, start:start + 48, start:start + 48])
+    assert start <= follow < start + 48
+
+
+def test_presentation_mode_enlarges_labels_and_the_heatmap():
+    at = app_test(None, text="The cat sat on the mat.", layer=2, head=2)
+    before = figure_specs(at)[0]["layout"]
+    at.toggle(key="att_present").set_value(True).run()
+    after = figure_specs(at)[0]["layout"]
+    assert after["xaxis"]["tickfont"]["size"] >= 16 and after["yaxis"]["tickfont"]["size"] >= 16
+    assert after["height"] > before["height"]
