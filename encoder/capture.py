@@ -63,7 +63,10 @@ def capture_attention(
     buffer, and its softmax writes the weights straight into it. At 512 tokens the layers'
     weights are 75 MB, and stacking them after the pass had cost a fifth of the forward pass.
     """
-    targets = [m for name, m in model.named_modules() if select(name, m)]
+    # One entry per application: a module shared across depth (ALBERT) is listed once per layer,
+    # so the buffer has a slot for each; hooks go on each distinct module once.
+    applications = [m for name, m in model.named_modules(remove_duplicate=False) if select(name, m)]
+    targets = list(dict.fromkeys(applications))
     if not targets:
         raise ValueError("The model has no attention modules to capture.")
     record = AttentionRecord()
@@ -76,7 +79,7 @@ def capture_attention(
         if threading.get_ident() != owner or len(args) < 3:
             return None
         q, k = args[0], args[1]
-        shape = (len(targets), q.size(0), q.size(1), q.size(2), k.size(2))  # (L, B, H, T, T)
+        shape = (len(applications), q.size(0), q.size(1), q.size(2), k.size(2))  # (L, B, H, T, T)
         if record.weights_buffer is None:
             record.weights_buffer = torch.empty(shape, dtype=q.dtype, device=q.device)
         layer = len(record.weights)
