@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 
 from encoder import Model
+from encoder.batching import pad_batch
 from encoder.heads import (
     NER_TAGS,
     SentenceClassifier,
@@ -183,6 +184,21 @@ def test_classifier_predicts_clear_sentences(classifier):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
     assert classifier.labels == ("negative", "positive")
     assert probabilities[0, 1] > 0.8 and probabilities[1, 0] > 0.8
+
+
+def test_module_forward_matches_predict(model, classifier, tagger):
+    texts = ["Not bad at all.", "Maria Garcia moved to Lisbon to work for Siemens."]
+    tokenized = [model.tokenizer.encode(t) for t in texts]
+    ids, mask = pad_batch([t.ids for t in tokenized], pad_id=0)  # (2, T)
+    with torch.inference_mode():
+        hidden = model.encoder(ids, torch.zeros_like(ids), mask).last_hidden_state  # (2, T, D)
+        probabilities = torch.softmax(classifier(hidden, mask), dim=-1).numpy()  # (2, C)
+        tag_ids = tagger(hidden).argmax(dim=-1)[1]  # (T,)
+    np.testing.assert_allclose(probabilities, classifier.predict_proba(texts), atol=1e-5)
+    word_ids = tokenized[1].word_ids
+    first_subwords = [i for i, w in enumerate(word_ids) if w is not None and w != word_ids[i - 1]]
+    tags = repair_bio([tagger.tags[i] for i in tag_ids[first_subwords]])
+    assert tags == [tag for _, tag in tagger.predict(texts[1])]
 
 
 def test_classifier_refuses_a_bare_string(classifier):

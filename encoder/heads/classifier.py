@@ -40,7 +40,7 @@ class SentenceClassifier(nn.Module):
         self.evaluation: ClassifierEvaluation | None = None  # held-out scores, set by training
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """hidden (B, T, D) from the encoder, attention_mask (B, T) 1/0 -> logits (B, C)."""
+        """hidden (B, T, D) at `self.layer` of the encoder, attention_mask (B, T) 1/0 -> logits (B, C)."""
         return self.linear(mean_pool(hidden, attention_mask))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

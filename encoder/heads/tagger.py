@@ -1,4 +1,4 @@
-"""The tutorial's token tagger (NER): one linear layer on every token's final hidden state.
+"""The tutorial's token tagger (NER): one linear layer on every token's hidden state (the encoder's output).
 
 A word split into several subwords is tagged by its first subword, the convention of BERT's own
 NER experiments (Devlin et al. 2019, §5.3); the other subwords get target -100 and are ignored.
@@ -56,7 +56,7 @@ class TokenTagger(nn.Module):
         self.evaluation: TaggerEvaluation | None = None  # held-out scores, set by training
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden (B, T, D) from the encoder -> tag logits (B, T, K) for every token."""
+        """hidden (B, T, D) at `self.layer` of the encoder -> tag logits (B, T, K) for every token."""
         return self.linear(hidden)
 
     def tag_text(self, text: str) -> TaggedText:
@@ -71,7 +71,11 @@ class TokenTagger(nn.Module):
         )
 
     def predict(self, text: str) -> list[tuple[str, str]]:
-        """(word, tag) for every word of `text`, tags in B-/I-PER, LOC, ORG and O."""
+        """(word, tag) for every word of `text`, tags in B-/I-PER, LOC, ORG and O.
+
+        Words are the tokenizer's pre-tokenizer words (punctuation is a word of its own), cut from
+        the text itself, so case and accents are kept. Words past the model's length are left out.
+        """
         tagged = self.tag_text(text)
         return list(zip(tagged.words, tagged.tags, strict=True))
 
