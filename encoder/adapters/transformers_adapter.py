@@ -22,10 +22,8 @@ What differs from a native Run (see `AdapterRun`):
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,13 +35,13 @@ from torch import nn
 from ..loading.errors import ModelLoadError
 from ..run import Run
 from ..tokenize import TextTokenizer, Tokenized
+from .value_norms import ValueCapture, attention_modules, capture_values, head_output_norms
 
 MAX_TOKENS = 512  # a decoder's window can be 8k tokens; (L, H, T, T) attentions at 8k would not fit in memory
 # Families whose learned position table `learned_position_table` reads (GPT-2's wpe; BART's and
 # OPT's embed_positions with their offset of 2).
 LEARNED_POSITIONS = ("gpt2", "bart", "opt")
 AttentionKind = Literal["self", "encoder", "decoder", "cross"]
-_HOOK_LOCK = threading.Lock()  # registering/removing hooks edits shared dicts: one thread at a time
 
 
 @dataclass(frozen=True)
@@ -94,68 +92,6 @@ class AdapterRun(Run):
         return np.triu(np.ones((n, n), dtype=bool), k=1)
 
 
-@dataclass
-class _ValueCapture:
-    """The value projection's output per attention module of one call, by module name."""
-
-    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-# (value projection, output projection) child names of an attention module, per layout.
-_LAYOUTS = (("v_proj", "o_proj"), ("v_proj", "out_proj"), ("v", "o"), ("c_attn", "c_proj"))
-
-
-def _attention_modules(model: nn.Module) -> dict[str, tuple[nn.Module, nn.Module, str]]:
-    """Attention module name -> (value projection, output projection, layout's value name), in call order."""
-    found = {}
-    for name, module in model.named_modules():
-        for value_name, out_name in _LAYOUTS:
-            value, out = getattr(module, value_name, None), getattr(module, out_name, None)
-            if isinstance(value, nn.Module) and isinstance(out, nn.Module) and hasattr(out, "weight"):
-                if value_name == "c_attn" and getattr(module, "is_cross_attention", False):
-                    break  # GPT-2's cross-attention computes values with q_attn/c_attn differently
-                found[name] = (value, out, value_name)
-                break
-    return found
-
-
-@contextmanager
-def _capture_values(modules: dict[str, tuple[nn.Module, nn.Module, str]]) -> Iterator[_ValueCapture]:
-    """Hooks on the value projections for one call, recording only this thread's forward pass."""
-    capture = _ValueCapture()
-    owner = threading.get_ident()
-
-    def hook_for(name: str):
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            if threading.get_ident() == owner:
-                capture.outputs[name] = output
-        return hook
-
-    with _HOOK_LOCK:
-        handles = [value.register_forward_hook(hook_for(name)) for name, (value, _, _) in modules.items()]
-    try:
-        yield capture
-    finally:
-        with _HOOK_LOCK:
-            for handle in handles:
-                handle.remove()
-
-
-def head_output_norms(values: torch.Tensor, w_out: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """‖v_j W_O^h‖ per head and token (Kobayashi et al. 2020, eq. 5, without the bias): (H, T).
-
-    values: (T, KV·Dh), the value projection's output; with grouped-query attention each of the
-    KV heads serves n_heads / KV query heads (repeat_kv in transformers), so it is repeated.
-    w_out: (D, H·Dh), the output projection in nn.Linear layout; W_O^h = w_out[:, h·Dh:(h+1)·Dh].
-    """
-    d_head = w_out.shape[1] // n_heads
-    n_kv = values.shape[-1] // d_head
-    per_kv = values.reshape(values.shape[0], n_kv, d_head).transpose(0, 1)  # (KV, T, Dh)
-    per_head = per_kv.repeat_interleave(n_heads // n_kv, dim=0)  # (H, T, Dh)
-    w_heads = w_out.reshape(w_out.shape[0], n_heads, d_head).transpose(0, 1)  # (H, D, Dh)
-    return (per_head @ w_heads.transpose(1, 2)).norm(dim=-1)  # (H, T, D) -> (H, T)
-
-
 class TransformersModel:
     """A transformers decoder or encoder-decoder with a `Model`-like interface. Thread-safe:
     `run` never mutates the model (hooks are per call and per thread)."""
@@ -170,7 +106,7 @@ class TransformersModel:
         self.name = name
         self.config = config
         self._vocabulary = vocabulary  # id -> piece for tokens we add ourselves (the decoder's start token)
-        self._attention = _attention_modules(model.base_model)
+        self._attention = attention_modules(model.base_model)
 
     def __repr__(self) -> str:
         c = self.config
@@ -215,7 +151,7 @@ class TransformersModel:
             raise ValueError(f"{self.name} is a decoder: it reads one text, not pairs.")
         tokenized = self.tokenizer.encode(text_a)
         ids = torch.tensor([tokenized.ids])  # (1, T)
-        with torch.inference_mode(), _capture_values(self._attention) as values:
+        with torch.inference_mode(), capture_values(self._attention) as values:
             out = self.model.base_model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False,
                                         output_attentions=True, output_hidden_states=True)
             norms = self._value_norms(values, list(self._attention), len(tokenized))
@@ -240,7 +176,7 @@ class TransformersModel:
         source = self.tokenizer.encode(text_a)
         target = self._decoder_input(self.tokenizer.encode(text_b if text_b and text_b.strip() else text_a))
         ids, decoder_ids = torch.tensor([source.ids]), torch.tensor([target.ids])  # (1, T_enc), (1, T_dec)
-        with torch.inference_mode(), _capture_values(self._attention) as values:
+        with torch.inference_mode(), capture_values(self._attention) as values:
             out = self.model.base_model(input_ids=ids, attention_mask=torch.ones_like(ids),
                                         decoder_input_ids=decoder_ids, use_cache=False,
                                         output_attentions=True, output_hidden_states=True)
@@ -278,7 +214,7 @@ class TransformersModel:
             truncated=target.truncated, n_tokens_before_truncation=target.n_tokens_before_truncation,
         )
 
-    def _value_norms(self, capture: _ValueCapture, names: list[str], n_tokens: int) -> torch.Tensor:
+    def _value_norms(self, capture: ValueCapture, names: list[str], n_tokens: int) -> torch.Tensor:
         """(L, H, T) value-output norms for the attention modules `names`, NaN where the layout is unknown."""
         n_heads = self.config.n_heads
         if not names or any(n not in capture.outputs for n in names):
