@@ -12,6 +12,8 @@ What differs from a native Run (see `AdapterRun`):
 - an encoder-decoder has three attentions, chosen with `run(..., attention_kind=...)`: "encoder"
   (self-attention over text A), "decoder" (causal self-attention over text B) and "cross"
   (decoder queries over encoder keys: (L, H, T_decoder, T_encoder), not square);
+- hidden_states are transformers' own: the embedding output, then each layer's output, the last
+  one after the final norm (as a native pre-LN encoder with `final_norm` does);
 - queries, keys and values are None (transformers does not return them);
 - value_output_norms ‖v_j W_O^h‖ come from hooks on the value projection where the layer has a
   known layout (Llama-style v_proj/o_proj, BART-style v_proj/out_proj, T5 v/o, GPT-2 c_attn/c_proj),
