@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.special import entr
-from sklearn.manifold import MDS
 
 SMOOTHING = 0.001
 
@@ -60,6 +59,10 @@ def head_map(distances: np.ndarray, seed: int = 0) -> np.ndarray:
     Classical MDS starts the SMACOF iterations, so the map does not depend on a random start;
     `seed` still fixes anything random left.
     """
+    # Imported here: scikit-learn takes seconds to import, and only the head map needs it, not
+    # every page and the corpus CLI that import encoder.analysis.
+    from sklearn.manifold import MDS
+
     distances = np.asarray(distances, dtype=np.float64)
     if distances.ndim != 2 or distances.shape[0] != distances.shape[1]:
         raise ValueError(f"Expected a square distance matrix, got {distances.shape}.")
