@@ -50,7 +50,14 @@ PAGES: tuple[Page, ...] = (
     Page("pages/positional.py", "Positional encoding", ":material/waves:", "positional", "pos_", "Look",
          link={"pos_positions": int, "pos_dims": list}),
     Page("pages/rollout.py", "Rollout", ":material/account_tree:", "rollout", "roll_", "Explain",
-         link={"roll_fusion": str, "roll_residual": float, "roll_layer": int, "roll_token": int, "roll_flow": bool}),
+         link={"roll_fusion": str, "roll_residual": float, "roll_layer": int, "roll_token": int, "roll_flow": bool,
+               "roll_log": bool}),
+    Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Explain"),
+    Page("pages/qk.py", "Q·K walk-through", ":material/calculate:", "qk", "qk_", "Explain",
+         link={"qk_query": int, "qk_temperature": float}),
+    Page("pages/value_weighted.py", "Value-weighted", ":material/scale:", "value-weighted", "vw_", "Explain"),
+    Page("pages/methods.py", "Methods side by side", ":material/compare:", "methods", "meth_", "Explain",
+         link={"meth_query": int, "meth_k": int, "meth_flow": bool}),
 )
 
 

@@ -21,10 +21,14 @@ def _height(n_tokens: int) -> int:
     return int(min(820, max(420, 170 + 20 * n_tokens)))
 
 
-def share_heatmap(matrix: np.ndarray, labels: Sequence[str], title: str, value_name: str = "share") -> go.Figure:
-    """(T, T) rows of input-token shares: row = position after the layers, column = input token."""
+def share_heatmap(matrix: np.ndarray, labels: Sequence[str], title: str, value_name: str = "share",
+                  log: bool = False) -> go.Figure:
+    """(T, T) rows of input-token shares: row = position after the layers, column = input token.
+
+    log=True spaces the colours by log10(share), so the small shares beside a dominant [CLS]
+    column show; hover still gives the exact numbers."""
     trace = exact_heatmap(matrix, labels, labels, row_title="position", col_title="input token",
-                          value_name=value_name)
+                          value_name=value_name, log=log)
     layout = matrix_layout(labels, labels, title, _height(len(labels)), x_title="input token",
                            y_title="position after the layers")
     return go.Figure(trace, layout)
@@ -43,8 +47,9 @@ def share_bars(rows: Sequence[np.ndarray], names: Sequence[str], labels: Sequenc
                hovertemplate=f"{plotly_text(name)}<br>input %{{x}}: %{{y:.4f}} {value_name}<extra></extra>")
         for i, (row, name) in enumerate(zip(rows, names, strict=True))
     ]
-    layout = base_layout(title, 420, barmode="group", bargap=0.25,
-                         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
+    layout = base_layout(title, 440, barmode="group", bargap=0.25,
+                         legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"),
                          xaxis=dict(axis_ticks(labels), tickangle=-60, title=dict(text="input token")),
                          yaxis=dict(title=dict(text=value_name), rangemode="tozero"))
+    layout["margin"] = dict(layout["margin"], t=80)  # room for the legend under the title
     return go.Figure(traces, layout)

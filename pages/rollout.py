@@ -37,23 +37,25 @@ with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
                              help="Rollout of layers 1 to this one.")
     token = st.selectbox("Chosen token", range(run.n_tokens), key="roll_token", width=260,
                          format_func=lambda i: f"{labels[i]} ·{i}")
+    log = st.toggle("Log colour", key="roll_log", help="Colours follow log10(share), so small shares beside a "
+                                                       "dominant column show. Hover gives exact numbers.")
 
 rolled = rollout(run.attentions, fusion, residual)  # (L, T, T)
 matrix = rolled[layer - 1]
 setting = f"{fusion} of heads, residual {residual:g}"
-heatmap = figures.share_heatmap(matrix, labels, f"Rollout through layer {layer} ({setting})")
+heatmap = figures.share_heatmap(matrix, labels, f"Rollout through layer {layer} ({setting})", log=log)
 left, right = st.columns([3, 2])
 with left:
-    ui.chart(heatmap, "roll_heatmap",
+    ui.chart(heatmap, "chart_rollout",
              "Row = a position after the layers, columns = the input tokens it is made of (each row sums to 1). "
              "A bright diagonal means positions still mostly hold their own token; a bright column means one "
              "input token has spread everywhere.")
 with right:
     ui.chart(figures.share_bars([matrix[0], matrix[token]], [f"in {labels[0]} ·0", f"in {labels[token]} ·{token}"],
-                                labels, f"Each input token's share, through layer {layer}"), "roll_bars",
+                                labels, f"Each input token's share, through layer {layer}"), "chart_rollout_bars",
              "Grey: what the first position ([CLS]), which a classifier reads, is made of. Blue: the chosen token. "
              "Shares far from the token itself show what the layers have mixed in.")
-ui.export_buttons("rollout", lambda: export.attention_long_csv(rolled, labels, labels), heatmap, {"": run})
+ui.export_buttons("rollout", lambda: export.attention_long_csv(rolled, run.tokens, run.tokens), heatmap, {"": run})
 
 st.subheader("Attention flow")
 st.caption(f"Flow treats the layers as a network of pipes with the same capacities and asks how much can flow "
@@ -72,14 +74,14 @@ if run.n_tokens > FLOW_AUTO_TOKENS and not st.toggle(
 with st.spinner("Computing the maximum flows…", show_time=True):
     flow = normalize_rows(attention_flow(run.attentions[:layer], fusion, residual))  # (T, T)
 flow_heatmap = figures.share_heatmap(flow, labels, f"Attention flow through layer {layer} ({setting}), rows "
-                                                   "normalised")
+                                                   "normalised", log=log)
 left, right = st.columns([3, 2])
 with left:
-    ui.chart(flow_heatmap, "roll_flow_heatmap",
+    ui.chart(flow_heatmap, "chart_flow",
              "Same layout as the rollout above: each row rescaled to sum to 1 so the two compare.")
 with right:
     ui.chart(figures.share_bars([flow[0], flow[token]], [f"in {labels[0]} ·0", f"in {labels[token]} ·{token}"],
-                                labels, f"Each input token's share by flow, through layer {layer}"), "roll_flow_bars",
+                                labels, f"Each input token's share by flow, through layer {layer}"), "chart_flow_bars",
              "Compare with the rollout bars above: where they agree, the estimate does not hinge on the method.")
-ui.export_buttons("attention-flow", lambda: export.attention_long_csv(flow, labels, labels, layers=[layer - 1],
+ui.export_buttons("attention-flow", lambda: export.attention_long_csv(flow, run.tokens, run.tokens, layers=[layer - 1],
                                                                       heads=[None]), flow_heatmap, {"": run})

@@ -1,0 +1,144 @@
+"""Figures of the Head patterns page: one layers × heads map per statistic (Clark et al. 2019) and a
+gallery of thumbnails grouped by the pattern each head shows. Pure drawing: statistics and
+patterns come from `encoder.analysis.head_statistics` / `head_patterns`.
+
+Both figures put an invisible marker on every cell or tile, carrying (layer, head) as customdata,
+so a click can open that head (Streamlit reports clicks on markers, not on images).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import (
+    DEFAULT_COLOR_SCALE,
+    base_layout,
+    color_indices,
+    colorscale,
+    downsample_mean,
+    palette,
+    plotly_text,
+    png_data_uri,
+)
+
+LEVELS = 255  # palette colours; index LEVELS is the white gap between tiles
+GALLERY_COLUMNS = 10
+DISPLAY_WIDTH = 1230  # pixels the page gives a full-width chart at 1600 wide: sets the height
+TILE_PX = 72  # the largest tile; with importances, tiles shrink to MIN_TILE_FRACTION of it
+MIN_TILE_FRACTION = 0.45
+GAP_X, GAP_Y = 18, 44  # room between tiles, and for the two lines of label under each
+
+
+def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: str = DEFAULT_COLOR_SCALE
+                  ) -> go.Figure:
+    """(L, H) values of one statistic: layers down, heads across; hover gives the number."""
+    n_layers, n_heads = values.shape
+    heads, layers = np.meshgrid(np.arange(n_heads), np.arange(n_layers))  # (L, H) each
+    finite = values[np.isfinite(values)]
+    heatmap = go.Heatmap(
+        z=np.asarray(values, dtype=np.float32), x=np.arange(1, n_heads + 1), y=np.arange(1, n_layers + 1),
+        zmin=float(finite.min()) if finite.size else 0.0, zmax=float(finite.max()) if finite.size else 1.0,
+        colorscale=colorscale(color_scale), hoverinfo="skip",
+        colorbar=dict(thickness=10, len=0.9, title=dict(text=plotly_text(unit), side="right")),
+    )
+    # One clickable marker per cell, carrying (layer, head), 0-based.
+    targets = go.Scatter(
+        x=(heads + 1).ravel(), y=(layers + 1).ravel(), mode="markers",
+        customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
+        marker=dict(size=16, symbol="square", opacity=0.01, color="white"),
+        text=[f"{v:.3f}" for v in values.ravel()],
+        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(name)} = %{{text}}<br>click to open"
+                      "<extra></extra>",
+        showlegend=False,
+    )
+    layout = base_layout(name, 250, clickmode="event+select", dragmode=False, plot_bgcolor="white",
+                         xaxis=dict(title=dict(text="head"), tickangle=0, showgrid=False,
+                                    dtick=1 if n_heads <= 8 else 2 if n_heads <= 16 else None),
+                         yaxis=dict(title=dict(text="layer"), autorange="reversed", dtick=1, showgrid=False))
+    layout["margin"] = dict(l=10, r=10, t=40, b=10)
+    return go.Figure([heatmap, targets], layout)
+
+
+def tile_sizes(n: int, importance: np.ndarray | None, largest: int = TILE_PX) -> np.ndarray:
+    """Pixels per tile side: all `largest` without importances; otherwise the area follows importance.
+
+    Hook for the Learn issue's head-ablation ranking (Dodrio sizes BERT's heads the same way):
+    importances (N,) ≥ 0 map linearly onto areas between MIN_TILE_FRACTION² and 1 of the largest.
+    """
+    if importance is None:
+        return np.full(n, largest, dtype=int)
+    importance = np.asarray(importance, dtype=np.float64)
+    span = importance.max() - importance.min()
+    scaled = (importance - importance.min()) / span if span > 0 else np.ones(n)
+    area = MIN_TILE_FRACTION ** 2 + (1 - MIN_TILE_FRACTION ** 2) * scaled
+    return np.maximum(np.rint(largest * np.sqrt(area)), 8).astype(int)
+
+
+def _tile(matrix: np.ndarray, size: int) -> np.ndarray:
+    """(Q, K) -> (size, size) palette indices, coloured against the tile's own maximum."""
+    small = downsample_mean(np.asarray(matrix, dtype=np.float64), size)
+    indices = color_indices(small, LEVELS, vmax=float(small.max()) or 1.0)
+    rows = np.arange(size) * indices.shape[0] // size  # (size,) source row of each pixel row
+    cols = np.arange(size) * indices.shape[1] // size
+    return indices[np.ix_(rows, cols)]
+
+
+def gallery(matrices: np.ndarray, heads: Sequence[tuple[int, int]], reasons: Sequence[str], title: str,
+            importance: np.ndarray | None = None, n_cols: int = GALLERY_COLUMNS,
+            color_scale: str = DEFAULT_COLOR_SCALE) -> go.Figure:
+    """Thumbnails of some heads' attention (N, T, T) as ONE image, each labelled with its head and
+    the reason (threshold) that placed it, and clickable.
+
+    `heads` are 0-based (layer, head); `importance` (N,), when given, sizes the tiles (see `tile_sizes`).
+    """
+    n = len(matrices)
+    n_cols = max(1, min(n_cols, n))
+    n_rows = -(-n // n_cols)
+    sizes = tile_sizes(n, importance)
+    cell_w, cell_h = TILE_PX + GAP_X, TILE_PX + GAP_Y
+    canvas = np.full((n_rows * cell_h, n_cols * cell_w), LEVELS, dtype=np.uint8)
+    centers_x, centers_y, annotations = [], [], []
+    for i, (matrix, size) in enumerate(zip(matrices, sizes, strict=True)):
+        r, c = divmod(i, n_cols)
+        y0 = r * cell_h + (TILE_PX - size) // 2
+        x0 = c * cell_w + (TILE_PX - size) // 2
+        canvas[y0: y0 + size, x0: x0 + size] = _tile(matrix, size)
+        centers_x.append(c * cell_w + TILE_PX / 2)
+        centers_y.append(r * cell_h + TILE_PX / 2)
+        layer, head = heads[i]
+        annotations.append(dict(
+            x=c * cell_w + TILE_PX / 2, y=r * cell_h + TILE_PX + 2, yanchor="top", showarrow=False,
+            text=f"<b>L{layer + 1} H{head + 1}</b><br>{plotly_text(_short(reasons[i]))}", font=dict(size=10),
+        ))
+    image = go.Image(source=png_data_uri(canvas, palette(color_scale, LEVELS)), hoverinfo="skip")
+    targets = go.Scatter(
+        x=centers_x, y=centers_y, mode="markers", customdata=[list(h) for h in heads],
+        marker=dict(size=TILE_PX * 0.8, symbol="square", opacity=0.01, color="white"),
+        text=[f"layer {lay + 1}, head {h + 1}<br>{plotly_text(reason)}" for (lay, h), reason in zip(heads, reasons,
+                                                                                                   strict=True)],
+        hovertemplate="%{text}<br>click to open<extra></extra>", showlegend=False,
+    )
+    width, height = canvas.shape[1], canvas.shape[0]
+    full_width = max(width, GALLERY_COLUMNS * cell_w)
+    layout = base_layout(title, 40 + int(height * DISPLAY_WIDTH / full_width), annotations=annotations,
+                         plot_bgcolor="white", clickmode="event+select", dragmode=False,
+                         xaxis=dict(visible=False, range=[-4, full_width]),
+                         yaxis=dict(visible=False, range=[height, -4], scaleanchor="x"))
+    layout["margin"] = dict(l=0, r=0, t=36, b=0)
+    return go.Figure([image, targets], layout)
+
+
+def _short(reason: str) -> str:
+    """A reason from `head_patterns` in a thumbnail's width: 'prev 0.98 ≥ 0.5', 'entropy 2.51 ≥ 2.22'
+    (the broad rule's bound, BROAD_FRACTION · ln T, worked out), 'cls 0.20 < 0.6' (mixed: the nearest miss)."""
+    if "highest: " in reason:
+        reason = reason.split("highest: ")[-1].rstrip(")")
+    elif reason.startswith("entropy") and " = " in reason:
+        parts = reason.split(" = ")  # ['entropy', '2.51 ≥ 0.8 · ln 16', '2.22']
+        return f"entropy {parts[1].split(' ')[0]} ≥ {parts[-1]}"
+    elif reason.startswith("no statistic"):
+        return "no threshold met"
+    return reason.replace(" = ", " ")

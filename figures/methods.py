@@ -1,0 +1,60 @@
+"""Figures of the Methods page: several answers to "where does this token look?" for one head and one
+token, on one colour scale, with the tokens each method ranks on top marked. Pure drawing: the rows
+come prepared (and normalised to sum to 1) from the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import axis_ticks, base_layout, colorscale, plotly_text, position_labels
+
+TOP_MARK_COLOR = "white"
+AGREED_COLOR = "#e4572e"  # outline of the tokens every method ranks in its top k
+
+
+def methods_figure(rows: np.ndarray, methods: Sequence[str], labels: Sequence[str], top: np.ndarray,
+                   agreed: np.ndarray, title: str, k: int) -> go.Figure:
+    """rows (M, T): each method's row, summing to 1; top (M, T) bool: the method's k largest;
+    agreed (T,) bool: in every method's top k. One colour scale for all rows."""
+    x = position_labels(labels)
+    y = [plotly_text(m) for m in methods]
+    heatmap = go.Heatmap(
+        z=np.asarray(rows, dtype=np.float32), x=x, y=y, zmin=0.0, zmax=float(np.max(rows)) or 1.0,
+        colorscale=colorscale("Cividis"), xgap=1, ygap=3,
+        colorbar=dict(thickness=12, len=0.9, title=dict(text="share", side="right")),
+        hovertemplate="%{y}<br>key %{x}: %{z:.4f}<extra></extra>",
+    )
+    method_index, token_index = np.nonzero(top)
+    marks = go.Scatter(
+        x=[x[t] for t in token_index], y=[y[m] for m in method_index], mode="text", text=["●"] * len(token_index),
+        textfont=dict(color=TOP_MARK_COLOR, size=11), hoverinfo="skip", showlegend=False,
+    )
+    shapes = [dict(type="rect", xref="x", yref="paper", x0=t - 0.5, x1=t + 0.5, y0=0, y1=1,
+                   line=dict(color=AGREED_COLOR, width=3)) for t in np.flatnonzero(agreed)]
+    layout = base_layout(title, 170 + 62 * len(methods), shapes=shapes,
+                         xaxis=dict(axis_ticks(labels), tickangle=-60, title=dict(text="key token")),
+                         yaxis=dict(type="category", autorange="reversed", automargin=True, showgrid=False))
+    fig = go.Figure([heatmap, marks], layout)
+    fig.add_annotation(x=1, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="right", showarrow=False,
+                       text=f"● = a method's top {k} · outlined = in every method's top {k}", font=dict(size=11))
+    return fig
+
+
+def pairwise_figure(matrix: np.ndarray, methods: Sequence[str], title: str, value_name: str,
+                    signed: bool = True) -> go.Figure:
+    """(M, M) agreement between the methods' rows, numbers written in the cells: Spearman ρ on −1…1
+    (signed) or top-k overlap on 0…1."""
+    names = [plotly_text(m) for m in methods]
+    fig = go.Figure(go.Heatmap(
+        z=np.asarray(matrix, dtype=np.float32), x=names, y=names, zmin=-1 if signed else 0, zmax=1,
+        colorscale=colorscale("RdBu_r" if signed else "Blues"), text=np.round(matrix, 2), texttemplate="%{text}",
+        colorbar=dict(thickness=10, len=0.9, title=dict(text=plotly_text(value_name), side="right")),
+        hovertemplate=f"%{{y}} vs %{{x}}<br>{plotly_text(value_name)} = %{{z:.3f}}<extra></extra>",
+    ))
+    fig.update_layout(base_layout(title, 360, yaxis=dict(autorange="reversed", automargin=True),
+                                  xaxis=dict(automargin=True, tickangle=-30)))
+    return fig

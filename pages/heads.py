@@ -1,0 +1,131 @@
+"""Head patterns: Clark et al.'s (2019) statistics for every head on the typed text, a sortable
+table, and a gallery of heads grouped by the pattern the statistics show. Clicks open a head on
+the Attention page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import state
+import ui
+from encoder import export
+from encoder.analysis import (
+    BROAD_FRACTION,
+    OFFSET_THRESHOLD,
+    PATTERNS,
+    SINK_THRESHOLD,
+    STATISTICS,
+    head_patterns,
+    head_statistics,
+)
+from figures import heads as figures
+
+ATTENTION_PAGE = "pages/attention.py"
+OPEN_FLAG = "_hs_open_head"  # set by a click's callback; the page then switches (not allowed in a callback)
+
+# statistic -> (chart title, colour-bar unit)
+STATISTIC_NAMES = {
+    "entropy": ("Entropy of each row", "nats"),
+    "cls": ("Mass on [CLS]", "share"),
+    "sep": ("Mass on [SEP]", "share"),
+    "punct": ("Mass on punctuation", "share"),
+    "prev": ("Mass on the previous token", "share"),
+    "self": ("Mass on the token itself", "share"),
+    "next": ("Mass on the next token", "share"),
+    "distance": ("Mean distance looked", "tokens"),
+}
+PATTERN_RULES = {
+    "[CLS] sink": f"mass on [CLS] ≥ {SINK_THRESHOLD}: most tokens park their attention on [CLS].",
+    "[SEP] sink": f"mass on [SEP] ≥ {SINK_THRESHOLD}: most tokens park their attention on [SEP], often a "
+                  "“no-op” (Clark et al. §3.3).",
+    "punctuation": f"mass on punctuation ≥ {SINK_THRESHOLD}: attention goes to commas and full stops.",
+    "previous token": f"mass on the previous token ≥ {OFFSET_THRESHOLD}: each token looks one step back.",
+    "next token": f"mass on the next token ≥ {OFFSET_THRESHOLD}: each token looks one step ahead.",
+    "self": f"mass on the token itself ≥ {OFFSET_THRESHOLD}.",
+    "broad": f"no single target, and entropy ≥ {BROAD_FRACTION} · ln T: attention spread over many tokens "
+             "(a bag-of-words summary).",
+    "mixed": "no statistic reaches its threshold: read these heads one by one.",
+}
+
+PATTERN_THRESHOLDS = {  # the rule in a chart title
+    "[CLS] sink": f"cls ≥ {SINK_THRESHOLD}", "[SEP] sink": f"sep ≥ {SINK_THRESHOLD}",
+    "punctuation": f"punct ≥ {SINK_THRESHOLD}", "previous token": f"prev ≥ {OFFSET_THRESHOLD}",
+    "next token": f"next ≥ {OFFSET_THRESHOLD}", "self": f"self ≥ {OFFSET_THRESHOLD}",
+    "broad": f"entropy ≥ {BROAD_FRACTION} · ln T", "mixed": "below every threshold",
+}
+
+
+def open_clicked(chart_key: str) -> None:
+    points = st.session_state[chart_key].selection.points
+    if points:
+        ui.select_layer_and_head(*points[0]["customdata"])
+        st.session_state[OPEN_FLAG] = True
+
+
+def open_selected_row() -> None:
+    rows = st.session_state["tbl_head_statistics"].selection.rows
+    if rows:
+        shown = st.session_state["_hs_table_order"]
+        ui.select_layer_and_head(*shown[rows[0]])
+        st.session_state[OPEN_FLAG] = True
+
+
+if st.session_state.pop(OPEN_FLAG, False):
+    st.switch_page(ATTENTION_PAGE)
+
+st.header(":material/category: Head patterns")
+st.caption("What each head does on this text, in numbers (Clark et al. 2019, “What Does BERT Look At?”). "
+           "Click any cell, table row or thumbnail to open that head on the Attention page.")
+run = state.current_run()
+if run is None:
+    st.stop()
+
+stats = head_patterns(head_statistics(run))  # one row per (layer, head), 0-based
+arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads) for name in STATISTICS}  # (L, H) each
+
+st.subheader("Statistics, layer by layer")
+columns = st.columns(4)
+for index, name in enumerate(STATISTICS):
+    title, unit = STATISTIC_NAMES[name]
+    with columns[index % 4]:
+        key = f"chart_statistic_{name}"
+        ui.chart(figures.statistic_map(arrays[name], title, unit), key, on_select=lambda key=key: open_clicked(key))
+st.caption(f"Each map is layers (down) × heads (across). Entropy is in nats: a uniform row over these "
+           f"{run.n_tokens} tokens has ln T; masses are the mean share of each row; distance is the "
+           "attention-weighted |i − j| in tokens. Look for bright single cells: heads with one job.")
+
+st.subheader("Every head, sortable")
+table = stats.assign(layer=stats["layer"] + 1, head=stats["head"] + 1)
+st.session_state["_hs_table_order"] = list(zip(stats["layer"], stats["head"], strict=True))
+st.dataframe(table, key="tbl_head_statistics", on_select=open_selected_row, selection_mode="single-row",
+             hide_index=True, height=320,
+             column_config={name: st.column_config.NumberColumn(format="%.3f") for name in STATISTICS}
+             | {"reason": st.column_config.TextColumn("why this pattern", width="large")})
+st.caption("Click a column header to sort (e.g. by prev to find previous-token heads); select a row to open "
+           "that head. Layers and heads are counted from 1.")
+
+st.subheader("Gallery by pattern")
+st.caption("Each thumbnail is one head's attention on this text (rows = queries, columns = keys), coloured "
+           "against its own maximum, with the statistic and threshold that placed it. A head goes to the "
+           "pattern whose threshold it passes by the largest factor.")
+importance = None  # hook: the Learn issue's head-ablation ranking, (L, H), will size the tiles here
+for pattern in PATTERNS:
+    members = stats[stats["pattern"] == pattern]
+    if members.empty:
+        continue
+    heads = list(zip(members["layer"], members["head"], strict=True))
+    matrices = run.attentions[members["layer"].to_numpy(), members["head"].to_numpy()]  # (N, T, T)
+    sizes = None if importance is None else importance[members["layer"], members["head"]]
+    key = f"chart_gallery_{PATTERNS.index(pattern)}"
+    count = f"{len(heads)} head{'s' * (len(heads) != 1)}"
+    title = f"{pattern[0].upper()}{pattern[1:]} · {count} · {PATTERN_THRESHOLDS[pattern]}"
+    ui.chart(figures.gallery(matrices, heads, members["reason"].tolist(), title, importance=sizes),
+             key, PATTERN_RULES[pattern], on_select=lambda key=key: open_clicked(key))
+empty = [p for p in PATTERNS if not (stats["pattern"] == p).any()]
+if empty:
+    st.caption(f"No head on this text: {', '.join(empty)}.")
+
+ui.export_buttons("head-attention", lambda: export.attention_long_csv(run.attentions, run.tokens, run.tokens),
+                  figures.statistic_map(arrays["entropy"], STATISTIC_NAMES["entropy"][0], "nats"), {"": run})
+st.download_button("Statistics table (CSV)", lambda: table.to_csv(index=False), "head-statistics.csv", "text/csv",
+                   key="dl_head_statistics_table", on_click="ignore", icon=":material/table_view:")

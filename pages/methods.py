@@ -1,0 +1,96 @@
+"""Methods side by side: raw attention, rollout, attention flow and value-weighted attention for one
+head and one token, on one colour scale, with the tokens they agree on marked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from scipy.stats import spearmanr
+
+import state
+import ui
+from encoder import export
+from encoder.analysis import MAX_FLOW_TOKENS, attention_flow, normalize_rows, rollout, value_weighted
+from figures import methods as figures
+
+FLOW_AUTO_TOKENS = 32  # computed without asking up to here (about 2 s); above, on request
+
+
+def agreement(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each method's top-k keys (M, T) bool, the keys in every top k (T,), and Spearman's ρ (M, M)."""
+    top = np.zeros(rows.shape, dtype=bool)
+    np.put_along_axis(top, np.argsort(-rows, axis=1)[:, :k], True, axis=1)
+    correlations = np.atleast_2d(spearmanr(rows, axis=1).statistic)  # (M, M)
+    return top, top.all(axis=0), correlations
+
+
+st.header(":material/compare: Methods side by side")
+st.caption("Four answers to “what does this token draw on?”: the head's raw attention α, the whole model's "
+           "rollout and attention flow (Abnar & Zuidema 2020), and the head's value-weighted attention (Kobayashi "
+           "et al. 2020). Each row is rescaled to sum to 1, so one colour scale fits all. Where they agree, "
+           "trust the answer more: look for convergence across methods.")
+
+run = state.current_run()
+if run is None:
+    st.stop()
+labels = run.tokenized.labels
+
+ui.clamp_layer_and_head(run.n_layers, run.n_heads)
+if st.session_state.get("head") == ui.MEAN_HEAD:
+    st.session_state.head = 1
+ui.keep_valid("meth_query", list(range(run.n_tokens)), min(1, run.n_tokens - 1))
+with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+    st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=240,
+                     help="Raw and value-weighted attention are this layer's; rollout and flow run through "
+                          "layers 1 to this one.")
+    st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=300)
+    query = st.selectbox("Token", range(run.n_tokens), key="meth_query", width=240,
+                         format_func=lambda i: f"{labels[i]} ·{i}")
+    k = st.number_input("Top k", 1, max(1, min(10, run.n_tokens)), min(3, run.n_tokens), key="meth_k", width=120,
+                        help="How many of each method's largest keys count as its top.")
+layer, head = ui.layer_and_head()
+
+methods = {
+    f"raw α (head {head + 1})": run.attentions[layer, head, query],
+    "rollout (all heads)": rollout(run.attentions[: layer + 1])[-1, query],
+}
+if run.n_tokens > MAX_FLOW_TOKENS:
+    st.caption(f"Attention flow is left out: it is limited to {MAX_FLOW_TOKENS} tokens and this text has "
+               f"{run.n_tokens}.")
+elif run.n_tokens <= FLOW_AUTO_TOKENS or st.toggle("Include attention flow", key="meth_flow",
+                                                   help=f"{run.n_tokens}² max-flows: several seconds."):
+    with st.spinner("Computing the maximum flows…", show_time=True):
+        methods["flow (all heads)"] = attention_flow(run.attentions[: layer + 1])[query]
+methods[f"value-weighted (head {head + 1})"] = value_weighted(run)[layer, head, query]
+names = list(methods)
+rows = normalize_rows(np.stack(list(methods.values())))  # (M, T), each summing to 1
+top, agreed, correlations = agreement(rows, int(k))
+
+where = f"layer {layer + 1}, head {head + 1}"
+figure = figures.methods_figure(rows, names, labels, top, agreed,
+                                f"Where {labels[query]} ·{query} draws from, {where}", int(k))
+ui.chart(figure, "chart_methods",
+         "Rows are methods, columns the tokens; brighter = a larger share. Dots mark each method's top keys; an "
+         "outlined column is a token every method puts on top. Raw α often favours [CLS]/[SEP]; value-weighted "
+         "moves that weight to content words; rollout and flow add what earlier layers mixed in.")
+
+overlap = (top[:, None, :] & top[None, :, :]).sum(axis=-1) / int(k)  # (M, M): shared top keys / k
+left, right = st.columns(2)
+with left:
+    ui.chart(figures.pairwise_figure(correlations, names, "Rank correlation between methods (Spearman ρ)", "ρ"),
+             "chart_methods_rank", "1 = the same order of keys, 0 = unrelated, negative = opposite.")
+with right:
+    ui.chart(figures.pairwise_figure(overlap, names, f"Top-{int(k)} overlap between methods", "overlap",
+                                     signed=False), "chart_methods_overlap",
+             f"The share of one method's top {int(k)} keys the other method also has in its top {int(k)}.")
+together = [f"{labels[t]} ·{t}" for t in np.flatnonzero(agreed)]
+st.text(f"In every method's top {int(k)}: {', '.join(together) if together else 'no token'}")
+
+def numbers_csv() -> str:
+    frames = [export.long_format(row[None, :], [run.tokens[query]], run.tokens, layers=[layer], heads=[head])
+              .assign(query=query, method=name) for name, row in zip(names, rows, strict=True)]
+    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+
+
+ui.export_buttons("methods", numbers_csv, figure, {"": run})
