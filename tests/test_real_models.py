@@ -126,6 +126,38 @@ def test_matmul_nbits_round_trip_with_blocks_and_padding():
     np.testing.assert_allclose(weight, expected, rtol=1e-6)
 
 
+# --- the token-classification head, on a tiny checkpoint (no optional package needed) ------------
+
+def test_token_classification_folder_matches_transformers(tmp_path):
+    from checkpoints import hf_config, write_checkpoint
+    from transformers import BertConfig, BertForTokenClassification
+
+    labels = {"0": "O", "1": "B-THING", "2": "I-THING"}
+    config = hf_config(architectures=["BertForTokenClassification"], id2label=labels,
+                       label2id={v: int(k) for k, v in labels.items()})
+    torch.manual_seed(3)
+    reference = BertForTokenClassification(BertConfig(**config)).eval()
+    weights = {k: v.contiguous() for k, v in reference.state_dict().items()}  # bert.* and classifier.*
+    model = load_model(write_checkpoint(tmp_path / "tagger", config=config, weights=weights))
+    assert model.id2label == ("O", "B-THING", "I-THING")
+    run = model.run("the cat sat on the mat")
+    with torch.no_grad():
+        expected = reference(torch.tensor([run.ids])).logits[0]  # (T, 3)
+        ours = model.token_classifier(torch.tensor(run.hidden_states[-1]))
+    np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=1e-5)
+    assert run.token_labels == [labels[str(i)] for i in expected.argmax(-1).tolist()]
+
+
+def test_a_head_needs_its_labels(model):
+    from encoder import Model
+
+    with pytest.raises(ValueError, match="2 outputs but 1 labels"):
+        Model(model.encoder, model.tokenizer, "x", token_classifier=torch.nn.Linear(384, 2), id2label=["O"])
+    with pytest.raises(ValueError, match="needs its labels"):
+        Model(model.encoder, model.tokenizer, "x", token_classifier=torch.nn.Linear(384, 2))
+    assert model.run("plain encoder").token_labels is None
+
+
 # --- rampart-ner: a real token classifier -------------------------------------------------------
 
 def _labels_of(run, word: str) -> list[str]:
