@@ -55,9 +55,13 @@ PAGES: tuple[Page, ...] = (
     Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Explain"),
     Page("pages/qk.py", "Q·K walk-through", ":material/calculate:", "qk", "qk_", "Explain",
          link={"qk_query": int, "qk_temperature": float}),
-    Page("pages/value_weighted.py", "Value-weighted", ":material/scale:", "value-weighted", "vw_", "Explain"),
+    Page("pages/value_weighted.py", "Value-weighted", ":material/scale:", "value_weighted", "vw_", "Explain"),
     Page("pages/methods.py", "Methods side by side", ":material/compare:", "methods", "meth_", "Explain",
          link={"meth_query": int, "meth_k": int, "meth_flow": bool}),
+    Page("pages/minimal_pairs.py", "Minimal pairs", ":material/difference:", "minimal_pairs", "mp_", "Explain",
+         link={"mp_source": str, "mp_text_a": str, "mp_text_b": str, "mp_word": int}),
+    Page("pages/similarity.py", "Sentence similarity", ":material/join_inner:", "similarity", "sim_", "Explain",
+         link={"sim_text_b": str}),
 )
 
 
