@@ -125,6 +125,8 @@ class TransformersModel:
         base = self.model.base_model
         if self.config.encoder_decoder:
             base = self.model.get_encoder() if side == "encoder" else self.model.get_decoder()
+        elif isinstance(decoder := getattr(base, "decoder", None), nn.Module):
+            base = decoder  # OPT keeps its embeddings in OPTModel.decoder
         if isinstance(table := getattr(base, "wpe", None), nn.Embedding):  # GPT-2
             return table.weight.detach().float().numpy().copy()
         table = getattr(base, "embed_positions", None)
