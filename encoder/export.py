@@ -30,7 +30,8 @@ def long_format(weights: np.ndarray, query_labels: Sequence[str], key_labels: Se
     weights: (L, H, Q, K), (L, Q, K) (no head axis, e.g. rollout: `head` is empty) or (Q, K).
     `layers` / `heads` name the slices along those axes (0-based; default 0, 1, ...); for a
     (Q, K) matrix pass one layer and one head, or leave them empty. query / key are 0-based
-    positions in the view, query_token / key_token their labels.
+    positions in the view, query_token / key_token their labels. Every cell is a row: all 72 heads
+    of a 512-token run make 19 million, so export the heads a view shows.
     """
     weights = np.asarray(weights)
     if weights.ndim not in (2, 3, 4):
@@ -138,19 +139,25 @@ def attention_figure(run: Run, layers: Sequence[int] | None = None,
         )
         for index, (layer, head) in enumerate(pairs)
     ])
-    heading = f"{_escaped(run.model_name)}: {_escaped(run.text_a, 80)}"
+    heading = _escaped(run.text_a, 60)
     steps = [
         dict(method="update", label=f"L{layer + 1} H{head + 1}",
              args=[{"visible": [i == index for i in range(len(pairs))]},
-                   {"title.text": f"{heading}<br>Layer {layer + 1}, head {head + 1} (rows: queries, columns: keys)"}])
+                   {"title.text": f"{heading}<br>{_escaped(run.model_name)}, layer {layer + 1}, head {head + 1}"
+                                  " (rows: queries, columns: keys)"}])
         for index, (layer, head) in enumerate(pairs)
     ]
+    step = -(-len(names) // 64)  # label every token up to 64, then every k-th
+    ticks = dict(type="category", tickmode="array", tickvals=names[::step], ticktext=names[::step], showgrid=False)
+    side = min(4000, max(360, 18 * run.n_tokens))  # pixels for the matrix: 18 a token, within bounds
     fig.update_layout(
-        title=dict(text=steps[0]["args"][1]["title.text"] if steps else heading),
-        xaxis=dict(type="category", side="top", tickangle=-60, showgrid=False),
-        yaxis=dict(type="category", autorange="reversed", showgrid=False),
+        title=dict(text=steps[0]["args"][1]["title.text"] if steps else heading, x=0.02, y=1, yanchor="top",
+                   yref="container", pad=dict(t=16)),
+        xaxis=dict(ticks, side="top", tickangle=-60),
+        yaxis=dict(ticks, autorange="reversed"),
         sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="Layer and head: "), pad=dict(t=30))],
-        height=max(500, 14 * run.n_tokens + 250), width=max(600, 14 * run.n_tokens + 300),
+        margin=dict(t=200, l=140, b=120),  # the key labels sit on top, under the title
+        height=side + 320, width=max(side + 260, 720),
         template="plotly_white",
     )
     return fig
