@@ -50,7 +50,7 @@ def qk_walkthrough(run: Run, layer: int, head: int, query: int, temperature: flo
 
     At temperature 1 `softmax` equals `run.attentions[layer, head, query]` (within float32
     rounding). A Run has no padding (a batch's padded keys are cut off), and a causal model's
-    hidden keys, found with `is_causal`, get weight 0 as the model gave them.
+    hidden keys (`run.causal` where the run has it, else `is_causal`) get weight 0, as the model gave them.
     """
     if run.queries is None or run.keys is None:
         raise ValueError("This run has no queries and keys: make it with model.run(text, qkv=True).")
@@ -67,7 +67,10 @@ def qk_walkthrough(run: Run, layer: int, head: int, query: int, temperature: flo
     scores = products.sum(axis=-1)  # (T,)
     scaled = scores / np.sqrt(q.shape[0]) / temperature  # (T,)
     visible = np.ones(run.n_tokens, dtype=bool)
-    if is_causal(run.attentions[layer]):  # one layer's heads suffice: (H, T, T)
+    causal = getattr(run, "causal", None)  # the transformers adapter's runs say so; native runs do not
+    if causal is None:
+        causal = is_causal(run.attentions[layer])  # one layer's heads suffice: (H, T, T)
+    if causal:
         visible[query + 1:] = False
     weights = np.zeros_like(scaled)
     weights[visible] = softmax(scaled[visible])

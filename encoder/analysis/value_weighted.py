@@ -13,6 +13,10 @@ from ..run import Run
 
 
 def value_weighted(run: Run) -> np.ndarray:
-    """(L, H, T, T) float32: α_ij · ‖v_j W_O^h‖ per layer and head; row = query, column = key."""
+    """(L, H, T, T) float32: α_ij · ‖v_j W_O^h‖ per layer and head; row = query, column = key.
+
+    NaN where the run has no value norms (the transformers adapter, for layer layouts it does
+    not know); cross-attention's (L, H, T_query, T_key) works the same way.
+    """
     norms = run.value_output_norms[:, :, None, :]  # (L, H, 1, T): one length per key, for every query
     return (run.attentions * norms).astype(np.float32, copy=False)  # (L, H, T, T)
