@@ -28,7 +28,7 @@ from .common import (
 )
 
 GAP = 6  # pixels between thumbnails
-LABEL_GAP = 20  # pixels between rows when every tile carries its own label
+LABEL_GAP = 24  # pixels between rows when every tile carries its own label
 LEVELS = 255  # colours per thumbnail palette; index 255 is the white background
 BACKGROUND = LEVELS
 SELECTED = "#e4572e"  # outline of the selected thumbnail; stands out on every colour scale
@@ -42,7 +42,7 @@ class ColorOptions:
     @property
     def legend(self) -> str:
         """The colour bar's title: which mapping is in use, so a reader knows what shades mean."""
-        return "weight<br>(log colour)" if self.log else "weight<br>(linear)"
+        return "weight · log colour" if self.log else "weight · linear colour"
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,12 @@ class Sizes:
     row_px: int = 22  # heatmap height per row, within [min_height, max_height]
     min_height: int = 380
     max_height: int = 900
-    max_ticks: int = 64  # the most labels an axis shows before it labels every k-th token
+    max_ticks: int = 48  # every token labelled up to here (the window takes over beyond: WINDOW_DEFAULT)
 
 
 NORMAL = Sizes()
 # At 1920 x 1080 on a projector, 16 px is about the smallest label a class reads from the back.
-PRESENTATION = Sizes(tick=17, title=22, row_px=34, min_height=640, max_height=1400, max_ticks=40)
+PRESENTATION = Sizes(tick=17, title=22, row_px=34, min_height=640, max_height=1400, max_ticks=32)
 TEXT_COLOR = "#111111"  # labels in near-black: Streamlit's default grey washes out on a projector
 MODEBAR_ROOM = 34  # px above a title, so the chart's icons never cover it on a narrow screen
 WINDOW_DEFAULT = 48  # tokens in the readable window around the followed token
@@ -75,6 +75,11 @@ def _readable(layout: dict, sizes: Sizes) -> dict:
                            pad=dict(t=MODEBAR_ROOM))
     layout["margin"] = dict(l=10, r=10, t=MODEBAR_ROOM + sizes.title + 18, b=10)
     return layout
+
+
+def _legend(trace: go.Heatmap, colors: ColorOptions, sizes: Sizes) -> None:
+    trace.colorbar.update(title=dict(text=colors.legend, font=dict(size=sizes.tick, color=TEXT_COLOR)),
+                          tickfont=dict(size=sizes.tick, color=TEXT_COLOR))
 
 
 def head_title(layer: int, head: int, block: str = "all") -> str:
@@ -103,10 +108,11 @@ def head_heatmap(view: AttentionView, layer: int, head: int, colors: ColorOption
     matrix = head_matrix(view, layer, head)  # (Q, K)
     trace = exact_heatmap(matrix, view.query_labels, view.key_labels, color_scale=colors.scale,
                           log=colors.log, zmax=float(matrix.max()))
-    trace.colorbar.title.text = colors.legend
+    _legend(trace, colors, sizes)
     layout = matrix_layout(view.query_labels, view.key_labels, head_title(layer, head, block),
                            _matrix_height(len(matrix), sizes))
-    layout["xaxis"].update(axis_ticks(view.key_labels, sizes.max_ticks), tickangle=-60)
+    # Upright key labels never overlap, however narrow the screen: each needs only a line's height.
+    layout["xaxis"].update(axis_ticks(view.key_labels, sizes.max_ticks), tickangle=-90)
     layout["yaxis"].update(axis_ticks(view.query_labels, sizes.max_ticks))
     if b_start is not None and block == "all":
         layout["shapes"] = _sentence_b_lines(b_start, len(view.key_labels), len(view.query_labels))
@@ -124,7 +130,7 @@ def window_heatmap(view: AttentionView, layer: int, head: int, rows: tuple[int, 
     query_labels, key_labels = view.query_labels[rows[0]:rows[1]], view.key_labels[cols[0]:cols[1]]
     trace = exact_heatmap(matrix, query_labels, key_labels, color_scale=colors.scale, log=colors.log,
                           zmax=float(matrix.max()))
-    trace.colorbar.title.text = colors.legend
+    _legend(trace, colors, sizes)
     # Category names must stay unique and tell the true row: number them from the window's start.
     trace.update(x=[f"{plotly_text(t)} ·{cols[0] + i}" for i, t in enumerate(key_labels)],
                  y=[f"{plotly_text(t)} ·{rows[0] + i}" for i, t in enumerate(query_labels)])
@@ -132,7 +138,7 @@ def window_heatmap(view: AttentionView, layer: int, head: int, rows: tuple[int, 
     layout = matrix_layout(query_labels, key_labels, title, _matrix_height(len(matrix), sizes))
     for axis, names, labels in (("xaxis", trace.x, key_labels), ("yaxis", trace.y, query_labels)):
         layout[axis].update(tickvals=list(names), ticktext=[plotly_text(t) for t in labels])
-    layout["xaxis"]["tickangle"] = -60
+    layout["xaxis"]["tickangle"] = -90
     return go.Figure(trace, _readable(layout, sizes))
 
 
@@ -152,12 +158,12 @@ def token_across_heads(view: AttentionView, layer: int, query: int, colors: Colo
     heads = [f"head {h + 1}" for h in range(rows.shape[0])]
     trace = exact_heatmap(rows, heads, view.key_labels, color_scale=colors.scale, log=colors.log)
     trace.update(y=heads, hovertemplate="%{y} → %{x}<br>weight: %{z:.4f}<extra></extra>")  # heads are unique
-    trace.colorbar.title.text = colors.legend
+    _legend(trace, colors, sizes)
     token = view.query_labels[query]
     where = query if position is None else position
     layout = matrix_layout(heads, view.key_labels, f"Attention from “{token}” (·{where}), layer {layer + 1}",
                            height=160 + int(26 * sizes.tick / 12) * len(heads), y_title="")
-    layout["xaxis"].update(axis_ticks(view.key_labels, sizes.max_ticks), tickangle=-60)
+    layout["xaxis"].update(axis_ticks(view.key_labels, sizes.max_ticks), tickangle=-90)
     layout["yaxis"].update(tickvals=heads, ticktext=heads)
     return go.Figure(trace, _readable(layout, sizes))
 
@@ -215,21 +221,23 @@ def thumbnail_grid(
     annotations = [
         dict(x=(i % n_cols) * (w + GAP) + w / 2, y=(i // n_cols) * (h + row_gap) - 4, showarrow=False,
              yanchor="bottom", font=dict(size=11),
-             text=plotly_text(tile_titles[i].split(",")[-1].strip() if row_titles else tile_titles[i]))
+             text=plotly_text(tile_titles[i].split(" ")[-1] if row_titles else tile_titles[i]))
         for i in labelled
     ] + [
         dict(x=-6, y=r * (h + row_gap) + h / 2, text=plotly_text(text), showarrow=False, xanchor="right",
              font=dict(size=11))
         for r, text in enumerate(row_titles or [])
     ]
-    left = 70 if row_titles else 4
+    left = 40 if row_titles else 4
     width, height = canvas.shape[1] + left + 4, canvas.shape[0] + 28
     top = 40 if title else 8
     layout = base_layout(
         title, int(top + height * min(1.5, display_width / width)),
         shapes=shapes, annotations=annotations, plot_bgcolor="white",
         xaxis=dict(visible=False, range=[-left, canvas.shape[1] + 4]),
-        yaxis=dict(visible=False, range=[canvas.shape[0] + 4, -24], scaleanchor="x"),
+        # No fixed aspect ratio: the height is sized for `display_width`; on a narrower screen the
+        # tiles grow taller rather than the image shrinking inside an empty band (bug 12).
+        yaxis=dict(visible=False, range=[canvas.shape[0] + 4, -24], scaleanchor=False),
         clickmode="event+select", dragmode=False,
     ) | dict(margin=dict(l=0, r=0, t=top, b=0))
     return go.Figure([image, targets], layout)
@@ -254,9 +262,9 @@ def overview_grid(view: AttentionView, layer: int, head: int, colors: ColorOptio
         view.weights.reshape(n_layers * n_heads, *view.weights.shape[2:]), n_cols=n_heads,  # (L*H, Q, K)
         tile_titles=[f"layer {lay + 1}, head {h + 1}" for lay in range(n_layers) for h in range(n_heads)],
         selection_ids=[(lay, h) for lay in range(n_layers) for h in range(n_heads)],
-        tile_px=64, row_titles=[f"layer {lay + 1}" for lay in range(n_layers)],
+        tile_px=64, row_titles=[f"L{lay + 1}" for lay in range(n_layers)],
         selected=None if head < 0 else layer * n_heads + head, colors=colors,
-        title="Every layer and head (click one to open it)",
+        title="Every layer (rows) × head (columns)", display_width=900,
     )
 
 
