@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from ..attention_view import group_label, merge_groups, word_groups
+from ..attention_view import group_label, merge_groups, select_tokens, word_groups
 from ..run import Run
 from .rollout import normalize_rows
 
@@ -99,9 +99,10 @@ def minimal_pair(run_a: Run, run_b: Run) -> MinimalPair:
     slots = align_words(words_a, words_b)
     placed_a = _on_slots(attention_a, [a for a, _ in slots])  # (L, H, W, W)
     placed_b = _on_slots(attention_b, [b for _, b in slots])
-    pairs = [(a, b) for a, b in slots if a is not None and b is not None]
-    rows_a = normalize_rows(attention_a[..., [a for a, _ in pairs], :][..., [a for a, _ in pairs]])  # (L, H, P, P)
-    rows_b = normalize_rows(attention_b[..., [b for _, b in pairs], :][..., [b for _, b in pairs]])
+    paired_a = [a for a, b in slots if a is not None and b is not None]  # P paired words, in A
+    paired_b = [b for a, b in slots if a is not None and b is not None]
+    rows_a = normalize_rows(select_tokens(attention_a, paired_a, paired_a))  # (L, H, P, P)
+    rows_b = normalize_rows(select_tokens(attention_b, paired_b, paired_b))
     js = np.nan_to_num(jensenshannon(rows_a, rows_b, axis=-1)).mean(axis=-1)  # (L, H); 0/0 rows count as equal
     n_layers, n_heads = js.shape
     layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
