@@ -209,3 +209,51 @@ def current_run(qkv: bool = False) -> Run | None:
     if run.truncated:  # the sentence names the model, which the person may have chosen
         ui.show_problem("warning", "The text is longer than the model reads.", run.truncation_message())
     return run
+
+
+# ---------------------------------------------------------------- Learn pages (walk-through, ablation)
+# Cached getters the Walk-through and Ablation pages need: the padding demo, the trained sentiment
+# classifier, a run with heads switched off and every head's effect. Each is shared by all sessions
+# (cache_resource: the results are read-only and hold no session state).
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def get_padding_demo(source: str, text_a: str, text_b: str, layer: int, head: int):
+    """`encoder.walkthrough.padding_demo` of two texts on a model (0-based layer and head)."""
+    from encoder.walkthrough import padding_demo
+
+    return padding_demo(get_model(source), text_a, text_b, layer, head)
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def get_sentence_classifier(source: str):
+    """(the default sentiment classifier on this model, seconds its training took), trained once
+    per model for every session."""
+    import time
+
+    from encoder.heads import default_sentence_classifier
+
+    start = time.perf_counter()
+    classifier = default_sentence_classifier(get_model(source), seed=0)
+    return classifier, time.perf_counter() - start
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def get_ablated_run(source: str, text_a: str, text_b: str | None, off: tuple[tuple[int, int], ...]) -> Run:
+    """The run of a text with the heads in `off` (0-based (layer, head) pairs) switched off."""
+    from encoder.ablation import ablated_run
+
+    return ablated_run(get_model(source), text_a, text_b, off)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def get_head_effects(source: str, text: str, with_classifier: bool = True):
+    """`encoder.ablation.head_effects` of a text: every head switched off alone, ranked by its
+    effect on the sentence embedding and (with_classifier) on the sentiment classifier."""
+    from encoder.ablation import head_effects
+
+    model = get_model(source)
+    if not with_classifier:
+        return head_effects(model, text)
+    classifier, _ = get_sentence_classifier(source)
+    return head_effects(model, text, classifier, list(classifier.labels))

@@ -1,0 +1,329 @@
+"""Walk-through: the typed text followed through one encoder layer, stage by stage, in the order a
+course teaches it (issue 9 §1), with every stage's real numbers; and Lesson mode, the same stages
+one per screen with a question to the class and its answer read from the live numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import state
+import ui
+from encoder import geometry
+from encoder import lesson as lessons
+from encoder.analysis import head_statistics
+from encoder.positional import decompose_input, sinusoidal_table
+from encoder.walkthrough import walkthrough
+from figures import embeddings as embedding_figures
+from figures import walkthrough as figures
+
+MAX_TOKENS = 64  # rows drawn per stage: beyond, the first 64 tokens (a stage is read row by row)
+PADDING_DEFAULT = "It was tired."
+
+
+def literal(text: str) -> str:
+    return ui.markdown_literal(text)
+
+
+# ---------------------------------------------------------------- the session's choices
+
+st.header(":material/school: Walk-through")
+st.caption("Follow your text through one layer of the encoder, one stage at a time, with the real numbers at each "
+           "stage. Pick the layer and the head; *Lesson mode* shows one stage per screen with a question to the class.")
+
+run = state.current_run()
+model = state.current_model() if run is not None else None
+if run is None or model is None:
+    st.stop()
+
+ui.clamp_layer_and_head(run.n_layers, run.n_heads)
+if st.session_state.get("head") == ui.MEAN_HEAD:  # the walk-through follows one head's arithmetic
+    st.session_state.head = 1
+all_steps = list(range(len(lessons.STEPS)))
+chosen = [s for s in st.session_state.get("walk_steps") or [] if s in all_steps]
+st.session_state.walk_steps = sorted(set(chosen)) if chosen else all_steps
+ui.keep_valid("walk_step", list(range(len(st.session_state.walk_steps))), 0)
+st.session_state.setdefault("walk_pad_text", PADDING_DEFAULT)
+
+with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+    st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=260)
+    st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=320)
+    lesson_mode = st.toggle("Lesson mode", key="walk_lesson",
+                            help="One stage per screen with Back and Next; at some stages a question for the class, "
+                                 "answered from this text's numbers when you press Reveal.")
+layer, head = ui.layer_and_head()
+walk = walkthrough(model, run, layer, head)
+labels = run.tokenized.labels
+shown = slice(0, min(run.n_tokens, MAX_TOKENS))
+rows = labels[shown]
+facts = lessons.facts(walk, run.n_layers, model.config.causal, model.config.activation)
+if run.n_tokens > MAX_TOKENS:
+    st.caption(f"The text has {run.n_tokens} tokens; each stage draws the first {MAX_TOKENS}.")
+
+
+def padding_demo():
+    """The padded batch of the typed text and a second, shorter one (stage 7's text box)."""
+    second = st.session_state.get("walk_pad_text", "").strip() or PADDING_DEFAULT
+    return state.get_padding_demo(state.current_input().source, run.tokenized.text_a, second, layer, head)
+
+
+# ---------------------------------------------------------------- one function per stage
+
+
+def show_tokens() -> None:
+    table = pd.DataFrame({"position": range(run.n_tokens), "token": labels, "id": run.ids})
+    if run.is_pair:
+        table["sentence"] = ["A" if s == 0 else "B" for s in run.segment_ids]
+    if run.n_tokens <= 24:  # few tokens: one column per token reads like the sentence
+        st.dataframe(table.set_index("position").T.astype(str))
+    else:
+        st.dataframe(table, hide_index=True, height=300)
+
+
+def show_token_embeddings() -> None:
+    left, right = st.columns([3, 2])
+    with left:
+        ui.chart(figures.window(walk.token_embeddings[shown], rows, "Token embeddings"), "chart_walk_token")
+    with right:
+        ui.chart(figures.token_bars({"length": lessons.token_norms(walk.token_embeddings[shown])}, rows,
+                                    "Length of each token's vector", "‖token embedding‖"), "chart_walk_token_len")
+
+
+def show_positions() -> None:
+    parts = {"token": walk.token_embeddings, "position": walk.position_embeddings}
+    if walk.segment_embeddings is not None:
+        parts["segment"] = walk.segment_embeddings
+    parts["sum"] = walk.summed
+    title = f"{' + '.join(list(parts)[:-1])} = sum (first {figures.WINDOW_DIMENSIONS} dimensions)"
+    ui.chart(figures.side_by_side({k: v[shown] for k, v in parts.items()}, rows, title),
+             "chart_walk_positions", "One colour scale for all: the sum is the cell-by-cell addition of the others.")
+
+
+def show_layer_norm() -> None:
+    after = walk.attention_input if walk.norm_first else walk.embedding_output
+    before = walk.layer_input if walk.norm_first else walk.summed
+    mean_before, std_before = lessons.row_mean_std(before[shown])
+    mean_after, std_after = lessons.row_mean_std(after[shown])
+    left, right = st.columns([3, 2])
+    with left:
+        ui.chart(figures.side_by_side({"before": before[shown], "after LayerNorm": after[shown]}, rows,
+                                      "Before and after LayerNorm"), "chart_walk_ln")
+    with right:
+        ui.chart(figures.token_bars({"std before": std_before, "std after": std_after, "mean after": mean_after},
+                                    rows, "Each token's spread, before and after", "value"), "chart_walk_ln_std",
+                 f"Before: means {mean_before.min():.2f} to {mean_before.max():.2f}. After, the learned scale and "
+                 "shift move mean and spread away from exactly 0 and 1.")
+    if not walk.norm_first and layer > 0:
+        st.caption(f"This LayerNorm belongs to the embeddings. Layer {layer + 1}'s input is layer {layer}'s output, "
+                   "which ends with a LayerNorm of its own (stage 14).")
+
+
+def show_qkv() -> None:
+    d_head = walk.queries.shape[1]
+    ui.chart(figures.side_by_side({"Q": walk.queries[shown], "K": walk.keys[shown], "V": walk.values[shown]}, rows,
+                                  f"Queries, keys and values of head {head + 1}, layer {layer + 1}", n_columns=d_head),
+             "chart_walk_qkv", f"Each is {run.n_tokens} tokens × d_k = {d_head} numbers. Hover for exact values.")
+
+
+def show_scores() -> None:
+    ui.chart(figures.scores_heatmap(walk.scores[shown, shown], rows, "Scaled scores QKᵀ/√d_k"), "chart_walk_scores",
+             f"Scores run from {walk.scores.min():.1f} to {walk.scores.max():.1f}; a lead of a few units becomes "
+             "most of the weight after the softmax.")
+
+
+def show_mask() -> None:
+    left, right = st.columns([2, 3])
+    with left:
+        ui.chart(figures.mask_heatmap(walk.mask[shown, shown], rows, rows, "This text's mask"), "chart_walk_mask",
+                 f"{int(walk.mask.sum())} of {walk.mask.size} query–key pairs are allowed.")
+    with right:
+        st.text_input("Second text for the padded batch", key="walk_pad_text", max_chars=300,
+                      help="Batched with your text; the shorter one is padded with [PAD] to the longer's length.")
+        demo = padding_demo()
+        short = int(demo.attention_mask.sum(axis=1).argmin())
+        ui.chart(figures.padding_mask_strip(demo), "chart_walk_padding_mask")
+        ui.chart(figures.weights_heatmap(demo.weights[short], demo.tokens[short],
+                                         f"Text {short + 1}'s attention inside the batch"), "chart_walk_padding",
+                 "Every [PAD] column is exactly 0. The [PAD] rows are computed too, and thrown away.")
+        a, b = (int(m.sum()) for m in demo.attention_mask)
+        with st.container(horizontal=True):
+            st.metric("Tokens", f"{a} and {b}", help="Real tokens of each text; the shorter is padded.")
+            st.metric("Largest weight on a [PAD] key", f"{demo.padded_key_weight:g}")
+            st.metric("Real tokens: batch vs alone", f"{demo.max_difference:.1e}",
+                      help="The largest difference between a real token's weights in the batch and run alone.")
+        if a == b:
+            st.caption("Both texts have the same length, so nothing is padded: make the second one shorter.")
+
+
+def show_softmax() -> None:
+    ui.chart(figures.weights_heatmap(walk.weights[shown, shown], rows, f"Attention weights, layer {layer + 1} "
+                                     f"head {head + 1}"), "chart_walk_softmax",
+             "Each row sums to 1. These are the same numbers the Attention page draws for this head.")
+
+
+def show_weighted_values() -> None:
+    ui.chart(figures.signed_matrix(walk.head_output[shown], rows, f"Head {head + 1}'s output: weights × values"),
+             "chart_walk_head_output")
+
+
+def show_concatenated() -> None:
+    d_head = walk.queries.shape[1]
+    start, stop = lessons.concatenated_window(run.n_heads, d_head, head)
+    boundaries = [b - 0.5 for b in range(start + d_head, stop, d_head)]
+    title = f"The heads side by side: columns {start}–{stop - 1} of {walk.concatenated.shape[1]}"
+    ui.chart(figures.signed_matrix(walk.concatenated[shown, start:stop], rows, title,
+                                   columns=range(start, stop), boundaries=boundaries,
+                                   highlight=(head * d_head - 0.5, (head + 1) * d_head - 0.5)),
+             "chart_walk_concat", f"The outlined block is head {head + 1} (the weighted values above); lines separate "
+                                  "the neighbouring heads.")
+
+
+def show_output_projection() -> None:
+    left, right = st.columns([3, 2])
+    with left:
+        ui.chart(figures.window(walk.attention_output[shown], rows, "After W_O"), "chart_walk_wo")
+    with right:
+        ui.chart(figures.token_bars({"concatenated heads": lessons.token_norms(walk.concatenated[shown]),
+                                     "after W_O": lessons.token_norms(walk.attention_output[shown])},
+                                    rows, "Vector lengths", "length"), "chart_walk_wo_len")
+
+
+def show_residual_attention() -> None:
+    ui.chart(figures.token_bars({"input x": lessons.token_norms(walk.layer_input[shown]),
+                                 "attention's contribution": lessons.token_norms(walk.attention_output[shown]),
+                                 "after residual + LayerNorm": lessons.token_norms(walk.after_attention[shown])},
+                                rows, "Vector lengths through the residual step", "length"), "chart_walk_res1",
+             "The input and attention's contribution are summed, then normalised.")
+
+
+def show_feed_forward() -> None:
+    left, right = st.columns([3, 2])
+    with left:
+        ui.chart(figures.window(walk.feed_forward_hidden[shown], rows, "Feed-forward hidden units"), "chart_walk_ffh")
+    with right:
+        ui.chart(figures.token_bars({"active units": lessons.active_share(walk.feed_forward_hidden[shown])}, rows,
+                                    f"Share of the {walk.feed_forward_hidden.shape[1]} hidden units switched on",
+                                    "share", percent=True), "chart_walk_ff_active")
+
+
+def show_residual_feed_forward() -> None:
+    ui.chart(figures.token_bars({"after attention": lessons.token_norms(walk.after_attention[shown]),
+                                 "feed-forward output": lessons.token_norms(walk.feed_forward_output[shown]),
+                                 "layer output": lessons.token_norms(walk.layer_output[shown])},
+                                rows, "Vector lengths through the second residual step", "length"), "chart_walk_res2")
+    st.metric("Recomposed vs the model's own output", f"{walk.recomposition_error:.1e}",
+              help="The largest difference between the layer's output recomputed here stage by stage and the "
+                   "hidden state the encoder produced: the stages are the whole layer.")
+
+
+def next_layer() -> None:
+    st.session_state.layer = min(st.session_state.layer + 1, run.n_layers)
+
+
+def show_next_layer() -> None:
+    ui.chart(figures.token_bars({"turn": lessons.token_turn(walk.layer_input[shown], walk.layer_output[shown])},
+                                rows, f"How far each token's vector turned in layer {layer + 1} (1 − cosine)",
+                                "1 − cos"), "chart_walk_turn")
+    if layer + 1 < run.n_layers:
+        st.button(f"Continue with layer {layer + 2}", key="walkbtn_next_layer", on_click=next_layer,
+                  icon=":material/arrow_downward:")
+
+
+STAGES = {"tokens": show_tokens, "token_embeddings": show_token_embeddings, "positions": show_positions,
+          "layer_norm": show_layer_norm, "qkv": show_qkv, "scores": show_scores, "mask": show_mask,
+          "softmax": show_softmax, "weighted_values": show_weighted_values, "concatenated": show_concatenated,
+          "output_projection": show_output_projection, "residual_attention": show_residual_attention,
+          "feed_forward": show_feed_forward, "residual_feed_forward": show_residual_feed_forward,
+          "next_layer": show_next_layer}
+
+
+def show_stage(number: int) -> None:
+    step = lessons.STEPS[number]
+    st.subheader(f"{number + 1}. {step.title}")
+    st.markdown(lessons.explanation(step.key, facts))
+    STAGES[step.key]()
+
+
+# ---------------------------------------------------------------- the whole walk-through
+
+
+def show_overview() -> None:
+    parts = decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
+    columns = st.columns([1.3, 1, 1])
+    with columns[0]:
+        ui.chart(figures.weights_heatmap(run.attentions[layer, head][shown, shown], rows,
+                                         f"Attention, layer {layer + 1} head {head + 1}", height=520),
+                 "chart_walk_overview_attention")
+    with columns[1]:
+        ui.chart(embedding_figures.depth_scatter(run, geometry.depth_projection(run, geometry.TOKEN_EMBEDDING),
+                                                 geometry.TOKEN_EMBEDDING), "chart_walk_overview_pca")
+    with columns[2]:
+        ui.chart(figures.token_bars({"position": parts.shares[shown, parts.names.index("position")]}, rows,
+                                    "Share of each input vector that is position", "share of ‖·‖²", percent=True,
+                                    height=520), "chart_walk_overview_position",
+                 "Squared length of the position vector over the sum of the parts' squared lengths.")
+    st.caption(f"Stages 1–14 recompose layer {layer + 1}'s output from the weights to within "
+               f"{walk.recomposition_error:.1e} of what the model computed.")
+
+
+# ---------------------------------------------------------------- lesson mode
+
+
+def position_table():
+    if model.config.positions == "learned":
+        return model.learned_position_table()
+    if model.config.positions == "sinusoidal":
+        return sinusoidal_table(min(model.config.max_positions, 512), model.config.d_model)
+    return None  # rotary positions have no table of vectors
+
+
+def go_to(index: int) -> None:
+    st.session_state.walk_step = index
+    st.session_state.pop("walk_revealed", None)
+
+
+def reveal(key: str) -> None:
+    st.session_state.walk_revealed = key
+
+
+def show_lesson() -> None:
+    with st.expander("Prepare the lesson", icon=":material/edit_note:"):
+        st.multiselect("Steps of this lesson", all_steps, key="walk_steps", on_change=go_to, args=(0,),
+                       format_func=lambda i: f"{i + 1}. {lessons.STEPS[i].title}")
+        st.caption("Pick the text in the sidebar, the layer, the head and the steps. The address bar now holds "
+                   "the whole lesson (text, layer, head, steps and the current step): copy it to share.")
+    steps = st.session_state.walk_steps or all_steps
+    index = min(st.session_state.get("walk_step", 0), len(steps) - 1)
+    with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+        st.button("Back", key="walkbtn_back", icon=":material/arrow_back:", disabled=index == 0,
+                  on_click=go_to, args=(index - 1,))
+        st.progress((index + 1) / len(steps), text=f"Step {index + 1} of {len(steps)}")
+        st.button("Next", key="walkbtn_next", icon=":material/arrow_forward:", disabled=index == len(steps) - 1,
+                  on_click=go_to, args=(index + 1,))
+    number = steps[index]
+    key = lessons.STEPS[number].key
+    demo = padding_demo() if key == "mask" else None
+    questions = lessons.lesson_questions(labels, run.special, walk, head_statistics(run), position_table(),
+                                         demo.padded_key_weight if demo else None)
+    question = questions.get(key)
+    if question is not None:  # asked before the numbers are shown: predict, then reveal
+        with st.container(border=True):
+            st.markdown(f"**Ask the class:** {literal(question.prompt)}")
+            if st.session_state.get("walk_revealed") == key:
+                st.success(literal(question.answer), icon=":material/lightbulb:")
+                st.caption(literal(question.detail))
+            else:
+                st.button("Reveal the answer", key="walkbtn_reveal", type="primary", icon=":material/visibility:",
+                          on_click=reveal, args=(key,))
+    if question is None or st.session_state.get("walk_revealed") == key:
+        show_stage(number)
+    else:
+        st.caption("The numbers of this stage appear with the answer.")
+
+
+if lesson_mode:
+    show_lesson()
+else:
+    show_overview()
+    for number in all_steps:
+        show_stage(number)
