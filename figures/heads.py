@@ -55,8 +55,8 @@ def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: st
         showlegend=False,
     )
     layout = base_layout(name, 250, clickmode="event+select", dragmode=False, plot_bgcolor="white",
-                         xaxis=dict(title=dict(text="head"), tickangle=0, showgrid=False,
-                                    dtick=1 if n_heads <= 8 else 2 if n_heads <= 16 else None),
+                         xaxis=dict(title=dict(text="head"), tickangle=0, showgrid=False, tickfont=dict(size=9),
+                                    tickvals=list(range(1, n_heads + 1, 1 if n_heads <= 12 else 2))),
                          yaxis=dict(title=dict(text="layer"), autorange="reversed", dtick=1, showgrid=False))
     layout["margin"] = dict(l=10, r=10, t=40, b=10)
     return go.Figure([heatmap, targets], layout)

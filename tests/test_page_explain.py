@@ -66,3 +66,191 @@ def test_flow_beyond_its_limit_is_a_message_not_a_chart():
     assert "limited to 64 tokens" in messages(at)
     assert not [t for t in titles(at) if t.startswith("Attention flow")]
     assert chart(at, "Rollout through layer 6")
+
+
+# ---------------------------------------------------------------- head patterns
+
+
+def test_head_patterns_page_maps_table_and_gallery(model):
+    from encoder.analysis import STATISTICS, head_patterns, head_statistics
+
+    at = app_test("heads", text=TEXT)
+    assert not at.exception
+    stats = head_patterns(head_statistics(model.run(TEXT)))
+    entropy = chart(at, "Entropy of each row")["data"][0]
+    np.testing.assert_allclose(array(entropy["z"]), stats["entropy"].to_numpy().reshape(6, 12), rtol=1e-5)
+    previous = chart(at, "Mass on the previous token")
+    np.testing.assert_allclose(array(previous["data"][0]["z"]), stats["prev"].to_numpy().reshape(6, 12), rtol=1e-5)
+    assert previous["data"][1]["customdata"][14] == [1, 2]  # the marker of layer 2, head 3
+    assert len([t for t in titles(at) if t.startswith("Mass on") or t.startswith("Entropy")
+                or t.startswith("Mean distance")]) == len(STATISTICS)
+    table = at.dataframe[0].value
+    assert len(table) == 72 and list(table["layer"][:2]) == [1, 1] and list(table["head"][:2]) == [1, 2]
+    for pattern, members in stats.groupby("pattern"):
+        gallery = chart(at, f"{pattern[0].upper()}{pattern[1:]} · {len(members)} head")
+        assert [tuple(c) for c in gallery["data"][1]["customdata"]] == list(zip(members["layer"], members["head"],
+                                                                                strict=True))
+    previous_heads = stats[stats["pattern"] == "previous token"]
+    assert not previous_heads.empty  # layer 1, head 3 of MiniLM looks one token back on every text
+    assert "prev 1.00 ≥ 0.5" in str(chart(at, "Previous token")["layout"]["annotations"])
+
+
+def test_a_click_on_head_patterns_switches_to_the_attention_page():
+    at = app_test("heads", text=TEXT)
+    at.session_state["_hs_open_head"] = True  # what a click's callback leaves, beside the chosen layer and head
+    at.run()
+    assert not at.exception
+    assert [h.value for h in at.header] == [":material/grid_on: Attention"]
+    assert "_hs_open_head" not in at.session_state  # once only: going back to the page stays there
+    # (that the clicked layer and head arrive is checked in Chromium: tests/e2e/test_explain_pages.py)
+
+
+def test_gallery_tiles_grow_with_importance():
+    from figures.heads import TILE_PX, tile_sizes
+
+    sizes = tile_sizes(3, np.array([0.0, 0.5, 1.0]))
+    assert sizes[2] == TILE_PX and sizes[0] < sizes[1] < sizes[2]
+    assert list(tile_sizes(2, None)) == [TILE_PX, TILE_PX]
+
+
+# ---------------------------------------------------------------- Q·K and value-weighted
+
+
+def test_qk_softmax_is_the_captured_row_and_temperature_sharpens(model):
+    from encoder.analysis import qk_walkthrough
+
+    at = app_test("qk", text=TEXT, layer=3, head=5, qk_query=10)
+    assert not at.exception
+    run = model.run(TEXT, qkv=True)
+    scores = chart(at, "From scores to weights")["data"]
+    np.testing.assert_allclose(array(scores[1]["y"]), run.attentions[2, 4, 10], atol=1e-5)
+    np.testing.assert_allclose(array(scores[2]["y"]), run.attentions[2, 4, 10], atol=1e-6)  # the model's markers
+    vectors = chart(at, "Layer 3, head 5: the query of it ·10")["data"]
+    np.testing.assert_allclose(array(vectors[0]["z"])[0], run.queries[2, 4, 10], atol=1e-6)
+    np.testing.assert_allclose(array(vectors[1]["z"]), run.keys[2, 4], atol=1e-6)
+    np.testing.assert_allclose(array(vectors[3]["x"]), run.queries[2, 4, 10] @ run.keys[2, 4].T, rtol=1e-4,
+                               atol=1e-4)
+    at.slider(key="qk_temperature").set_value(0.3).run()
+    sharp = array(chart(at, "From scores to weights")["data"][1]["y"])
+    np.testing.assert_allclose(sharp, qk_walkthrough(run, 2, 4, 10, 0.3).softmax, atol=1e-6)
+    assert sharp.max() > run.attentions[2, 4, 10].max()
+
+
+def test_value_weighted_page_beside_raw_attention(model):
+    from encoder.analysis import value_weighted
+
+    at = app_test("value_weighted", text=TEXT, layer=2, head="mean")
+    assert not at.exception
+    run = model.run(TEXT)
+    assert at.session_state["head"] == 1  # one head: "mean" falls back to head 1
+    np.testing.assert_allclose(array(chart(at, "Raw attention α, layer 2, head 1")["data"][0]["z"]),
+                               run.attentions[1, 0], atol=1e-6)
+    weighted = normalize_rows(value_weighted(run)[1, 0])
+    np.testing.assert_allclose(array(chart(at, "Value-weighted")["data"][0]["z"]), weighted, atol=1e-6)
+    received = chart(at, "What each token receives")["data"]
+    np.testing.assert_allclose(array(received[2]["y"]), run.value_output_norms[1, 0], rtol=1e-6)
+    special = np.asarray(run.special)
+    assert at.metric[0].value == f"{run.attentions[1, 0][:, special].sum(axis=1).mean():.0%}"
+
+
+# ---------------------------------------------------------------- methods side by side
+
+
+def test_methods_rows_share_one_scale_and_agreement_is_marked(model):
+    from encoder.analysis import value_weighted
+
+    at = app_test("methods", text=TEXT, layer=4, head=2, meth_query=10)
+    assert not at.exception
+    run = model.run(TEXT)
+    spec = chart(at, "Where it ·10 draws from, layer 4, head 2")
+    rows = array(spec["data"][0]["z"])
+    assert spec["data"][0]["y"] == ["raw α (head 2)", "rollout (all heads)", "flow (all heads)",
+                                    "value-weighted (head 2)"]
+    expected = normalize_rows(np.stack([
+        run.attentions[3, 1, 10], rollout(run.attentions[:4])[-1, 10],
+        attention_flow(run.attentions[:4])[10], value_weighted(run)[3, 1, 10]]))
+    np.testing.assert_allclose(rows, expected, atol=1e-6)
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-5)
+    marked = len(spec["data"][1]["x"])
+    assert marked == 4 * 3  # each method's top 3
+    top = np.argsort(-expected, axis=1)[:, :3]
+    agreed = set.intersection(*(set(r) for r in top))
+    assert len(spec["layout"].get("shapes", [])) == len(agreed)
+
+
+# ---------------------------------------------------------------- minimal pairs and similarity
+
+
+def test_minimal_pairs_difference_and_ranking(model):
+    from encoder.analysis import minimal_pair
+
+    at = app_test("minimal_pairs", layer=1, head=7)
+    assert not at.exception
+    pair = minimal_pair(model.run("The trophy didn't fit in the suitcase because it was too big."),
+                        model.run("The trophy didn't fit in the suitcase because it was too small."))
+    spec = chart(at, "Attention in B minus A, layer 1, head 7")
+    np.testing.assert_allclose(array(spec["data"][0]["z"]), pair.difference[0, 6], atol=1e-6)
+    assert "big → small" in " ".join(spec["data"][0]["y"])
+    table = at.dataframe[0].value
+    assert list(table["layer"][:3]) == list(pair.head_changes["layer"][:3] + 1)
+    np.testing.assert_allclose(table["js"][:5], pair.head_changes["js"][:5])
+    word = chart(at, "Where “it” looks in A and in B")["data"]
+    it = pair.labels.index("it")
+    np.testing.assert_allclose(array(word[0]["y"]), pair.attention_a[0, 6, it], atol=1e-6)
+    np.testing.assert_allclose(array(word[1]["y"]), pair.attention_b[0, 6, it], atol=1e-6)
+
+
+def test_minimal_pairs_reads_the_sidebar_pair(model):
+    from encoder.analysis import minimal_pair
+
+    at = app_test("minimal_pairs", text="The cat sat on the mat.", pair="The dog sat on the mat.",
+                  mp_source="The sidebar's text and second sentence", head="mean")
+    assert not at.exception
+    pair = minimal_pair(model.run("The cat sat on the mat."), model.run("The dog sat on the mat."))
+    spec = chart(at, "Attention in B minus A, layer 1, mean of heads")
+    np.testing.assert_allclose(array(spec["data"][0]["z"]), pair.difference[0].mean(axis=0), atol=1e-6)
+
+
+def test_similarity_is_the_models_cosine_split_by_token(model):
+    from encoder.analysis import sentence_similarity, similarity_contributions
+
+    text_b = "A tired animal stayed on the pavement."
+    at = app_test("similarity", text=TEXT, sim_text_b=text_b)
+    assert not at.exception
+    run_a, run_b = model.run(TEXT), model.run(text_b)
+    cosine = sentence_similarity(run_a, run_b)
+    assert at.metric[0].value == f"{cosine:.4f}"
+    bars = chart(at, "Each token's share of the cosine")["data"]
+    share_a, share_b = similarity_contributions(run_a, run_b)
+    np.testing.assert_allclose(np.sort(array(bars[0]["x"])), np.sort(share_a), atol=1e-9)
+    np.testing.assert_allclose(np.sort(array(bars[1]["x"])), np.sort(share_b), atol=1e-9)
+    assert array(bars[0]["x"]).sum() == pytest.approx(cosine, abs=1e-6)
+    assert bars[0]["y"][-1].startswith(run_a.tokenized.labels[int(np.argmax(share_a))])  # largest on top
+
+
+def test_similarity_needs_the_bundled_model():
+    at = app_test("similarity", text=TEXT, model_source="hub:someone/else")
+    assert not at.exception
+    assert "bundled" in messages(at) and not figure_specs(at)
+
+
+# ---------------------------------------------------------------- every Explain page
+
+
+EXPLAIN_PAGES = ["rollout", "heads", "qk", "value_weighted", "methods", "minimal_pairs", "similarity"]
+
+
+def test_html_in_the_text_stays_literal_and_exports_are_offered():
+    hostile = "<b>bold</b> <img src=x onerror=alert(1)> & done"
+    at = app_test(None, text=hostile, mp_text_a=hostile, mp_text_b=hostile.replace("done", "over"),
+                  sim_text_b="<i>x</i>")
+    for page in EXPLAIN_PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, page
+        specs = figure_specs(at)
+        assert specs, page
+        for spec in specs:
+            text = str(spec["data"]) + str(spec["layout"].get("annotations", "")) + spec["layout"]["title"]["text"]
+            assert "<b>bold" not in text and "<img" not in text and "<i>x" not in text, page
+        labels = download_labels(at)
+        assert "Numbers (CSV)" in labels and "Figure (HTML)" in labels and any(".npz" in x for x in labels), page
