@@ -22,7 +22,7 @@ from encoder.lab import (
     train_task,
 )
 from encoder.lab.model import attention_of, held_out_evaluation
-from encoder.lab.train import TrainingBatches
+from encoder.lab.train import TrainingBatches, learning_rate_factor
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -238,7 +238,8 @@ def test_loading_refuses_other_safetensors(tmp_path):
 # --- the causal mask -------------------------------------------------------------------------
 
 def test_causal_reverse_learns_only_the_positions_it_can_see():
-    result = train_task("reverse", seed=0, steps=150, stop_at=None, causal=True, **TINY)
+    result = train_task("reverse", seed=0, steps=200, stop_at=None, causal=True,
+                        settings=TrainingSettings(eval_every=200), **TINY)  # one evaluation, at the end
     assert result.config.causal
     above = np.triu(np.ones((8, 8), dtype=bool), k=1)
     assert result.snapshots.attention.shape[2:] == (2, 8, 8)
@@ -248,6 +249,13 @@ def test_causal_reverse_learns_only_the_positions_it_can_see():
     assert result.position_accuracy[blind].max() < 0.3
     assert result.position_accuracy[~blind].min() > 0.9
     assert result.accuracy < 0.01
+
+
+def test_learning_rate_schedule():
+    factors = [learning_rate_factor(step, 10, 110) for step in range(111)]
+    assert factors[0] == 0.1 and factors[9] == 1.0 and factors[10] == 1.0
+    assert factors[60] == pytest.approx(0.5) and factors[110] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(np.diff(factors[10:]) <= 0)
 
 
 def test_training_settings_are_checked():

@@ -11,6 +11,7 @@ generator state forked for the run, so the caller's random state is left untouch
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ class TrainingSettings:
     steps: int = 1000
     batch_size: int = 64
     learning_rate: float = 3e-3
-    warmup_steps: int = 30  # linear warm-up from 0, then constant
+    warmup_steps: int = 30  # linear warm-up, then a cosine decay to 0 at `steps`
     clip_norm: float = 1.0
     eval_every: int = 20  # held-out sequence accuracy every this many steps
     eval_size: int = 1000  # held-out sequences
@@ -114,9 +115,18 @@ class TrainingBatches:
         return torch.from_numpy(inputs), torch.from_numpy(targets)
 
 
-def warmup_factor(step: int, warmup_steps: int) -> float:
-    """Learning-rate multiplier: linear from 1/warmup to 1, then flat."""
-    return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+def learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Multiplier of the learning rate at `step` (0-based): a linear warm-up to 1, then a cosine
+    down to 0 at `total_steps` (Loshchilov & Hutter 2017, without restarts).
+
+    The decay lets sort and count settle at 99% instead of wobbling near 95% (seed 0 of sort:
+    99.0% at step 380 against 94.9% after 1,000 steps at a flat rate); reverse, which stops
+    within the first tenth of the run, hardly feels it.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def train_task(
@@ -171,7 +181,7 @@ def _run(model: TaskModel, settings: TrainingSettings, seed: int, batches: Train
     n_classes = model.task.n_classes
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_factor(step, settings.warmup_steps))
+        optimizer, lambda step: learning_rate_factor(step, settings.warmup_steps, settings.steps))
     history: list[LogEntry] = []
     window = _Window()
     latest: Evaluation | None = None
