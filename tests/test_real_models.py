@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ def cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(folder))
         yield folder
+    shutil.rmtree(folder, ignore_errors=True)  # SmolLM2's float32 copy is 540 MB: do not keep it in pytest's temp
 
 
 def _installed_or_skip(name: str, *modules: str) -> None:
