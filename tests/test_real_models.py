@@ -109,6 +109,15 @@ def test_cache_root_honours_the_environment(monkeypatch, tmp_path):
     assert cache_root() == tmp_path / "xdg" / "headlight"  # platformdirs on Linux, or our fallback
 
 
+def test_an_unwritable_cache_is_a_load_error(monkeypatch, tmp_path):
+    _installed_or_skip("paraphrase-minilm-l3", "onnx")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(CACHE_ENV, str(blocker / "cache"))  # under a file: cannot be created
+    with pytest.raises(ModelLoadError, match=CACHE_ENV):
+        load_model("paraphrase-minilm-l3")
+
+
 # --- 4-bit weights: a known answer, independent of any model ------------------------------------
 
 def test_matmul_nbits_decodes_low_nibble_first():

@@ -27,7 +27,16 @@ from ..model import Encoder
 from ..run import Model
 from ..tokenize import TextTokenizer
 from . import onnx_bert
-from .bundled import BUNDLED, BundledModel, ModelInfo, available_models, cache_folder, package_file
+from .bundled import (
+    BUNDLED,
+    CACHE_ENV,
+    BundledModel,
+    ModelInfo,
+    available_models,
+    cache_folder,
+    cache_root,
+    package_file,
+)
 from .checkpoint import convert_state_dict, read_weights
 from .errors import ModelLoadError
 from .families import FAMILIES, Family, family_for
@@ -108,6 +117,16 @@ def load_bundled(model: BundledModel) -> Model | TransformersModel:
     weights_file = package_file(model)  # raises with the pip command when missing
     if model.source == "safetensors":
         return load_folder(weights_file.parent, name=model.display_name)
+    try:
+        return _load_converted(model, weights_file)
+    except OSError as exc:  # a read-only or full cache folder
+        raise ModelLoadError(
+            f"Could not write the converted {model.display_name} under {cache_root()} ({exc}). "
+            f"Point {CACHE_ENV} at a writable folder."
+        ) from exc
+
+
+def _load_converted(model: BundledModel, weights_file: Path) -> Model | TransformersModel:
     if model.source == "gguf":
         from . import gguf
 
