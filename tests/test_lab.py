@@ -145,6 +145,12 @@ def test_training_batches_never_contain_held_out_sequences():
         assert np.array_equal(targets.numpy(), task.answer(inputs.numpy()))
 
 
+def test_a_task_with_too_few_sequences_to_hold_out_is_refused():
+    task = make_task("brackets", length=2)  # "()" and "[]": both end up held out
+    with pytest.raises(ValueError, match="too few distinct sequences"):
+        TrainingBatches(task, seed=0, batch_size=4, held_out=held_out_set(task, 50)[0]).next()
+
+
 def test_pattern_share_known_answer():
     expected = np.eye(3, dtype=bool)
     attention = np.stack([np.eye(3), np.full((3, 3), 1 / 3)])[None]  # (1, 2, 3, 3)
@@ -209,7 +215,9 @@ def test_callback_sees_progress_and_can_stop():
     assert seen[-1].total_steps == 200 and seen[-1].snapshot.step == 30
     assert seen[-1].snapshot.attention.shape == (1, 2, 8, 8)
     assert seen[1].sequence_accuracy is not None and len(seen[-1].history) == 3
+    # Step 30 was not an evaluation step, so the final model was measured after stopping.
     assert result.accuracy == held_out_evaluation(result.model).sequence_accuracy
+    assert result.history[-1].sequence_accuracy == result.accuracy
 
 
 def test_safetensors_round_trip(trained, tmp_path):
