@@ -34,7 +34,9 @@ GAP_X, GAP_Y = 18, 44  # room between tiles, and for the two lines of label unde
 
 def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: str = DEFAULT_COLOR_SCALE
                   ) -> go.Figure:
-    """(L, H) values of one statistic: layers down, heads across; hover gives the number."""
+    """(L, H) values of one statistic: layers down, heads across; hover gives the number.
+
+    Drawn small (four to a row), so the unit goes into the title and the colour bar stays thin."""
     n_layers, n_heads = values.shape
     heads, layers = np.meshgrid(np.arange(n_heads), np.arange(n_layers))  # (L, H) each
     finite = values[np.isfinite(values)]
@@ -42,37 +44,41 @@ def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: st
         z=np.asarray(values, dtype=np.float32), x=np.arange(1, n_heads + 1), y=np.arange(1, n_layers + 1),
         zmin=float(finite.min()) if finite.size else 0.0, zmax=float(finite.max()) if finite.size else 1.0,
         colorscale=colorscale(color_scale), hoverinfo="skip",
-        colorbar=dict(thickness=10, len=0.9, title=dict(text=plotly_text(unit), side="right")),
+        colorbar=dict(thickness=8, len=1.0, tickfont=dict(size=9), nticks=4),
     )
     # One clickable marker per cell, carrying (layer, head), 0-based.
     targets = go.Scatter(
         x=(heads + 1).ravel(), y=(layers + 1).ravel(), mode="markers",
         customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
-        marker=dict(size=16, symbol="square", opacity=0.01, color="white"),
+        marker=dict(size=14, symbol="square", opacity=0.01, color="white"),
         text=[f"{v:.3f}" for v in values.ravel()],
-        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(name)} = %{{text}}<br>click to open"
-                      "<extra></extra>",
+        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(name)} = %{{text}} {plotly_text(unit)}"
+                      "<br>click to open<extra></extra>",
         showlegend=False,
     )
-    layout = base_layout(name, 250, clickmode="event+select", dragmode=False, plot_bgcolor="white",
-                         xaxis=dict(title=dict(text="head"), tickangle=0, showgrid=False, tickfont=dict(size=9),
+    title = f"{name} ({unit})" if unit else name
+    layout = base_layout(title, 240, clickmode="event+select", dragmode=False, plot_bgcolor="white",
+                         xaxis=dict(title=dict(text="head", standoff=4), tickangle=0, showgrid=False,
+                                    tickfont=dict(size=9), range=[0.5, n_heads + 0.5],
                                     tickvals=list(range(1, n_heads + 1, 1 if n_heads <= 12 else 2))),
-                         yaxis=dict(title=dict(text="layer"), autorange="reversed", dtick=1, showgrid=False))
-    layout["margin"] = dict(l=10, r=10, t=40, b=10)
+                         yaxis=dict(autorange="reversed", showgrid=False, tickfont=dict(size=10),
+                                    tickvals=list(range(1, n_layers + 1)),
+                                    ticktext=[f"L{layer}" for layer in range(1, n_layers + 1)]))
+    layout["title"]["font"] = dict(size=13)
+    layout["margin"] = dict(l=6, r=6, t=34, b=6)
     return go.Figure([heatmap, targets], layout)
 
 
 def tile_sizes(n: int, importance: np.ndarray | None, largest: int = TILE_PX) -> np.ndarray:
     """Pixels per tile side: all `largest` without importances; otherwise the area follows importance.
 
-    Hook for the Learn issue's head-ablation ranking (Dodrio sizes BERT's heads the same way):
-    importances (N,) ≥ 0 map linearly onto areas between MIN_TILE_FRACTION² and 1 of the largest.
+    For a head-ablation ranking (Dodrio sizes BERT's heads the same way): importances (N,) in [0, 1]
+    (scaled by the caller over every head, so tiles compare across groups) map linearly onto areas
+    between MIN_TILE_FRACTION² and 1 of the largest.
     """
     if importance is None:
         return np.full(n, largest, dtype=int)
-    importance = np.asarray(importance, dtype=np.float64)
-    span = importance.max() - importance.min()
-    scaled = (importance - importance.min()) / span if span > 0 else np.ones(n)
+    scaled = np.clip(np.asarray(importance, dtype=np.float64), 0.0, 1.0)
     area = MIN_TILE_FRACTION ** 2 + (1 - MIN_TILE_FRACTION ** 2) * scaled
     return np.maximum(np.rint(largest * np.sqrt(area)), 8).astype(int)
 

@@ -4,6 +4,7 @@ the Attention page."""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 import state
@@ -47,14 +48,6 @@ PATTERN_RULES = {
     "mixed": "no statistic reaches its threshold: read these heads one by one.",
 }
 
-PATTERN_THRESHOLDS = {  # the rule in a chart title
-    "[CLS] sink": f"cls ≥ {SINK_THRESHOLD}", "[SEP] sink": f"sep ≥ {SINK_THRESHOLD}",
-    "punctuation": f"punct ≥ {SINK_THRESHOLD}", "previous token": f"prev ≥ {OFFSET_THRESHOLD}",
-    "next token": f"next ≥ {OFFSET_THRESHOLD}", "self": f"self ≥ {OFFSET_THRESHOLD}",
-    "broad": f"entropy ≥ {BROAD_FRACTION} · ln T", "mixed": "below every threshold",
-}
-
-
 def open_clicked(chart_key: str) -> None:
     points = st.session_state[chart_key].selection.points
     if points:
@@ -84,7 +77,7 @@ stats = head_patterns(head_statistics(run))  # one row per (layer, head), 0-base
 arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads) for name in STATISTICS}  # (L, H) each
 
 st.subheader("Statistics, layer by layer")
-columns = st.columns(4)
+columns = st.columns(4, gap="small")
 for index, name in enumerate(STATISTICS):
     title, unit = STATISTIC_NAMES[name]
     with columns[index % 4]:
@@ -108,19 +101,28 @@ st.subheader("Gallery by pattern")
 st.caption("Each thumbnail is one head's attention on this text (rows = queries, columns = keys), coloured "
            "against its own maximum, with the statistic and threshold that placed it. A head goes to the "
            "pattern whose threshold it passes by the largest factor.")
-importance = None  # hook: the Learn issue's head-ablation ranking, (L, H), will size the tiles here
+importance = None
+if st.toggle("Size tiles by importance", key="hs_importance",
+             help="Importance = how far switching the head off alone moves this text's sentence embedding "
+                  "(1 − cosine), as ranked on the Head ablation page; bigger tile = bigger effect (as Dodrio "
+                  "sizes BERT's heads). Costs one extra forward pass per head, once per text."):
+    with st.spinner("Switching each head off in turn…"):
+        effects = state.get_head_effects(state.current_input().source, run.text_a, with_classifier=False).table
+    importance = np.zeros((run.n_layers, run.n_heads))  # (L, H)
+    importance[effects["layer"].to_numpy(), effects["head"].to_numpy()] = effects["embedding_shift"].to_numpy()
+    importance = importance / (importance.max() or 1.0)  # one scale for every group's tiles
 for pattern in PATTERNS:
     members = stats[stats["pattern"] == pattern]
     if members.empty:
         continue
     heads = list(zip(members["layer"], members["head"], strict=True))
     matrices = run.attentions[members["layer"].to_numpy(), members["head"].to_numpy()]  # (N, T, T)
-    sizes = None if importance is None else importance[members["layer"], members["head"]]
+    sizes = None if importance is None else importance[members["layer"].to_numpy(), members["head"].to_numpy()]
     key = f"chart_gallery_{PATTERNS.index(pattern)}"
     count = f"{len(heads)} head{'s' * (len(heads) != 1)}"
-    title = f"{pattern[0].upper()}{pattern[1:]} · {count} · {PATTERN_THRESHOLDS[pattern]}"
+    title = f"{pattern[0].upper()}{pattern[1:]} · {count} · {PATTERN_RULES[pattern]}"
     ui.chart(figures.gallery(matrices, heads, members["reason"].tolist(), title, importance=sizes),
-             key, PATTERN_RULES[pattern], on_select=lambda key=key: open_clicked(key))
+             key, on_select=lambda key=key: open_clicked(key))
 empty = [p for p in PATTERNS if not (stats["pattern"] == p).any()]
 if empty:
     st.caption(f"No head on this text: {', '.join(empty)}.")
