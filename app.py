@@ -70,7 +70,7 @@ sections: dict[str, list] = {}
 for page in registry.PAGES:
     sections.setdefault(page.section, []).append(
         st.Page(page.script, title=page.title, icon=page.icon, url_path=page.url_path, default=page.default))
-navigation = st.navigation(sections)
+navigation = st.navigation(sections, position="top")
 current = state.current_input()
 for note in [*st.session_state.pop("_link_notes", []), *url.fit_notes(current.text_a, current.text_b)]:
     ui.show_problem("warning", note)

@@ -40,7 +40,7 @@ PAGES = {page.url_path: (page.title, registry.path_of(page)) for page in registr
 SERVER_START_TIMEOUT = 90  # seconds until /_stcore/health says "ok"
 FIRST_RUN_TIMEOUT = 120_000  # ms: the first run of the session loads the model
 RERUN_TIMEOUT = 90_000  # ms: any later rerun (cached model, maybe a new text)
-NO_CHART_GRACE = 8_000  # ms: a run ended without charts; wait this long for the lazy chart component
+NO_CHART_GRACE = 20_000  # ms: a run ended without charts; wait this long for the lazy chart component
 RERUN_START_TIMEOUT = 5_000  # ms to see a rerun start after an action (a fast one can be missed)
 
 NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'
@@ -48,7 +48,10 @@ MAIN = '[data-testid="stMain"]'
 CHART = f'{MAIN} [data-testid="stPlotlyChart"]'
 EXCEPTION = '[data-testid="stException"]'
 TEXT_AREA = '[data-testid="stSidebar"] [data-testid="stTextArea"] textarea'
-NAV_LINK = '[data-testid="stSidebarNav"] a'
+# The navigation is a bar at the top: one dropdown per registry section, its pages as links.
+NAV_SECTION = '[data-testid="stTopNavSection"]'
+NAV_LINK = '[data-testid="stTopNavDropdownLink"]'
+SECTION_OF = {page.title: page.section for page in registry.PAGES}
 ALERT = f'{MAIN} [data-testid="stAlert"]'
 LOCAL_URL = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
 
@@ -102,7 +105,7 @@ EMPTY_CHARTS_JS = """
 
 
 def nav_title_text(text: str) -> str:
-    """A sidebar link's title from its text, without the icon's name (e.g. "scatter_plot")."""
+    """A navigation link's title from its text, without the icon's name (e.g. "scatter_plot")."""
     lines = text.strip().splitlines()
     return lines[-1].strip() if lines else ""
 
@@ -201,19 +204,50 @@ class App:
         if charts:
             self.wait_for_charts()
 
-    def nav_links(self) -> dict[str, str]:
-        """Sidebar navigation: title -> href (read in one go: the links can be redrawn meanwhile)."""
+    def _open_section(self, section: str) -> None:
+        """Open one section's dropdown of the top navigation bar (closing any other first)."""
+        self.page.keyboard.press("Escape")
+        self.page.locator(NAV_SECTION, has_text=section).first.click()
+        self.page.wait_for_selector(NAV_LINK, state="visible", timeout=10_000)
+
+    def _section_links(self) -> list[tuple[str, str, bool]]:
+        """(title, href, is current page) of the open dropdown's links."""
         links = self.page.locator(NAV_LINK).evaluate_all(
-            "links => links.map(a => [a.innerText, a.getAttribute('href') || ''])")
-        return {nav_title_text(text): href for text, href in links}
+            "links => links.map(a => [a.innerText, a.getAttribute('href') || '', "
+            "a.getAttribute('aria-current') === 'page'])")
+        return [(nav_title_text(text), href, current) for text, href, current in links]
+
+    def nav_links(self) -> dict[str, str]:
+        """Every page link of the navigation: title -> href (opening each section in turn)."""
+        found = {}
+        for section in dict.fromkeys(SECTION_OF.values()):
+            self._open_section(section)
+            found |= {title: href for title, href, _ in self._section_links()}
+        self.page.keyboard.press("Escape")
+        return found
+
+    def current_page_title(self) -> str | None:
+        """The title the navigation marks as the current page (aria-current)."""
+        for section in dict.fromkeys(SECTION_OF.values()):
+            self._open_section(section)
+            current = [title for title, _, is_current in self._section_links() if is_current]
+            self.page.keyboard.press("Escape")
+            if current:
+                return current[0]
+        return None
 
     def click_nav(self, title: str, charts: bool = True) -> None:
-        """Click the sidebar link titled `title`; wait for the page's run (and charts)."""
-        titles = list(self.nav_links())
-        assert titles.count(title) == 1, f"one sidebar link titled {title!r} expected: {titles}"
+        """Open `title`'s section in the top navigation and click its link; wait for the page's
+        run (and charts)."""
+        self._open_section(SECTION_OF[title])
+        titles = [t for t, _, _ in self._section_links()]
+        assert titles.count(title) == 1, f"one navigation link titled {title!r} expected: {titles}"
         link = self.page.locator(NAV_LINK).nth(titles.index(title))
         self.rerun_after(link.click, charts=charts)
-        self.page.wait_for_selector(f'{NAV_LINK}[aria-current="page"]:has-text("{title}")', timeout=10_000)
+        path = registry.path_of(next(p for p in registry.PAGES if p.title == title))
+        deadline = time.monotonic() + 10
+        while self.path().rstrip("/") != path.rstrip("/") and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)
 
     # reading the page -----------------------------------------------------------------------
 
