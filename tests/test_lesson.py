@@ -51,7 +51,7 @@ def test_explanations_fill_in_the_model_and_say_whether_it_scales(model, run):
 
 
 def test_attention_question_asks_about_it_and_answers_with_the_rows_argmax(model, run):
-    walk, questions = questions_for(model, run, 1, 8)
+    _, questions = questions_for(model, run, 1, 8)
     question = questions["softmax"]
     it = run.tokens.index("it")
     assert "“it” (position 10)" in question.prompt
@@ -90,7 +90,7 @@ def test_previous_token_question_follows_the_statistics(model, run):
 
 
 def test_token_embedding_and_next_layer_answers(model, run):
-    walk, questions = questions_for(model, run, 2, 3)
+    _, questions = questions_for(model, run, 2, 3)
     answer = questions["token_embeddings"].answer
     words = [w for w in dict.fromkeys(run.tokens) if w not in ("[CLS]", "[SEP]", "'", ".")]
     vectors = unit(np.stack([run.token_embeddings[run.tokens.index(w)] for w in words]))

@@ -1,0 +1,162 @@
+"""AppTests of the Learn pages: the Walk-through (and its Lesson mode) and Head ablation show this
+text's own numbers, checked against the engine called directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from apptest import ROOT, TIMEOUT, app_test, array, figure_specs, markdown_bodies, messages
+from streamlit.testing.v1 import AppTest
+
+from encoder import lesson
+from encoder.ablation import ablated_run
+from encoder.analysis import head_statistics, sentence_similarity
+from encoder.walkthrough import padding_demo, walkthrough
+
+TEXT = "The animal didn't cross the street because it was too tired."
+
+
+def chart(at, start: str) -> dict:
+    matches = [s for s in figure_specs(at) if s["layout"]["title"]["text"].startswith(start)]
+    assert len(matches) == 1, [s["layout"]["title"]["text"] for s in figure_specs(at)]
+    return matches[0]
+
+
+def metric(at, label: str) -> str:
+    (value,) = [m.value for m in at.metric if m.label.startswith(label)]
+    return value
+
+
+# ---------------------------------------------------------------- walk-through
+
+
+def test_every_stage_shows_this_texts_numbers(model):
+    at = app_test("walkthrough", text=TEXT, layer=2, head=9)
+    assert not at.exception
+    run = model.run(TEXT, qkv=False)
+    walk = walkthrough(model, run, 1, 8)
+    assert [h.value for h in at.subheader] == [f"{i + 1}. {s.title}" for i, s in enumerate(lesson.STEPS)]
+    np.testing.assert_allclose(array(chart(at, "Attention weights, layer 2 head 9")["data"][0]["z"]),
+                               run.attentions[1, 8], atol=1e-6)
+    np.testing.assert_allclose(array(chart(at, "Attention, layer 2 head 9")["data"][0]["z"]), run.attentions[1, 8])
+    np.testing.assert_allclose(array(chart(at, "Scaled scores")["data"][0]["z"]), walk.scores, atol=1e-6)
+    qkv = chart(at, "Queries, keys and values")["data"]
+    for trace, expected in zip(qkv, (walk.queries, walk.keys, walk.values), strict=True):
+        np.testing.assert_allclose(array(trace["z"]), expected, atol=1e-6)
+    concatenated = chart(at, "The heads side by side")["data"][0]
+    np.testing.assert_allclose(array(concatenated["z"]), walk.concatenated[:, 7 * 32:10 * 32], atol=1e-6)
+    np.testing.assert_allclose(array(concatenated["z"])[:, 32:64], walk.head_output, atol=1e-6)  # head 9's block
+    np.testing.assert_allclose(array(chart(at, "Token embeddings")["data"][0]["z"]), run.token_embeddings[:, :32])
+    table = at.dataframe[0].value
+    assert list(table.loc["id"].astype(int)) == list(run.ids)
+    assert metric(at, "Recomposed") == f"{walk.recomposition_error:.1e}"
+    assert float(metric(at, "Recomposed")) < 1e-5
+
+
+def test_padding_stage_shows_zero_weight_on_padded_keys(model):
+    at = app_test("walkthrough", text=TEXT, layer=1, head=4, walk_pad_text="Short one.")
+    demo = padding_demo(model, TEXT, "Short one.", 0, 3)
+    batch = array(chart(at, "Text 2's attention inside the batch")["data"][0]["z"])
+    np.testing.assert_allclose(batch, demo.weights[1], atol=1e-6)
+    real = int(demo.attention_mask[1].sum())
+    assert real < batch.shape[1] and np.all(batch[:real, real:] == 0)
+    np.testing.assert_array_equal(array(chart(at, "The batch's attention_mask")["data"][0]["z"]),
+                                  demo.attention_mask)
+    assert metric(at, "Largest weight on a [PAD] key") == "0"
+
+
+def test_lesson_mode_asks_then_reveals_from_the_live_numbers(model):
+    steps = [0, lesson.STEP_KEYS.index("softmax")]
+    at = app_test("walkthrough", text=TEXT, layer=2, head=9, walk_lesson=True, walk_steps=steps, walk_step=1)
+    assert not at.exception
+    run = model.run(TEXT, qkv=False)
+    walk = walkthrough(model, run, 1, 8)
+    question = lesson.lesson_questions(run.tokenized.labels, run.special, walk, head_statistics(run))["softmax"]
+    assert any("which word will “it” (position 10) attend to most" in body.replace("\\", "")
+               for body in markdown_bodies(at))
+    assert not figure_specs(at)  # the numbers wait for the answer
+    at.button(key="walkbtn_reveal").click().run()
+    assert at.success[0].value.replace("\\", "") == question.answer
+    np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]), run.attentions[1, 8],
+                               atol=1e-6)
+    at.button(key="walkbtn_back").click().run()  # back to the tokens: a new step hides the answer again
+    assert not at.exception and not at.success
+    assert [h.value for h in at.subheader] == ["1. Tokens and ids"]
+    assert at.session_state["walk_step"] == 0
+
+
+def test_a_shared_lesson_link_opens_on_its_step():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"text": TEXT, "layer": "3", "head": "2", "walk_lesson": "1", "walk_steps": "3,1,99",
+                            "walk_step": "1"})
+    at.run()
+    at.switch_page("pages/walkthrough.py").run()
+    assert not at.exception
+    assert at.session_state["walk_steps"] == [1, 3]  # sorted, unknown steps dropped
+    assert [h.value for h in at.subheader] == ["4. LayerNorm"]
+    assert [p.value for p in at.get("progress")] == [100]  # step 2 of 2, in percent
+    assert (at.session_state["layer"], at.session_state["head"]) == (3, 2)
+
+
+@pytest.mark.parametrize("text", ["<b>bold</b> <script>alert('x')</script> it *is*", "Café 😀 東京"])
+def test_unusual_text_stays_literal(text):
+    at = app_test("walkthrough", text=text, walk_lesson=True, walk_steps=[7], walk_step=0)
+    assert not at.exception
+    bodies = markdown_bodies(at)
+    assert bodies and not any("<script" in body or "<b>" in body for body in bodies)
+
+
+def test_empty_text_says_so():
+    at = app_test("walkthrough", text="  ")
+    assert not at.exception and not figure_specs(at)
+    assert "Type a sentence" in messages(at)
+
+
+# ---------------------------------------------------------------- ablation
+
+
+def test_ablation_after_numbers_equal_ablated_run(model):
+    off = [(0, 3), (2, 5)]
+    at = app_test("ablation", text=TEXT, abl_off=[layer * 12 + head for layer, head in off], abl_rank=False)
+    assert not at.exception
+    intact, ablated = model.run(TEXT, qkv=False), ablated_run(model, TEXT, None, off)
+    assert metric(at, "Heads off") == "2 of 72"
+    assert metric(at, "Sentence embedding") == f"{sentence_similarity(intact, ablated):.4f}"
+    change = lesson.attention_change(intact.attentions, ablated.attentions)
+    grid = chart(at, "How much each head's attention changed")
+    np.testing.assert_allclose(array(grid["data"][0]["z"]), change, atol=1e-6)
+    assert grid["data"][2]["text"] == ["✕", "✕"]
+    assert np.all(change[0] == 0) and change[1:].max() > 0  # nothing before the first switched-off head changes
+    thumbnails = chart(at, "Each layer's most changed head")["data"]
+    for layer, trace in enumerate(thumbnails):
+        head = int(change[layer].argmax())
+        np.testing.assert_allclose(array(trace["z"]), ablated.attentions[layer, head] - intact.attentions[layer, head],
+                                   atol=1e-6)
+    from state import get_sentence_classifier
+
+    classifier, _ = get_sentence_classifier("minilm-l6")  # the page's cached one: trained once per process
+    before = lesson.class_probabilities(classifier, intact.hidden_states[-1])
+    after = lesson.class_probabilities(classifier, ablated.hidden_states[-1])
+    label = int(before.argmax())
+    assert metric(at, f"P({classifier.labels[label]})") == f"{before[label]:.3f} → {after[label]:.3f}"
+    np.testing.assert_allclose(before, classifier.predict_proba([TEXT])[0], atol=1e-5)
+
+
+def test_ranking_and_first_visit_default(model):
+    at = app_test("ablation", text=TEXT)
+    assert not at.exception
+    from state import get_head_effects
+
+    effects = get_head_effects("minilm-l6", TEXT)
+    table = at.dataframe[0].value
+    expected = effects.table.head(len(table))
+    np.testing.assert_array_equal(table["layer"], expected["layer"] + 1)
+    np.testing.assert_array_equal(table["head"], expected["head"] + 1)
+    np.testing.assert_allclose(table["probability_change"], expected["probability_change"])
+    first = effects.table[effects.table["layer"] < 5].iloc[0]  # the strongest head with later layers to change
+    assert at.multiselect(key="abl_off").value == [int(first["layer"]) * 12 + int(first["head"])]
+    grid = array(chart(at, "Each head switched off alone")["data"][0]["z"])
+    np.testing.assert_allclose(grid[int(first["layer"]), int(first["head"])], abs(first["probability_change"]),
+                               rtol=1e-5)
+    at.button(key="ablbtn_clear").click().run()
+    assert metric(at, "Heads off") == "0 of 72" and metric(at, "Sentence embedding") == "1.0000"
