@@ -5,7 +5,8 @@
     run = model.run("The cat sat.")
     run.attentions.shape  # (layers, heads, tokens, tokens)
 
-This package never imports streamlit or plotly.
+This package never imports streamlit; only encoder/export.py imports plotly (for offline HTML),
+and `import encoder` does not load it.
 """
 
 from .config import EncoderConfig
