@@ -39,7 +39,9 @@ labels = run.tokenized.labels
 ui.clamp_layer_and_head(run.n_layers, run.n_heads)
 if st.session_state.get("head") == ui.MEAN_HEAD:
     st.session_state.head = 1
-ui.keep_valid("meth_query", list(range(run.n_tokens)), min(1, run.n_tokens - 1))
+# Default: "it", the classic probe of the examples (which noun does it mean?), else the first word.
+ui.keep_valid("meth_query", list(range(run.n_tokens)),
+              next((i for i, t in enumerate(run.tokens) if t.lower() == "it"), min(1, run.n_tokens - 1)))
 with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
     st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=240,
                      help="Raw and value-weighted attention are this layer's; rollout and flow run through "

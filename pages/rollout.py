@@ -25,9 +25,11 @@ labels = run.tokenized.labels
 
 ui.keep_valid("roll_fusion", list(HEAD_FUSIONS), "mean")
 ui.keep_valid("roll_layer", list(range(1, run.n_layers + 1)), run.n_layers)
-ui.keep_valid("roll_token", list(range(run.n_tokens)), min(1, run.n_tokens - 1))
+# Default: "it", the classic probe of the examples (which noun does it mean?), else the first word.
+ui.keep_valid("roll_token", list(range(run.n_tokens)),
+              next((i for i, t in enumerate(run.tokens) if t.lower() == "it"), min(1, run.n_tokens - 1)))
 with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
-    fusion = st.segmented_control("Head fusion", HEAD_FUSIONS, key="roll_fusion", default="mean",
+    fusion = st.segmented_control("Head fusion", HEAD_FUSIONS, key="roll_fusion",
                                   help="How a layer's heads become one map before the product: their mean, "
                                        "or the largest or smallest weight of any head (rows renormalised).") or "mean"
     residual = st.slider("Residual weight", 0.0, 1.0, 0.5, 0.05, key="roll_residual", width=260,
