@@ -1,0 +1,113 @@
+"""Two models on the same text: which layer of B matches a layer of A, and their arrays side by side.
+
+Models of different depths cannot be compared layer for layer. The usual answer (as in studies that
+compare a model with a shallower variant; DistilBERT, Sanh et al. 2019, is initialised from one layer out
+of two of BERT) is to match the same *share of the depth*: layer l of A has done
+(l + 1) / L_A of A's work, and B's matching layer is the first one that has done at least as much.
+With equal depths the mapping is the identity; the last layer always maps to the last layer.
+
+Pure numpy on `Run`s: nothing here knows about Streamlit or Plotly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import Projection, hidden_depth_names, pca
+from .run import Run
+
+
+def proportional_layer(layer: int, n_layers_a: int, n_layers_b: int) -> int:
+    """The 0-based layer of a model with `n_layers_b` layers at the depth of `layer` (0-based) of one with
+    `n_layers_a`: the smallest m with (m + 1) / L_B ≥ (layer + 1) / L_A, i.e. ⌈(l + 1) · L_B / L_A⌉ − 1.
+
+    6 → 3 layers: 0, 1 → 0; 2, 3 → 1; 4, 5 → 2. 3 → 6 layers: 0 → 1, 1 → 3, 2 → 5.
+    Integer arithmetic, so no rounding error decides a tie.
+    """
+    if n_layers_a < 1 or n_layers_b < 1:
+        raise ValueError(f"Both models need at least one layer, not {n_layers_a} and {n_layers_b}.")
+    if not 0 <= layer < n_layers_a:
+        raise ValueError(f"Layer {layer} is outside 0..{n_layers_a - 1}.")
+    return -(-(layer + 1) * n_layers_b // n_layers_a) - 1  # ceiling division
+
+
+def layer_mapping(n_layers_a: int, n_layers_b: int) -> np.ndarray:
+    """int (L_A,): B's layer for every layer of A (`proportional_layer`)."""
+    return np.array([proportional_layer(layer, n_layers_a, n_layers_b) for layer in range(n_layers_a)])
+
+
+def proportional_depth(depth: int, n_layers_a: int, n_layers_b: int) -> int:
+    """The hidden-state index of B matching hidden_states[depth] of A: 0 (the embedding output) stays 0,
+    and depth d ≥ 1 (the output of layer d − 1) goes to the output of B's proportional layer."""
+    if not 0 <= depth <= n_layers_a:
+        raise ValueError(f"Depth {depth} is outside 0..{n_layers_a}.")
+    return 0 if depth == 0 else proportional_layer(depth - 1, n_layers_a, n_layers_b) + 1
+
+
+def masked_attention(matrix: np.ndarray, causal: bool) -> np.ndarray:
+    """A (Q, K) attention map as float32, with the cells a causal model cannot see (key after query) set
+    to NaN: they are masked, not weights of zero, and a figure should draw them as such."""
+    shown = np.array(matrix, dtype=np.float32)  # a copy: runs are read-only and shared
+    if causal:
+        shown[np.triu_indices(shown.shape[0], k=1, m=shown.shape[1])] = np.nan
+    return shown
+
+
+def is_causal(run: Run) -> bool:
+    """True for a decoder's run (the transformers adapter sets `causal`); native encoders see every token."""
+    return bool(getattr(run, "causal", False))
+
+
+def head_or_mean(run: Run, layer: int, head: int) -> np.ndarray:
+    """(T, T): one head's attention, or for head −1 the mean of the layer's heads."""
+    return run.attentions[layer].mean(axis=0) if head < 0 else run.attentions[layer, head]
+
+
+@dataclass(frozen=True)
+class ComparedAttention:
+    """One head of A beside a head of B at the proportional layer; masked cells are NaN."""
+
+    layer_a: int  # 0-based
+    head_a: int  # 0-based; −1 is the mean of the layer's heads
+    matrix_a: np.ndarray  # float32 (T_A, T_A)
+    layer_b: int
+    head_b: int
+    matrix_b: np.ndarray  # float32 (T_B, T_B)
+
+
+def compared_attention(run_a: Run, run_b: Run, layer_a: int, head_a: int, head_b: int) -> ComparedAttention:
+    """Head `head_a` of layer `layer_a` of A, and head `head_b` of B's proportional layer."""
+    if not -1 <= head_a < run_a.n_heads or not -1 <= head_b < run_b.n_heads:
+        raise ValueError(f"Heads {head_a}, {head_b} are outside the models' {run_a.n_heads} and {run_b.n_heads}.")
+    layer_b = proportional_layer(layer_a, run_a.n_layers, run_b.n_layers)
+    matrix_a = masked_attention(head_or_mean(run_a, layer_a, head_a), is_causal(run_a))  # (T_A, T_A)
+    matrix_b = masked_attention(head_or_mean(run_b, layer_b, head_b), is_causal(run_b))  # (T_B, T_B)
+    return ComparedAttention(layer_a, head_a, matrix_a, layer_b, head_b, matrix_b)
+
+
+@dataclass(frozen=True)
+class ComparedEmbeddings:
+    """Each model's token vectors at matching depths, each on its own first principal axes.
+
+    Two models' spaces have different widths and bases, so a shared projection means nothing: each
+    gets its own PCA, and what compares is the shape of the cloud (which tokens sit together)."""
+
+    depth_a: int  # hidden-state index: 0 = embedding output, l = output of layer l (1-based)
+    name_a: str
+    projection_a: Projection  # coordinates (T_A, 2)
+    depth_b: int
+    name_b: str
+    projection_b: Projection  # coordinates (T_B, 2)
+
+
+def compared_embeddings(run_a: Run, run_b: Run, depth_a: int, n_components: int = 2) -> ComparedEmbeddings:
+    """PCA of A's hidden_states[depth_a] and of B's hidden state at the proportional depth."""
+    depth_b = proportional_depth(depth_a, run_a.n_layers, run_b.n_layers)
+    return ComparedEmbeddings(
+        depth_a=depth_a, name_a=hidden_depth_names(run_a.n_layers)[depth_a],
+        projection_a=pca(run_a.hidden_states[depth_a], n_components),  # (T_A, D_A) -> (T_A, k)
+        depth_b=depth_b, name_b=hidden_depth_names(run_b.n_layers)[depth_b],
+        projection_b=pca(run_b.hidden_states[depth_b], n_components),  # (T_B, D_B) -> (T_B, k)
+    )
