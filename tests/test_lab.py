@@ -19,6 +19,7 @@ from encoder.lab import (
     pattern_share,
     predict_text,
     save_task_model,
+    task_model_bytes,
     train_task,
 )
 from encoder.lab.model import attention_of, held_out_evaluation
@@ -214,6 +215,7 @@ def test_callback_sees_progress_and_can_stop():
     assert [p.step for p in seen] == [10, 20, 30]
     assert seen[-1].total_steps == 200 and seen[-1].snapshot.step == 30
     assert seen[-1].snapshot.attention.shape == (1, 2, 8, 8)
+    assert np.array_equal(seen[0].example_inputs, result.snapshots.example_inputs)
     assert seen[1].sequence_accuracy is not None and len(seen[-1].history) == 3
     # Step 30 was not an evaluation step, so the final model was measured after stopping.
     assert result.accuracy == held_out_evaluation(result.model).sequence_accuracy
@@ -231,6 +233,9 @@ def test_safetensors_round_trip(trained, tmp_path):
     for row in inputs[:3]:
         for x, y in zip(attention_of(trained.model, row), attention_of(loaded, row), strict=True):
             assert np.array_equal(x, y)
+    as_bytes = tmp_path / "download.safetensors"  # what a download button would hand out
+    as_bytes.write_bytes(task_model_bytes(trained.model))
+    assert torch.equal(load_task_model(as_bytes).classifier.weight, trained.model.classifier.weight)
     with open(path, "rb") as handle:  # the header is JSON, and the config is readable in it
         header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
     assert json.loads(header["__metadata__"]["encoder_config"])["d_model"] == 32

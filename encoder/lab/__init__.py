@@ -19,6 +19,7 @@ from .model import (
     predict_text,
     save_task_model,
     task_config,
+    task_model_bytes,
 )
 from .snapshots import Snapshot, Snapshots
 from .tasks import TASKS, Task, held_out_set, make_task
@@ -28,5 +29,5 @@ __all__ = [
     "TASKS", "Evaluation", "LogEntry", "Prediction", "Progress", "ProgressCallback", "Snapshot", "Snapshots",
     "Task", "TaskModel", "TrainingResult", "TrainingSettings", "causal_blind_spots", "evaluate",
     "held_out_evaluation", "held_out_set", "load_task_model", "make_task", "pattern_share", "predict_text",
-    "save_task_model", "task_config", "train_task",
+    "save_task_model", "task_config", "task_model_bytes", "train_task",
 ]
