@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..run import Model
 from .data import SENTIMENT_LABELS, read_sentiment, split_sentiment
 from .evaluation import ClassifierEvaluation, evaluate_labels
-from .features import mean_pool, pooled_features, resolve_layer
-from .training import check_metadata, fit_linear, load_head, save_head
+from .features import mean_pool, pooled_features
+from .training import LinearHead, fit_linear
 
 KIND = "sentence_classifier"
 # The L2 strength on standardised features, chosen by 5-fold cross-validation on the training
@@ -21,23 +19,17 @@ KIND = "sentence_classifier"
 L2 = 0.3
 
 
-class SentenceClassifier(nn.Module):
-    """Sentence -> label. Holds only the linear layer's weights; the frozen encoder is `model`'s.
+class SentenceClassifier(LinearHead):
+    """Sentence -> label: mean pooling over real tokens, then one linear layer. Holds only the
+    linear layer's weights; the frozen encoder is `model`'s."""
 
-    Read-only after training, so one instance can serve many threads.
-    """
+    KIND = KIND
+    EVALUATION = ClassifierEvaluation
 
     def __init__(
         self, model: Model, labels: Sequence[str] = SENTIMENT_LABELS, seed: int = 0, layer: int | None = None
     ) -> None:
-        super().__init__()
-        self.model = model  # a plain attribute: Model is not an nn.Module, so its weights stay out of ours
-        self.labels = tuple(labels)
-        self.seed = seed
-        self.layer = resolve_layer(model, layer)  # the hidden state it reads; n_layers = the encoder's output
-        self.linear = nn.Linear(model.config.d_model, len(self.labels))
-        self.linear.requires_grad_(False)
-        self.evaluation: ClassifierEvaluation | None = None  # held-out scores, set by training
+        super().__init__(model, labels, seed, layer)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """hidden (B, T, D) at `self.layer` of the encoder, attention_mask (B, T) 1/0 -> logits (B, C)."""
@@ -52,23 +44,6 @@ class SentenceClassifier(nn.Module):
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The most probable label of each text."""
         return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=1)]
-
-    def save(self, path: str | Path) -> None:
-        """Safetensors with the weights, and labels, model name, layer, seed and evaluation as metadata."""
-        save_head(path, self.linear, {
-            "kind": KIND, "labels": list(self.labels), "model_name": self.model.name, "layer": self.layer,
-            "seed": self.seed, "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
-        })
-
-    @classmethod
-    def load(cls, path: str | Path, model: Model) -> SentenceClassifier:
-        """A classifier saved by `save`, on `model`. Raises ValueError if it was trained on another model."""
-        tensors, meta = load_head(path)
-        check_metadata(path, meta, KIND, model)
-        head = cls(model, meta["labels"], meta["seed"], meta["layer"])
-        head.linear.load_state_dict(tensors)
-        head.evaluation = None if meta["evaluation"] is None else ClassifierEvaluation.from_dict(meta["evaluation"])
-        return head
 
 
 def train_sentence_classifier(

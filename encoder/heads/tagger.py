@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..run import Model
 from ..tokenize import Tokenized
 from .data import ENTITY_TYPES, NER_TAGS, TaggedSentence, read_ner
 from .evaluation import TaggerEvaluation, evaluate_entities, repair_bio
-from .features import first_subword_positions, resolve_layer, token_features, word_spans
-from .training import IGNORE, check_metadata, fit_linear, load_head, save_head
+from .features import first_subword_positions, token_features, word_spans
+from .training import IGNORE, LinearHead, fit_linear
 
 KIND = "token_tagger"
 # The L2 strength on standardised features, chosen by 5-fold cross-validation on the train split of
@@ -39,21 +37,19 @@ class TaggedText:
     truncated: bool  # True when the text was longer than the model reads: later words are missing
 
 
-class TokenTagger(nn.Module):
-    """Token -> BIO tag. Holds only the linear layer; the frozen encoder is `model`'s.
+class TokenTagger(LinearHead):
+    """Token -> BIO tag: one linear layer per token. Holds only the linear layer; the frozen
+    encoder is `model`'s."""
 
-    Read-only after training, so one instance can serve many threads.
-    """
+    KIND = KIND
+    EVALUATION = TaggerEvaluation
 
     def __init__(self, model: Model, tags: Sequence[str] = NER_TAGS, seed: int = 0, layer: int | None = None) -> None:
-        super().__init__()
-        self.model = model  # a plain attribute: Model is not an nn.Module, so its weights stay out of ours
-        self.tags = tuple(tags)
-        self.seed = seed
-        self.layer = resolve_layer(model, layer)  # the hidden state it reads; n_layers = the encoder's output
-        self.linear = nn.Linear(model.config.d_model, len(self.tags))
-        self.linear.requires_grad_(False)
-        self.evaluation: TaggerEvaluation | None = None  # held-out scores, set by training
+        super().__init__(model, tags, seed, layer)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.labels
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden (B, T, D) at `self.layer` of the encoder -> tag logits (B, T, K) for every token."""
@@ -85,23 +81,6 @@ class TokenTagger(nn.Module):
             probabilities = torch.softmax(self.linear(first), dim=-1)  # (n_words, K)
             best, index = probabilities.max(dim=-1)
         return repair_bio([self.tags[i] for i in index]), best.tolist()
-
-    def save(self, path: str | Path) -> None:
-        """Safetensors with the weights, and tags, model name, layer, seed and evaluation as metadata."""
-        save_head(path, self.linear, {
-            "kind": KIND, "labels": list(self.tags), "model_name": self.model.name, "layer": self.layer,
-            "seed": self.seed, "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
-        })
-
-    @classmethod
-    def load(cls, path: str | Path, model: Model) -> TokenTagger:
-        """A tagger saved by `save`, on `model`. Raises ValueError if it was trained on another model."""
-        tensors, meta = load_head(path)
-        check_metadata(path, meta, KIND, model)
-        head = cls(model, meta["labels"], meta["seed"], meta["layer"])
-        head.linear.load_state_dict(tensors)
-        head.evaluation = None if meta["evaluation"] is None else TaggerEvaluation.from_dict(meta["evaluation"])
-        return head
 
 
 def tokenize_sentences(model: Model, sentences: Sequence[TaggedSentence]) -> list[Tokenized]:

@@ -8,7 +8,9 @@ same features and seed always give bit-identical weights (no sampling, no data o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar, Self
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..run import Model
+from .features import resolve_layer
 
 IGNORE = -100  # targets with this value add nothing to the loss (PyTorch's ignore_index convention)
 FORMAT = "headlight-task-head/1"
@@ -99,3 +102,42 @@ def check_metadata(path: str | Path, meta: dict, kind: str, model: Model) -> Non
         raise ValueError(f"{path} holds a {meta.get('kind')}, not a {kind}.")
     if meta.get("model_name") != model.name:
         raise ValueError(f"{path} was trained on {meta.get('model_name')!r}, not on {model.name!r}.")
+
+
+class LinearHead(nn.Module):
+    """One linear layer on a frozen encoder's features, with its names, seed, layer and held-out
+    evaluation; saved as safetensors with those in the metadata (never pickled).
+
+    Subclasses set KIND and EVALUATION (a dataclass with from_dict/to_dict) and add forward().
+    Read-only after training, so one instance can serve many threads.
+    """
+
+    KIND: ClassVar[str]
+    EVALUATION: ClassVar[type]
+
+    def __init__(self, model: Model, labels: Sequence[str], seed: int = 0, layer: int | None = None) -> None:
+        super().__init__()
+        self.model = model  # a plain attribute: Model is not an nn.Module, so its weights stay out of ours
+        self.labels = tuple(labels)
+        self.seed = seed
+        self.layer = resolve_layer(model, layer)  # the hidden state it reads; n_layers = the encoder's output
+        self.linear = nn.Linear(model.config.d_model, len(self.labels))
+        self.linear.requires_grad_(False)
+        self.evaluation = None  # held-out scores, set by training
+
+    def save(self, path: str | Path) -> None:
+        """Safetensors with the weights, and labels, model name, layer, seed and evaluation as metadata."""
+        save_head(path, self.linear, {
+            "kind": self.KIND, "labels": list(self.labels), "model_name": self.model.name, "layer": self.layer,
+            "seed": self.seed, "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
+        })
+
+    @classmethod
+    def load(cls, path: str | Path, model: Model) -> Self:
+        """A head saved by `save`, on `model`. Raises ValueError if it was trained on another model."""
+        tensors, meta = load_head(path)
+        check_metadata(path, meta, cls.KIND, model)
+        head = cls(model, meta["labels"], meta["seed"], meta["layer"])
+        head.linear.load_state_dict(tensors)
+        head.evaluation = None if meta["evaluation"] is None else cls.EVALUATION.from_dict(meta["evaluation"])
+        return head
