@@ -42,7 +42,7 @@ class ColorOptions:
     @property
     def legend(self) -> str:
         """The colour bar's title: which mapping is in use, so a reader knows what shades mean."""
-        return "weight · log colour" if self.log else "weight · linear colour"
+        return "log colour" if self.log else "linear colour"
 
 
 @dataclass(frozen=True)
@@ -78,16 +78,19 @@ def _readable(layout: dict, sizes: Sizes) -> dict:
 
 
 def _legend(trace: go.Heatmap, colors: ColorOptions, sizes: Sizes) -> None:
-    trace.colorbar.update(title=dict(text=colors.legend, font=dict(size=sizes.tick, color=TEXT_COLOR)),
-                          tickfont=dict(size=sizes.tick, color=TEXT_COLOR))
+    """A short horizontal colour bar above the map's top right corner, its title saying linear or
+    log: beside the map it took ~70 px of width, which a 400 px screen cannot spare for labels."""
+    font = dict(size=sizes.tick - 1, color=TEXT_COLOR)
+    trace.colorbar.update(title=dict(text=colors.legend, side="top", font=font), tickfont=font, orientation="h",
+                          x=1, xanchor="right", y=1, yanchor="bottom", yref="paper", len=0.3, thickness=8, ypad=2,
+                          nticks=4)
 
 
 def head_title(layer: int, head: int, block: str = "all") -> str:
     """'Layer 3, head 7' (or the mean), naming the pair block when only one block is shown."""
     title = f"Layer {layer + 1}, mean of all heads" if head < 0 else f"Layer {layer + 1}, head {head + 1}"
     if block != "all":
-        source, target = block.split("→")
-        title += f" · block {block}: sentence {source} queries → sentence {target} keys"
+        title += f" · block {block}"
     return title
 
 
@@ -135,7 +138,8 @@ def window_heatmap(view: AttentionView, layer: int, head: int, rows: tuple[int, 
     trace.update(x=[f"{plotly_text(t)} ·{cols[0] + i}" for i, t in enumerate(key_labels)],
                  y=[f"{plotly_text(t)} ·{rows[0] + i}" for i, t in enumerate(query_labels)])
     title = f"Window: rows {rows[0] + 1}–{rows[1]}, columns {cols[0] + 1}–{cols[1]}, every token labelled"
-    layout = matrix_layout(query_labels, key_labels, title, _matrix_height(len(matrix), sizes))
+    # Every label needs its own line: a row per label height plus spacing, however tall that makes it.
+    layout = matrix_layout(query_labels, key_labels, title, 170 + (sizes.tick + 6) * len(matrix))
     for axis, names, labels in (("xaxis", trace.x, key_labels), ("yaxis", trace.y, query_labels)):
         layout[axis].update(tickvals=list(names), ticktext=[plotly_text(t) for t in labels])
     layout["xaxis"]["tickangle"] = -90
