@@ -10,9 +10,9 @@ and `import encoder` does not load it.
 """
 
 from .config import EncoderConfig
-from .loading import ModelLoadError, bundled_model_dir, load_model
+from .loading import ModelInfo, ModelLoadError, available_models, bundled_model_dir, load_model
 from .model import Encoder
 from .run import Model, Run
 
-__all__ = ["Encoder", "EncoderConfig", "Model", "ModelLoadError", "Run", "bundled_model_dir",
-           "load_model"]
+__all__ = ["Encoder", "EncoderConfig", "Model", "ModelInfo", "ModelLoadError", "Run", "available_models",
+           "bundled_model_dir", "load_model"]

@@ -51,6 +51,7 @@ class Run:
     values: np.ndarray | None = None
     # A token-classification model's predicted label per token (specials included), else None.
     token_labels: list[str] | None = None
+    causal: bool = False  # attentions are masked above the diagonal: draw those cells as masked
 
     text_a = _FromTokenized()  # the text as read: control characters removed
     text_b = _FromTokenized()
@@ -60,6 +61,7 @@ class Run:
     word_ids = _FromTokenized()  # word index within its own text; None for special tokens
     offsets = _FromTokenized()  # character span within its own text
     special = _FromTokenized()
+    labels = _FromTokenized()  # tokens as people read them: ‿ continues a word, ␣ is a space before
     truncated = _FromTokenized()
     n_tokens_before_truncation = _FromTokenized()
 
@@ -95,6 +97,12 @@ class Run:
     def has_qkv(self) -> bool:
         return self.queries is not None
 
+    def future_mask(self) -> np.ndarray | None:
+        """bool (T, T), True where a causal model could not look (key after query); None if not causal."""
+        if not self.causal:
+            return None
+        return np.triu(np.ones((self.n_tokens, self.n_tokens), dtype=bool), k=1)
+
     def truncation_message(self) -> str | None:
         """A sentence for people, or None when nothing was cut."""
         if not self.truncated:
@@ -115,7 +123,8 @@ class Model:
     """
 
     def __init__(self, encoder: Encoder, tokenizer: TextTokenizer, name: str, *,
-                 token_classifier: nn.Linear | None = None, id2label: Sequence[str] | None = None) -> None:
+                 token_classifier: nn.Linear | None = None, id2label: Sequence[str] | None = None,
+                 family: str = "BERT") -> None:
         if (token_classifier is None) != (id2label is None):
             raise ValueError("A token classifier needs its labels, and labels need a classifier.")
         if token_classifier is not None and token_classifier.out_features != len(id2label):
@@ -124,6 +133,7 @@ class Model:
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.name = name
+        self.family = family  # the loader's family table entry: BERT, RoBERTa, DistilBERT, ...
         self.token_classifier = token_classifier
         self.id2label = None if id2label is None else tuple(id2label)
 
@@ -140,10 +150,8 @@ class Model:
 
         A copy, so that nothing drawn from it can write into the shared (cached) model.
         """
-        if self.config.positions != "learned":
-            return None
-        weight = self.encoder.embeddings.position.weight  # (P, D) torch parameter
-        return weight.detach().cpu().numpy().astype(np.float32, copy=True)
+        rows = self.encoder.embeddings.learned_position_rows()  # (P, E): the rows tokens 0, 1, ... read
+        return None if rows is None else rows.detach().cpu().numpy().astype(np.float32, copy=True)
 
     def run(self, text_a: str, text_b: str | None = None, *, qkv: bool = True) -> Run:
         """Tokenize, run the encoder once with attention capture, and return numpy results.
@@ -179,8 +187,8 @@ class Model:
 
     def _tokenize(self, text_a: str, text_b: str | None) -> Tokenized:
         tokenized = self.tokenizer.encode(text_a, text_b)
-        if tokenized.text_b is not None and self.config.type_vocab_size < 2:
-            raise ValueError(f"{self.name} has no segment embeddings, so it reads one text, not pairs.")
+        # Models without segment embeddings (RoBERTa, DistilBERT) still read pairs: their
+        # tokenizer puts separators between the texts, and Embeddings adds no segment row then.
         return tokenized
 
     def _forward(self, batch: list[Tokenized], qkv: bool) -> list[Run]:
@@ -212,6 +220,7 @@ class Model:
                 segment_embeddings=None if parts.segment is None else parts.segment[b, :n].numpy(),
                 **{name: array[b, :, :, :n].numpy() for name, array in projections.items()},
                 token_labels=None if predicted is None else [self.id2label[i] for i in predicted[b, :n].tolist()],
+                causal=self.config.causal,
             ))
         return runs
 

@@ -78,7 +78,6 @@ class AdapterRun(Run):
     and `key_tokenized` the key tokens when they differ (cross-attention).
     """
 
-    causal: bool = False  # `attentions` is masked above the diagonal (draw those cells as masked)
     attention_kind: AttentionKind = "self"
     key_tokenized: Tokenized | None = None  # cross-attention's keys: the encoder's tokens
 
@@ -86,12 +85,6 @@ class AdapterRun(Run):
     def key_tokens(self) -> list[str]:
         return (self.key_tokenized or self.tokenized).tokens
 
-    def future_mask(self) -> np.ndarray | None:
-        """bool (T, T), True where a causal model could not look (key after query); None if not causal."""
-        if not self.causal:
-            return None
-        n = self.n_tokens
-        return np.triu(np.ones((n, n), dtype=bool), k=1)
 
 
 class TransformersModel:

@@ -177,7 +177,8 @@ def load_folder(folder: str | Path, name: str | None = None) -> Model | Transfor
     encoder.load_state_dict(convert_state_dict(weights, config, family))
     encoder.train(False).requires_grad_(False)  # inference only: no dropout, no gradients
     tokenizer = _read_tokenizer(folder, config)
-    return Model(encoder, tokenizer, name=name or folder.name, token_classifier=classifier, id2label=labels)
+    return Model(encoder, tokenizer, name=name or folder.name, token_classifier=classifier, id2label=labels,
+                 family=family.name)
 
 
 def _read_hf_config(folder: Path) -> dict[str, Any]:
