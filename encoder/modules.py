@@ -48,15 +48,7 @@ def attention(
 class ScaledDotProductAttention(nn.Module):
     """`attention()` as a module, so forward hooks can see (q, k, v) going in and weights coming out."""
 
-    def forward(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return attention(q, k, v, mask, out)
+    forward = staticmethod(attention)
 
 
 class MultiHeadAttention(nn.Module):
