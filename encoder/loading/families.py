@@ -127,25 +127,21 @@ def roberta_config(hf: dict[str, Any]) -> EncoderConfig:
     return replace(config, pad_token_id=pad, position_offset=offset, max_positions=n_rows - offset)
 
 
-def distilbert_config(hf: dict[str, Any]) -> EncoderConfig:
-    """DistilBERT (Sanh et al. 2019): BERT's post-LN layers under other names, and no segments."""
-    _required(hf, "dim", "n_layers", "n_heads", "hidden_dim", "vocab_size")
-    # sinusoidal_pos_embds=true still stores its (frozen) table in the checkpoint, which we load
-    # as a learned table: the same numbers transformers uses.
-    return EncoderConfig(
-        vocab_size=int(hf["vocab_size"]),
-        d_model=int(hf["dim"]),
-        n_layers=int(hf["n_layers"]),
-        n_heads=int(hf["n_heads"]),
-        d_ff=int(hf["hidden_dim"]),
-        max_positions=int(hf.get("max_position_embeddings", 512)),
-        type_vocab_size=0,
-        activation=_activation(hf, "activation"),
-        layer_norm_eps=1e-12,  # fixed in DistilBERT's code, not in its config
-        dropout=float(hf.get("dropout", 0.1)),
-        pad_token_id=int(hf.get("pad_token_id") or 0),
-    )
+# DistilBERT's config.json names for BERT's settings.
+_DISTILBERT_NAMES = {"dim": "hidden_size", "n_layers": "num_hidden_layers", "n_heads": "num_attention_heads",
+                     "hidden_dim": "intermediate_size", "activation": "hidden_act", "dropout": "hidden_dropout_prob"}
 
+
+def distilbert_config(hf: dict[str, Any]) -> EncoderConfig:
+    """DistilBERT (Sanh et al. 2019): BERT's post-LN layers under other names, and no segments.
+
+    sinusoidal_pos_embds=true still stores its (frozen) table in the checkpoint, which we load as a
+    learned table: the same numbers transformers uses. Its LayerNorm eps is fixed at 1e-12 in code.
+    """
+    _required(hf, "dim", "n_layers", "n_heads", "hidden_dim", "vocab_size")
+    shared = {key: hf[key] for key in ("vocab_size", "max_position_embeddings", "pad_token_id") if key in hf}
+    renamed = {bert: hf[name] for name, bert in _DISTILBERT_NAMES.items() if name in hf}
+    return bert_config({**shared, **renamed, "type_vocab_size": 0, "layer_norm_eps": 1e-12})
 
 def electra_config(hf: dict[str, Any]) -> EncoderConfig:
     """ELECTRA (Clark et al. 2020): BERT, with `embeddings_project` when embedding_size != hidden_size."""
