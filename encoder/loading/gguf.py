@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from .bundled import write_cache_folder
 from .errors import ModelLoadError
 
 CONVERTER_VERSION = 1  # bump when the folder this module writes changes, so caches are rebuilt
@@ -48,22 +46,15 @@ def convert_gguf(gguf_path: Path, folder: Path) -> Path:
     config = model.config.to_dict()
     config.pop("quantization_config", None)  # the weights below are dequantized float32
     config["dtype"] = "float32"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    try:
+
+    def write(staging: Path) -> None:
         # save_model (not save_file) writes a tied tensor (lm_head = embed_tokens) once.
         save_model(model, str(staging / "model.safetensors"), metadata={"format": "pt",
                                                                          "converted_from": gguf_path.name})
         (staging / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         tokenizer.save_pretrained(str(staging))  # tokenizer.json (+ tokenizer_config.json, chat template)
-        try:
-            os.replace(staging, folder)
-        except OSError:
-            if not (folder / "model.safetensors").is_file():  # not another process winning the race
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return write_cache_folder(folder, write)
 
 
 def load_gguf_cached(gguf_path: Path, folder: Path, name: str):

@@ -14,15 +14,14 @@ Read with the `onnx` package (no runtime needed). What an export leaves us:
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .bundled import write_cache_folder
 from .errors import ModelLoadError
 
 CONVERTER_VERSION = 1  # bump when the output of this module changes, so caches are rebuilt
@@ -163,17 +162,10 @@ def convert_onnx_bert(onnx_path: Path, folder: Path, tokenizer_json: Path, *, st
     if config is None:
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
         config = bert_config_from_weights(weights, prefix, n_heads, epsilon, architectures=["BertModel"])
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    try:
+
+    def write(staging: Path) -> None:
         save_file(weights, str(staging / "model.safetensors"), metadata={"converted_from": onnx_path.name})
         (staging / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         shutil.copyfile(tokenizer_json, staging / "tokenizer.json")
-        try:
-            os.replace(staging, folder)
-        except OSError:
-            if not (folder / "model.safetensors").is_file():  # not another process winning the race
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return write_cache_folder(folder, write)
