@@ -66,6 +66,8 @@ PAGES: tuple[Page, ...] = (
          link={"walk_lesson": bool, "walk_steps": list, "walk_step": int, "walk_pad_text": str}),
     Page("pages/ablation.py", "Head ablation", ":material/block:", "ablation", "abl_", "Learn",
          link={"abl_off": list, "abl_rank": bool}),
+    Page("pages/task_heads.py", "Task heads", ":material/label:", "task_heads", "task_", "Learn",
+         link={"task_layer": int, "task_view": str}),
 )
 
 

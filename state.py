@@ -257,3 +257,36 @@ def get_head_effects(source: str, text: str, with_classifier: bool = True):
         return head_effects(model, text)
     classifier, _ = get_sentence_classifier(source)
     return head_effects(model, text, classifier, list(classifier.labels))
+
+
+# ---------------------------------------------------------------- Task heads page
+# The task heads reading a chosen layer's features (0 = the embeddings, n_layers = the encoder's
+# output, the tutorial's choice), each with the seconds its training took. Trained once per model,
+# layer and seed for every session (the heads are read-only after training).
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def get_layer_classifier(source: str, layer: int, seed: int = 0):
+    """(the sentiment classifier on `layer`'s features, seconds its training took)."""
+    import time
+
+    from encoder.heads import default_sentence_classifier
+
+    model = get_model(source)
+    if layer == model.config.n_layers and seed == 0:  # the one the Ablation page trains: share it
+        return get_sentence_classifier(source)
+    start = time.perf_counter()
+    classifier = default_sentence_classifier(model, seed=seed, layer=layer)
+    return classifier, time.perf_counter() - start
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def get_tagger(source: str, layer: int, seed: int = 0):
+    """(the NER tagger on `layer`'s features, seconds its training took)."""
+    import time
+
+    from encoder.heads import default_tagger
+
+    start = time.perf_counter()
+    tagger = default_tagger(get_model(source), seed=seed, layer=layer)
+    return tagger, time.perf_counter() - start
