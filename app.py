@@ -40,7 +40,12 @@ def model_picker() -> None:
     kind = st.radio("Source", kinds, key="model_kind", captions=[MODEL_KINDS[k] for k in kinds])
     if kind == "Bundled":
         names = state.bundled_names()
-        chosen = st.selectbox("Model", names, index=names.index(source) if source in names else 0)
+        infos = {info.name: info for info in state.model_infos()}
+        chosen = st.selectbox("Model", names, index=names.index(source) if source in names else 0,
+                              format_func=lambda name: f"{infos[name].display_name} · {infos[name].family}, "
+                                                       f"{infos[name].n_layers} × {infos[name].n_heads} heads",
+                              help="The named models whose packages are installed (requirements-models.txt "
+                                   "adds three); the Models page lists them all.")
     elif kind == "Models folder":
         names = state.folder_names()
         current = source.removeprefix(state.FOLDER)
@@ -50,6 +55,23 @@ def model_picker() -> None:
                               placeholder="org/name")
         chosen = state.HUB + typed.strip() if typed.strip() else source
     st.session_state.model_source = chosen
+    info = state.model_info(chosen)
+    if info is not None:  # what the model is, before it loads; visible below the closed expander too
+        kv = f" ({info.n_kv_heads} key/value)" if info.n_kv_heads != info.n_heads else ""
+        st.sidebar.caption(f"**{ui.markdown_literal(info.display_name)}**: {info.family}, {info.n_layers} layers × "
+                           f"{info.n_heads} heads{kv}, d = {info.d_model}, {info.n_parameters / 1e6:.1f} M parameters, "
+                           f"licence {info.licence}.")
+        if info.licence.startswith("CC-BY"):  # the licence asks for credit wherever the model is used
+            st.sidebar.caption(ui.markdown_literal(info.attribution))
+    label = info.display_name if info else chosen.removeprefix(state.FOLDER).removeprefix(state.HUB)
+    import contextlib
+
+    from encoder import ModelLoadError
+
+    # Load here, under a spinner people can see (the first load of a converted model takes tens of
+    # seconds); a failure is left for the page to explain (state.current_model).
+    with st.sidebar.spinner(f"Loading {ui.markdown_literal(label)}…"), contextlib.suppress(ModelLoadError):
+        state.get_model(chosen)
 
 
 with st.sidebar:

@@ -62,6 +62,8 @@ PAGES: tuple[Page, ...] = (
          link={"mp_source": str, "mp_text_a": str, "mp_text_b": str, "mp_word": int}),
     Page("pages/similarity.py", "Sentence similarity", ":material/join_inner:", "similarity", "sim_", "Explain",
          link={"sim_text_b": str}),
+    Page("pages/corpus.py", "Corpus", ":material/library_books:", "corpus", "corp_", "Explain",
+         link={"corp_source": str, "corp_sample": int, "corp_statistic": str}),
     Page("pages/walkthrough.py", "Walk-through", ":material/school:", "walkthrough", "walk_", "Learn",
          link={"walk_lesson": bool, "walk_steps": list, "walk_step": int, "walk_pad_text": str}),
     Page("pages/ablation.py", "Head ablation", ":material/block:", "ablation", "abl_", "Learn",

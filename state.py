@@ -56,7 +56,10 @@ def hub_allowed() -> bool:
 
 
 def bundled_names() -> list[str]:
-    return [DEFAULT_MODEL]
+    """The named models whose packages are installed, the default first (`encoder.loading.available_models`)."""
+    from encoder.loading import available_models
+
+    return [DEFAULT_MODEL] + [m.name for m in available_models() if m.installed and m.name != DEFAULT_MODEL]
 
 
 def folder_names() -> list[str]:
@@ -290,3 +293,31 @@ def get_tagger(source: str, layer: int, seed: int = 0):
     start = time.perf_counter()
     tagger = default_tagger(get_model(source), seed=seed, layer=layer)
     return tagger, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- Corpus, Models and Compare pages
+# What the model picker and the Models page say about the named models (read from the bundled
+# registry, no model loaded), and the example corpus the Corpus page offers. Corpus results are
+# per person and live in that person's st.session_state, not here.
+
+CORPUS_FILE = Path(__file__).resolve().parent / "assets" / "corpus.txt"
+
+
+def model_infos():
+    """`encoder.loading.available_models()`: every named model, installed or not (about 1 ms, uncached)."""
+    from encoder.loading import available_models
+
+    return available_models()
+
+
+def model_info(source: str):
+    """The named model's `ModelInfo`, or None for a folder or Hub model."""
+    return next((info for info in model_infos() if info.name == source), None)
+
+
+@st.cache_resource(show_spinner=False)
+def example_corpus():
+    """The sentences of assets/corpus.txt (`encoder.corpus.read_sentences`); shared, read-only (tuples)."""
+    from encoder.corpus import read_sentences
+
+    return read_sentences(CORPUS_FILE)

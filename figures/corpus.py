@@ -1,0 +1,80 @@
+"""Figures of the Corpus page: one statistic over a corpus as a layers × heads map, and the heads placed
+by Clark et al.'s (2019, §6) Jensen–Shannon distances with MDS, coloured by pattern. Pure drawing: the
+numbers come from `encoder.corpus` and `encoder.analysis.head_patterns`.
+
+Every cell and point carries (layer, head), 0-based, as customdata, so a click can open that head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import DEFAULT_COLOR_SCALE, base_layout, colorscale, plotly_text
+
+# One colour per pattern of encoder.analysis.PATTERNS (Okabe & Ito's colour-blind-safe set, then greys).
+PATTERN_COLORS = {
+    "[CLS] sink": "#E69F00", "[SEP] sink": "#D55E00", "punctuation": "#CC79A7", "previous token": "#0072B2",
+    "next token": "#56B4E9", "self": "#009E73", "broad": "#999999", "mixed": "#444444",
+}
+CELL_PX = 44  # height of a layer's row in the statistic map
+
+
+def statistic_heatmap(values: np.ndarray, title: str, unit: str, n_sentences: int,
+                      color_scale: str = DEFAULT_COLOR_SCALE) -> go.Figure:
+    """(L, H) means of one statistic: layers down, heads across, the exact values in z (hover shows them)."""
+    n_layers, n_heads = values.shape
+    heads, layers = np.meshgrid(np.arange(n_heads), np.arange(n_layers))  # (L, H) each
+    finite = values[np.isfinite(values)]
+    trace = go.Heatmap(
+        z=np.asarray(values, dtype=np.float64), x=np.arange(1, n_heads + 1), y=np.arange(1, n_layers + 1),
+        zmin=float(finite.min()) if finite.size else 0.0, zmax=float(finite.max()) if finite.size else 1.0,
+        colorscale=colorscale(color_scale), customdata=np.stack([layers, heads], axis=-1).tolist(),  # (L, H, 2)
+        colorbar=dict(thickness=12, len=0.9, title=dict(text=plotly_text(unit), side="right")),
+        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(title)}: %{{z:.3f}} {plotly_text(unit)}"
+                      "<br>click to open this head on a sentence of the corpus<extra></extra>",
+        xgap=1, ygap=1,
+    )
+    # Heatmap cells are not selectable in Streamlit: one invisible marker per cell takes the click.
+    targets = go.Scatter(
+        x=(heads + 1).ravel(), y=(layers + 1).ravel(), mode="markers", hoverinfo="skip", showlegend=False,
+        customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
+        marker=dict(size=CELL_PX * 0.7, symbol="square", opacity=0.01, color="white"),
+    )
+    layout = base_layout(f"{title}, mean over {n_sentences:,} sentences", 90 + CELL_PX * n_layers,
+                         clickmode="event+select", dragmode=False, plot_bgcolor="white",
+                         xaxis=dict(title=dict(text="head"), tickvals=list(range(1, n_heads + 1)), showgrid=False,
+                                    range=[0.5, n_heads + 0.5]),
+                         yaxis=dict(title=dict(text="layer"), autorange="reversed", showgrid=False,
+                                    tickvals=list(range(1, n_layers + 1))))
+    return go.Figure([trace, targets], layout)
+
+
+def head_map_scatter(xy: np.ndarray, layers: np.ndarray, heads: np.ndarray, patterns: Sequence[str],
+                     reasons: Sequence[str], n_sentences: int) -> go.Figure:
+    """Every head as a point at its MDS coordinates (L·H, 2), one trace per pattern (a clickable legend),
+    labelled L<layer>H<head> on hover; alike heads sit close together."""
+    fig_traces = []
+    patterns = np.asarray(patterns, dtype=object)
+    for pattern, color in PATTERN_COLORS.items():
+        members = np.flatnonzero(patterns == pattern)
+        if members.size == 0:
+            continue
+        fig_traces.append(go.Scatter(
+            x=xy[members, 0], y=xy[members, 1], mode="markers+text", name=f"{pattern} ({members.size})",
+            text=[f"L{layers[k] + 1}H{heads[k] + 1}" for k in members], textposition="top center",
+            textfont=dict(size=9, color="#555555"),
+            marker=dict(size=12, color=color, line=dict(width=1, color="white")),
+            customdata=[[int(layers[k]), int(heads[k]), plotly_text(reasons[k])] for k in members],
+            hovertemplate=f"<b>%{{text}}</b> · {plotly_text(pattern)}<br>%{{customdata[2]}}"
+                          "<br>click to open this head on a sentence of the corpus<extra></extra>",
+        ))
+    layout = base_layout(f"Heads placed by the Jensen–Shannon distance of their attention ({n_sentences} sentences, "
+                         "MDS)", 620, clickmode="event+select", dragmode=False, plot_bgcolor="#fafafa",
+                         legend=dict(title=dict(text="pattern (corpus means)"), itemclick="toggle"),
+                         xaxis=dict(title=dict(text="MDS 1"), zeroline=False, showticklabels=False),
+                         yaxis=dict(title=dict(text="MDS 2"), zeroline=False, showticklabels=False,
+                                    scaleanchor="x"))
+    return go.Figure(fig_traces, layout)

@@ -1,0 +1,215 @@
+"""Corpus: every head's statistics averaged over many sentences (Clark et al. 2019), as layers × heads maps,
+and the heads placed by the Jensen–Shannon distance of their attention. Clicks open a head on the
+Attention page with a sentence of the corpus where that head is most focused.
+
+The numbers come from `encoder.corpus` (batched, streamed); the results are this person's alone and
+live in their session.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+import state
+import ui
+from encoder.analysis import STATISTICS, head_patterns
+from encoder.corpus import CorpusHeadMap, Sentences, corpus_head_map, corpus_statistics, read_sentences, seconds_left
+from figures import corpus as figures
+
+ATTENTION_PAGE = "pages/attention.py"
+RESULT = "_corp_result"  # this session's last results (a CorpusResult)
+OPEN_FLAG = "_corp_open_head"  # set by a click's callback; the page then switches (not allowed in a callback)
+SOURCES = ("Example corpus", "Paste sentences", "Upload a file")
+MAX_SENTENCES = 20_000  # about 5 minutes at the measured 200 sentences in 3 s on 2 cores
+DEFAULT_LIMIT = 2_000
+SAMPLE_SIZES = [8, 16, 32, 64, 128]
+STATISTIC_NAMES = {  # statistic -> (title, unit)
+    "entropy": ("Entropy of each row", "nats"),
+    "cls": ("Mass on [CLS]", "share"),
+    "sep": ("Mass on [SEP]", "share"),
+    "punct": ("Mass on punctuation", "share"),
+    "prev": ("Mass on the previous token", "share"),
+    "self": ("Mass on the token itself", "share"),
+    "next": ("Mass on the next token", "share"),
+    "distance": ("Mean distance looked", "tokens"),
+}
+
+
+@dataclass(frozen=True)
+class CorpusResult:
+    source: str  # the model's source, as the sidebar names it
+    model_name: str
+    texts: tuple[str, ...]
+    stats: pd.DataFrame  # corpus_statistics + head_patterns
+    head_map: CorpusHeadMap
+    skipped: tuple[tuple[int, str], ...]  # rows the file reader or the model could not read
+    seconds: float
+
+
+def gathered_sentences(source: str) -> Sentences | None:
+    """The sentences the person chose, or None after saying what is missing."""
+    if source == SOURCES[0]:
+        return state.example_corpus()
+    if source == SOURCES[1]:
+        text = st.session_state.get("corp_paste", "")
+        if not text.strip():
+            ui.show_problem("info", "Paste some sentences, one per line.")
+            return None
+        read = read_sentences(io.StringIO(text), kind="txt")
+        # Blank lines between pasted paragraphs are not worth a report.
+        return Sentences(read.texts, read.rows, tuple(s for s in read.skipped if s[1] != "empty"))
+    upload = st.session_state.get("corpup_file")
+    if upload is None:
+        ui.show_problem("info", "Choose a .txt file (one sentence per line) or a .csv file (a 'text' or 'sentence' "
+                                "column, else the first column).")
+        return None
+    try:
+        return read_sentences(upload)
+    except ValueError as error:
+        ui.show_problem("error", "This file cannot be read.", str(error))
+        return None
+
+
+def run_corpus(sentences: Sentences, limit: int, sample_size: int) -> None:
+    """Statistics over the first `limit` sentences and the head map of a sample, with a progress bar that
+    says the time left; the results go into the session."""
+    source = state.current_input().source
+    model = state.current_model()
+    if model is None:
+        return
+    texts, rows = sentences.texts[:limit], sentences.rows[:limit]
+    bar = st.progress(0.0, text="Starting…")
+    started = time.perf_counter()
+
+    def progress(phase: str, share: tuple[float, float]):
+        phase_start = time.perf_counter()
+
+        def report(done: int, total: int) -> None:
+            left = seconds_left(done, total, time.perf_counter() - phase_start)
+            fraction = share[0] + (share[1] - share[0]) * (done / total if total else 1.0)
+            when = "estimating the time left…" if left is None else f"about {left:.0f} s left"
+            bar.progress(min(fraction, 1.0), text=f"{phase}: {done:,} of {total:,} sentences · {when}")
+        return report
+
+    # The head map costs about as much per sentence as the statistics do per 10 (pairwise divergences).
+    weight = len(texts) / (len(texts) + 10 * min(sample_size, len(texts)))
+    stats = corpus_statistics(model, texts, progress=progress("Statistics", (0.0, weight)), row_numbers=rows)
+    try:
+        head_map = corpus_head_map(model, texts, sample_size=sample_size, row_numbers=rows,
+                                   progress=progress("Head map", (weight, 1.0)))
+    except ValueError as error:
+        bar.empty()
+        ui.show_problem("warning", "No sentence of the corpus could be read.", str(error))
+        return
+    bar.empty()
+    skipped = tuple(sorted(set(sentences.skipped) | set(stats.attrs["skipped"])))
+    st.session_state[RESULT] = CorpusResult(source, model.name, tuple(texts), head_patterns(stats), head_map,
+                                            skipped, time.perf_counter() - started)
+
+
+def open_clicked(chart_key: str) -> None:
+    """Open the clicked head on the Attention page, with the sentence where it is most focused."""
+    points = st.session_state[chart_key].selection.points
+    result: CorpusResult | None = st.session_state.get(RESULT)
+    if not points or result is None:
+        return
+    layer, head = points[0]["customdata"][:2]
+    n_heads = int(result.stats["head"].max()) + 1
+    st.session_state.text = result.texts[int(result.head_map.example[layer * n_heads + head])]
+    st.session_state.pair = ""
+    st.session_state.model_source = result.source  # the model the statistics are about
+    ui.select_layer_and_head(int(layer), int(head))
+    st.session_state[OPEN_FLAG] = True
+
+
+if st.session_state.pop(OPEN_FLAG, False):
+    st.switch_page(ATTENTION_PAGE)
+
+st.header(":material/library_books: Corpus")
+st.caption("Head statistics from one sentence are anecdotes: here each head's statistics are averaged over many "
+           "sentences (Clark et al. 2019, “What Does BERT Look At?”), on the model chosen in the sidebar. "
+           "Click a cell or a point to open that head on the Attention page.")
+
+ui.keep_valid("corp_source", list(SOURCES), SOURCES[0])
+ui.keep_valid("corp_sample", SAMPLE_SIZES, 32)
+ui.keep_valid("corp_statistic", list(STATISTICS), "entropy")
+st.session_state.corp_limit = min(max(ui.as_int(st.session_state.get("corp_limit"), DEFAULT_LIMIT), 10), MAX_SENTENCES)
+with st.container(border=True):
+    source = st.radio("Sentences", SOURCES, key="corp_source", horizontal=True)
+    if source == SOURCES[0]:
+        st.caption(f"{len(state.example_corpus()):,} sentences written for Headlight (assets/corpus.txt): everyday "
+                   "prose, questions, names, numbers and lists.")
+    elif source == SOURCES[1]:
+        st.text_area("One sentence per line", key="corp_paste", height=160,
+                     placeholder="The cat sat on the mat.\nWhere did you park the car?")
+    else:
+        st.file_uploader("A .txt file (one sentence per line) or a .csv file (a 'text' or 'sentence' column)",
+                         type=["txt", "csv"], key="corpup_file",
+                         help="Up to the server's upload limit (16 MB). Rows that are empty or not UTF-8 are "
+                              "skipped and listed.")
+    columns = st.columns([1, 1, 1], gap="medium", vertical_alignment="bottom")
+    with columns[0]:
+        limit = st.number_input("Use at most this many sentences", 10, MAX_SENTENCES, step=100,
+                                key="corp_limit", help="The first ones of the list. Statistics run at roughly "
+                                                       "70 sentences a second on 2 cores.")
+    with columns[1]:
+        sample = st.select_slider("Sentences for the head map", SAMPLE_SIZES, key="corp_sample",
+                                  help="The distances between heads cost far more than the statistics, so they "
+                                       "are measured on a seeded random sample.")
+    with columns[2]:
+        clicked = st.button("Run on the corpus", key="corpbtn_run", type="primary", icon=":material/play_arrow:",
+                            width="stretch")
+
+if clicked:
+    sentences = gathered_sentences(source)
+    if sentences is not None:
+        if not sentences.texts:
+            ui.show_problem("warning", "No readable sentence in this input.")
+        else:
+            run_corpus(sentences, int(limit), int(sample))
+
+result: CorpusResult | None = st.session_state.get(RESULT)
+if result is None:
+    st.info("Choose the sentences and press **Run on the corpus**.", icon=":material/info:")
+    st.stop()
+
+stats, head_map = result.stats, result.head_map
+n_layers, n_heads = int(stats["layer"].max()) + 1, int(stats["head"].max()) + 1
+n_sentences = stats.attrs["n_sentences"]
+st.caption(f"{result.model_name} · {n_sentences:,} sentences of about {stats.attrs.get('n_tokens', 0)} tokens · "
+           f"head map from {len(head_map.sample)} of them · {result.seconds:.1f} s.")
+if result.source != state.current_input().source:
+    ui.show_problem("info", "These results are for another model than the sidebar's; clicking a head switches the "
+                            "sidebar back to that model. Run again to measure the sidebar's model.", result.model_name)
+if result.skipped:
+    with st.expander(f"{len(result.skipped):,} rows skipped", icon=":material/warning:"):
+        st.dataframe(pd.DataFrame(result.skipped, columns=["row", "reason"]), hide_index=True, height=200)
+
+st.subheader("Statistics, layer by layer")
+statistic = st.selectbox("Statistic", STATISTICS, key="corp_statistic",
+                         format_func=lambda name: STATISTIC_NAMES[name][0])
+title, unit = STATISTIC_NAMES[statistic]
+values = stats[statistic].to_numpy().reshape(n_layers, n_heads)  # (L, H): rows are ordered layer, then head
+ui.chart(figures.statistic_heatmap(values, title, unit, n_sentences), "chart_corpus_statistic",
+         on_select=lambda: open_clicked("chart_corpus_statistic"),
+         caption="Entropy is in nats (a uniform row over T tokens has ln T); masses are the mean share of each "
+                 "row; distance is the attention-weighted |i − j| in tokens. Each cell is a mean over sentences.")
+
+st.subheader("Heads that attend alike sit together")
+ui.chart(figures.head_map_scatter(head_map.xy, head_map.layer, head_map.head, stats["pattern"].tolist(),
+                                  stats["reason"].tolist(), len(head_map.sample)),
+         "chart_corpus_head_map", on_select=lambda: open_clicked("chart_corpus_head_map"),
+         caption="Distance between two heads = the Jensen–Shannon divergence between their attention rows, "
+                 "averaged over the sampled sentences (Clark et al. §6); multidimensional scaling (scikit-learn) "
+                 "draws those distances in 2-D. Colour is the pattern the corpus means show. Clicking a head opens "
+                 "it on the sentence of the sample where it is most focused.")
+
+table = stats.assign(layer=stats["layer"] + 1, head=stats["head"] + 1)
+st.download_button("Statistics (CSV)", lambda: table.to_csv(index=False), "corpus-head-statistics.csv", "text/csv",
+                   key="dl_corpus_statistics", on_click="ignore", icon=":material/table_view:",
+                   help="One row per head (layers and heads counted from 1), with its pattern and the rule behind it.")
