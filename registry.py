@@ -70,6 +70,9 @@ PAGES: tuple[Page, ...] = (
          link={"abl_off": list, "abl_rank": bool}),
     Page("pages/task_heads.py", "Task heads", ":material/label:", "task_heads", "task_", "Learn",
          link={"task_layer": int, "task_view": str}),
+    Page("pages/lab.py", "Lab", ":material/science:", "lab", "lab_", "Learn",
+         link={"lab_task": str, "lab_layers": int, "lab_heads": int, "lab_d_model": int, "lab_steps": int,
+               "lab_seed": int, "lab_causal": bool, "lab_refresh": int}),
 )
 
 

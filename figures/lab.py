@@ -1,0 +1,136 @@
+"""Figures of the Lab page: the training curves, every head's attention on one sequence (with the
+keys the task needs marked), the task's expected pattern under an optional causal mask, and the
+held-out accuracy at each position."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .common import DEFAULT_COLOR_SCALE, FONT, axis_ticks, base_layout, colorscale, plotly_text, position_labels
+
+MASKED_COLOR = "#c8c8c8"  # cells a causal mask hides (a key after its query): drawn empty on this grey
+EXPECTED_MARKER = dict(symbol="square-open", color="#e8432e", line=dict(width=2.5))
+LOSS_COLOR, TRAIN_COLOR, HELD_OUT_COLOR = "#0072B2", "#E69F00", "#009E73"  # Okabe & Ito
+
+
+def training_curves(steps: Sequence[int], loss: Sequence[float], token_accuracy: Sequence[float],
+                    eval_steps: Sequence[int], sequence_accuracy: Sequence[float], total_steps: int,
+                    title: str, height: int = 330) -> go.Figure:
+    """Loss (left) and accuracy (right) against the step; the x axis spans the whole run, so a
+    live curve grows from the left."""
+    fig = make_subplots(1, 2, subplot_titles=("Training loss (cross-entropy)", "Accuracy"), horizontal_spacing=0.08)
+    fig.add_trace(go.Scatter(x=list(steps), y=list(loss), mode="lines+markers", name="training loss",
+                             line=dict(color=LOSS_COLOR, width=3), marker=dict(size=5), showlegend=False,
+                             hovertemplate="step %{x}<br>loss %{y:.4f}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Scatter(x=list(steps), y=list(token_accuracy), mode="lines", name="training symbols right",
+                             line=dict(color=TRAIN_COLOR, width=3),
+                             hovertemplate="step %{x}<br>training symbols right %{y:.1%}<extra></extra>"), 1, 2)
+    fig.add_trace(go.Scatter(x=list(eval_steps), y=list(sequence_accuracy), mode="lines+markers",
+                             name="held-out sequences right", line=dict(color=HELD_OUT_COLOR, width=3),
+                             marker=dict(size=7),
+                             hovertemplate="step %{x}<br>held-out sequences right %{y:.1%}<extra></extra>"), 1, 2)
+    fig.update_layout(base_layout(title, height, legend=dict(orientation="h", yanchor="bottom", y=1.08, x=1,
+                                                            xanchor="right", font=dict(size=13))))
+    fig.update_xaxes(range=[0, max(total_steps, 1) * 1.02], title_text="step")
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.04], tickformat=".0%", row=1, col=2)
+    return fig
+
+
+def _hidden_by_mask(matrix: np.ndarray, causal: bool) -> np.ndarray:
+    """A (T, T) matrix as float32 with the cells a causal mask hides set to NaN (drawn empty)."""
+    out = np.array(matrix, dtype=np.float32)
+    if causal:
+        out[np.triu_indices(out.shape[0], k=1)] = np.nan
+    return out
+
+
+def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, expected: np.ndarray | None = None,
+                   causal: bool = False, shares: np.ndarray | None = None, cell_px: int = 24) -> go.Figure:
+    """Every head's attention (L, H, T, T) on one sequence, a grid with a layer per row, all on
+    one 0..1 colour scale. `expected` (T, T) bool marks the keys the task needs with red squares;
+    `shares` (L, H) titles each head with the share of its weight on those keys; with `causal`
+    the masked cells (keys after the query) are left empty on grey."""
+    n_layers, n_heads, n_tokens = attention.shape[:3]
+    titles = [f"L{layer + 1} H{head + 1}" + ("" if shares is None else f" · {shares[layer, head]:.0%} on target")
+              for layer in range(n_layers) for head in range(n_heads)]
+    fig = make_subplots(n_layers, n_heads, subplot_titles=titles, horizontal_spacing=0.35 / max(n_heads, 1),
+                        vertical_spacing=0.45 / max(n_layers, 1) if n_layers > 1 else 0.0)
+    names = position_labels(labels)
+    scale = colorscale(DEFAULT_COLOR_SCALE)
+    if expected is not None:
+        rows, cols = np.nonzero(expected)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            fig.add_trace(go.Heatmap(
+                z=_hidden_by_mask(attention[layer, head], causal), x=names, y=names, zmin=0.0, zmax=1.0,
+                colorscale=scale, showscale=layer == 0 and head == 0,
+                colorbar=dict(thickness=14, len=0.7, title=dict(text="weight", side="right")),
+                hovertemplate=f"L{layer + 1} H{head + 1}<br>query %{{y}} → key %{{x}}<br>weight %{{z:.3f}}"
+                              "<extra></extra>",
+            ), layer + 1, head + 1)
+            if expected is not None:
+                fig.add_trace(go.Scatter(
+                    x=[names[c] for c in cols], y=[names[r] for r in rows], mode="markers", name="key the task needs",
+                    marker=dict(EXPECTED_MARKER, size=max(cell_px * 0.55, 6)), hoverinfo="skip",
+                    showlegend=layer == 0 and head == 0, legendgroup="expected"), layer + 1, head + 1)
+    side = max(n_tokens * cell_px, 150)
+    fig.update_layout(base_layout(title, n_layers * (side + 60) + 110, plot_bgcolor=MASKED_COLOR,
+                                  legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (n_layers * side + 200),
+                                              x=1, xanchor="right", font=dict(size=13))))
+    ticks = axis_ticks(labels)
+    ticks.pop("automargin")
+    fig.update_xaxes(ticks, tickangle=0, tickfont=dict(size=13), constrain="domain")
+    fig.update_yaxes(ticks, autorange="reversed", tickfont=dict(size=13), constrain="domain")
+    for annotation in fig.layout.annotations:
+        annotation.font = dict(FONT, size=14)
+    return fig
+
+
+# Cell kinds of the expected-pattern figure, in colourscale order.
+FREE, NEEDED, MASKED, NEEDED_BUT_MASKED = 0, 1, 2, 3
+PATTERN_COLORS = ("#ffffff", "#1f4e79", MASKED_COLOR, "#e8432e")
+PATTERN_NAMES = ("not needed", "needed", "masked", "needed but masked")
+
+
+def expected_pattern(expected: np.ndarray, labels: Sequence[str], title: str, causal: bool = False,
+                     height: int = 400) -> go.Figure:
+    """Where the right answer lives, (T, T) bool: dark blue = the key output i needs. With a causal
+    mask, grey cells are hidden and red ones are needed but hidden: those outputs can only guess."""
+    n = expected.shape[0]
+    masked = np.triu(np.ones((n, n), dtype=bool), k=1) if causal else np.zeros((n, n), dtype=bool)
+    kinds = np.where(expected, np.where(masked, NEEDED_BUT_MASKED, NEEDED), np.where(masked, MASKED, FREE))
+    steps = len(PATTERN_COLORS)
+    scale = [[edge, color] for k, color in enumerate(PATTERN_COLORS) for edge in (k / steps, (k + 1) / steps)]
+    names = position_labels(labels)
+    trace = go.Heatmap(z=kinds.astype(np.float32), x=names, y=names, zmin=-0.5, zmax=steps - 0.5, colorscale=scale,
+                       xgap=1, ygap=1, customdata=np.array(PATTERN_NAMES, dtype=object)[kinds],
+                       colorbar=dict(thickness=14, len=0.8, tickvals=list(range(steps)), ticktext=list(PATTERN_NAMES)),
+                       showscale=causal, hovertemplate="query %{y} → key %{x}<br>%{customdata}<extra></extra>")
+    layout = base_layout(title, height, plot_bgcolor="white",
+                         xaxis=dict(axis_ticks(labels), title=dict(text="key"), tickangle=0, constrain="domain"),
+                         yaxis=dict(axis_ticks(labels), title=dict(text="query"), autorange="reversed",
+                                    scaleanchor="x", constrain="domain"))
+    return go.Figure(trace, layout)
+
+
+def position_accuracy(accuracy: np.ndarray, blind: np.ndarray, chance: float, title: str,
+                      height: int = 320) -> go.Figure:
+    """Held-out accuracy (T,) at each output position; red bars are positions whose answer can lie
+    after them (`blind`), which a causal mask hides; the dashed line is guessing."""
+    positions = [f"{i}" for i in range(len(accuracy))]
+    colors = np.where(blind, "#e8432e", HELD_OUT_COLOR).tolist()
+    bar = go.Bar(x=positions, y=np.asarray(accuracy, dtype=np.float32), marker=dict(color=colors),
+                 text=[f"{a:.0%}" for a in accuracy], textposition="outside", cliponaxis=False,
+                 hovertemplate="position %{x}: %{y:.1%} right<extra></extra>")
+    layout = base_layout(title, height, xaxis=dict(title=dict(text="output position"), type="category"),
+                         yaxis=dict(range=[0, 1.12], tickformat=".0%", title=dict(text="held-out right")),
+                         shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=chance, y1=chance,
+                                      line=dict(dash="dash", color="#555555", width=2))],
+                         annotations=[dict(xref="paper", x=1, y=chance, yanchor="bottom", xanchor="right",
+                                           text=plotly_text(f"guessing: {chance:.0%}"), showarrow=False)])
+    return go.Figure(bar, layout)

@@ -1,0 +1,243 @@
+"""Lab (issue 9 §3): a small Transformer encoder (the paper's, sinusoidal positions) trained live on a
+task whose right attention pattern is known: the curves and one held-out example's attention update
+while it trains; afterwards a slider replays the saved snapshots and the person types a sequence.
+A causal toggle trains the same task under a decoder's mask and shows which outputs it makes
+impossible. The trained run lives in this person's session, never in a shared cache."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+import ui
+from encoder.lab import (
+    TASKS,
+    TrainingResult,
+    causal_blind_spots,
+    held_out_set,
+    make_task,
+    pattern_share,
+    predict_text,
+    save_task_model,
+    train_task,
+)
+from figures import lab as figures
+
+LAYERS, HEADS, WIDTHS = [1, 2, 3, 4], [1, 2, 4, 8], [16, 32, 64, 128]
+STEPS = [10, 20, 50, 100, 200, 300, 500, 1000, 2000]
+REFRESH = [5, 10, 20, 50]
+DEFAULTS = {"lab_task": "reverse", "lab_layers": 2, "lab_heads": 4, "lab_d_model": 64, "lab_steps": 300,
+            "lab_seed": 0, "lab_causal": False, "lab_refresh": 10}
+RESULT = "_lab_result"  # this session's last TrainingResult (outside the widget prefixes: not a widget)
+
+
+def chosen() -> dict:
+    """The training settings the controls show."""
+    return {key: st.session_state[key] for key in DEFAULTS}
+
+
+def settings_of(result: TrainingResult) -> dict:
+    return {"lab_task": result.task.name, "lab_layers": result.config.n_layers, "lab_heads": result.config.n_heads,
+            "lab_d_model": result.config.d_model, "lab_steps": result.settings.steps, "lab_seed": result.seed,
+            "lab_causal": result.config.causal, "lab_refresh": result.settings.snapshot_every}
+
+
+def sequence_text(symbols: list[str]) -> str:
+    return "".join(symbols)
+
+
+def model_file(result: TrainingResult) -> bytes:
+    """The trained model as safetensors bytes (weights, config and task in the file)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lab.safetensors"
+        save_task_model(result.model, path)
+        return path.read_bytes()
+
+
+# ---------------------------------------------------------------- controls
+
+st.header(":material/science: Lab: a Transformer that learns in front of you")
+st.caption("Train a small encoder from scratch on a task whose right attention pattern is known, and watch the "
+           "pattern form. Each position outputs one symbol; training stops early once 99% of held-out sequences "
+           "come out entirely right.")
+
+for key, value in DEFAULTS.items():
+    st.session_state.setdefault(key, value)
+ui.keep_valid("lab_task", list(TASKS), DEFAULTS["lab_task"])
+for key, options in (("lab_layers", LAYERS), ("lab_heads", HEADS), ("lab_d_model", WIDTHS), ("lab_steps", STEPS),
+                     ("lab_refresh", REFRESH)):
+    ui.keep_valid(key, options, DEFAULTS[key])
+if not isinstance(st.session_state.lab_seed, int) or not 0 <= st.session_state.lab_seed <= 9999:
+    st.session_state.lab_seed = 0
+
+with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+    st.selectbox("Task", list(TASKS), key="lab_task", width=170,
+                 format_func=lambda name: f"{name} ({make_task(name).length} symbols)")
+    st.select_slider("Layers", LAYERS, key="lab_layers", width=170)
+    st.select_slider("Heads", HEADS, key="lab_heads", width=170)
+    st.select_slider("d_model", WIDTHS, key="lab_d_model", width=200)
+    st.select_slider("Steps", STEPS, key="lab_steps", width=300)
+    st.number_input("Seed", 0, 9999, key="lab_seed", step=1, width=130)
+    st.select_slider("Refresh every", REFRESH, key="lab_refresh", width=200, format_func=lambda n: f"{n} steps",
+                     help="How often the heatmap is redrawn while training, and how often a snapshot is kept for "
+                          "the replay slider.")
+    st.toggle("Causal mask", key="lab_causal",
+              help="Train with a decoder's mask: position i may only look at positions 0..i.")
+
+task = make_task(st.session_state.lab_task)
+st.info(f"**{task.name}**: {task.summary}  \n**The attention that solves it:** {task.pattern}",
+        icon=":material/target:")
+train_clicked = st.button("Train", key="labbtn_train", type="primary", icon=":material/play_arrow:")
+
+
+# ---------------------------------------------------------------- training, live
+
+
+def train_live(settings: dict) -> TrainingResult:
+    """Train with the controls' settings, redrawing the progress, curves and attention as it goes."""
+    held_inputs = held_out_set(task)[0]  # the set training scores on; [0] is the example
+    labels = task.decode_inputs(held_inputs[0])
+    expected = task.expected_attention(held_inputs[:1])[0]  # (T, T)
+    causal = settings["lab_causal"]
+    bar = st.progress(0.0, text="Starting…")
+    curves_slot, grid_slot = st.empty(), st.empty()
+    shown = {"step": -1}
+
+    def on_progress(progress) -> bool:
+        held_out = "—" if progress.sequence_accuracy is None else f"{progress.sequence_accuracy:.0%}"
+        bar.progress(progress.step / progress.total_steps,
+                     text=f"Step {progress.step} of {progress.total_steps} · loss {progress.loss:.3f} · "
+                          f"held-out sequences right {held_out}")
+        history = progress.history
+        evaluated = [e for e in history if e.sequence_accuracy is not None]
+        curves_slot.plotly_chart(figures.training_curves(
+            [e.step for e in history], [e.loss for e in history], [e.token_accuracy for e in history],
+            [e.step for e in evaluated], [e.sequence_accuracy for e in evaluated], progress.total_steps,
+            "Training, live"), key=f"labchart_live_curves_{progress.step}", width="stretch")
+        snapshot = progress.snapshot
+        if snapshot is not None and snapshot.step != shown["step"] and snapshot.step % settings["lab_refresh"] == 0:
+            shown["step"] = snapshot.step
+            grid_slot.plotly_chart(figures.attention_grid(
+                snapshot.attention, labels, f"Held-out example {sequence_text(labels)} after {snapshot.step} steps",
+                expected=expected, causal=causal, shares=pattern_share(snapshot.attention, expected)),
+                key=f"labchart_live_grid_{snapshot.step}", width="stretch")
+        return False
+
+    return train_task(task, seed=settings["lab_seed"], n_layers=settings["lab_layers"],
+                      n_heads=settings["lab_heads"], d_model=settings["lab_d_model"], steps=settings["lab_steps"],
+                      causal=causal, snapshot_every=settings["lab_refresh"], callback=on_progress)
+
+
+if train_clicked:
+    st.session_state.pop(RESULT, None)
+    result = train_live(chosen())
+    st.session_state[RESULT] = result
+    st.session_state.lab_step = int(result.snapshots.steps[-1])
+    st.session_state.lab_sequence = sequence_text(result.task.decode_inputs(result.snapshots.example_inputs))
+    st.rerun()
+
+result: TrainingResult | None = st.session_state.get(RESULT)
+if result is None:
+    held_inputs, _ = held_out_set(task)
+    labels = task.decode_inputs(held_inputs[0])
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        ui.chart(figures.expected_pattern(task.expected_attention(held_inputs[:1])[0], labels,
+                                          f"What to look for on {sequence_text(labels)}",
+                                          causal=st.session_state.lab_causal), "labchart_expected_before")
+    with right:
+        st.markdown("**Before you press Train:** on this held-out example, the dark cells are the keys each output "
+                    "needs. Predict which head will learn them, and how many steps it will take.")
+        if st.session_state.lab_causal:
+            st.markdown("With the causal mask, grey cells are hidden from the query; red cells are needed but "
+                        "hidden: those outputs can only guess.")
+    st.stop()
+
+# ---------------------------------------------------------------- after training
+
+task = result.task
+snapshots = result.snapshots
+labels = task.decode_inputs(snapshots.example_inputs)
+expected = task.expected_attention(snapshots.example_inputs[None])[0]  # (T, T)
+causal = result.config.causal
+if settings_of(result) != chosen():
+    st.caption("The results below are from the last training. Press **Train** to train with the new settings.")
+
+with st.container(horizontal=True):
+    st.metric("Held-out sequences right", f"{result.accuracy:.1%}",
+              help="Share of the 1,000 held-out sequences whose every output is right.")
+    stop_reason = {"target": "reached 99%", "steps": "all steps made", "callback": "stopped"}[result.stopped_by]
+    st.metric("Steps", f"{result.steps} of {result.settings.steps}", stop_reason, delta_color="off",
+              delta_arrow="off")
+    st.metric("Training time", f"{result.seconds:.1f} s")
+    st.metric("95% first reached at step", "not reached" if result.reached_at is None else str(result.reached_at))
+    st.download_button("Model (.safetensors)", lambda: model_file(result), f"lab-{task.name}.safetensors",
+                       "application/octet-stream", key="dl_lab_model", on_click="ignore", icon=":material/download:",
+                       help="Weights, config and task in one safetensors file: encoder.lab.load_task_model reads it.")
+history = result.history
+evaluated = [e for e in history if e.sequence_accuracy is not None]
+ui.chart(figures.training_curves([e.step for e in history], [e.loss for e in history],
+                                 [e.token_accuracy for e in history], [e.step for e in evaluated],
+                                 [e.sequence_accuracy for e in evaluated], result.settings.steps,
+                                 f"{task.name}{' (causal)' if causal else ''}: training"), "labchart_curves")
+
+st.subheader("Replay: how the pattern formed")
+steps = [int(s) for s in snapshots.steps]
+ui.keep_valid("lab_step", steps, steps[-1])
+st.select_slider("Training step", steps, key="lab_step",
+                 help="The model as it was after this many steps, on the same held-out example.")
+snapshot = snapshots.at_step(st.session_state.lab_step)
+grid_column, expected_column = st.columns([5, 2], gap="medium")
+with grid_column:
+    ui.chart(figures.attention_grid(snapshot.attention, labels,
+                                    f"Held-out example {sequence_text(labels)} after {snapshot.step} steps",
+                                    expected=expected, causal=causal,
+                                    shares=pattern_share(snapshot.attention, expected)), "labchart_grid",
+             "Each row of a heatmap is an output position (query), each column an input position (key). Red squares "
+             "mark the keys the task needs; '% on target' is the share of a head's weight that lands on them."
+             + (" Grey: hidden by the causal mask." if causal else ""))
+with expected_column:
+    st.markdown(f"**Expected pattern ({task.name})**")
+    st.markdown(task.pattern)
+    ui.chart(figures.expected_pattern(expected, labels, "Keys each output needs", causal=causal, height=330),
+             "labchart_expected")
+    predicted = task.decode_outputs(snapshot.prediction)
+    target = task.decode_outputs(snapshots.example_targets)
+    st.dataframe({"input": labels, "predicted": predicted, "right answer": target,
+                  "right": [p == t for p, t in zip(predicted, target, strict=True)]}, hide_index=True)
+
+st.subheader("Accuracy at each position")
+blind = causal_blind_spots(task) if causal else np.zeros(task.length, dtype=bool)
+ui.chart(figures.position_accuracy(result.position_accuracy, blind, 1.0 / task.n_classes,
+                                   "Held-out outputs right, position by position"), "labchart_positions")
+if causal and blind.any():
+    where = ", ".join(str(i) for i in np.flatnonzero(blind))
+    st.markdown(f"**Why a causal model fails here.** The mask lets output *i* look only at inputs 0 to *i*. For "
+                f"{task.name}, outputs at positions {where} (red) can need a symbol that comes later, in the grey, "
+                "masked triangle of the heatmaps: the red cells of the expected pattern. No training can reach "
+                "them, so those positions stay near guessing (dashed line) while the others are learned. A "
+                "decoder gets round this by reading the whole input before it starts writing.")
+elif causal:
+    st.markdown(f"Every output of {task.name} needs only symbols at or before its own position, so the causal "
+                "mask hides nothing it needs.")
+else:
+    st.caption("Switch on **Causal mask** and train again: positions whose answer lies later in the sequence "
+               "turn red and stay near guessing.")
+
+st.subheader("Try your own sequence")
+symbols = " ".join(task.input_symbols)
+st.text_input(f"A sequence of {task.length} symbols from {symbols}", key="lab_sequence", max_chars=4 * task.length)
+try:
+    prediction = predict_text(result.model, st.session_state.get("lab_sequence", ""))
+except ValueError as error:
+    ui.show_problem("warning", "The model cannot read this sequence.", str(error))
+    st.stop()
+st.dataframe({"input": prediction.inputs, "predicted": prediction.outputs, "right answer": prediction.expected,
+              "right": [bool(c) for c in prediction.correct]}, hide_index=True)
+ui.chart(figures.attention_grid(prediction.attention, prediction.inputs, "Your sequence: every head's attention",
+                                expected=prediction.expected_attention, causal=causal,
+                                shares=pattern_share(prediction.attention, prediction.expected_attention)),
+         "labchart_own")

@@ -1,0 +1,91 @@
+"""AppTests of the Lab page: a short training run (a tiny model, ten steps) completes, and every number
+the page shows afterwards (snapshot steps, each head's attention at each step, the accuracy, the
+prediction on a typed sequence) equals that of the same run made directly with `train_task`."""
+
+from __future__ import annotations
+
+import numpy as np
+from apptest import app_test, array, figure_specs, messages
+
+from encoder.lab import causal_blind_spots, make_task, predict_text, train_task
+from figures.lab import NEEDED_BUT_MASKED
+
+TINY = dict(lab_task="reverse", lab_layers=1, lab_heads=2, lab_d_model=16, lab_steps=10, lab_refresh=5, lab_seed=3)
+
+
+def tiny_run(causal: bool = False):
+    return train_task("reverse", seed=3, n_layers=1, n_heads=2, d_model=16, steps=10, snapshot_every=5, causal=causal)
+
+
+def chart(at, start: str) -> dict:
+    matches = [s for s in figure_specs(at) if s["layout"]["title"]["text"].startswith(start)]
+    assert len(matches) == 1, [s["layout"]["title"]["text"] for s in figure_specs(at)]
+    return matches[0]
+
+
+def heatmaps(spec: dict) -> list[np.ndarray]:
+    return [array(trace["z"]).reshape(8, 8) for trace in spec["data"] if trace["type"] == "heatmap"]
+
+
+def metric(at, label: str) -> str:
+    (value,) = [m.value for m in at.metric if m.label.startswith(label)]
+    return value
+
+
+def test_training_then_replay_and_own_sequence_show_the_runs_numbers():
+    at = app_test("lab", **TINY)
+    assert not at.exception
+    task = make_task("reverse")
+    assert chart(at, "What to look for")  # before training: the pattern to predict, nothing trained yet
+    at.button(key="labbtn_train").click().run()
+    assert not at.exception, at.exception
+    result = tiny_run()
+
+    slider = at.select_slider(key="lab_step")
+    assert [int(step) for step in slider.options] == [0, 5, 10] == list(result.snapshots.steps)
+    assert int(slider.value) == 10
+    assert metric(at, "Held-out sequences right") == f"{result.accuracy:.1%}"
+    assert metric(at, "Steps") == "10 of 10"
+    final = chart(at, "Held-out example")
+    for (layer, head), shown in zip(np.ndindex(1, 2), heatmaps(final), strict=True):
+        np.testing.assert_allclose(shown, result.snapshots.attention[-1, layer, head], atol=1e-5)
+    curves = chart(at, "reverse: training")["data"]
+    np.testing.assert_allclose(array(curves[0]["y"]), [e.loss for e in result.history], rtol=1e-5)
+
+    slider.set_value(5).run()
+    assert not at.exception
+    replay = chart(at, "Held-out example")
+    assert replay["layout"]["title"]["text"].endswith("after 5 steps")
+    for (layer, head), shown in zip(np.ndindex(1, 2), heatmaps(replay), strict=True):
+        np.testing.assert_allclose(shown, result.snapshots.attention[1, layer, head], atol=1e-5)
+    shown_prediction = next(t for t in at.dataframe if "predicted" in t.value.columns).value
+    assert list(shown_prediction["predicted"]) == task.decode_outputs(result.snapshots.predictions[1])
+
+    at.text_input(key="lab_sequence").input("12345678").run()
+    expected = predict_text(result.model, "12345678")
+    own = [t.value for t in at.dataframe if "predicted" in t.value.columns][-1]
+    assert list(own["input"]) == list("12345678") and list(own["right answer"]) == list("87654321")
+    assert list(own["predicted"]) == expected.outputs
+    np.testing.assert_allclose(heatmaps(chart(at, "Your sequence"))[1], expected.attention[0, 1], atol=1e-5)
+
+    at.text_input(key="lab_sequence").input("<b>1234</b>").run()
+    assert not at.exception
+    assert "reads only" in messages(at)
+
+
+def test_causal_reverse_shows_the_masked_triangle_and_the_blind_half():
+    at = app_test("lab", **TINY, lab_causal=True)
+    at.button(key="labbtn_train").click().run()
+    assert not at.exception, at.exception
+    result = tiny_run(causal=True)
+    for shown in heatmaps(chart(at, "Held-out example")):
+        assert np.isnan(shown[np.triu_indices(8, k=1)]).all()  # keys after the query: drawn as masked
+        assert not np.isnan(shown[np.tril_indices(8)]).any()
+    pattern = array(chart(at, "Keys each output needs")["data"][0]["z"]).reshape(8, 8)
+    blind = causal_blind_spots(make_task("reverse"))
+    assert list(np.flatnonzero(blind)) == [0, 1, 2, 3]
+    assert [int(np.argmax(row)) for row in pattern == NEEDED_BUT_MASKED][:4] == [7, 6, 5, 4]
+    bars = chart(at, "Held-out outputs right")["data"][0]
+    np.testing.assert_allclose(array(bars["y"]), result.position_accuracy, rtol=1e-6)
+    assert [c == "#e8432e" for c in bars["marker"]["color"]] == list(blind)
+    assert any("Why a causal model fails" in m.value for m in at.markdown)
