@@ -73,6 +73,9 @@ PAGES: tuple[Page, ...] = (
     Page("pages/lab.py", "Lab", ":material/science:", "lab", "lab_", "Learn",
          link={"lab_task": str, "lab_layers": int, "lab_heads": int, "lab_d_model": int, "lab_steps": int,
                "lab_seed": int, "lab_causal": bool, "lab_refresh": int}),
+    Page("pages/models.py", "Models", ":material/memory:", "models", "mod_", "Models"),
+    Page("pages/compare.py", "Compare two models", ":material/compare_arrows:", "compare", "cmp_", "Models",
+         link={"cmp_model_b": str, "cmp_layer": int, "cmp_head": int, "cmp_head_b": int}),
 )
 
 
