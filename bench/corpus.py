@@ -5,7 +5,7 @@
 Sentences come from assets/corpus.txt: its 200 longest (about 20 tokens on average) for the first
 two figures, the whole file repeated (each copy numbered) for the Ray figures.
 Prints medians of `--repeats` runs (`--ray-repeats` for the Ray figures):
-1. 200 sentences, statistics included, in one process with 2 torch threads (target: ≤ 3 s);
+1. 200 sentences, statistics included, in one process with 2 torch threads (`--threads`; target: ≤ 3 s);
 2. the same through a one-at-a-time `model.run` loop, and the ratio (target: batched ≥ 2.5× faster);
 3. `--ray-sentences` sentences in one process against Ray Data on 2 local workers (1 torch thread
    each): start-up (ray.init), the job inside a running Ray (actor start-up and model loads
@@ -68,9 +68,10 @@ def main() -> None:
     parser.add_argument("--ray-sentences", type=int, default=2000)
     parser.add_argument("--ray-repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the single process (2)")
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     model = load_model()
     texts = longest(model, list(read_sentences(CORPUS).texts), args.sentences)
     tokens = [len(model.tokenizer.encode(text)) for text in texts]
@@ -100,7 +101,8 @@ def ray_figures(model, args: argparse.Namespace) -> None:
     tokens = np.mean([len(model.tokenizer.encode(text)) for text in texts])
     local, local_cpu, expected = timed(lambda: corpus_statistics(model, texts, args.batch_size), args.ray_repeats)
     print(f"{len(texts)} sentences of {tokens:.1f} tokens on average, medians of {args.ray_repeats}")
-    print(f"{'one process, 2 threads':<36} {local:7.2f} s  {local_cpu:7.2f} s  {len(texts) / local:5.0f} sentences/s")
+    label = f"one process, {args.threads} threads"
+    print(f"{label:<36} {local:7.2f} s  {local_cpu:7.2f} s  {len(texts) / local:5.0f} sentences/s")
     start = time.perf_counter()
     with ray_session(None, 2):
         started = time.perf_counter() - start
