@@ -92,7 +92,7 @@ left, right = st.columns(2)
 with left:
     ui.chart(figures.head_grid(change, "How much each head's attention changed", "change", off),
              "ablgrid_change", "Mean over tokens of the total-variation distance between a head's attention row "
-             "before and after (0 = the same, 1 = nothing in common). Heads before the first ✕ cannot change.",
+             "before and after (0 = the same, 1 = nothing in common). Layers up to the first ✕ cannot change.",
              on_select=lambda: toggle_clicked("ablgrid_change"))
 with right:
     if effects is not None:

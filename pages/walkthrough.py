@@ -237,11 +237,15 @@ STAGES = {"tokens": show_tokens, "token_embeddings": show_token_embeddings, "pos
           "next_layer": show_next_layer}
 
 
-def show_stage(number: int) -> None:
+def show_heading(number: int) -> None:
     step = lessons.STEPS[number]
     st.subheader(f"{number + 1}. {step.title}")
     st.markdown(lessons.explanation(step.key, facts))
-    STAGES[step.key]()
+
+
+def show_stage(number: int) -> None:
+    show_heading(number)
+    STAGES[lessons.STEPS[number].key]()
 
 
 # ---------------------------------------------------------------- the whole walk-through
@@ -306,17 +310,19 @@ def show_lesson() -> None:
     questions = lessons.lesson_questions(labels, run.special, walk, head_statistics(run), position_table(),
                                          demo.padded_key_weight if demo else None)
     question = questions.get(key)
+    show_heading(number)
     if question is not None:  # asked before the numbers are shown: predict, then reveal
         with st.container(border=True):
-            st.markdown(f"**Ask the class:** {literal(question.prompt)}")
+            st.caption("Ask the class")
+            st.markdown(f"#### {literal(question.prompt)}")  # large enough to read from the back of a room
             if st.session_state.get("walk_revealed") == key:
-                st.success(literal(question.answer), icon=":material/lightbulb:")
+                st.success(f"#### {literal(question.answer)}", icon=":material/lightbulb:")
                 st.caption(literal(question.detail))
             else:
                 st.button("Reveal the answer", key="walkbtn_reveal", type="primary", icon=":material/visibility:",
                           on_click=reveal, args=(key,))
     if question is None or st.session_state.get("walk_revealed") == key:
-        show_stage(number)
+        STAGES[key]()
     else:
         st.caption("The numbers of this stage appear with the answer.")
 

@@ -76,7 +76,7 @@ def test_lesson_mode_asks_then_reveals_from_the_live_numbers(model):
                for body in markdown_bodies(at))
     assert not figure_specs(at)  # the numbers wait for the answer
     at.button(key="walkbtn_reveal").click().run()
-    assert at.success[0].value.replace("\\", "") == question.answer
+    assert at.success[0].value.replace("\\", "") == f"#### {question.answer}"
     np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]), run.attentions[1, 8],
                                atol=1e-6)
     at.button(key="walkbtn_back").click().run()  # back to the tokens: a new step hides the answer again
