@@ -58,7 +58,7 @@ def test_methods_pairs_and_similarity_and_hostile_text(app: App):
 
 def test_a_click_on_a_statistic_opens_that_head(app: App):
     open_page(app, "heads", text=TEXT)
-    chart = app.page.locator(CHART).filter(has_text="Mass on the previous token")
+    chart = app.page.locator(CHART).filter(has_text="Mass on the previous token (share)")
     chart.scroll_into_view_if_needed()
     point = chart.locator("g.trace.scatter path.point").nth(1 * 12 + 6)  # layer 2, head 7 (markers run by layer)
     box = point.bounding_box()
@@ -67,7 +67,7 @@ def test_a_click_on_a_statistic_opens_that_head(app: App):
     app.page.wait_for_timeout(300)
     app.rerun_after(lambda: app.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2),
                     charts=False)
-    app.page.wait_for_selector('[data-testid="stSidebarNav"] a[aria-current="page"]:has-text("Attention")')
+    app.page.wait_for_function(f"location.pathname === {PAGES['attention'][1]!r}", timeout=30_000)
     charts_drawn(app)
     assert app.path() == PAGES["attention"][1]
     assert "Layer 2, head 7" in app.chart_text()
