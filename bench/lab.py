@@ -7,10 +7,11 @@ d = 64, defaults of `TrainingSettings`), on 2 threads, and notes the first held-
 (every 20 steps, 1,000 sequences) at 95% or more. The default run goes on to its own stop at
 99%, also printed. Target: the median seed reaches 95% within 60 s.
 
-The machine is shared, so the load average is printed beside the seconds; step counts do not
-depend on load. On a loaded machine torch's OpenMP threads spin while waiting for each other,
-which for a model this small can cost more than the arithmetic: set OMP_WAIT_POLICY=PASSIVE
-in the environment to see how much.
+The machine is shared, so the load average is printed beside the seconds, with the CPU time
+the run used; step counts do not depend on load. On a loaded machine torch's OpenMP threads
+spin while they wait for each other, which for a model this small costs far more than the
+arithmetic: run with OMP_WAIT_POLICY=PASSIVE in the environment to see how much (here, at a
+load average of 10-13: 1.1-1.5 s a step spinning, 85-133 ms passive).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ class SeedRun:
     seconds_to_target: float | None
     steps: int
     seconds: float
+    cpu_seconds: float  # this process, all threads: what the run cost, whatever the load
     accuracy: float
 
 
 def run_seed(seed: int) -> SeedRun:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     reached: list[tuple[int, float]] = []
 
     def note_target(progress: Progress) -> None:
@@ -48,9 +50,9 @@ def run_seed(seed: int) -> SeedRun:
             reached.append((progress.step, time.perf_counter() - start))
 
     result = train_task("reverse", seed=seed, callback=note_target)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     steps_to, seconds_to = reached[0] if reached else (None, None)
-    return SeedRun(seed, steps_to, seconds_to, result.steps, seconds, result.accuracy)
+    return SeedRun(seed, steps_to, seconds_to, result.steps, seconds, cpu_seconds, result.accuracy)
 
 
 def main() -> None:
@@ -62,7 +64,7 @@ def main() -> None:
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'seed':>4} {'steps to 95%':>13} {'s to 95%':>9} {'steps (stop)':>13} {'s (stop)':>9} "
-          f"{'ms/step':>8} {'held-out acc':>13}")
+          f"{'ms/step':>8} {'CPU s':>6} {'held-out acc':>13}")
     runs = []
     for seed in args.seeds:
         run = run_seed(seed)
@@ -70,7 +72,7 @@ def main() -> None:
         to_steps = "-" if run.steps_to_target is None else str(run.steps_to_target)
         to_seconds = "-" if run.seconds_to_target is None else f"{run.seconds_to_target:.1f}"
         print(f"{seed:>4} {to_steps:>13} {to_seconds:>9} {run.steps:>13} {run.seconds:>9.1f} "
-              f"{run.seconds / run.steps * 1e3:>8.1f} {run.accuracy:>13.3f}")
+              f"{run.seconds / run.steps * 1e3:>8.1f} {run.cpu_seconds:>6.1f} {run.accuracy:>13.3f}")
     # A seed that never got there counts as infinitely slow, so it can only raise the median.
     steps = statistics.median(r.steps_to_target or float("inf") for r in runs)
     seconds = statistics.median(r.seconds_to_target or float("inf") for r in runs)
