@@ -204,6 +204,29 @@ def clearest_head(stats: pd.DataFrame, sink_threshold: float | None = None) -> H
     return HeadChoice(layer, head, reason)
 
 
+def head_sharpness(attentions: np.ndarray, special: list[bool], max_rows: int = 64) -> pd.DataFrame:
+    """Per head: mean row entropy and the mean share on [CLS] and on [SEP], the columns
+    `clearest_head` reads, as in `head_statistics` (Clark et al. 2019) but from at most `max_rows`
+    evenly spaced query rows. All three are means over rows, so a strided subset estimates them
+    (exactly, up to `max_rows` tokens) at a fraction of the cost: at 512 tokens the full table
+    takes seconds, which a page's first view cannot spend.
+    """
+    from scipy.special import entr
+
+    n_layers, n_heads, n_tokens = attentions.shape[:3]
+    step = max(1, -(-n_tokens // max_rows))
+    rows = np.asarray(attentions[:, :, ::step, :], dtype=np.float64)  # (L, H, R, T), R <= max_rows
+    specials = np.flatnonzero(special)
+    cls_keys, sep_keys = specials[:1], specials[1:]  # BERT-style: the first special plays [CLS]
+    layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    return pd.DataFrame({
+        "layer": layer, "head": head,
+        "entropy": entr(rows).sum(axis=-1).mean(axis=-1).ravel(),
+        "cls": rows[..., cls_keys].sum(axis=-1).mean(axis=-1).ravel(),
+        "sep": rows[..., sep_keys].sum(axis=-1).mean(axis=-1).ravel(),
+    })
+
+
 # Function words a first-time reader would not choose to follow (English; other languages simply
 # fall through to their first word).
 _FUNCTION_WORDS_TEXT = (

@@ -6,13 +6,13 @@ import streamlit as st
 
 import state
 import ui
-from encoder.analysis import head_statistics
 from encoder.attention_view import (
     PAIR_BLOCKS,
     AttentionView,
     attention_view,
     clearest_head,
     content_word_position,
+    head_sharpness,
     row_of_position,
     row_sum_range,
     segment_b_start,
@@ -89,7 +89,7 @@ def open_on_a_clear_head(run) -> str | None:
         session._att_auto = None  # the person moved away: their choice from now on
         return None
     if auto["text"] != text_key:
-        choice = clearest_head(head_statistics(run))
+        choice = clearest_head(head_sharpness(run.attentions, run.special))
         auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1, "reason": choice.reason}
         session._att_auto = auto
         ui.select_layer_and_head(choice.layer, choice.head)

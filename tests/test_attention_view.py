@@ -11,6 +11,7 @@ from encoder.attention_view import (
     clearest_head,
     content_word_position,
     head_average,
+    head_sharpness,
     merge_groups,
     renormalize_rows,
     row_of_position,
@@ -186,3 +187,21 @@ def test_unknown_tokens_in_the_second_sentence(model):
     assert (span.segment, span.text, span.start) == (1, "😀", 4)
     assert "second sentence" in span.describe(pair=True)
     assert unreadable_spans(model.run("Plain words only.").tokenized) == []
+
+
+def test_head_sharpness_equals_head_statistics_on_short_texts_and_estimates_long_ones(model):
+    from encoder.analysis import head_statistics
+
+    run = model.run("The animal didn't cross the street because it was too tired.")
+    exact = head_statistics(run)
+    quick = head_sharpness(run.attentions, run.special)
+    for column in ("entropy", "cls", "sep"):
+        np.testing.assert_allclose(quick[column], exact[column], rtol=1e-6, atol=1e-9)
+    assert clearest_head(quick) == clearest_head(exact)
+    long_run = model.run(" ".join(["The cat sat on the mat and looked at the dog."] * 12))  # 146 tokens
+    estimate = head_sharpness(long_run.attentions, long_run.special)
+    full = head_statistics(long_run)
+    close = np.isclose(estimate["entropy"], full["entropy"], rtol=0.25, atol=0.05)
+    assert close.mean() > 0.95  # an estimate from every 3rd row (a periodic text can alias a head or two)
+    chosen, exact_choice = clearest_head(estimate), clearest_head(full)
+    assert (chosen.layer, chosen.head) == (exact_choice.layer, exact_choice.head)
