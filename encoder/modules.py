@@ -41,7 +41,8 @@ def attention(
     weights = torch.softmax(scores, dim=-1, out=scores if out is not None else None)
     if mask is not None:
         # exp(min - max) already underflows to 0, but say it outright: padded keys get none.
-        weights.masked_fill_(~mask, 0.0)
+        # In place only into `out` (inference): softmax's backward needs its own output intact.
+        weights = weights.masked_fill_(~mask, 0.0) if out is not None else weights.masked_fill(~mask, 0.0)
     return weights @ v, weights  # (B, H, T, Dh), (B, H, T, T)
 
 

@@ -11,6 +11,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Tests never reach the Hub: offline mode makes any attempt fail at once instead of timing out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# As app.py does: OpenMP threads wait passively, so the test process, the browser tests' server
+# and Chromium do not spin against each other on 2 cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")

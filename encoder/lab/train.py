@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -126,17 +125,6 @@ class TrainingBatches:
         return torch.from_numpy(inputs), torch.from_numpy(targets)
 
 
-def masked_backward_guard(masked: bool) -> AbstractContextManager:
-    """What to wrap a training step in, given whether attention is masked.
-
-    `attention()` zeroes masked weights in place after its softmax, which autograd refuses
-    (softmax's backward needs its output). `allow_mutation_on_saved_tensors` clones a saved
-    tensor before it is changed, but hooks every saved tensor to do so: 65% more CPU per step
-    here, so it is used only when there is a mask (`causal`; the lab never pads).
-    """
-    return torch.autograd.graph.allow_mutation_on_saved_tensors() if masked else nullcontext()
-
-
 def learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     """Multiplier of the learning rate at `step` (0-based): a linear warm-up to 1, then a cosine
     down to 0 at `total_steps` (Loshchilov & Hutter 2017, without restarts).
@@ -214,11 +202,10 @@ def _run(model: TaskModel, settings: TrainingSettings, seed: int, batches: Train
     step = 0
     while step < settings.steps and stopped_by == "steps":
         inputs, targets = batches.next()  # (B, T) each
-        with masked_backward_guard(model.config.causal):
-            logits = model(inputs)  # (B, T, C)
-            loss = F.cross_entropy(logits.reshape(-1, n_classes), targets.reshape(-1))  # (B*T, C)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+        logits = model(inputs)  # (B, T, C)
+        loss = F.cross_entropy(logits.reshape(-1, n_classes), targets.reshape(-1))  # (B*T, C)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
         optimizer.step()
         schedule.step()
