@@ -78,6 +78,21 @@ def main() -> None:
     seconds = statistics.median(r.seconds_to_target or float("inf") for r in runs)
     print(f"median of {len(runs)} seeds to {TARGET:.0%}: {steps:.0f} steps, {seconds:.1f} s (target: 60 s); "
           f"load average {os.getloadavg()[0]:.1f} at end")
+    print_task_head_times()
+
+
+def print_task_head_times(repeats: int = 3) -> None:
+    """The tutorial's two task heads, trained on the frozen encoder (bench/heads.py has more)."""
+    from bench.heads import timed
+    from encoder import load_model
+    from encoder.heads import default_sentence_classifier, default_tagger
+
+    model = load_model()
+    model.run("Warm up the encoder once.")
+    for name, train, target in (("sentence classifier", default_sentence_classifier, 5),
+                                ("token tagger", default_tagger, 10)):
+        wall, cpu, _ = timed(lambda train=train: train(model, seed=0), repeats)
+        print(f"{name}: {wall:.2f} s to train (target {target} s; {cpu:.2f} s of CPU), median of {repeats}")
 
 if __name__ == "__main__":
     main()
