@@ -64,5 +64,11 @@ def test_walkthrough_and_ablation_draw(app: App):
     app.open(PAGES["ablation"][1], charts=False, text=TEXT, abl_off="1", abl_rank="0")
     assert charts_drawn(app) == 2  # the change grid and the thumbnails
     expect_text(app, "1 of 72", "Sentence embedding")
+    # A click on layer 3, head 5 of the change grid switches that head off too.
+    target = app.page.locator(CHART).first.locator(".scatterlayer .trace").first.locator(".points path").nth(2 * 12 + 4)
+    box = target.bounding_box()
+    app.rerun_after(lambda: app.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2))
+    expect_text(app, "2 of 72")
+    app.wait_for_query(abl_off="1,28")
     click(app, "Switch all back on", charts=True)
     expect_text(app, "0 of 72")
