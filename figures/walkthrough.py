@@ -13,8 +13,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from encoder.walkthrough import PaddingDemo
-
 from .common import (
     DEFAULT_COLOR_SCALE,
     SIGNED_COLOR_SCALE,
@@ -137,12 +135,13 @@ def mask_heatmap(mask: np.ndarray, row_labels: Sequence[str], col_labels: Sequen
                                           x_title=x_title, y_title=y_title))
 
 
-def padding_mask_strip(demo: PaddingDemo) -> go.Figure:
-    """The padded batch's attention_mask: one row per text, one cell per position, labelled with
-    its token (1 = a real token, 0 = [PAD])."""
-    length = demo.attention_mask.shape[1]
-    text = [[_short(t) for t in row] for row in demo.tokens]
-    trace = go.Heatmap(z=demo.attention_mask.astype(np.float32), x=list(range(length)), y=["text 1", "text 2"],
+def padding_mask_strip(attention_mask: np.ndarray, tokens: Sequence[Sequence[str]]) -> go.Figure:
+    """A padded batch's attention_mask (B, T): one row per text, one cell per position, labelled
+    with its token (1 = a real token, 0 = [PAD]); `tokens` are the batch's, [PAD] included."""
+    length = attention_mask.shape[1]
+    text = [[_short(t) for t in row] for row in tokens]
+    trace = go.Heatmap(z=attention_mask.astype(np.float32), x=list(range(length)),
+                       y=[f"text {i + 1}" for i in range(len(tokens))],
                        text=text, texttemplate="%{text}", textfont=dict(size=11), zmin=0, zmax=1, showscale=False,
                        xgap=2, ygap=2, colorscale=[[0, "#e6e6e6"], [1, "#9ecae1"]],
                        hovertemplate="%{y}, position %{x}: %{text}<br>attention_mask = %{z:.0f}<extra></extra>")

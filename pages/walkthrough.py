@@ -141,8 +141,10 @@ def show_mask() -> None:
                       help="Batched with your text; the shorter one is padded with [PAD] to the longer's length.")
         demo = padding_demo()
         short = int(demo.attention_mask.sum(axis=1).argmin())
-        ui.chart(figures.padding_mask_strip(demo), "chart_walk_padding_mask")
-        ui.chart(figures.weights_heatmap(demo.weights[short], demo.tokens[short],
+        cut = slice(0, min(demo.attention_mask.shape[1], MAX_TOKENS))  # a long text: its first 64 positions
+        ui.chart(figures.padding_mask_strip(demo.attention_mask[:, cut], [t[cut] for t in demo.tokens]),
+                 "chart_walk_padding_mask")
+        ui.chart(figures.weights_heatmap(demo.weights[short][cut, cut], demo.tokens[short][cut],
                                          f"Text {short + 1}'s attention inside the batch"), "chart_walk_padding",
                  "Every [PAD] column is exactly 0. The [PAD] rows are computed too, and thrown away.")
         a, b = (int(m.sum()) for m in demo.attention_mask)
