@@ -89,9 +89,10 @@ with right:
     st.dataframe(changes, key="tbl_mp_changes", on_select=open_selected_row, selection_mode="single-row",
                  hide_index=True, height=440,
                  column_config={"js": st.column_config.ProgressColumn(
-                     "Jensen–Shannon distance", min_value=0.0, max_value=float(np.log(2)), format="%.3f")})
-    st.caption("Mean over the shared words of the JS distance between a word's rows in A and B (0 = same, "
-               "ln 2 ≈ 0.69 = nothing shared). Select a row to show that head.")
+                     "Jensen–Shannon distance", min_value=0.0, max_value=float(changes["js"].max()) or 1.0,
+                     format="%.3f")})
+    st.caption("Mean over the shared words of the JS distance between a word's rows in A and B (0 = the same "
+               "rows; at most √ln 2 ≈ 0.83); bars are relative to the largest. Select a row to show that head.")
 
 ui.chart(figures.word_rows(at_head(pair.attention_a)[word], at_head(pair.attention_b)[word], labels,
                            f"Where “{labels[word]}” looks in A and in B, {where}"), "chart_mp_word",

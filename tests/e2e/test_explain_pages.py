@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from bench.browser import CHART, FIRST_RUN_TIMEOUT, MAIN, PAGES, App
+from encoder.export import LONG_COLUMNS
 
 TEXT = "The animal didn't cross the street because it was too tired."
 HOSTILE = "<img src=x onerror=alert(1)><b>bold</b> it was"
@@ -76,6 +80,13 @@ def test_a_click_on_a_statistic_opens_that_head(app: App):
 
 def test_an_exported_figure_renders_offline(app: App, browser, tmp_path: Path):
     open_page(app, "rollout", text="The cat sat on the mat.")
+    with app.page.expect_download(timeout=60_000) as numbers:
+        app.page.get_by_role("button", name="Numbers (CSV)").first.click()
+    table = pd.read_csv(numbers.value.path())
+    assert tuple(table.columns) == LONG_COLUMNS and len(table) == 6 * 9 * 9  # layers × tokens × tokens
+    np.testing.assert_allclose(table.groupby(["layer", "query"])["weight"].sum(), 1.0, atol=1e-6)  # rollout rows
+    assert table["key_token"].tolist()[:9] == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
+
     with app.page.expect_download(timeout=60_000) as download:
         app.page.get_by_role("button", name="Figure (HTML)").first.click()
     path = tmp_path / "rollout.html"
