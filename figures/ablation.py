@@ -36,8 +36,10 @@ def head_grid(values: np.ndarray, title: str, value_name: str, off: Sequence[tup
     traces = [heat, targets]
     if off:
         traces.append(go.Scatter(x=[h + 1 for _, h in off], y=[layer + 1 for layer, _ in off], mode="text",
-                                 text=["✕"] * len(off), textfont=dict(size=20, color=OFF_COLOR), hoverinfo="skip",
-                                 showlegend=False))
+                                 text=["✕"] * len(off), textfont=dict(size=20, color=OFF_COLOR),
+                                 customdata=[list(pair) for pair in off], showlegend=False,
+                                 hovertemplate="layer %{y} head %{x}: off<br>click to switch it back on"
+                                               "<extra></extra>"))
     layout = base_layout(title, 120 + 44 * n_layers,
                          xaxis=dict(title=dict(text="head"), tickmode="linear", dtick=1, showgrid=False,
                                     range=[0.5, n_heads + 0.5], zeroline=False),

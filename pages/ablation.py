@@ -24,8 +24,9 @@ def head_name(index: int) -> str:
 def toggle_clicked(chart_key: str) -> None:
     """A click on a grid cell switches that head off, or back on."""
     points = st.session_state[chart_key].selection.points
-    if points:
-        layer, head = points[0]["customdata"]
+    cell = points[0].get("customdata") if points else None
+    if isinstance(cell, list) and len(cell) == 2:  # a click on the heatmap itself carries no cell: ignored
+        layer, head = (int(v) for v in cell)
         index = layer * n_heads + head
         chosen = list(st.session_state.get("abl_off") or [])
         st.session_state.abl_off = sorted(set(chosen) ^ {index})
