@@ -41,7 +41,7 @@ ui.keep_valid("cmp_model_b", others, "paraphrase-minilm-l3" if "paraphrase-minil
 infos = {info.name: info for info in state.model_infos()}
 source_a = current.source
 name_a = infos[source_a].display_name if source_a in infos else ui.markdown_literal(source_a)
-st.selectbox("Model B (model A is the sidebar's)", others, key="cmp_model_b",
+st.selectbox("Model B (model A is the sidebar's)", others, key="cmp_model_b", width=480,
              format_func=lambda name: f"{infos[name].display_name} · {infos[name].family}, "
                                       f"{infos[name].n_layers} × {infos[name].n_heads} heads")
 source_b = st.session_state.cmp_model_b

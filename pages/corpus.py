@@ -191,7 +191,7 @@ if result.skipped:
         st.dataframe(pd.DataFrame(result.skipped, columns=["row", "reason"]), hide_index=True, height=200)
 
 st.subheader("Statistics, layer by layer")
-statistic = st.selectbox("Statistic", STATISTICS, key="corp_statistic",
+statistic = st.selectbox("Statistic", STATISTICS, key="corp_statistic", width=360,
                          format_func=lambda name: STATISTIC_NAMES[name][0])
 title, unit = STATISTIC_NAMES[statistic]
 values = stats[statistic].to_numpy().reshape(n_layers, n_heads)  # (L, H): rows are ordered layer, then head
