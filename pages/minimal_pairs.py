@@ -99,4 +99,4 @@ ui.chart(figures.word_rows(at_head(pair.attention_a)[word], at_head(pair.attenti
          "The chosen word's attention in each text. For the trophy pair, compare the bars on “trophy” and "
          "“suitcase”.")
 ui.export_buttons("minimal-pair", lambda: export.attention_long_csv(pair.difference, labels, labels), difference,
-                  {"a": run_a, "b": run_b})
+                  {"A": run_a, "B": run_b})

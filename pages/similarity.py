@@ -67,4 +67,4 @@ def numbers_csv() -> str:
     return pd.concat(frames, ignore_index=True).to_csv(index=False)
 
 
-ui.export_buttons("similarity", numbers_csv, bars, {"a": run_a, "b": run_b})
+ui.export_buttons("similarity", numbers_csv, bars, {"A": run_a, "B": run_b})
