@@ -170,6 +170,20 @@ def get_run(source: str, text_a: str, text_b: str | None, qkv: bool = False) -> 
     return run
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _attention_flow(_attentions, run_key: tuple, fusion: str, residual: float):
+    from encoder.analysis import attention_flow
+
+    return attention_flow(_attentions, fusion, residual)
+
+
+def get_attention_flow(run: Run, n_layers: int, fusion: str = "mean", residual: float = 0.5):
+    """Attention flow (T, T) through the run's first `n_layers` layers, kept per text and setting:
+    its T² max-flows take seconds, and every widget change reruns the page."""
+    key = (run.model_name, run.text_a, run.text_b, n_layers)
+    return _attention_flow(run.attentions[:n_layers], key, fusion, residual)
+
+
 @st.cache_data
 def examples() -> list[dict]:
     """Example inputs from assets/examples.json: [{"title", "text", "pair"?}]."""
@@ -262,6 +276,34 @@ def get_head_effects(source: str, text: str, with_classifier: bool = True):
     return head_effects(model, text, classifier, list(classifier.labels))
 
 
+# ---------------------------------------------------------------- Corpus, Models and Compare pages
+# What the model picker and the Models page say about the named models (read from the bundled
+# registry, no model loaded), and the example corpus the Corpus page offers. Corpus results are
+# per person and live in that person's st.session_state, not here.
+
+CORPUS_FILE = Path(__file__).resolve().parent / "assets" / "corpus.txt"
+
+
+def model_infos():
+    """`encoder.loading.available_models()`: every named model, installed or not (about 1 ms, uncached)."""
+    from encoder.loading import available_models
+
+    return available_models()
+
+
+def model_info(source: str):
+    """The named model's `ModelInfo`, or None for a folder or Hub model."""
+    return next((info for info in model_infos() if info.name == source), None)
+
+
+@st.cache_resource(show_spinner=False)
+def example_corpus():
+    """The sentences of assets/corpus.txt (`encoder.corpus.read_sentences`); shared, read-only (tuples)."""
+    from encoder.corpus import read_sentences
+
+    return read_sentences(CORPUS_FILE)
+
+
 # ---------------------------------------------------------------- Task heads page
 # The task heads reading a chosen layer's features (0 = the embeddings, n_layers = the encoder's
 # output, the tutorial's choice), each with the seconds its training took. Trained once per model,
@@ -293,31 +335,3 @@ def get_tagger(source: str, layer: int, seed: int = 0):
     start = time.perf_counter()
     tagger = default_tagger(get_model(source), seed=seed, layer=layer)
     return tagger, time.perf_counter() - start
-
-
-# ---------------------------------------------------------------- Corpus, Models and Compare pages
-# What the model picker and the Models page say about the named models (read from the bundled
-# registry, no model loaded), and the example corpus the Corpus page offers. Corpus results are
-# per person and live in that person's st.session_state, not here.
-
-CORPUS_FILE = Path(__file__).resolve().parent / "assets" / "corpus.txt"
-
-
-def model_infos():
-    """`encoder.loading.available_models()`: every named model, installed or not (about 1 ms, uncached)."""
-    from encoder.loading import available_models
-
-    return available_models()
-
-
-def model_info(source: str):
-    """The named model's `ModelInfo`, or None for a folder or Hub model."""
-    return next((info for info in model_infos() if info.name == source), None)
-
-
-@st.cache_resource(show_spinner=False)
-def example_corpus():
-    """The sentences of assets/corpus.txt (`encoder.corpus.read_sentences`); shared, read-only (tuples)."""
-    from encoder.corpus import read_sentences
-
-    return read_sentences(CORPUS_FILE)

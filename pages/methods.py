@@ -6,23 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-from scipy.stats import spearmanr
 
 import state
 import ui
 from encoder import export
-from encoder.analysis import MAX_FLOW_TOKENS, attention_flow, normalize_rows, rollout, value_weighted
+from encoder.analysis import MAX_FLOW_TOKENS, method_agreement, normalize_rows, rollout, value_weighted
 from figures import methods as figures
 
 FLOW_AUTO_TOKENS = 32  # computed without asking up to here (about 2 s); above, on request
-
-
-def agreement(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each method's top-k keys (M, T) bool, the keys in every top k (T,), and Spearman's ρ (M, M)."""
-    top = np.zeros(rows.shape, dtype=bool)
-    np.put_along_axis(top, np.argsort(-rows, axis=1)[:, :k], True, axis=1)
-    correlations = np.atleast_2d(spearmanr(rows, axis=1).statistic)  # (M, M)
-    return top, top.all(axis=0), correlations
 
 
 st.header(":material/compare: Methods side by side")
@@ -63,11 +54,12 @@ if run.n_tokens > MAX_FLOW_TOKENS:
 elif run.n_tokens <= FLOW_AUTO_TOKENS or st.toggle("Include attention flow", key="meth_flow",
                                                    help=f"{run.n_tokens}² max-flows: several seconds."):
     with st.spinner("Computing the maximum flows…", show_time=True):
-        methods["flow (all heads)"] = attention_flow(run.attentions[: layer + 1])[query]
+        methods["flow (all heads)"] = state.get_attention_flow(run, layer + 1)[query]
 methods[f"value-weighted (head {head + 1})"] = value_weighted(run)[layer, head, query]
 names = list(methods)
 rows = normalize_rows(np.stack(list(methods.values())))  # (M, T), each summing to 1
-top, agreed, correlations = agreement(rows, int(k))
+agreement = method_agreement(rows, int(k))
+top, agreed, correlations, overlap = agreement.top, agreement.agreed, agreement.correlations, agreement.overlap
 
 where = f"layer {layer + 1}, head {head + 1}"
 figure = figures.methods_figure(rows, names, labels, top, agreed,
@@ -77,7 +69,6 @@ ui.chart(figure, "chart_methods",
          "outlined column is a token every method puts on top. Raw α often favours [CLS]/[SEP]; value-weighted "
          "moves that weight to content words; rollout and flow add what earlier layers mixed in.")
 
-overlap = (top[:, None, :] & top[None, :, :]).sum(axis=-1) / int(k)  # (M, M): shared top keys / k
 left, right = st.columns(2)
 with left:
     ui.chart(figures.pairwise_figure(correlations, names, "Rank correlation between methods (Spearman ρ)", "ρ"),

@@ -8,7 +8,7 @@ import streamlit as st
 import state
 import ui
 from encoder import export
-from encoder.analysis import HEAD_FUSIONS, MAX_FLOW_TOKENS, attention_flow, normalize_rows, rollout
+from encoder.analysis import HEAD_FUSIONS, MAX_FLOW_TOKENS, normalize_rows, rollout
 from figures import rollout as figures
 
 FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
@@ -74,7 +74,7 @@ if run.n_tokens > FLOW_AUTO_TOKENS and not st.toggle(
     st.caption(f"This text has {run.n_tokens} tokens: switch flow on when you want it.")
     st.stop()
 with st.spinner("Computing the maximum flows…", show_time=True):
-    flow = normalize_rows(attention_flow(run.attentions[:layer], fusion, residual))  # (T, T)
+    flow = normalize_rows(state.get_attention_flow(run, layer, fusion, residual))  # (T, T)
 flow_heatmap = figures.share_heatmap(flow, labels, f"Attention flow through layer {layer} ({setting}), rows "
                                                    "normalised", log=log)
 left, right = st.columns([3, 2])

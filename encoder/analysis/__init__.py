@@ -6,6 +6,7 @@ Nothing here imports streamlit or plotly; every function returns numpy arrays, p
 frozen dataclasses that `figures/` draws.
 """
 
+from .agreement import MethodAgreement, method_agreement
 from .flow import MAX_FLOW_TOKENS, attention_flow
 from .head_distance import head_distances, head_map
 from .head_statistics import (
@@ -26,9 +27,9 @@ from .sentence import sentence_embedding, sentence_similarity, similarity_contri
 from .value_weighted import value_weighted
 
 __all__ = [
-    "BROAD_FRACTION", "HEAD_FUSIONS", "MAX_FLOW_TOKENS", "OFFSET_THRESHOLD", "PATTERNS", "SINK_THRESHOLD",
-    "STATISTICS", "MinimalPair", "QKWalkthrough", "attention_flow", "fused_layers", "head_distances", "head_map",
-    "head_patterns", "head_statistic_arrays", "head_statistics", "minimal_pair", "normalize_rows", "qk_walkthrough",
-    "rollout", "sentence_embedding", "sentence_similarity", "similarity_contributions", "token_classes",
-    "value_weighted",
+    "BROAD_FRACTION", "HEAD_FUSIONS", "MAX_FLOW_TOKENS", "MethodAgreement", "MinimalPair", "OFFSET_THRESHOLD",
+    "PATTERNS", "QKWalkthrough", "SINK_THRESHOLD", "STATISTICS", "attention_flow", "fused_layers", "head_distances",
+    "head_map", "head_patterns", "head_statistic_arrays", "head_statistics", "method_agreement", "minimal_pair",
+    "normalize_rows", "qk_walkthrough", "rollout", "sentence_embedding", "sentence_similarity",
+    "similarity_contributions", "token_classes", "value_weighted",
 ]
