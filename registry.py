@@ -7,6 +7,7 @@ Adding a page = one `Page(...)` line here plus `pages/<name>.py` (and usually `f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SECTIONS = ("Look", "Explain", "Learn", "Models")
 
@@ -35,6 +36,11 @@ class Page:
             raise ValueError(f"{self.title}: section {self.section!r} is not one of {SECTIONS}")
         if not self.prefix.endswith("_"):
             raise ValueError(f"{self.title}: a widget prefix ends with '_', not {self.prefix!r}")
+        if Path(self.script).stem != self.url_path:
+            # A link to a page as a fresh server's first request is served by Streamlit's legacy
+            # pages/ mode, which knows a page only by its file name ("Page not found" otherwise).
+            raise ValueError(f"{self.title}: url_path {self.url_path!r} must be the file's name, "
+                             f"{Path(self.script).stem!r}")
         stray = [key for key in self.link if not key.startswith(self.prefix)]
         if stray:
             raise ValueError(f"{self.title}: link keys {stray} do not start with {self.prefix!r}")

@@ -4,7 +4,7 @@
 
 Starts its own `streamlit run app.py` on a free localhost port, opens the default example on
 layer 2, head 9 (a head where every token attends to the token before it) at 1600 x 1000, and
-writes <page>.png for each page. The browser tests call `take_screenshots` into a temporary
+writes <page>.png for each page the README shows. The browser tests call `take_screenshots` into a temporary
 folder, so running the suite never changes the tracked copies.
 """
 
@@ -16,15 +16,18 @@ from pathlib import Path
 from bench.app_server import free_port, start_server, stop_server, wait_until_healthy
 from bench.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGES, RUN_COUNTER_JS, SCREENSHOTS, VIEWPORT, App
 
+README_PAGES = ("attention", "embeddings", "positional")  # the pages the README shows
 HIDE_CHROME = '[data-testid="stToolbar"], [data-testid="stDecoration"] {visibility: hidden}'
 
 
-def take_screenshots(app: App, folder: Path, start: str = "/?layer=2&head=9") -> list[Path]:
-    """One full-window PNG per registry page, in registry order, written to `folder`."""
+def take_screenshots(app: App, folder: Path, start: str = "/?layer=2&head=9",
+                     pages: tuple[str, ...] = README_PAGES) -> list[Path]:
+    """One full-window PNG per page named (registry url paths, the first the default page),
+    written to `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     app.open(start)
     paths = []
-    for number, name in enumerate(PAGES):
+    for number, name in enumerate(pages):
         if number:
             app.click_nav(PAGES[name][0])
         app.assert_healthy()

@@ -64,3 +64,9 @@ def test_every_link_key_belongs_to_its_page_and_types_are_known():
 def test_the_registry_refuses_a_link_key_without_the_page_prefix():
     with pytest.raises(ValueError, match="do not start with"):
         registry.Page("pages/x.py", "X", ":material/star:", "x", "x_", "Look", link={"y_thing": int})
+
+
+def test_the_registry_refuses_a_url_path_that_is_not_the_file_name():
+    """A fresh server's first request (a shared link) finds pages by file name only."""
+    with pytest.raises(ValueError, match="must be the file's name"):
+        registry.Page("pages/minimal_pairs.py", "Minimal pairs", ":material/star:", "minimal-pairs", "mp_", "Explain")

@@ -11,7 +11,7 @@ from bench.browser import (
     App,
     PlaywrightTimeout,
 )
-from bench.screenshots import take_screenshots
+from bench.screenshots import README_PAGES, take_screenshots
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 TYPED = "Colorless green ideas sleep furiously."
@@ -203,7 +203,7 @@ def test_screenshots(app: App, tmp_path):
     taken and is a sane PNG. Written to a temporary folder: `python -m bench.screenshots`
     refreshes the README's copies in assets/screenshots/."""
     paths = take_screenshots(app, tmp_path)
-    assert [p.stem for p in paths] == list(PAGES)
+    assert [p.stem for p in paths] == list(README_PAGES)
     for path in paths:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
