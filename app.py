@@ -69,7 +69,8 @@ def model_picker() -> None:
                            f"{info.n_heads} heads{kv}, d = {info.d_model}, {info.n_parameters / 1e6:.1f} M parameters, "
                            f"licence {info.licence}.")
         if info.licence.startswith("CC-BY"):  # the licence asks for credit wherever the model is used
-            st.sidebar.caption(ui.markdown_literal(info.attribution))
+            # The credit's first sentence (author, source, licence); the Models page shows all of it.
+            st.sidebar.caption(ui.markdown_literal(info.attribution.split(". ")[0] + "."))
     label = info.display_name if info else chosen.removeprefix(state.FOLDER).removeprefix(state.HUB)
     import contextlib
 

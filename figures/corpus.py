@@ -14,10 +14,11 @@ import plotly.graph_objects as go
 
 from .common import DEFAULT_COLOR_SCALE, base_layout, colorscale, plotly_text
 
-# One colour per pattern of encoder.analysis.PATTERNS (Okabe & Ito's colour-blind-safe set, then greys).
+# One colour per pattern of encoder.analysis.PATTERNS (Okabe & Ito's colour-blind-safe set, then greys:
+# "mixed", the heads with no pattern, recede).
 PATTERN_COLORS = {
     "[CLS] sink": "#E69F00", "[SEP] sink": "#D55E00", "punctuation": "#CC79A7", "previous token": "#0072B2",
-    "next token": "#56B4E9", "self": "#009E73", "broad": "#999999", "mixed": "#444444",
+    "next token": "#56B4E9", "self": "#009E73", "broad": "#7f7f7f", "mixed": "#c8c8c8",
 }
 CELL_PX = 44  # height of a layer's row in the statistic map
 
@@ -75,6 +76,6 @@ def head_map_scatter(xy: np.ndarray, layers: np.ndarray, heads: np.ndarray, patt
                          "MDS)", 620, clickmode="event+select", dragmode=False, plot_bgcolor="#fafafa",
                          legend=dict(title=dict(text="pattern (corpus means)"), itemclick="toggle"),
                          xaxis=dict(title=dict(text="MDS 1"), zeroline=False, showticklabels=False),
-                         yaxis=dict(title=dict(text="MDS 2"), zeroline=False, showticklabels=False,
-                                    scaleanchor="x"))
+                         # No equal aspect: a few far heads would squeeze the crowd into a narrow column.
+                         yaxis=dict(title=dict(text="MDS 2"), zeroline=False, showticklabels=False))
     return go.Figure(fig_traces, layout)
