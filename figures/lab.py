@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import DEFAULT_COLOR_SCALE, FONT, axis_ticks, base_layout, colorscale, plotly_text, position_labels
+from .common import DEFAULT_COLOR_SCALE, FONT, base_layout, colorscale, plotly_text, position_labels
 
 MASKED_COLOR = "#c8c8c8"  # cells a causal mask hides (a key after its query): drawn empty on this grey
 EXPECTED_MARKER = dict(symbol="square-open", color="#e8432e", line=dict(width=2.5))
@@ -33,12 +33,20 @@ def training_curves(steps: Sequence[int], loss: Sequence[float], token_accuracy:
                              name="held-out sequences right", line=dict(color=HELD_OUT_COLOR, width=3),
                              marker=dict(size=7),
                              hovertemplate="step %{x}<br>held-out sequences right %{y:.1%}<extra></extra>"), 1, 2)
-    fig.update_layout(base_layout(title, height, legend=dict(orientation="h", yanchor="bottom", y=1.08, x=1,
-                                                            xanchor="right", font=dict(size=13))))
+    # The legend sits in the accuracy panel's top left, which a rising curve leaves empty.
+    fig.update_layout(base_layout(title, height, legend=dict(x=0.555, y=0.97, xanchor="left", yanchor="top",
+                                                            bgcolor="rgba(255,255,255,0.8)", font=dict(size=13))))
     fig.update_xaxes(range=[0, max(total_steps, 1) * 1.02], title_text="step")
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1.04], tickformat=".0%", row=1, col=2)
     return fig
+
+
+def sequence_ticks(labels: Sequence[str]) -> dict:
+    """Category axis ticks for a short sequence: each symbol with its position as a subscript
+    (the tasks speak of positions: "query i attends to key T-1-i")."""
+    return dict(type="category", tickmode="array", tickvals=position_labels(labels), showgrid=False,
+                ticktext=[f"{plotly_text(symbol)}<sub>{i}</sub>" for i, symbol in enumerate(labels)])
 
 
 def _hidden_by_mask(matrix: np.ndarray, causal: bool) -> np.ndarray:
@@ -82,10 +90,9 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
     fig.update_layout(base_layout(title, n_layers * (side + 60) + 110, plot_bgcolor=MASKED_COLOR,
                                   legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (n_layers * side + 200),
                                               x=1, xanchor="right", font=dict(size=13))))
-    ticks = axis_ticks(labels)
-    ticks.pop("automargin")
-    fig.update_xaxes(ticks, tickangle=0, tickfont=dict(size=13), constrain="domain")
-    fig.update_yaxes(ticks, autorange="reversed", tickfont=dict(size=13), constrain="domain")
+    ticks = sequence_ticks(labels)
+    fig.update_xaxes(ticks, tickangle=0, tickfont=dict(size=14), constrain="domain")
+    fig.update_yaxes(ticks, autorange="reversed", tickfont=dict(size=14), constrain="domain")
     for annotation in fig.layout.annotations:
         annotation.font = dict(FONT, size=14)
     return fig
@@ -112,8 +119,10 @@ def expected_pattern(expected: np.ndarray, labels: Sequence[str], title: str, ca
                        colorbar=dict(thickness=14, len=0.8, tickvals=list(range(steps)), ticktext=list(PATTERN_NAMES)),
                        showscale=causal, hovertemplate="query %{y} → key %{x}<br>%{customdata}<extra></extra>")
     layout = base_layout(title, height, plot_bgcolor="white",
-                         xaxis=dict(axis_ticks(labels), title=dict(text="key"), tickangle=0, constrain="domain"),
-                         yaxis=dict(axis_ticks(labels), title=dict(text="query"), autorange="reversed",
+                         xaxis=dict(sequence_ticks(labels), title=dict(text="key"), tickangle=0, tickfont=dict(size=14),
+                                    constrain="domain"),
+                         yaxis=dict(sequence_ticks(labels), title=dict(text="query"), autorange="reversed",
+                                    tickfont=dict(size=14),
                                     scaleanchor="x", constrain="domain"))
     return go.Figure(trace, layout)
 

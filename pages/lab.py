@@ -28,7 +28,7 @@ from figures import lab as figures
 
 LAYERS, HEADS, WIDTHS = [1, 2, 3, 4], [1, 2, 4, 8], [16, 32, 64, 128]
 STEPS = [10, 20, 50, 100, 200, 300, 500, 1000, 2000]
-REFRESH = [5, 10, 20, 50]
+REFRESH = [10, 20, 50, 100]  # training reports progress every 10 steps (TrainingSettings.log_every)
 DEFAULTS = {"lab_task": "reverse", "lab_layers": 2, "lab_heads": 4, "lab_d_model": 64, "lab_steps": 300,
             "lab_seed": 0, "lab_causal": False, "lab_refresh": 10}
 RESULT = "_lab_result"  # this session's last TrainingResult (outside the widget prefixes: not a widget)
@@ -59,6 +59,7 @@ def model_file(result: TrainingResult) -> bytes:
 
 # ---------------------------------------------------------------- controls
 
+ui.entry_script_ran()  # a shared link straight to this page still runs app.py first (this page loads no model)
 st.header(":material/science: Lab: a Transformer that learns in front of you")
 st.caption("Train a small encoder from scratch on a task whose right attention pattern is known, and watch the "
            "pattern form. Each position outputs one symbol; training stops early once 99% of held-out sequences "

@@ -1,4 +1,4 @@
-"""AppTests of the Lab page: a short training run (a tiny model, ten steps) completes, and every number
+"""AppTests of the Lab page: a short training run (a tiny model, twenty steps) completes, and every number
 the page shows afterwards (snapshot steps, each head's attention at each step, the accuracy, the
 prediction on a typed sequence) equals that of the same run made directly with `train_task`."""
 
@@ -10,11 +10,11 @@ from apptest import app_test, array, figure_specs, messages
 from encoder.lab import causal_blind_spots, make_task, predict_text, train_task
 from figures.lab import NEEDED_BUT_MASKED
 
-TINY = dict(lab_task="reverse", lab_layers=1, lab_heads=2, lab_d_model=16, lab_steps=10, lab_refresh=5, lab_seed=3)
+TINY = dict(lab_task="reverse", lab_layers=1, lab_heads=2, lab_d_model=16, lab_steps=20, lab_refresh=10, lab_seed=3)
 
 
 def tiny_run(causal: bool = False):
-    return train_task("reverse", seed=3, n_layers=1, n_heads=2, d_model=16, steps=10, snapshot_every=5, causal=causal)
+    return train_task("reverse", seed=3, n_layers=1, n_heads=2, d_model=16, steps=20, snapshot_every=10, causal=causal)
 
 
 def chart(at, start: str) -> dict:
@@ -42,20 +42,20 @@ def test_training_then_replay_and_own_sequence_show_the_runs_numbers():
     result = tiny_run()
 
     slider = at.select_slider(key="lab_step")
-    assert [int(step) for step in slider.options] == [0, 5, 10] == list(result.snapshots.steps)
-    assert int(slider.value) == 10
+    assert [int(step) for step in slider.options] == [0, 10, 20] == list(result.snapshots.steps)
+    assert int(slider.value) == 20
     assert metric(at, "Held-out sequences right") == f"{result.accuracy:.1%}"
-    assert metric(at, "Steps") == "10 of 10"
+    assert metric(at, "Steps") == "20 of 20"
     final = chart(at, "Held-out example")
     for (layer, head), shown in zip(np.ndindex(1, 2), heatmaps(final), strict=True):
         np.testing.assert_allclose(shown, result.snapshots.attention[-1, layer, head], atol=1e-5)
     curves = chart(at, "reverse: training")["data"]
     np.testing.assert_allclose(array(curves[0]["y"]), [e.loss for e in result.history], rtol=1e-5)
 
-    slider.set_value(5).run()
+    slider.set_value(10).run()
     assert not at.exception
     replay = chart(at, "Held-out example")
-    assert replay["layout"]["title"]["text"].endswith("after 5 steps")
+    assert replay["layout"]["title"]["text"].endswith("after 10 steps")
     for (layer, head), shown in zip(np.ndindex(1, 2), heatmaps(replay), strict=True):
         np.testing.assert_allclose(shown, result.snapshots.attention[1, layer, head], atol=1e-5)
     shown_prediction = next(t for t in at.dataframe if "predicted" in t.value.columns).value
