@@ -187,7 +187,8 @@ if result.source != state.current_input().source:
     ui.show_problem("info", "These results are for another model than the sidebar's; clicking a head switches the "
                             "sidebar back to that model. Run again to measure the sidebar's model.", result.model_name)
 if result.skipped:
-    with st.expander(f"{len(result.skipped):,} rows skipped", icon=":material/warning:"):
+    count = len(result.skipped)
+    with st.expander(f"{count:,} row{'s' * (count != 1)} skipped", icon=":material/warning:"):
         st.dataframe(pd.DataFrame(result.skipped, columns=["row", "reason"]), hide_index=True, height=200)
 
 st.subheader("Statistics, layer by layer")

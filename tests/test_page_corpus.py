@@ -56,7 +56,7 @@ def test_corpus_head_map_is_the_engine_map(ran, model):
 
 
 def test_pasted_blank_lines_are_not_reported_but_nothing_is_lost(ran):
-    assert "rows skipped" not in " ".join(e.proto.label for e in ran.get("expander"))
+    assert "skipped" not in " ".join(e.proto.label for e in ran.get("expander"))
     assert f"{len(TEXTS)} sentences" in " ".join(str(c.value) for c in ran.caption)
 
 
@@ -68,7 +68,7 @@ def test_an_unreadable_row_is_reported_not_fatal():
     assert not at.exception
     assert any(title.endswith("mean over 2 sentences") for title in charts(at))
     (expander,) = [e for e in at.get("expander") if "skipped" in e.proto.label]
-    assert expander.proto.label.startswith("1 rows skipped")
+    assert expander.proto.label.startswith("1 row skipped")
     table = expander.dataframe[0].value
     assert table["row"].tolist() == [2]
 

@@ -98,3 +98,18 @@ def test_a_non_default_model_loads_and_shows_its_heatmaps(make_app, server_with_
     # A is the sidebar's 3-layer model; B defaults to the bundled 6-layer one: layer 3 of 3 faces layer 6 of 6.
     assert "A · paraphrase-MiniLM-L3-v2" in drawn and "B · all-MiniLM-L6-v2 · layer" in drawn
     assert not app.external_requests, sorted(set(app.external_requests))
+
+
+def test_an_uploaded_csv_with_a_bad_row_is_read_and_the_row_reported(app: App, tmp_path):
+    upload = tmp_path / "sentences.csv"
+    upload.write_bytes(b"id,text\n1,The cat sat on the mat.\n2,Caf\xe9 au lait is not UTF-8 here.\n"
+                       b"3,Where did you park the car?\n4,It rained all week.\n")
+    app.open(PAGES["corpus"][1], charts=False)
+    app.rerun_after(lambda: app.page.get_by_text("Upload a file", exact=True).click(), charts=False)
+    app.rerun_after(lambda: app.page.locator(f"{MAIN} input[type='file']").set_input_files(str(upload)),
+                    charts=False)
+    app.page.get_by_role("button", name="Run on the corpus").click()
+    charts_drawn(app)
+    assert "Entropy of each row, mean over 3 sentences" in app.chart_text()
+    skipped = app.page.locator(f"{MAIN} [data-testid='stExpander']", has_text="skipped")
+    assert skipped.count() == 1 and "1 row skipped" in skipped.inner_text()
