@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from .analysis.head_statistics import OFFSET_THRESHOLD, is_punctuation
 from .walkthrough import Walkthrough
@@ -304,29 +302,3 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
         f"1 − cosine between its vector before and after the layer: {turn[most]:.3f}; the median token "
         f"turned {float(np.median(turn)):.3f}.")
     return questions
-
-
-# ---------------------------------------------------------------- ablation (issue 9 §4)
-
-
-def attention_change(intact: np.ndarray, ablated: np.ndarray) -> np.ndarray:
-    """(L, H, T, T) twice -> (L, H): how far each head's attention moved, as the mean over query
-    rows of the total variation distance ½ Σ_k |a_k − b_k| (0 = unchanged, 1 = disjoint rows)."""
-    diff = np.abs(np.asarray(intact, dtype=np.float64) - np.asarray(ablated, dtype=np.float64))
-    return (0.5 * diff.sum(axis=-1)).mean(axis=-1).astype(np.float32)  # (L, H)
-
-
-def class_probabilities(classifier: nn.Module, hidden: np.ndarray) -> np.ndarray:
-    """(T, D) hidden states (the layer the classifier reads) -> (C,) its class probabilities."""
-    with torch.inference_mode():
-        states = torch.from_numpy(np.array(hidden, dtype=np.float32))[None]  # (1, T, D)
-        logits = classifier(states, torch.ones(states.shape[:2], dtype=torch.long))  # (1, C)
-        return torch.softmax(logits, dim=-1)[0].numpy()
-
-
-def effect_grid(table: pd.DataFrame, column: str, n_layers: int, n_heads: int) -> np.ndarray:
-    """A `head_effects` table column as an (L, H) grid (NaN where a head is missing): what a
-    heads gallery sizes its thumbnails by."""
-    grid = np.full((n_layers, n_heads), np.nan, dtype=np.float32)
-    grid[table["layer"].to_numpy(), table["head"].to_numpy()] = table[column].to_numpy()
-    return grid

@@ -9,7 +9,7 @@ import streamlit as st
 
 import state
 import ui
-from encoder import lesson as numbers
+from encoder import ablation
 from encoder.analysis import sentence_similarity
 from figures import ablation as figures
 
@@ -71,10 +71,10 @@ with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
 off = tuple(divmod(i, n_heads) for i in st.session_state.abl_off)
 ablated = state.get_ablated_run(source, run.tokenized.text_a, run.tokenized.text_b, off)
 
-before = numbers.class_probabilities(classifier, run.hidden_states[classifier.layer])  # (C,)
-after = numbers.class_probabilities(classifier, ablated.hidden_states[classifier.layer])
+before = ablation.class_probabilities(classifier, run.hidden_states[classifier.layer])  # (C,)
+after = ablation.class_probabilities(classifier, ablated.hidden_states[classifier.layer])
 label = int(np.argmax(before))
-change = numbers.attention_change(run.attentions, ablated.attentions)  # (L, H)
+change = ablation.attention_change(run.attentions, ablated.attentions)  # (L, H)
 with st.container(horizontal=True):
     st.metric("Heads off", f"{len(off)} of {len(all_heads)}")
     st.metric("Sentence embedding: cosine with the intact one", f"{sentence_similarity(run, ablated):.4f}",
@@ -98,7 +98,7 @@ with left:
 with right:
     if effects is not None:
         measure = "probability_change" if "probability_change" in effects.table else "embedding_shift"
-        grid = numbers.effect_grid(effects.table.assign(effect=effects.table[measure].abs()), "effect",
+        grid = ablation.effect_grid(effects.table.assign(effect=effects.table[measure].abs()), "effect",
                                    n_layers, n_heads)
         ui.chart(figures.head_grid(grid, f"Each head switched off alone: |change in P({effects.label})|",
                                    "|Δ P|", off, color_scale="Reds"), "ablgrid_effect",

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from encoder import lesson
+from encoder import ablation, lesson
 from encoder.analysis import head_statistics
 from encoder.walkthrough import walkthrough
 
@@ -130,10 +130,10 @@ def test_summaries():
 
 def test_attention_change_is_a_mean_total_variation():
     same = np.full((1, 1, 2, 2), 0.5)
-    np.testing.assert_allclose(lesson.attention_change(same, same), [[0.0]])
+    np.testing.assert_allclose(ablation.attention_change(same, same), [[0.0]])
     a = np.array([[[[1.0, 0.0], [0.5, 0.5]]]])
     b = np.array([[[[0.0, 1.0], [0.5, 0.5]]]])
-    np.testing.assert_allclose(lesson.attention_change(a, b), [[0.5]])  # rows: 1 and 0
+    np.testing.assert_allclose(ablation.attention_change(a, b), [[0.5]])  # rows: 1 and 0
 
 
 def test_class_probabilities_pools_and_applies_the_classifier():
@@ -150,10 +150,10 @@ def test_class_probabilities_pools_and_applies_the_classifier():
 
     hidden = np.array([[2.0, 0.0, 5.0], [0.0, 0.0, 5.0]], dtype=np.float32)  # mean (1, 0, 5)
     expected = np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum()
-    np.testing.assert_allclose(lesson.class_probabilities(MeanLinear(), hidden), expected, rtol=1e-6)
+    np.testing.assert_allclose(ablation.class_probabilities(MeanLinear(), hidden), expected, rtol=1e-6)
 
 
 def test_effect_grid_places_each_row():
     table = pd.DataFrame({"layer": [1, 0], "head": [0, 1], "shift": [0.3, 0.1]})
-    grid = lesson.effect_grid(table, "shift", 2, 2)
+    grid = ablation.effect_grid(table, "shift", 2, 2)
     np.testing.assert_allclose(grid, [[np.nan, 0.1], [0.3, np.nan]])

@@ -8,7 +8,7 @@ import pytest
 from apptest import ROOT, TIMEOUT, app_test, array, figure_specs, markdown_bodies, messages
 from streamlit.testing.v1 import AppTest
 
-from encoder import lesson
+from encoder import ablation, lesson
 from encoder.ablation import ablated_run
 from encoder.analysis import head_statistics, sentence_similarity
 from encoder.walkthrough import padding_demo, walkthrough
@@ -122,7 +122,7 @@ def test_ablation_after_numbers_equal_ablated_run(model):
     intact, ablated = model.run(TEXT, qkv=False), ablated_run(model, TEXT, None, off)
     assert metric(at, "Heads off") == "2 of 72"
     assert metric(at, "Sentence embedding") == f"{sentence_similarity(intact, ablated):.4f}"
-    change = lesson.attention_change(intact.attentions, ablated.attentions)
+    change = ablation.attention_change(intact.attentions, ablated.attentions)
     grid = chart(at, "How much each head's attention changed")
     np.testing.assert_allclose(array(grid["data"][0]["z"]), change, atol=1e-6)
     assert grid["data"][2]["text"] == ["✕", "✕"]
@@ -135,8 +135,8 @@ def test_ablation_after_numbers_equal_ablated_run(model):
     from state import get_sentence_classifier
 
     classifier, _ = get_sentence_classifier("minilm-l6")  # the page's cached one: trained once per process
-    before = lesson.class_probabilities(classifier, intact.hidden_states[-1])
-    after = lesson.class_probabilities(classifier, ablated.hidden_states[-1])
+    before = ablation.class_probabilities(classifier, intact.hidden_states[-1])
+    after = ablation.class_probabilities(classifier, ablated.hidden_states[-1])
     label = int(before.argmax())
     assert metric(at, f"P({classifier.labels[label]})") == f"{before[label]:.3f} → {after[label]:.3f}"
     np.testing.assert_allclose(before, classifier.predict_proba([TEXT])[0], atol=1e-5)
