@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from encoder.attention_view import AttentionView, head_average
 
 from .common import (
+    CHART_CONFIG,
     DEFAULT_COLOR_SCALE,
     axis_ticks,
     base_layout,
@@ -61,19 +62,22 @@ NORMAL = Sizes()
 # At 1920 x 1080 on a projector, 16 px is about the smallest label a class reads from the back.
 PRESENTATION = Sizes(tick=17, title=22, row_px=34, min_height=640, max_height=1400, max_ticks=32)
 TEXT_COLOR = "#111111"  # labels in near-black: Streamlit's default grey washes out on a projector
-MODEBAR_ROOM = 34  # px above a title, so the chart's icons never cover it on a narrow screen
+TITLE_ROOM = 44  # px above the plot besides the title's own height: the colour bar sits there
+# The heatmaps' modebar keeps four buttons (~110 px): the full bar (~225 px) covered titles at 400-800 px.
+HEATMAP_CONFIG = CHART_CONFIG | {"modeBarButtonsToRemove": ["pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
+SAVE_ONLY_CONFIG = CHART_CONFIG | {"modeBarButtons": [["toImage"]]}  # charts with nothing to zoom
+TITLE_TOKEN_CHARS = 24  # a longer token is cut in a title (the axis and hover show it whole)
 WINDOW_DEFAULT = 48  # tokens in the readable window around the followed token
 
 
 def _readable(layout: dict, sizes: Sizes) -> dict:
-    """Axis labels and title at the chosen sizes, dark, with the title below the modebar's row."""
+    """Axis labels and title at the chosen sizes, in near-black."""
     for axis in ("xaxis", "yaxis"):
         if axis in layout:
             layout[axis]["tickfont"] = dict(size=sizes.tick, color=TEXT_COLOR)
             layout[axis]["title"]["font"] = dict(size=sizes.tick, color=TEXT_COLOR)
-    layout["title"].update(font=dict(size=sizes.title, color=TEXT_COLOR), y=1, yref="container", yanchor="top",
-                           pad=dict(t=MODEBAR_ROOM))
-    layout["margin"] = dict(l=10, r=10, t=MODEBAR_ROOM + sizes.title + 18, b=10)
+    layout["title"].update(font=dict(size=sizes.title, color=TEXT_COLOR))
+    layout["margin"] = dict(l=10, r=10, t=TITLE_ROOM + sizes.title, b=10)
     return layout
 
 
@@ -164,6 +168,7 @@ def token_across_heads(view: AttentionView, layer: int, query: int, colors: Colo
     trace.update(y=heads, hovertemplate="%{y} → %{x}<br>weight: %{z:.4f}<extra></extra>")  # heads are unique
     _legend(trace, colors, sizes)
     token = view.query_labels[query]
+    token = token if len(token) <= TITLE_TOKEN_CHARS else token[:TITLE_TOKEN_CHARS - 1] + "…"
     where = query if position is None else position
     layout = matrix_layout(heads, view.key_labels, f"Attention from “{token}” (·{where}), layer {layer + 1}",
                            height=160 + int(26 * sizes.tick / 12) * len(heads), y_title="")

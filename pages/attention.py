@@ -197,7 +197,7 @@ with st.container(key="att_layout"):
     left, right = st.columns([2, 1] if present else [3, 2])
     with left, st.container(key="att_main"):
         st.plotly_chart(figs.head_heatmap(view, layer, head, colors, block=block, b_start=b_start, sizes=sizes),
-                        width="stretch", config=CHART_CONFIG)
+                        width="stretch", config=figs.HEATMAP_CONFIG)
         caption = rows_caption(view, figs.head_matrix(view, layer, head), hide_special, renormalize, block)
         if b_start is not None:
             caption += f" Dotted lines: sentence B begins at row and column {b_start + 1}."
@@ -209,7 +209,7 @@ with st.container(key="att_layout"):
             cols = window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
                                window)
             st.plotly_chart(figs.window_heatmap(view, layer, head, rows, cols, colors, sizes=sizes),
-                            width="stretch", config=CHART_CONFIG)
+                            width="stretch", config=figs.HEATMAP_CONFIG)
             st.caption(f"{window} tokens around the followed token (choose it below), every one labelled, "
                        "coloured against the window's own maximum.")
         else:
@@ -234,5 +234,5 @@ if follow_row is None:
                     f"Followed: {run.tokens[followed]} ·{followed}")
 else:
     st.plotly_chart(figs.token_across_heads(view, layer, follow_row, colors, position=followed, sizes=sizes),
-                    width="stretch", config=CHART_CONFIG)
+                    width="stretch", config=figs.SAVE_ONLY_CONFIG)
     st.caption(f"Where the chosen token looks in each head of layer {layer + 1}.")
