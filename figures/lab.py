@@ -84,15 +84,18 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
             if expected is not None:
                 fig.add_trace(go.Scatter(
                     x=[names[c] for c in cols], y=[names[r] for r in rows], mode="markers", name="key the task needs",
-                    marker=dict(EXPECTED_MARKER, size=max(cell_px * 0.55, 6)), hoverinfo="skip",
-                    showlegend=layer == 0 and head == 0, legendgroup="expected"), layer + 1, head + 1)
+                    marker=dict(EXPECTED_MARKER, size=max(cell_px * 0.55, 6)), hoverinfo="skip"), layer + 1, head + 1)
     side = max(n_tokens * cell_px, 150)
-    fig.update_layout(base_layout(title, n_layers * (side + 60) + 110, plot_bgcolor=MASKED_COLOR,
-                                  legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (n_layers * side + 200),
-                                              x=1, xanchor="right", font=dict(size=13))))
+    if expected is not None:
+        title += " · red squares: the keys the task needs"
+    fig.update_layout(base_layout(title, n_layers * (side + 60) + 110, plot_bgcolor=MASKED_COLOR, showlegend=False))
     ticks = sequence_ticks(labels)
-    fig.update_xaxes(ticks, tickangle=0, tickfont=dict(size=14), constrain="domain")
-    fig.update_yaxes(ticks, autorange="reversed", tickfont=dict(size=14), constrain="domain")
+    # Explicit ranges: the marker trace would otherwise pad the axes and leave a grey frame.
+    fig.update_xaxes(ticks, range=[-0.5, n_tokens - 0.5], tickangle=0, tickfont=dict(size=14), constrain="domain")
+    fig.update_yaxes(ticks, range=[n_tokens - 0.5, -0.5], tickfont=dict(size=14), constrain="domain")
+    for index in range(1, n_layers * n_heads + 1):  # square cells: each y axis keeps its x axis's scale
+        suffix = "" if index == 1 else str(index)
+        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
     for annotation in fig.layout.annotations:
         annotation.font = dict(FONT, size=14)
     return fig
@@ -140,6 +143,7 @@ def position_accuracy(accuracy: np.ndarray, blind: np.ndarray, chance: float, ti
                          yaxis=dict(range=[0, 1.12], tickformat=".0%", title=dict(text="held-out right")),
                          shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=chance, y1=chance,
                                       line=dict(dash="dash", color="#555555", width=2))],
-                         annotations=[dict(xref="paper", x=1, y=chance, yanchor="bottom", xanchor="right",
-                                           text=plotly_text(f"guessing: {chance:.0%}"), showarrow=False)])
+                         annotations=[dict(xref="paper", x=1.0, y=chance, xanchor="left", font=dict(size=13),
+                                           text=plotly_text(f" guessing: {chance:.0%}"), showarrow=False)])
+    layout["margin"] = dict(layout["margin"], r=110)  # room for the guessing label right of the bars
     return go.Figure(bar, layout)

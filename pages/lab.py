@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -47,6 +48,14 @@ def settings_of(result: TrainingResult) -> dict:
 
 def sequence_text(symbols: list[str]) -> str:
     return "".join(symbols)
+
+
+def sequence_table(inputs: list[str], predicted: list[str], expected: list[str]) -> pd.DataFrame:
+    """One column per position: the input, the prediction, the right answer and ✓ or ✗ (reads across,
+    like the sequence itself)."""
+    marks = ["✓" if p == e else "✗" for p, e in zip(predicted, expected, strict=True)]
+    return pd.DataFrame([inputs, predicted, expected, marks], index=["input", "predicted", "right answer", "right?"],
+                        columns=[str(i) for i in range(len(inputs))])
 
 
 def model_file(result: TrainingResult) -> bytes:
@@ -207,8 +216,8 @@ with expected_column:
              "labchart_expected")
     predicted = task.decode_outputs(snapshot.prediction)
     target = task.decode_outputs(snapshots.example_targets)
-    st.dataframe({"input": labels, "predicted": predicted, "right answer": target,
-                  "right": [p == t for p, t in zip(predicted, target, strict=True)]}, hide_index=True)
+    st.markdown(f"**The example after {snapshot.step} steps**")
+    st.dataframe(sequence_table(labels, predicted, target))
 
 st.subheader("Accuracy at each position")
 blind = causal_blind_spots(task) if causal else np.zeros(task.length, dtype=bool)
@@ -230,14 +239,14 @@ else:
 
 st.subheader("Try your own sequence")
 symbols = " ".join(task.input_symbols)
-st.text_input(f"A sequence of {task.length} symbols from {symbols}", key="lab_sequence", max_chars=4 * task.length)
+st.text_input(f"A sequence of {task.length} symbols from {symbols}", key="lab_sequence", max_chars=4 * task.length,
+              width=420)
 try:
     prediction = predict_text(result.model, st.session_state.get("lab_sequence", ""))
 except ValueError as error:
     ui.show_problem("warning", "The model cannot read this sequence.", str(error))
     st.stop()
-st.dataframe({"input": prediction.inputs, "predicted": prediction.outputs, "right answer": prediction.expected,
-              "right": [bool(c) for c in prediction.correct]}, hide_index=True)
+st.dataframe(sequence_table(prediction.inputs, prediction.outputs, prediction.expected), width="content")
 ui.chart(figures.attention_grid(prediction.attention, prediction.inputs, "Your sequence: every head's attention",
                                 expected=prediction.expected_attention, causal=causal,
                                 shares=pattern_share(prediction.attention, prediction.expected_attention)),

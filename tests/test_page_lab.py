@@ -27,6 +27,11 @@ def heatmaps(spec: dict) -> list[np.ndarray]:
     return [array(trace["z"]).reshape(8, 8) for trace in spec["data"] if trace["type"] == "heatmap"]
 
 
+def sequence_tables(at) -> list:
+    """The page's position-by-position tables (rows input, predicted, right answer, right?), in order."""
+    return [t.value for t in at.dataframe if "predicted" in t.value.index]
+
+
 def metric(at, label: str) -> str:
     (value,) = [m.value for m in at.metric if m.label.startswith(label)]
     return value
@@ -55,17 +60,18 @@ def test_training_then_replay_and_own_sequence_show_the_runs_numbers():
     slider.set_value(10).run()
     assert not at.exception
     replay = chart(at, "Held-out example")
-    assert replay["layout"]["title"]["text"].endswith("after 10 steps")
+    assert "after 10 steps ·" in replay["layout"]["title"]["text"]
     for (layer, head), shown in zip(np.ndindex(1, 2), heatmaps(replay), strict=True):
         np.testing.assert_allclose(shown, result.snapshots.attention[1, layer, head], atol=1e-5)
-    shown_prediction = next(t for t in at.dataframe if "predicted" in t.value.columns).value
-    assert list(shown_prediction["predicted"]) == task.decode_outputs(result.snapshots.predictions[1])
+    shown_prediction = sequence_tables(at)[0]
+    assert list(shown_prediction.loc["predicted"]) == task.decode_outputs(result.snapshots.predictions[1])
 
     at.text_input(key="lab_sequence").input("12345678").run()
     expected = predict_text(result.model, "12345678")
-    own = [t.value for t in at.dataframe if "predicted" in t.value.columns][-1]
-    assert list(own["input"]) == list("12345678") and list(own["right answer"]) == list("87654321")
-    assert list(own["predicted"]) == expected.outputs
+    own = sequence_tables(at)[-1]
+    assert list(own.loc["input"]) == list("12345678") and list(own.loc["right answer"]) == list("87654321")
+    assert list(own.loc["predicted"]) == expected.outputs
+    assert list(own.loc["right?"]) == ["✓" if c else "✗" for c in expected.correct]
     np.testing.assert_allclose(heatmaps(chart(at, "Your sequence"))[1], expected.attention[0, 1], atol=1e-5)
 
     at.text_input(key="lab_sequence").input("<b>1234</b>").run()
