@@ -11,11 +11,11 @@ Pure numpy on `Run`s: nothing here knows about Streamlit or Plotly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .geometry import Projection, hidden_depth_names, pca
+from .geometry import Projection, hidden_depth_names, pca, project
 from .run import Run
 
 
@@ -87,6 +87,27 @@ def compared_attention(run_a: Run, run_b: Run, layer_a: int, head_a: int, head_b
     return ComparedAttention(layer_a, head_a, matrix_a, layer_b, head_b, matrix_b)
 
 
+# Decoders such as Llama give a few tokens (usually the first) hidden states thousands of times larger than
+# the rest, "massive activations" (Sun et al. 2024). One such vector takes all of a PCA's first axis and
+# flattens every other token onto a point, so the axes are fitted without them.
+MASSIVE_FACTOR = 10.0
+
+
+def massive_tokens(vectors: np.ndarray, factor: float = MASSIVE_FACTOR) -> tuple[int, ...]:
+    """Positions whose vector norm exceeds `factor` × the median norm of the (T, D) vectors."""
+    norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=-1)  # (T,)
+    return tuple(int(i) for i in np.flatnonzero(norms > factor * np.median(norms)))
+
+
+def pca_without(vectors: np.ndarray, left_out: tuple[int, ...], n_components: int = 2) -> Projection:
+    """PCA axes fitted on every token but `left_out`; all T tokens projected on them (coordinates (T, k))."""
+    kept = np.setdiff1d(np.arange(len(vectors)), left_out)
+    if not left_out or kept.size < 2:
+        return pca(vectors, n_components)
+    fitted = pca(vectors[kept], n_components)  # (T - n, k)
+    return replace(fitted, coordinates=project(vectors, fitted))  # (T, k)
+
+
 @dataclass(frozen=True)
 class ComparedEmbeddings:
     """Each model's token vectors at matching depths, each on its own first principal axes.
@@ -100,14 +121,21 @@ class ComparedEmbeddings:
     depth_b: int
     name_b: str
     projection_b: Projection  # coordinates (T_B, 2)
+    # Tokens with massive activations (`massive_tokens`), left out of each fit but still projected.
+    left_out_a: tuple[int, ...] = ()
+    left_out_b: tuple[int, ...] = ()
 
 
 def compared_embeddings(run_a: Run, run_b: Run, depth_a: int, n_components: int = 2) -> ComparedEmbeddings:
-    """PCA of A's hidden_states[depth_a] and of B's hidden state at the proportional depth."""
+    """PCA of A's hidden_states[depth_a] and of B's hidden state at the proportional depth, each fitted
+    without its tokens of massive activation."""
     depth_b = proportional_depth(depth_a, run_a.n_layers, run_b.n_layers)
+    vectors_a, vectors_b = run_a.hidden_states[depth_a], run_b.hidden_states[depth_b]  # (T_A, D_A), (T_B, D_B)
+    left_out_a, left_out_b = massive_tokens(vectors_a), massive_tokens(vectors_b)
     return ComparedEmbeddings(
         depth_a=depth_a, name_a=hidden_depth_names(run_a.n_layers)[depth_a],
-        projection_a=pca(run_a.hidden_states[depth_a], n_components),  # (T_A, D_A) -> (T_A, k)
+        projection_a=pca_without(vectors_a, left_out_a, n_components),
         depth_b=depth_b, name_b=hidden_depth_names(run_b.n_layers)[depth_b],
-        projection_b=pca(run_b.hidden_states[depth_b], n_components),  # (T_B, D_B) -> (T_B, k)
+        projection_b=pca_without(vectors_b, left_out_b, n_components),
+        left_out_a=left_out_a, left_out_b=left_out_b,
     )

@@ -33,7 +33,7 @@ def attention_heatmap(matrix: np.ndarray, query_labels: Sequence[str], key_label
     layout["yaxis"].update(axis_ticks(query_labels, 48))
     layout["plot_bgcolor"] = MASKED_COLOR if causal else "white"
     if causal:  # a legend entry for the grey, so nobody reads it as a low weight
-        layout["annotations"] = [dict(text="grey: masked (a later token; the decoder cannot look ahead)",
+        layout["annotations"] = [dict(text="grey = masked: later tokens",
                                       xref="paper", yref="paper", x=1, y=1.0, xanchor="right", yanchor="bottom",
                                       showarrow=False, font=dict(size=11, color="#555555"))]
     return go.Figure(trace, layout)

@@ -3,12 +3,13 @@ of each side by side at matching depths, and each model's token vectors there (P
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 import state
 import ui
 from encoder import ModelLoadError
-from encoder.compare import compared_attention, compared_embeddings, is_causal, layer_mapping
+from encoder.compare import MASSIVE_FACTOR, compared_attention, compared_embeddings, is_causal, layer_mapping
 from figures import embeddings as embedding_figures
 from figures import models as figures
 from figures.common import plotly_text
@@ -104,11 +105,22 @@ st.caption("Each model's hidden states at the output of the chosen layer (and B'
            "of each cloud compares, such as which tokens sit together.")
 embeddings = compared_embeddings(run_a, run_b, compared.layer_a + 1)
 left, right = st.columns(2, gap="medium")
-for column, run, name, depth, projection, key in (
-        (left, run_a, "A", embeddings.name_a, embeddings.projection_a, "chart_compare_pca_a"),
-        (right, run_b, "B", embeddings.name_b, embeddings.projection_b, "chart_compare_pca_b")):
+for column, run, name, depth, projection, left_out, key in (
+        (left, run_a, "A", embeddings.name_a, embeddings.projection_a, embeddings.left_out_a, "chart_compare_pca_a"),
+        (right, run_b, "B", embeddings.name_b, embeddings.projection_b, embeddings.left_out_b, "chart_compare_pca_b")):
     with column:
         figure = embedding_figures.depth_scatter(run, projection, depth)
         figure.update_layout(title_text=plotly_text(f"{name} · {run.model_name} · tokens after {depth}, PCA to 2-D"),
                              height=460)
+        if left_out:  # frame the other tokens: the far ones would shrink them to a dot
+            kept = np.delete(projection.coordinates, left_out, axis=0)  # (T - n, 2)
+            low, high = kept.min(axis=0), kept.max(axis=0)
+            pad = 0.08 * np.maximum(high - low, 1e-6)
+            figure.update_layout(xaxis_range=[low[0] - pad[0], high[0] + pad[0]],
+                                 yaxis_range=[low[1] - pad[1], high[1] + pad[1]])
         ui.chart(figure, key)
+        if left_out:
+            names = ", ".join(f"“{run.tokenized.labels[i]}” ({i})" for i in left_out)
+            st.caption(f"Off the chart: {ui.markdown_literal(names)}, whose vector is more than {MASSIVE_FACTOR:.0f} "
+                       "times the median length (a “massive activation”, Sun et al. 2024); the axes are fitted "
+                       "without it, or it would take the whole first axis.")

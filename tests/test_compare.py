@@ -12,6 +12,8 @@ from encoder.compare import (
     compared_embeddings,
     layer_mapping,
     masked_attention,
+    massive_tokens,
+    pca_without,
     proportional_depth,
     proportional_layer,
 )
@@ -102,3 +104,16 @@ def test_compared_embeddings_project_each_model_at_matching_depths(runs):
     np.testing.assert_allclose(compared.projection_a.coordinates, pca(run_a.hidden_states[4]).coordinates)
     np.testing.assert_allclose(compared.projection_b.coordinates, pca(run_b.hidden_states[2]).coordinates)
     assert compared.projection_a.coordinates.shape == (run_a.n_tokens, 2)
+
+
+def test_a_massive_activation_is_left_out_of_the_fit_but_projected():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(9, 16))  # (T, D)
+    vectors[0] *= 1000.0  # one token thousands of times larger, as in a decoder's first position
+    assert massive_tokens(vectors) == (0,)
+    assert massive_tokens(vectors[1:]) == ()
+    projection = pca_without(vectors, (0,))
+    np.testing.assert_allclose(projection.coordinates[1:], pca(vectors[1:]).coordinates, atol=1e-5)
+    assert projection.coordinates.shape == (9, 2)
+    assert np.abs(projection.coordinates[0]).max() > 10 * np.abs(projection.coordinates[1:]).max()
+    np.testing.assert_array_equal(pca_without(vectors, ()).coordinates, pca(vectors).coordinates)
