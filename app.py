@@ -49,8 +49,7 @@ def model_picker() -> None:
         names = state.bundled_names()
         infos = {info.name: info for info in state.model_infos()}
         chosen = st.selectbox("Model", names, index=names.index(source) if source in names else 0,
-                              format_func=lambda name: f"{infos[name].display_name} · {infos[name].family}, "
-                                                       f"{infos[name].n_layers} × {infos[name].n_heads} heads",
+                              format_func=lambda name: infos[name].display_name,  # the caption below says more
                               help="The named models whose packages are installed (requirements-models.txt "
                                    "adds three); the Models page lists them all.")
     elif kind == "Models folder":
