@@ -157,3 +157,18 @@ def test_compare_pairs_layers_proportionally_and_draws_both_models(model):
         x = np.concatenate([array(trace["x"]) for trace in spec["data"]])
         expected = pca(hidden).coordinates[:, 0]
         np.testing.assert_allclose(np.sort(x), np.sort(expected), atol=1e-4)
+
+
+def test_html_in_the_text_stays_literal_on_models_and_compare():
+    hostile = "<b>bold</b> <img src=x onerror=alert(1)> & done"
+    pages = ["models"] + (["compare"] if is_installed(BUNDLED["paraphrase-minilm-l3"]) else [])
+    at = app_test(None, text=hostile)
+    for page in pages:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, page
+        specs = figure_specs(at)
+        assert specs, page
+        for spec in specs:
+            drawn = str(spec["data"]) + str(spec["layout"].get("annotations", "")) + spec["layout"]["title"]["text"]
+            assert "<b>bold" not in drawn and "<img" not in drawn, page
+            assert "&lt;b&gt;bold" in drawn or "&lt;" in str(spec["data"]), page  # escaped, so drawn as typed
