@@ -139,10 +139,10 @@ def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int)
         area.fill(fresh)
         results["run a new text"].append(timer.settle(
             lambda area=area: area.press("Control+Enter"), lambda t, w=first_word: w[:4] in t.lower()))
-    for _ in range(repeats):
+    for _ in range(repeats):  # to another page and back: the way back is timed (opening the menu included)
         app.click_nav(PAGES["embeddings"][0])
-        link = app.page.locator('[data-testid="stSidebarNav"] a', has_text=PAGES["attention"][0]).first
-        results["page switch"].append(timer.settle(link.click, lambda t: "Layer" in t))
+        results["page switch"].append(timer.settle(
+            lambda: app.click_nav(PAGES["attention"][0], charts=False), lambda t: "Layer" in t))
     context.close()
     return results
 
