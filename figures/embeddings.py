@@ -87,7 +87,7 @@ def depth_scatter(run: Run, projection: Projection, depth: str, max_labels: int 
     drawn with squares. Labels are drawn for up to `max_labels` tokens, hover always works.
     """
     dimensions = projection.n_components
-    labels = [plotly_text(t) for t in run.tokens]
+    labels = [plotly_text(t) for t in run.labels]
     show_text = run.n_tokens <= max_labels
     fig = go.Figure()
     for group in point_groups(run):
@@ -136,10 +136,10 @@ def trajectory_figure(run: Run, projection: Projection, positions: Sequence[int]
     dimensions = projection.n_components
     depths = hidden_depth_names(run.n_layers)
     fig = go.Figure(_background_trace(projection.coordinates, dimensions))
-    names = position_labels(run.tokens)
+    names = position_labels(run.labels)
     for rank, position in enumerate(positions):
         path = projection.coordinates[:, position]  # (L + 1, k)
-        fig.add_trace(_path_trace(path, names[position], plotly_text(run.tokens[position]), depths,
+        fig.add_trace(_path_trace(path, names[position], plotly_text(run.labels[position]), depths,
                                   TRACK_COLORS[rank % len(TRACK_COLORS)], dimensions))
     title = f"Paths through the layers, embedding output → layer {run.n_layers} (one PCA for all depths)"
     return _projection_layout(fig, title, projection, dimensions, suffix=", all depths")
@@ -202,11 +202,11 @@ def cosine_figure(run: Run, cosines: np.ndarray, depth: str, centred: bool = Fal
     kind = "centred cosine" if centred else "cosine"
     title = f"{kind.capitalize()} similarity of tokens {at_depth(depth)}"
     if run.n_tokens > exact_max_tokens:
-        return _image_cosine_figure(cosines, run.tokens, title, kind)
-    trace = exact_heatmap(cosines, run.tokens, run.tokens, color_scale=COSINE_COLOR_SCALE,
+        return _image_cosine_figure(cosines, run.labels, title, kind)
+    trace = exact_heatmap(cosines, run.labels, run.labels, color_scale=COSINE_COLOR_SCALE,
                           row_title="token", col_title="token", value_name=kind)
     trace.update(zmin=-1.0, zmax=1.0)  # fixed scale: colours mean the same at every depth
-    return go.Figure(trace, matrix_layout(run.tokens, run.tokens, title, x_title="token", y_title="token"))
+    return go.Figure(trace, matrix_layout(run.labels, run.labels, title, x_title="token", y_title="token"))
 
 
 def _image_cosine_figure(cosines: np.ndarray, tokens: list[str], title: str, kind: str) -> go.Figure:
@@ -233,11 +233,11 @@ def norm_figure(run: Run, norms: np.ndarray) -> go.Figure:
     """
     depths = hidden_depth_names(run.n_layers)
     fig = go.Figure(go.Heatmap(
-        z=norms, x=position_labels(run.tokens), y=depths, colorscale=DEFAULT_COLOR_SCALE,  # colour: min…max
+        z=norms, x=position_labels(run.labels), y=depths, colorscale=DEFAULT_COLOR_SCALE,  # colour: min…max
         colorbar=dict(thickness=12, len=0.8, title=dict(text="length", side="right")),
         hovertemplate="token %{x}<br>%{y}<br>length: %{z:.2f}<extra></extra>",
     ))
-    fig.update_xaxes(axis_ticks(run.tokens), title_text="token", tickangle=-60)
+    fig.update_xaxes(axis_ticks(run.labels), title_text="token", tickangle=-60)
     fig.update_yaxes(type="category", autorange="reversed", title_text="depth", automargin=True)
     title = "Length (Euclidean norm) of every token vector at every depth"
     fig.update_layout(base_layout(title, 160 + 28 * len(depths)))

@@ -131,7 +131,7 @@ def similarity_by_distance_figure(curves: dict[str, np.ndarray]) -> go.Figure:
 def input_parts_figure(run: Run, parts: InputDecomposition) -> go.Figure:
     """(5) For each token, the share of its input vector's squared norm from each embedding part
     (`positional.decompose_input`)."""
-    names = position_labels(run.tokens)  # unique per position, so repeated tokens stay distinct
+    names = position_labels(run.labels)  # unique per position, so repeated tokens stay distinct
     fig = go.Figure()
     for k, part in enumerate(parts.names):
         detail = np.stack([parts.norms[:, k], parts.cosines[:, k]], axis=1)  # (T, 2)
@@ -144,7 +144,7 @@ def input_parts_figure(run: Run, parts: InputDecomposition) -> go.Figure:
         ))
     fig = _layout(fig, "Where each token's input vector comes from (before LayerNorm)", "token",
                   "share of squared norms", height=420)
-    fig.update_xaxes(axis_ticks(run.tokens), tickangle=-60)
+    fig.update_xaxes(axis_ticks(run.labels), tickangle=-60)
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     fig.update_layout(barmode="stack", bargap=0.15,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right",
