@@ -49,6 +49,7 @@ def init_session(default_text: str) -> None:
     session = st.session_state
     if session.get("_from_url_done"):
         return
+    session["_link_chose_head"] = "layer" in st.query_params or "head" in st.query_params
     session["_link_notes"] = url.read_link(session)
     session.setdefault("text", default_text)
     session.setdefault("pair", "")

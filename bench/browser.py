@@ -40,7 +40,7 @@ PAGES = {page.url_path: (page.title, registry.path_of(page)) for page in registr
 SERVER_START_TIMEOUT = 90  # seconds until /_stcore/health says "ok"
 FIRST_RUN_TIMEOUT = 120_000  # ms: the first run of the session loads the model
 RERUN_TIMEOUT = 90_000  # ms: any later rerun (cached model, maybe a new text)
-NO_CHART_GRACE = 20_000  # ms: a run ended without charts; wait this long for the lazy chart component
+NO_CHART_GRACE = 30_000  # ms: a run ended without charts; wait this long for the lazy chart component
 RERUN_START_TIMEOUT = 5_000  # ms to see a rerun start after an action (a fast one can be missed)
 
 NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'

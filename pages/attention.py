@@ -78,9 +78,9 @@ def open_on_a_clear_head(run) -> str | None:
     session = st.session_state
     text_key = (run.model_name, run.tokenized.text_a, run.tokenized.text_b)
     if "_att_auto" not in session:  # this page's first view in the session
-        # The session starts at layer 1, head 1 (ui.init_session); anything else was chosen.
-        chosen = "layer" in st.query_params or "head" in st.query_params or \
-            (session.get("layer"), session.get("head")) != (1, 1)
+        # The session starts at layer 1, head 1 (ui.init_session); anything else was chosen, and so
+        # is a layer or head the link came with (recorded before any page wrote the URL).
+        chosen = session.get("_link_chose_head", False) or (session.get("layer"), session.get("head")) != (1, 1)
         session._att_auto = None if chosen else {"text": None}
     auto = session._att_auto
     if auto is None:
