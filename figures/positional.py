@@ -150,3 +150,36 @@ def input_parts_figure(run: Run, parts: InputDecomposition) -> go.Figure:
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right",
                                   traceorder="normal"))
     return fig
+
+
+def rotary_figure(frequencies: np.ndarray, n_positions: int, pairs: Sequence[int]) -> go.Figure:
+    """RoPE (Su et al. 2021, eq. 15): (left) each dimension pair's wavelength 2π/θ_i in positions, with θ_i
+    in the hover; (right) the rotation angle p·θ_i of a few pairs against position p, wrapped to (−π, π]
+    as the rotation itself is. `frequencies` is `rotary_frequencies()`, float (Dh/2,)."""
+    frequencies = np.asarray(frequencies, dtype=np.float64)  # (Dh/2,)
+    pair_index = np.arange(frequencies.size, dtype=np.int32)  # (Dh/2,)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Wavelength of each dimension pair", "Rotation angle against position"))
+    fig.add_trace(go.Scatter(
+        x=pair_index, y=2 * np.pi / frequencies, customdata=frequencies, mode="lines+markers", name="wavelength",
+        line=dict(color=OKABE_ITO[0], width=2), showlegend=False,
+        hovertemplate="pair %{x}: θ = %{customdata:.3g} rad per position, wavelength %{y:,.1f}<extra></extra>",
+    ), row=1, col=1)
+    positions = np.arange(n_positions, dtype=np.float64)  # (P,)
+    mode = "lines+markers" if n_positions <= 64 else "lines"  # the model only sees integer positions
+    for i, pair in enumerate(pairs):
+        angle = np.angle(np.exp(1j * positions * frequencies[pair]))  # (P,) wrapped to (−π, π]
+        fig.add_trace(go.Scatter(
+            x=positions.astype(np.int32), y=angle.astype(np.float32), mode=mode,
+            name=f"pair {pair} (wavelength ≈ {2 * np.pi / frequencies[pair]:,.1f})",
+            line=dict(color=OKABE_ITO[i % len(OKABE_ITO)], width=2),
+            hovertemplate=f"pair {pair}, position %{{x}}: %{{y:.3f}} rad<extra></extra>",
+        ), row=1, col=2)
+    fig = _layout(fig, f"Rotary frequencies: {frequencies.size} dimension pairs per head", "", "", height=440)
+    fig.update_xaxes(title_text="dimension pair i", row=1, col=1)
+    fig.update_yaxes(title_text="wavelength (positions)", type="log", row=1, col=1)
+    fig.update_xaxes(title_text="position", row=1, col=2)
+    fig.update_yaxes(title_text="angle (rad)", range=[-3.3, 3.3], row=1, col=2)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.55))
+    fig.update_annotations(font=dict(size=12))
+    return fig

@@ -14,6 +14,19 @@ from figures import positional as figures
 
 DEFAULT_POSITIONS = 128
 DEFAULT_DIMS = (48, 49, 96, 160)  # a sin/cos pair, then slower and slower waves
+POSITION_KINDS = {
+    "sinusoidal": "fixed sinusoids added to each token's input (Vaswani et al. 2017, §3.5)",
+    "learned": "a learned table of position vectors added to each token's input",
+    "rotary": "rotary position embeddings (RoPE, Su et al. 2021): each head's queries and keys are rotated by "
+              "an angle that grows with the position, and nothing is added to the input",
+    "relative": "relative positions inside attention (a bias or table per distance); nothing is added to the input",
+    "none": "no position information at all",
+}
+
+
+def rotary_pairs(n_pairs: int) -> list[int]:
+    """A few dimension pairs to draw, fast to slow: the first, two in between and the last."""
+    return sorted({0, n_pairs // 8, n_pairs // 4, n_pairs - 1})
 
 
 def chosen_positions(max_positions: int) -> int:
@@ -45,6 +58,10 @@ except ModelLoadError as error:
              icon=":material/error:")
     st.text(str(error))  # plain text: the message may quote a path or id the person typed
 config = model.config if model is not None else EncoderConfig()
+if model is not None:
+    positions_kind = getattr(config, "positions", "learned")
+    st.text(f"What this model uses ({model.name}): {positions_kind}, "
+            f"{POSITION_KINDS.get(positions_kind, 'a scheme this page does not describe')}.")
 
 left, right = st.columns(2)
 with left:
@@ -64,6 +81,14 @@ with right:
           "Each dimension is one sine or cosine of the position; its wavelength grows geometrically "
           "from 2π to 10000·2π.")
 
+frequencies = model.rotary_frequencies() if model is not None and hasattr(model, "rotary_frequencies") else None
+if frequencies is not None:
+    st.subheader(f"This model's rotary frequencies ({model.name})")
+    ui.chart(figures.rotary_figure(frequencies, n_positions, rotary_pairs(len(frequencies))), "pos_rotary",
+             "RoPE rotates each pair of a head's query and key dimensions by position × θ_i, with θ_i = "
+             "base^(−2i/d_head): the first pairs turn fast, the last ones barely, like the sinusoids above. "
+             "A query and a key then meet at an angle that depends only on their distance.")
+
 st.subheader("Which positions look alike")
 table = model.learned_position_table() if model is not None else None  # (max_positions, D)
 sinusoid_similarity = cosine_similarity(sinusoids)  # (P, P)
@@ -75,8 +100,9 @@ with left:
           "Cell (i, j) is the cosine of the encodings of positions i and j; it depends only on |i - j|.")
 with right:
     if learned_similarity is None:
-        st.info("This model has no learned position table (it uses the sinusoids), so there is "
-                "nothing to compare.", icon=":material/info:")
+        st.info("This model has no learned position table (it uses "
+                f"{getattr(config, 'positions', 'sinusoidal')} positions), so there is nothing to compare.",
+                icon=":material/info:")
     else:
         ui.chart(figures.similarity_figure(learned_similarity, f"Learned ({model.name}): cosine similarity"),
               "pos_learned_similarity",
