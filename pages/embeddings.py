@@ -7,8 +7,10 @@ import streamlit as st
 
 import state
 import ui
-from encoder import geometry
+from encoder import ModelLoadError, geometry
+from encoder.compare import compared_embeddings
 from figures import embeddings as figures
+from figures.common import plotly_text
 
 MAX_TRACKS = 12  # more paths than this turn the trajectory plot into a hairball
 
@@ -24,6 +26,29 @@ def chosen_tracks(run) -> list[int]:
         placeholder="Choose tokens…", help=f"Up to {MAX_TRACKS} tokens; the number is the position.")
 
 
+def second_model(source_a: str) -> str | None:
+    """The 'Compare with' picker: None, or an installed named model other than the sidebar's."""
+    infos = {info.name: info for info in state.model_infos()}
+    others = [name for name in state.bundled_names() if name != source_a and name in infos]
+    ui.keep_valid("emb_compare", [None, *others], None)
+    return st.selectbox("Compare with", [None, *others], key="emb_compare",
+                        format_func=lambda name: "None" if name is None else infos[name].display_name,
+                        help="A second model's tokens at the matching depth: when the depths differ, "
+                             "layer l of this model faces the first layer of the other that has done at "
+                             "least the same share of its depth.")
+
+
+def second_projection(run_a, run_b, depth: str, dimensions: int):
+    """B's depth name and projection matching A's `depth`: the two input stages by name, a hidden state at
+    the proportional depth (`encoder.compare.compared_embeddings`, which fits without massive activations)."""
+    stage = geometry.depth_names(run_a).index(depth)
+    if stage < 2:  # the raw token table and the sum before LayerNorm have no layer to map
+        depth_b = geometry.depth_names(run_b)[stage]
+        return depth_b, geometry.depth_projection(run_b, depth_b, dimensions), ()
+    compared = compared_embeddings(run_a, run_b, stage - 2, dimensions)
+    return compared.name_b, compared.projection_b, compared.left_out_b
+
+
 st.header(":material/scatter_plot: Embeddings")
 st.caption("Every token is a vector of a few hundred numbers. Here they are squeezed to 2 or 3 "
            "dimensions, compared with each other and measured, from the raw token table to the last layer.")
@@ -31,6 +56,18 @@ st.caption("Every token is a vector of a few hundred numbers. Here they are sque
 run = state.current_run()
 if run is None:
     st.stop()
+source_b = second_model(state.current_input().source)
+run_b = None
+if source_b is not None:
+    current = state.current_input()
+    try:
+        with st.spinner(f"Loading {source_b}…"):
+            state.get_model(source_b)
+        run_b = state.get_run(source_b, current.text_a, current.text_b)
+    except ModelLoadError as error:
+        ui.show_problem("error", "The second model could not be loaded.", str(error))
+    except ValueError as error:  # a pair on a model without segments, nothing readable
+        ui.show_problem("warning", "The second model cannot read this text.", str(error))
 
 depths = geometry.depth_names(run)
 ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
@@ -47,18 +84,39 @@ with controls[2]:
                         help="Subtract the mean token vector first, removing the direction all "
                              "tokens share (Ethayarajh 2019).")
 
+scatter_caption = (f"Each dot is one token's vector at this depth, squeezed from {run.hidden_states.shape[-1]} "
+                   "numbers by PCA: close dots are similar vectors. Colour is position; red diamonds are special "
+                   "tokens. Each depth gets its own axes.")
+cosine_caption = ("Cell (row, column) is the cosine of two tokens' vectors: red = same direction, white = "
+                  "unrelated, blue = opposite. Deeper layers turn pink overall because all tokens share one "
+                  "direction; *Centre before cosine* removes it.")
+scatter = figures.depth_scatter(run, geometry.depth_projection(run, depth, dimensions), depth)
+cosine = figures.cosine_figure(run, geometry.token_cosines(geometry.vectors_at_depth(run, depth), centred),
+                               depth, centred)
 left, right = st.columns(2)
-with left:
-    ui.chart(figures.depth_scatter(run, geometry.depth_projection(run, depth, dimensions), depth), "emb_scatter",
-          f"Each dot is one token's vector at this depth, squeezed from {run.hidden_states.shape[-1]} "
-          "numbers by PCA: close dots are similar vectors. Colour is position; red diamonds are special "
-          "tokens. Each depth gets its own axes.")
-with right:
-    ui.chart(figures.cosine_figure(run, geometry.token_cosines(geometry.vectors_at_depth(run, depth), centred),
-                                     depth, centred), "emb_cosine",
-          "Cell (row, column) is the cosine of two tokens' vectors: red = same direction, white = "
-          "unrelated, blue = opposite. Deeper layers turn pink overall because all tokens share one "
-          "direction; *Centre before cosine* removes it.")
+if run_b is None:
+    with left:
+        ui.chart(scatter, "emb_scatter", scatter_caption)
+    with right:
+        ui.chart(cosine, "emb_cosine", cosine_caption)
+else:
+    depth_b, projection_b, left_out_b = second_projection(run, run_b, depth, dimensions)
+    scatter_b = figures.depth_scatter(run_b, projection_b, depth_b)
+    scatter_b.update_layout(title_text=plotly_text(f"B · {run_b.model_name} · tokens after {depth_b}, "
+                                                   f"PCA to {dimensions}-D"))
+    scatter.update_layout(title_text=plotly_text(f"A · {run.model_name} · tokens after {depth}, "
+                                                 f"PCA to {dimensions}-D"))
+    with left:
+        ui.chart(scatter, "emb_scatter", scatter_caption)
+    with right:
+        ui.chart(scatter_b, "emb_scatter_b",
+                 f"The same for {ui.markdown_literal(run_b.model_name)} at the matching depth ({depth_b}), "
+                 "on its own principal axes: two models' spaces have different bases, so only the shape of "
+                 "each cloud compares."
+                 + ("" if not left_out_b else " Its axes are fitted without "
+                    + ui.markdown_literal(", ".join(f"“{run_b.labels[i]}” ({i})" for i in left_out_b))
+                    + ", whose vector is a massive activation (Sun et al. 2024)."))
+    ui.chart(cosine, "emb_cosine", cosine_caption)
 
 st.subheader("Through the layers")
 positions = chosen_tracks(run)
