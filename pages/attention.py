@@ -6,6 +6,7 @@ import streamlit as st
 
 import state
 import ui
+from encoder import ModelLoadError
 from encoder.attention_view import (
     PAIR_BLOCKS,
     AttentionView,
@@ -18,8 +19,10 @@ from encoder.attention_view import (
     segment_b_start,
     window_span,
 )
+from encoder.compare import compared_attention, is_causal, layer_mapping
 from encoder.unreadable import unreadable_spans
 from figures import attention as figs
+from figures import models as model_figures
 from figures.common import CHART_CONFIG, COLOR_SCALES
 
 COLOR_MODES = ("auto", "linear", "log")
@@ -129,6 +132,44 @@ def layer_grids(view: AttentionView, layer: int, head: int, colors: figs.ColorOp
         st.caption("The mean over heads, layer by layer. Click one to open it.")
 
 
+def compare_choices(source_a: str) -> tuple[list, dict]:
+    """The 'Compare with' options (None, then every installed named model but the sidebar's) and their infos."""
+    infos = {info.name: info for info in state.model_infos()}
+    others = [name for name in state.bundled_names() if name != source_a and name in infos]
+    ui.keep_valid("att_compare", [None, *others], None)
+    return [None, *others], infos
+
+
+def second_model_heatmap(run, source_b: str, layer: int, head: int) -> None:
+    """Model B's attention at the layer proportionally mapped from A's (`encoder.compare`): the same head
+    number when B has it, else the mean of B's heads (heads of two models are not matched anyway)."""
+    current = state.current_input()
+    try:
+        with st.spinner(f"Loading {source_b}…"):
+            state.get_model(source_b)
+        run_b = state.get_run(source_b, current.text_a, current.text_b)
+    except ModelLoadError as error:
+        ui.show_problem("error", "The model to compare with could not be loaded.", str(error))
+        return
+    except ValueError as error:  # a pair on a model without segments, nothing readable
+        ui.show_problem("warning", "The model to compare with cannot read this text.", str(error))
+        return
+    compared = compared_attention(run, run_b, layer, head, head if head < run_b.n_heads else -1)
+    head_b = "mean of the heads" if compared.head_b < 0 else f"head {compared.head_b + 1}"
+    st.plotly_chart(model_figures.attention_heatmap(
+        compared.matrix_b, run_b.tokenized.labels, run_b.tokenized.labels,
+        f"B · {run_b.model_name} · layer {compared.layer_b + 1}, {head_b}", is_causal(run_b)),
+        width="stretch", config=figs.HEATMAP_CONFIG, key="att_compare_heatmap")
+    mapping = layer_mapping(run.n_layers, run_b.n_layers)
+    st.caption(f"The same text through {ui.markdown_literal(run_b.model_name)}: layer {layer + 1} of "
+               f"{run.n_layers} here faces layer {compared.layer_b + 1} of {run_b.n_layers} there"
+               + ("." if run.n_layers == run_b.n_layers else
+                  f" (proportional mapping: layers {', '.join(str(i + 1) for i in range(run.n_layers))} → "
+                  f"{', '.join(str(m + 1) for m in mapping)}).")
+               + " The models may cut the text into different tokens; the view options above apply to this "
+                 "model only.")
+
+
 def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
     if hide_special and run.special[position]:
         return "Special tokens are hidden (View options), so the token you follow is not in this view."
@@ -139,6 +180,7 @@ st.header(":material/grid_on: Attention")
 run = state.current_run()
 if run is None:
     st.stop()
+compare_options, compare_infos = compare_choices(state.current_input().source)
 st.html(LAYOUT_CSS + (PRESENT_CSS if st.session_state.get("att_present") else ""))
 spans = unreadable_spans(run.tokenized)
 if spans:
@@ -172,6 +214,10 @@ with st.container(horizontal=True, vertical_alignment="bottom", key="att_control
         st.selectbox("Readable window (tokens)", WINDOW_SIZES, key="att_window",
                      format_func=lambda n: "off" if n == 0 else f"{n} around the followed token",
                      help="On long texts, a span of the map beside it with every token labelled.")
+        st.selectbox("Compare with", compare_options, key="att_compare",
+                     format_func=lambda name: "None" if name is None else compare_infos[name].display_name,
+                     help="A second model's attention on the same text, below the main map, at the layer "
+                          "that has done the same share of its depth.")
     block = "all"
     if run.is_pair:
         block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
@@ -216,6 +262,8 @@ with st.container(key="att_layout"):
             layer_grids(view, layer, head, colors, [st.container(), st.container()])
     if show_window:
         layer_grids(view, layer, head, colors, st.columns(2))
+if st.session_state.get("att_compare") is not None:
+    second_model_heatmap(run, st.session_state.att_compare, layer, head)
 if st.session_state.get("_att_scroll"):
     st.session_state._att_scroll_count = st.session_state.pop("_att_scroll")
     st.html(SCROLL_TO_HEAD.format(nonce=st.session_state._att_scroll_count), unsafe_allow_javascript=True)

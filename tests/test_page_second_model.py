@@ -99,3 +99,19 @@ def test_embeddings_compare_with_draws_the_second_model_at_the_mapped_depth(mode
     np.testing.assert_allclose(np.sort(drawn, axis=0), np.sort(expected.projection_b.coordinates, axis=0),
                                atol=1e-5)
     chart(at, "A · all-MiniLM-L6-v2 · tokens after layer 4")
+
+
+def test_attention_compare_with_draws_the_second_models_head_at_the_mapped_layer(model):
+    if not any(info.name == "paraphrase-minilm-l3" and info.installed for info in available_models()):
+        pytest.skip(f"paraphrase-minilm-l3 is not installed: {BUNDLED['paraphrase-minilm-l3'].install_command}")
+    at = app_test(None, text=TEXT, layer=5, head=7)
+    assert not at.exception
+    assert at.selectbox(key="att_compare").value is None
+    assert not [spec for spec in figure_specs(at) if spec["layout"]["title"]["text"].startswith("B · ")]
+    at.selectbox(key="att_compare").set_value("paraphrase-minilm-l3").run()
+    assert not at.exception
+    run_a, run_b = model.run(TEXT), load_model("paraphrase-minilm-l3").run(TEXT)
+    np.testing.assert_array_equal(array(figure_specs(at)[0]["data"][0]["z"]), run_a.attentions[4, 6])  # A unchanged
+    z = array(chart(at, "B · paraphrase-MiniLM-L3-v2 · layer 3, head 7")["data"][0]["z"])  # 5 of 6 -> 3 of 3
+    np.testing.assert_allclose(z, run_b.attentions[2, 6], atol=1e-5)
+    assert "layer 5 of 6 here faces layer 3 of 3 there" in " ".join(str(c.value) for c in at.caption)
