@@ -44,12 +44,13 @@ def measure(page: registry.Page, text: str) -> tuple[float, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pages", nargs="+", metavar="URL_PATH", help="only these pages (registry url paths)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     model = load_model()
     print(f"{'page':<20} {'tokens':>6} {'charts':>6} {'figure MB':>10} {'server s (median)':>18}")
     variant = 0
-    for page in registry.PAGES:
+    for page in [p for p in registry.PAGES if not args.pages or p.url_path in args.pages]:
         for n in LENGTHS:
             times, size, charts = [], 0, 0
             for _ in range(args.repeats):
