@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from .common import DEFAULT_COLOR_SCALE, FONT, base_layout, colorscale, plotly_text, position_labels
 
-MASKED_COLOR = "#c8c8c8"  # cells a causal mask hides (a key after its query): drawn empty on this grey
+MASKED_COLOR = "#c8c8c8"  # cells a causal mask hides (a key after its query)
 EXPECTED_MARKER = dict(symbol="square-open", color="#e8432e", line=dict(width=2.5))
 LOSS_COLOR, TRAIN_COLOR, HELD_OUT_COLOR = "#0072B2", "#E69F00", "#009E73"  # Okabe & Ito
 
@@ -57,12 +57,21 @@ def _hidden_by_mask(matrix: np.ndarray, causal: bool) -> np.ndarray:
     return out
 
 
+def _masked_cells(n_tokens: int, names: Sequence[str]) -> go.Heatmap:
+    """Grey over the cells a causal mask hides (keys after the query); NaN elsewhere lets the weights show."""
+    hidden = np.full((n_tokens, n_tokens), np.nan, dtype=np.float32)
+    hidden[np.triu_indices(n_tokens, k=1)] = 1.0
+    return go.Heatmap(z=hidden, x=names, y=names, name="masked", colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]],
+                      showscale=False, hovertemplate="query %{y} → key %{x}<br>masked<extra></extra>")
+
+
 def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, expected: np.ndarray | None = None,
-                   causal: bool = False, shares: np.ndarray | None = None, cell_px: int = 24) -> go.Figure:
+                   causal: bool = False, shares: np.ndarray | None = None, width_px: int = 900) -> go.Figure:
     """Every head's attention (L, H, T, T) on one sequence, a grid with a layer per row, all on
     one 0..1 colour scale. `expected` (T, T) bool marks the keys the task needs with red squares;
     `shares` (L, H) titles each head with the share of its weight on those keys; with `causal`
-    the masked cells (keys after the query) are left empty on grey."""
+    the masked cells (keys after the query) are drawn grey. `width_px` is the width the figure is
+    expected to get: the height follows from it, so that square heatmaps leave no empty bands."""
     n_layers, n_heads, n_tokens = attention.shape[:3]
     titles = [f"L{layer + 1} H{head + 1}" + ("" if shares is None else f" · {shares[layer, head]:.0%} on target")
               for layer in range(n_layers) for head in range(n_heads)]
@@ -70,27 +79,30 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
                         vertical_spacing=0.45 / max(n_layers, 1) if n_layers > 1 else 0.0)
     names = position_labels(labels)
     scale = colorscale(DEFAULT_COLOR_SCALE)
+    side = min(0.8 * (width_px - 120) / n_heads, 40 * n_tokens)  # px of one square heatmap
     if expected is not None:
         rows, cols = np.nonzero(expected)
     for layer in range(n_layers):
         for head in range(n_heads):
             fig.add_trace(go.Heatmap(
                 z=_hidden_by_mask(attention[layer, head], causal), x=names, y=names, zmin=0.0, zmax=1.0,
-                colorscale=scale, showscale=layer == 0 and head == 0,
+                name="attention", colorscale=scale, showscale=layer == 0 and head == 0,
                 colorbar=dict(thickness=14, len=0.7, title=dict(text="weight", side="right")),
                 hovertemplate=f"L{layer + 1} H{head + 1}<br>query %{{y}} → key %{{x}}<br>weight %{{z:.3f}}"
                               "<extra></extra>",
             ), layer + 1, head + 1)
+            if causal:
+                fig.add_trace(_masked_cells(n_tokens, names), layer + 1, head + 1)
             if expected is not None:
                 fig.add_trace(go.Scatter(
                     x=[names[c] for c in cols], y=[names[r] for r in rows], mode="markers", name="key the task needs",
-                    marker=dict(EXPECTED_MARKER, size=max(cell_px * 0.55, 6)), hoverinfo="skip"), layer + 1, head + 1)
-    side = max(n_tokens * cell_px, 150)
+                    marker=dict(EXPECTED_MARKER, size=max(side / n_tokens * 0.55, 5)), hoverinfo="skip"),
+                    layer + 1, head + 1)
     if expected is not None:
         title += " · red squares: the keys the task needs"
-    fig.update_layout(base_layout(title, n_layers * (side + 60) + 110, plot_bgcolor=MASKED_COLOR, showlegend=False))
+    fig.update_layout(base_layout(title, int(n_layers * (side + 75) + 100), plot_bgcolor="white", showlegend=False))
     ticks = sequence_ticks(labels)
-    # Explicit ranges: the marker trace would otherwise pad the axes and leave a grey frame.
+    # Explicit ranges: the marker trace would otherwise pad the axes around the heatmap.
     fig.update_xaxes(ticks, range=[-0.5, n_tokens - 0.5], tickangle=0, tickfont=dict(size=14), constrain="domain")
     fig.update_yaxes(ticks, range=[n_tokens - 0.5, -0.5], tickfont=dict(size=14), constrain="domain")
     for index in range(1, n_layers * n_heads + 1):  # square cells: each y axis keeps its x axis's scale

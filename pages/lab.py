@@ -32,6 +32,7 @@ STEPS = [10, 20, 50, 100, 200, 300, 500, 1000, 2000]
 REFRESH = [10, 20, 50, 100]  # training reports progress every 10 steps (TrainingSettings.log_every)
 DEFAULTS = {"lab_task": "reverse", "lab_layers": 2, "lab_heads": 4, "lab_d_model": 64, "lab_steps": 300,
             "lab_seed": 0, "lab_causal": False, "lab_refresh": 10}
+FULL_PX = 1200  # about the main area's width on a 1600-pixel screen: the height of a full-width grid follows
 RESULT = "_lab_result"  # this session's last TrainingResult (outside the widget prefixes: not a widget)
 
 
@@ -132,7 +133,7 @@ def train_live(settings: dict) -> TrainingResult:
             shown["step"] = snapshot.step
             grid_slot.plotly_chart(figures.attention_grid(
                 snapshot.attention, labels, f"Held-out example {sequence_text(labels)} after {snapshot.step} steps",
-                expected=expected, causal=causal, shares=pattern_share(snapshot.attention, expected)),
+                expected=expected, causal=causal, shares=pattern_share(snapshot.attention, expected), width_px=FULL_PX),
                 key=f"labchart_live_grid_{snapshot.step}", width="stretch")
         return False
 
@@ -174,7 +175,8 @@ labels = task.decode_inputs(snapshots.example_inputs)
 expected = task.expected_attention(snapshots.example_inputs[None])[0]  # (T, T)
 causal = result.config.causal
 if settings_of(result) != chosen():
-    st.caption("The results below are from the last training. Press **Train** to train with the new settings.")
+    st.info("The results below are from the last training, with other settings. Press **Train** to train with "
+            "these.", icon=":material/history:")
 
 with st.container(horizontal=True):
     st.metric("Held-out sequences right", f"{result.accuracy:.1%}",
@@ -200,7 +202,7 @@ ui.keep_valid("lab_step", steps, steps[-1])
 st.select_slider("Training step", steps, key="lab_step",
                  help="The model as it was after this many steps, on the same held-out example.")
 snapshot = snapshots.at_step(st.session_state.lab_step)
-grid_column, expected_column = st.columns([5, 2], gap="medium")
+grid_column, expected_column = st.columns([3, 1], gap="medium")
 with grid_column:
     ui.chart(figures.attention_grid(snapshot.attention, labels,
                                     f"Held-out example {sequence_text(labels)} after {snapshot.step} steps",
@@ -209,15 +211,15 @@ with grid_column:
              "Each row of a heatmap is an output position (query), each column an input position (key). Red squares "
              "mark the keys the task needs; '% on target' is the share of a head's weight that lands on them."
              + (" Grey: hidden by the causal mask." if causal else ""))
+    predicted = task.decode_outputs(snapshot.prediction)
+    target = task.decode_outputs(snapshots.example_targets)
+    st.markdown(f"**The example after {snapshot.step} steps**")
+    st.dataframe(sequence_table(labels, predicted, target), width="content")
 with expected_column:
     st.markdown(f"**Expected pattern ({task.name})**")
     st.markdown(task.pattern)
     ui.chart(figures.expected_pattern(expected, labels, "Keys each output needs", causal=causal, height=330),
              "labchart_expected")
-    predicted = task.decode_outputs(snapshot.prediction)
-    target = task.decode_outputs(snapshots.example_targets)
-    st.markdown(f"**The example after {snapshot.step} steps**")
-    st.dataframe(sequence_table(labels, predicted, target))
 
 st.subheader("Accuracy at each position")
 blind = causal_blind_spots(task) if causal else np.zeros(task.length, dtype=bool)
@@ -249,5 +251,5 @@ except ValueError as error:
 st.dataframe(sequence_table(prediction.inputs, prediction.outputs, prediction.expected), width="content")
 ui.chart(figures.attention_grid(prediction.attention, prediction.inputs, "Your sequence: every head's attention",
                                 expected=prediction.expected_attention, causal=causal,
-                                shares=pattern_share(prediction.attention, prediction.expected_attention)),
-         "labchart_own")
+                                shares=pattern_share(prediction.attention, prediction.expected_attention),
+                                width_px=FULL_PX), "labchart_own")

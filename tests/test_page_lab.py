@@ -24,7 +24,9 @@ def chart(at, start: str) -> dict:
 
 
 def heatmaps(spec: dict) -> list[np.ndarray]:
-    return [array(trace["z"]).reshape(8, 8) for trace in spec["data"] if trace["type"] == "heatmap"]
+    """Each head's attention heatmap (the grey masked overlays of a causal model left out)."""
+    return [array(trace["z"]).reshape(8, 8) for trace in spec["data"]
+            if trace["type"] == "heatmap" and trace.get("name") == "attention"]
 
 
 def sequence_tables(at) -> list:
@@ -84,9 +86,13 @@ def test_causal_reverse_shows_the_masked_triangle_and_the_blind_half():
     at.button(key="labbtn_train").click().run()
     assert not at.exception, at.exception
     result = tiny_run(causal=True)
-    for shown in heatmaps(chart(at, "Held-out example")):
-        assert np.isnan(shown[np.triu_indices(8, k=1)]).all()  # keys after the query: drawn as masked
+    grid = chart(at, "Held-out example")
+    masks = [array(t["z"]).reshape(8, 8) for t in grid["data"] if t.get("name") == "masked"]
+    assert len(masks) == len(heatmaps(grid)) == 2
+    for shown, mask in zip(heatmaps(grid), masks, strict=True):
+        assert np.isnan(shown[np.triu_indices(8, k=1)]).all()  # keys after the query: no weight drawn...
         assert not np.isnan(shown[np.tril_indices(8)]).any()
+        assert (mask[np.triu_indices(8, k=1)] == 1).all() and np.isnan(mask[np.tril_indices(8)]).all()  # ...grey
     pattern = array(chart(at, "Keys each output needs")["data"][0]["z"]).reshape(8, 8)
     blind = causal_blind_spots(make_task("reverse"))
     assert list(np.flatnonzero(blind)) == [0, 1, 2, 3]
