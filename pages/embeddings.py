@@ -56,7 +56,23 @@ st.caption("Every token is a vector of a few hundred numbers. Here they are sque
 run = state.current_run()
 if run is None:
     st.stop()
-source_b = second_model(state.current_input().source)
+depths = geometry.depth_names(run)
+ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
+ui.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
+controls = st.columns([3, 1, 1, 1.3], vertical_alignment="bottom")
+with controls[0]:
+    depth = st.select_slider("Depth", depths, key="emb_depth",
+                             help="From the raw token table, through the sum with positions and the "
+                                  "embedding LayerNorm, to the output of each layer.")
+with controls[1]:
+    dimensions = 3 if st.radio("Projection", ["2-D", "3-D"], key="emb_dims", horizontal=True) == "3-D" else 2
+with controls[2]:
+    centred = st.toggle("Centre before cosine", key="emb_centred",
+                        help="Subtract the mean token vector first, removing the direction all "
+                             "tokens share (Ethayarajh 2019).")
+with controls[3]:
+    source_b = second_model(state.current_input().source)
+
 run_b = None
 if source_b is not None:
     current = state.current_input()
@@ -68,21 +84,6 @@ if source_b is not None:
         ui.show_problem("error", "The second model could not be loaded.", str(error))
     except ValueError as error:  # a pair on a model without segments, nothing readable
         ui.show_problem("warning", "The second model cannot read this text.", str(error))
-
-depths = geometry.depth_names(run)
-ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
-ui.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
-controls = st.columns([3, 1, 1], vertical_alignment="bottom")
-with controls[0]:
-    depth = st.select_slider("Depth", depths, key="emb_depth",
-                             help="From the raw token table, through the sum with positions and the "
-                                  "embedding LayerNorm, to the output of each layer.")
-with controls[1]:
-    dimensions = 3 if st.radio("Projection", ["2-D", "3-D"], key="emb_dims", horizontal=True,) == "3-D" else 2
-with controls[2]:
-    centred = st.toggle("Centre before cosine", key="emb_centred",
-                        help="Subtract the mean token vector first, removing the direction all "
-                             "tokens share (Ethayarajh 2019).")
 
 scatter_caption = (f"Each dot is one token's vector at this depth, squeezed from {run.hidden_states.shape[-1]} "
                    "numbers by PCA: close dots are similar vectors. Colour is position; red diamonds are special "
