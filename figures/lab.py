@@ -79,7 +79,7 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
                         vertical_spacing=0.45 / max(n_layers, 1) if n_layers > 1 else 0.0)
     names = position_labels(labels)
     scale = colorscale(DEFAULT_COLOR_SCALE)
-    side = min(0.8 * (width_px - 120) / n_heads, 40 * n_tokens)  # px of one square heatmap
+    side = min(0.7 * (width_px - 120) / n_heads, 40 * n_tokens)  # px of one square heatmap
     if expected is not None:
         rows, cols = np.nonzero(expected)
     for layer in range(n_layers):
@@ -100,7 +100,7 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
                     layer + 1, head + 1)
     if expected is not None:
         title += " · red squares: the keys the task needs"
-    fig.update_layout(base_layout(title, int(n_layers * (side + 75) + 100), plot_bgcolor="white", showlegend=False))
+    fig.update_layout(base_layout(title, int(n_layers * (side + 60) + 100), plot_bgcolor="white", showlegend=False))
     ticks = sequence_ticks(labels)
     # Explicit ranges: the marker trace would otherwise pad the axes around the heatmap.
     fig.update_xaxes(ticks, range=[-0.5, n_tokens - 0.5], tickangle=0, tickfont=dict(size=14), constrain="domain")
@@ -131,15 +131,20 @@ def expected_pattern(expected: np.ndarray, labels: Sequence[str], title: str, ca
     names = position_labels(labels)
     trace = go.Heatmap(z=kinds.astype(np.float32), x=names, y=names, zmin=-0.5, zmax=steps - 0.5, colorscale=scale,
                        xgap=1, ygap=1, customdata=np.array(PATTERN_NAMES, dtype=object)[kinds],
-                       colorbar=dict(thickness=14, len=0.8, tickvals=list(range(steps)), ticktext=list(PATTERN_NAMES)),
-                       showscale=causal, hovertemplate="query %{y} → key %{x}<br>%{customdata}<extra></extra>")
-    layout = base_layout(title, height, plot_bgcolor="white",
+                       showscale=False, hovertemplate="query %{y} → key %{x}<br>%{customdata}<extra></extra>")
+    # A legend of the kinds present, under the matrix: a colour bar would squeeze it in a narrow column.
+    keys = [go.Scatter(x=[None], y=[None], mode="markers", name=PATTERN_NAMES[kind],
+                       marker=dict(symbol="square", size=14, color=PATTERN_COLORS[kind],
+                                   line=dict(width=1, color="#999999")))
+            for kind in (NEEDED, NEEDED_BUT_MASKED, MASKED, FREE) if (kinds == kind).any()]
+    layout = base_layout(title, height, plot_bgcolor="white", showlegend=True,
+                         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, font=dict(size=13)),
                          xaxis=dict(sequence_ticks(labels), title=dict(text="key"), tickangle=0, tickfont=dict(size=14),
                                     constrain="domain"),
                          yaxis=dict(sequence_ticks(labels), title=dict(text="query"), autorange="reversed",
                                     tickfont=dict(size=14),
                                     scaleanchor="x", constrain="domain"))
-    return go.Figure(trace, layout)
+    return go.Figure([trace, *keys], layout)
 
 
 def position_accuracy(accuracy: np.ndarray, blind: np.ndarray, chance: float, title: str,

@@ -218,7 +218,7 @@ with grid_column:
 with expected_column:
     st.markdown(f"**Expected pattern ({task.name})**")
     st.markdown(task.pattern)
-    ui.chart(figures.expected_pattern(expected, labels, "Keys each output needs", causal=causal, height=330),
+    ui.chart(figures.expected_pattern(expected, labels, "Keys each output needs", causal=causal, height=400),
              "labchart_expected")
 
 st.subheader("Accuracy at each position")
