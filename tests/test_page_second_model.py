@@ -57,11 +57,11 @@ def page_text(at) -> str:
 
 def test_positional_page_names_rotary_positions_and_draws_the_models_frequencies(models_folder):
     pytest.importorskip("transformers", reason="decoders run through transformers")
-    folder = _tiny_llama(models_folder / "tiny-llama")
-    at = app_test("positional", text=TEXT, model_source="folder:tiny-llama", model_kind="Models folder",
+    folder = _tiny_llama(models_folder / "rope-llama")  # a name no other test caches a model under
+    at = app_test("positional", text=TEXT, model_source="folder:rope-llama", model_kind="Models folder",
                   pos_positions=40)
     assert not at.exception
-    assert "What this model uses (tiny-llama): rotary" in page_text(at)
+    assert "What this model uses (rope-llama): rotary" in page_text(at)
     frequencies = load_model(folder).rotary_frequencies()  # (d_head / 2,) = (4,)
     assert frequencies.shape == (4,)
     spec = chart(at, "Rotary frequencies")
