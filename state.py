@@ -228,6 +228,14 @@ def current_run(qkv: bool = False) -> Run | None:
     return run
 
 
+def page_run(qkv: bool = False) -> Run:
+    """The run a page draws; when there is none, the page stops after `current_run` said why."""
+    run = current_run(qkv)
+    if run is None:
+        st.stop()
+    return run
+
+
 # ---------------------------------------------------------------- Learn pages (walk-through, ablation)
 # Cached getters the Walk-through and Ablation pages need: the padding demo, the trained sentiment
 # classifier, a run with heads switched off and every head's effect. Each is shared by all sessions

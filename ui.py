@@ -116,6 +116,14 @@ def clamp_layer_and_head(n_layers: int, n_heads: int) -> None:
         st.session_state.head = min(max(as_int(head, 1), 1), n_heads)
 
 
+def single_head(n_layers: int, n_heads: int) -> None:
+    """Clamp the selection, and turn "mean" into head 1: for views of one head's own arithmetic
+    (its values, its output projection, its Q·K)."""
+    clamp_layer_and_head(n_layers, n_heads)
+    if st.session_state.get("head") == MEAN_HEAD:
+        st.session_state.head = 1
+
+
 def layer_and_head() -> tuple[int, int]:
     """The selected layer and head as 0-based indices; head -1 is the mean of the heads."""
     head = st.session_state.get("head", 1)

@@ -177,9 +177,7 @@ def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
 
 
 st.header(":material/grid_on: Attention")
-run = state.current_run()
-if run is None:
-    st.stop()
+run = state.page_run()
 compare_options, compare_infos = compare_choices(state.current_input().source)
 st.html(LAYOUT_CSS + (PRESENT_CSS if st.session_state.get("att_present") else ""))
 spans = unreadable_spans(run.tokenized)

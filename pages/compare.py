@@ -47,9 +47,7 @@ st.selectbox("Model B (model A is the sidebar's)", others, key="cmp_model_b", wi
                                       f"{infos[name].n_layers} × {infos[name].n_heads} heads")
 source_b = st.session_state.cmp_model_b
 
-run_a = state.current_run()
-if run_a is None:
-    st.stop()
+run_a = state.page_run()
 try:
     with st.spinner(f"Loading {infos[source_b].display_name}…"):
         state.get_model(source_b)

@@ -53,9 +53,7 @@ st.header(":material/scatter_plot: Embeddings")
 st.caption("Every token is a vector of a few hundred numbers. Here they are squeezed to 2 or 3 "
            "dimensions, compared with each other and measured, from the raw token table to the last layer.")
 
-run = state.current_run()
-if run is None:
-    st.stop()
+run = state.page_run()
 depths = geometry.depth_names(run)
 ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
 ui.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")

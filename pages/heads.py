@@ -69,9 +69,7 @@ if st.session_state.pop(OPEN_FLAG, False):
 st.header(":material/category: Head patterns")
 st.caption("What each head does on this text, in numbers (Clark et al. 2019, “What Does BERT Look At?”). "
            "Click any cell, table row or thumbnail to open that head on the Attention page.")
-run = state.current_run()
-if run is None:
-    st.stop()
+run = state.page_run()
 
 stats = head_patterns(head_statistics(run))  # one row per (layer, head), 0-based
 arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads) for name in STATISTICS}  # (L, H) each

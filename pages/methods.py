@@ -22,14 +22,10 @@ st.caption("Four answers to “what does this token draw on?”: the head's raw 
            "et al. 2020). Each row is rescaled to sum to 1, so one colour scale fits all. Where they agree, "
            "trust the answer more: look for convergence across methods.")
 
-run = state.current_run()
-if run is None:
-    st.stop()
+run = state.page_run()
 labels = run.tokenized.labels
 
-ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-if st.session_state.get("head") == ui.MEAN_HEAD:
-    st.session_state.head = 1
+ui.single_head(run.n_layers, run.n_heads)
 # Default: "it", the classic probe of the examples (which noun does it mean?), else the first word.
 ui.keep_valid("meth_query", list(range(run.n_tokens)),
               next((i for i, t in enumerate(run.tokens) if t.lower() == "it"), min(1, run.n_tokens - 1)))

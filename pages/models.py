@@ -41,9 +41,7 @@ if info is not None:
     st.caption(f"{info.family} · {info.task} · {ui.markdown_literal(info.notes)}")
     if info.licence.startswith("CC-BY"):
         st.info(f"Licence {info.licence}. {info.attribution}", icon=":material/copyright:")
-run = state.current_run()
-if run is None:
-    st.stop()
+run = state.page_run()
 causal = is_causal(run)
 
 if run.token_labels is not None:

@@ -17,14 +17,10 @@ st.caption("Each token asks a question (its query vector q) and offers a label (
            "every key by the dot product q · k, divides by √d_head, and turns the scores into weights that sum "
            "to 1 with a softmax (Vaswani et al. 2017, eq. 1). Here are the actual numbers of one head.")
 
-run = state.current_run(qkv=True)
-if run is None:
-    st.stop()
+run = state.page_run(qkv=True)
 labels = run.tokenized.labels
 
-ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-if st.session_state.get("head") == ui.MEAN_HEAD:  # the walk-through is one head's arithmetic
-    st.session_state.head = 1
+ui.single_head(run.n_layers, run.n_heads)
 # Default: "it", the classic probe of the examples (which noun does it mean?), else the first word.
 ui.keep_valid("qk_query", list(range(run.n_tokens)),
               next((i for i, t in enumerate(run.tokens) if t.lower() == "it"), min(1, run.n_tokens - 1)))

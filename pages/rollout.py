@@ -18,9 +18,7 @@ st.caption("Attention in one layer mixes the mixtures made below it. Rollout mul
            "(averaged over heads, plus the residual connection) to estimate how much of each *input* token "
            "ends up in each position. Abnar & Zuidema 2020.")
 
-run = state.current_run()
-if run is None:
-    st.stop()
+run = state.page_run()
 labels = run.tokenized.labels
 
 ui.keep_valid("roll_fusion", list(HEAD_FUSIONS), "mean")

@@ -26,9 +26,7 @@ if run is None or model is None:
     st.stop()
 source = state.current_input().source
 n_layers = run.n_layers
-ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-if st.session_state.get("head") == ui.MEAN_HEAD:  # this page shows one head's own weights
-    st.session_state.head = 1
+ui.single_head(run.n_layers, run.n_heads)
 ui.keep_valid("task_layer", list(range(n_layers + 1)), n_layers)
 ui.keep_valid("task_view", list(VIEWS), VIEWS[0])
 

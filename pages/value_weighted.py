@@ -17,14 +17,10 @@ st.caption("A head's output for a token is Σ_j α_j · v_j W_O: each weight α 
            "differ in length. ‖α · v W_O‖ measures what each key really contributes (Kobayashi et al. 2020, "
            "“Attention is Not Only a Weight”). Heavy attention to [CLS] or [SEP] often carries little.")
 
-run = state.current_run()
-if run is None:
-    st.stop()
+run = state.page_run()
 labels = run.tokenized.labels
 
-ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-if st.session_state.get("head") == ui.MEAN_HEAD:  # one head: its own values and output projection
-    st.session_state.head = 1
+ui.single_head(run.n_layers, run.n_heads)
 with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
     st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=260)
     st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=340)

@@ -36,9 +36,7 @@ model = state.current_model() if run is not None else None
 if run is None or model is None:
     st.stop()
 
-ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-if st.session_state.get("head") == ui.MEAN_HEAD:  # the walk-through follows one head's arithmetic
-    st.session_state.head = 1
+ui.single_head(run.n_layers, run.n_heads)
 all_steps = list(range(len(lessons.STEPS)))
 chosen = [s for s in st.session_state.get("walk_steps") or [] if s in all_steps]
 st.session_state.walk_steps = sorted(set(chosen)) if chosen else all_steps
