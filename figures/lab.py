@@ -138,7 +138,7 @@ def expected_pattern(expected: np.ndarray, labels: Sequence[str], title: str, ca
                                    line=dict(width=1, color="#999999")))
             for kind in (NEEDED, NEEDED_BUT_MASKED, MASKED, FREE) if (kinds == kind).any()]
     layout = base_layout(title, height, plot_bgcolor="white", showlegend=True,
-                         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, font=dict(size=13)),
+                         legend=dict(orientation="h", yanchor="top", y=-0.24, x=0, font=dict(size=13)),
                          xaxis=dict(sequence_ticks(labels), title=dict(text="key"), tickangle=0, tickfont=dict(size=14),
                                     constrain="domain"),
                          yaxis=dict(sequence_ticks(labels), title=dict(text="query"), autorange="reversed",
