@@ -79,7 +79,7 @@ class Evaluation:
 def predict_indices(model: TaskModel, inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """(N, T) input indices -> (N, T) predicted output indices, without autograd."""
     was_training = model.training
-    model.eval()
+    model.train(False)
     out = []
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
@@ -106,7 +106,7 @@ def held_out_evaluation(model: TaskModel, size: int = 1000) -> Evaluation:
 def attention_of(model: TaskModel, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One (T,) sequence -> (its predicted output indices (T,), attention (L, H, T, T) float32)."""
     was_training = model.training
-    model.eval()
+    model.train(False)
     ids = torch.from_numpy(np.asarray(inputs, dtype=np.int64)[None])  # (1, T)
     with torch.no_grad(), capture_attention(model.encoder) as record:
         logits = model(ids)  # (1, T, C)
@@ -192,5 +192,5 @@ def load_task_model(path: str | Path) -> TaskModel:
     task = make_task(**json.loads(metadata["task"]))
     model = TaskModel(config, task)
     model.load_state_dict(load_file(str(path)))
-    return model.eval()
+    return model.train(False)
 

@@ -235,7 +235,7 @@ def _run(model: TaskModel, settings: TrainingSettings, seed: int, batches: Train
         latest = evaluate(model, *held_out)
         history[-1] = replace(history[-1], sequence_accuracy=latest.sequence_accuracy)
     recorder.take(model, step)
-    model.eval()
+    model.train(False)
     return TrainingResult(
         task=model.task, config=model.config, settings=settings, seed=seed, model=model,
         accuracy=latest.sequence_accuracy, position_accuracy=latest.position_accuracy,
