@@ -228,6 +228,21 @@ def current_run(qkv: bool = False) -> Run | None:
     return run
 
 
+def second_run(source: str, name: str) -> Run | None:
+    """The sidebar's text through a second model (to compare with), or None after saying why not:
+    `name` is how the page calls that model ("Model B", "The model to compare with")."""
+    current = current_input()
+    try:
+        with st.spinner(f"Loading {source}…"):
+            get_model(source)
+        return get_run(source, current.text_a, current.text_b)
+    except ModelLoadError as error:
+        ui.show_problem("error", f"{name} could not be loaded.", str(error))
+    except ValueError as error:  # a pair on a model without segments, nothing readable
+        ui.show_problem("warning", f"{name} cannot read this text.", str(error))
+    return None
+
+
 def page_run(qkv: bool = False) -> Run:
     """The run a page draws; when there is none, the page stops after `current_run` said why."""
     run = current_run(qkv)

@@ -31,6 +31,20 @@ TILE_PX = 72  # the largest tile; with importances, tiles shrink to MIN_TILE_FRA
 MIN_TILE_FRACTION = 0.45
 GAP_X, GAP_Y = 18, 44  # room between tiles, and for the two lines of label under each
 
+# Each head statistic (encoder.analysis.STATISTICS) -> (chart title, colour-bar unit), for every page
+# that maps a statistic over layers × heads (Head patterns, Corpus).
+STATISTIC_NAMES = {
+    "entropy": ("Entropy of each row", "nats"),
+    "cls": ("Mass on [CLS]", "share"),
+    "sep": ("Mass on [SEP]", "share"),
+    "punct": ("Mass on punctuation", "share"),
+    "prev": ("Mass on the previous token", "share"),
+    "self": ("Mass on the token itself", "share"),
+    "next": ("Mass on the next token", "share"),
+    "distance": ("Mean distance looked", "tokens"),
+}
+
+
 
 def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: str = DEFAULT_COLOR_SCALE
                   ) -> go.Figure:

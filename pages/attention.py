@@ -6,7 +6,6 @@ import streamlit as st
 
 import state
 import ui
-from encoder import ModelLoadError
 from encoder.attention_view import (
     PAIR_BLOCKS,
     AttentionView,
@@ -143,16 +142,8 @@ def compare_choices(source_a: str) -> tuple[list, dict]:
 def second_model_heatmap(run, source_b: str, layer: int, head: int) -> None:
     """Model B's attention at the layer proportionally mapped from A's (`encoder.compare`): the same head
     number when B has it, else the mean of B's heads (heads of two models are not matched anyway)."""
-    current = state.current_input()
-    try:
-        with st.spinner(f"Loading {source_b}…"):
-            state.get_model(source_b)
-        run_b = state.get_run(source_b, current.text_a, current.text_b)
-    except ModelLoadError as error:
-        ui.show_problem("error", "The model to compare with could not be loaded.", str(error))
-        return
-    except ValueError as error:  # a pair on a model without segments, nothing readable
-        ui.show_problem("warning", "The model to compare with cannot read this text.", str(error))
+    run_b = state.second_run(source_b, "The model to compare with")
+    if run_b is None:
         return
     compared = compared_attention(run, run_b, layer, head, head if head < run_b.n_heads else -1)
     head_b = "mean of the heads" if compared.head_b < 0 else f"head {compared.head_b + 1}"

@@ -8,7 +8,6 @@ import streamlit as st
 
 import state
 import ui
-from encoder import ModelLoadError
 from encoder.compare import MASSIVE_FACTOR, compared_attention, compared_embeddings, is_causal, layer_mapping
 from figures import embeddings as embedding_figures
 from figures import models as figures
@@ -48,15 +47,8 @@ st.selectbox("Model B (model A is the sidebar's)", others, key="cmp_model_b", wi
 source_b = st.session_state.cmp_model_b
 
 run_a = state.page_run()
-try:
-    with st.spinner(f"Loading {infos[source_b].display_name}…"):
-        state.get_model(source_b)
-    run_b = state.get_run(source_b, current.text_a, current.text_b)
-except ModelLoadError as error:
-    ui.show_problem("error", "Model B could not be loaded.", str(error))
-    st.stop()
-except ValueError as error:  # a pair on a model without segments, nothing readable
-    ui.show_problem("warning", "Model B cannot read this text.", str(error))
+run_b = state.second_run(source_b, "Model B")
+if run_b is None:
     st.stop()
 
 mapping = layer_mapping(run_a.n_layers, run_b.n_layers)

@@ -20,6 +20,7 @@ import ui
 from encoder.analysis import STATISTICS, head_patterns
 from encoder.corpus import CorpusHeadMap, Sentences, corpus_head_map, corpus_statistics, read_sentences, seconds_left
 from figures import corpus as figures
+from figures.heads import STATISTIC_NAMES
 
 ATTENTION_PAGE = "pages/attention.py"
 RESULT = "_corp_result"  # this session's last results (a CorpusResult)
@@ -28,16 +29,6 @@ SOURCES = ("Example corpus", "Paste sentences", "Upload a file")
 MAX_SENTENCES = 20_000  # about 5 minutes at the 15 ms a sentence measured on 2 busy cores
 DEFAULT_LIMIT = 2_000
 SAMPLE_SIZES = [8, 16, 32, 64, 128]
-STATISTIC_NAMES = {  # statistic -> (title, unit)
-    "entropy": ("Entropy of each row", "nats"),
-    "cls": ("Mass on [CLS]", "share"),
-    "sep": ("Mass on [SEP]", "share"),
-    "punct": ("Mass on punctuation", "share"),
-    "prev": ("Mass on the previous token", "share"),
-    "self": ("Mass on the token itself", "share"),
-    "next": ("Mass on the next token", "share"),
-    "distance": ("Mean distance looked", "tokens"),
-}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import streamlit as st
 
 import state
 import ui
-from encoder import ModelLoadError, geometry
+from encoder import geometry
 from encoder.compare import compared_embeddings
 from figures import embeddings as figures
 from figures.common import plotly_text
@@ -71,17 +71,7 @@ with controls[2]:
 with controls[3]:
     source_b = second_model(state.current_input().source)
 
-run_b = None
-if source_b is not None:
-    current = state.current_input()
-    try:
-        with st.spinner(f"Loading {source_b}…"):
-            state.get_model(source_b)
-        run_b = state.get_run(source_b, current.text_a, current.text_b)
-    except ModelLoadError as error:
-        ui.show_problem("error", "The second model could not be loaded.", str(error))
-    except ValueError as error:  # a pair on a model without segments, nothing readable
-        ui.show_problem("warning", "The second model cannot read this text.", str(error))
+run_b = None if source_b is None else state.second_run(source_b, "The second model")
 
 scatter_caption = (f"Each dot is one token's vector at this depth, squeezed from {run.hidden_states.shape[-1]} "
                    "numbers by PCA: close dots are similar vectors. Colour is position; red diamonds are special "

@@ -20,21 +20,11 @@ from encoder.analysis import (
     head_statistics,
 )
 from figures import heads as figures
+from figures.heads import STATISTIC_NAMES
 
 ATTENTION_PAGE = "pages/attention.py"
 OPEN_FLAG = "_hs_open_head"  # set by a click's callback; the page then switches (not allowed in a callback)
 
-# statistic -> (chart title, colour-bar unit)
-STATISTIC_NAMES = {
-    "entropy": ("Entropy of each row", "nats"),
-    "cls": ("Mass on [CLS]", "share"),
-    "sep": ("Mass on [SEP]", "share"),
-    "punct": ("Mass on punctuation", "share"),
-    "prev": ("Mass on the previous token", "share"),
-    "self": ("Mass on the token itself", "share"),
-    "next": ("Mass on the next token", "share"),
-    "distance": ("Mean distance looked", "tokens"),
-}
 PATTERN_RULES = {
     "[CLS] sink": f"mass on [CLS] ≥ {SINK_THRESHOLD}: most tokens park their attention on [CLS].",
     "[SEP] sink": f"mass on [SEP] ≥ {SINK_THRESHOLD}: most tokens park their attention on [SEP], often a "
