@@ -15,33 +15,18 @@ Prints medians of `--repeats` runs (`--ray-repeats` for the Ray figures):
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.heads import timed
 from encoder import load_model
 from encoder.analysis import STATISTICS
 from encoder.corpus import SentenceStatistics, corpus_statistics, read_sentences
 
 CORPUS = Path(__file__).resolve().parents[1] / "assets" / "corpus.txt"
-
-
-def timed(work: Callable[[], object], repeats: int) -> tuple[float, float, object]:
-    """(median wall seconds, median CPU seconds of this process, last result) over `repeats` runs.
-
-    On a shared machine the CPU seconds say what the work costs when the wall clock is disturbed.
-    """
-    times, cpu, result = [], [], None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = work()
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(times), statistics.median(cpu), result
 
 
 def corpus_of(size: int) -> list[str]:

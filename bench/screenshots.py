@@ -17,7 +17,8 @@ from bench.app_server import free_port, start_server, stop_server, wait_until_he
 from bench.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGES, RUN_COUNTER_JS, SCREENSHOTS, VIEWPORT, App
 
 README_PAGES = ("attention", "embeddings", "positional")  # the pages the README shows
-HIDE_CHROME = '[data-testid="stMainMenu"], [data-testid="stDecoration"], [data-testid="stSidebarCollapseButton"] {visibility: hidden}'
+HIDE_CHROME = ('[data-testid="stMainMenu"], [data-testid="stDecoration"], [data-testid="stSidebarCollapseButton"] '
+               "{visibility: hidden}")
 
 
 def take_screenshots(app: App, folder: Path, start: str = "/?layer=2&head=9",
