@@ -31,6 +31,7 @@ class Task:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line: what the output at each position is
     pattern: ClassVar[str] = ""  # one line: the attention pattern that solves it
+    input_symbols: ClassVar[tuple[str, ...]] = DIGITS
     length: int = 8
 
     def __post_init__(self) -> None:
@@ -39,11 +40,8 @@ class Task:
 
     # --- vocabularies -------------------------------------------------------------------------
     @property
-    def input_symbols(self) -> tuple[str, ...]:
-        return DIGITS
-
-    @property
     def output_symbols(self) -> tuple[str, ...]:
+        """DIGITS unless a task answers with counts or positions, which depend on `length`."""
         return DIGITS
 
     @property
@@ -112,16 +110,16 @@ def _permutation_attention(sources: np.ndarray, n: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ReverseTask(Task):
-    name: ClassVar[str] = "reverse"
-    summary: ClassVar[str] = "Output i is input T-1-i: the sequence read backwards."
-    pattern: ClassVar[str] = "The anti-diagonal: query i attends to key T-1-i."
-
-    def answer(self, inputs: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(inputs[:, ::-1])
+class PermutationTask(Task):
+    """Output i is input `sources()[i]`, a position fixed by i alone: whatever the input, the right
+    pattern is one key per query, and it is all an output can depend on."""
 
     def sources(self) -> np.ndarray:
-        return np.arange(self.length)[::-1].copy()
+        """(T,) int: the input position each output copies."""
+        raise NotImplementedError
+
+    def answer(self, inputs: np.ndarray) -> np.ndarray:
+        return np.take(inputs, self.sources(), axis=1)  # (N, T), C-contiguous (inputs[:, sources] is not)
 
     def expected_attention(self, inputs: np.ndarray) -> np.ndarray:
         return _permutation_attention(self.sources(), len(inputs))
@@ -131,7 +129,17 @@ class ReverseTask(Task):
 
 
 @dataclass(frozen=True)
-class CopyTask(Task):
+class ReverseTask(PermutationTask):
+    name: ClassVar[str] = "reverse"
+    summary: ClassVar[str] = "Output i is input T-1-i: the sequence read backwards."
+    pattern: ClassVar[str] = "The anti-diagonal: query i attends to key T-1-i."
+
+    def sources(self) -> np.ndarray:
+        return np.arange(self.length)[::-1].copy()
+
+
+@dataclass(frozen=True)
+class CopyTask(PermutationTask):
     """Copy shifted right by `offset`, wrapping around: output i is input (i - offset) mod T.
 
     Wrap-around (rather than a padding token) keeps every position a real prediction, so the
@@ -149,17 +157,8 @@ class CopyTask(Task):
         if not 0 <= self.offset < self.length:
             raise ValueError(f"offset must be in 0..{self.length - 1}, not {self.offset}.")
 
-    def answer(self, inputs: np.ndarray) -> np.ndarray:
-        return np.roll(inputs, self.offset, axis=1)  # out[:, i] = in[:, i - offset]
-
     def sources(self) -> np.ndarray:
         return (np.arange(self.length) - self.offset) % self.length
-
-    def expected_attention(self, inputs: np.ndarray) -> np.ndarray:
-        return _permutation_attention(self.sources(), len(inputs))
-
-    def dependencies(self) -> np.ndarray:
-        return _permutation_attention(self.sources(), 1)[0]
 
 
 @dataclass(frozen=True)
@@ -236,6 +235,7 @@ class BracketsTask(Task):
     name: ClassVar[str] = "brackets"
     summary: ClassVar[str] = "Output i is the position of the bracket that matches bracket i."
     pattern: ClassVar[str] = "Each bracket attends to its partner."
+    input_symbols: ClassVar[tuple[str, ...]] = BRACKETS
     length: int = 12
     n_types: ClassVar[int] = 2
 
@@ -243,10 +243,6 @@ class BracketsTask(Task):
         super().__post_init__()
         if self.length % 2:
             raise ValueError(f"Balanced brackets need an even length, not {self.length}.")
-
-    @property
-    def input_symbols(self) -> tuple[str, ...]:
-        return BRACKETS
 
     @property
     def output_symbols(self) -> tuple[str, ...]:
