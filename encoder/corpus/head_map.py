@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..analysis import head_distances, head_map, head_statistic_arrays, token_classes
-from ..run import Model
-from .statistics import Progress, length_order, runs_or_reasons
+from ..run import Model, Run
+from .statistics import Progress, measure_by_length
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,13 @@ def sample_indices(n_texts: int, sample_size: int, seed: int = 0) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n_texts, size=sample_size, replace=False).tolist())
 
 
+def distances_and_focus(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """One sentence's JS distances between heads (L·H, L·H), and each head's focus (L·H,): its entropy
+    as a share of ln T, 0 = one key, 1 = uniform."""
+    entropy = head_statistic_arrays(run.attentions, *token_classes(run.tokens, run.special))["entropy"]
+    return head_distances(run.attentions), entropy.ravel() / np.log(max(run.n_tokens, 2))
+
+
 def corpus_head_map(model: Model, texts: Sequence[str], sample_size: int = 32, batch_size: int = 32,
                     seed: int = 0, progress: Progress | None = None, *,
                     row_numbers: Sequence[int] | None = None) -> CorpusHeadMap:
@@ -61,23 +68,15 @@ def corpus_head_map(model: Model, texts: Sequence[str], sample_size: int = 32, b
     best_focus = np.full(n_heads, np.inf)  # lowest entropy / ln T so far, per head
     example = np.full(n_heads, -1)
     measured, skipped = [], []
-    order = [sample[i] for i in length_order([texts[i] for i in sample])]
-    if progress:
-        progress(0, len(order))
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        for i, run in zip(batch, runs_or_reasons(model, [texts[i] for i in batch], batch_size), strict=True):
-            if isinstance(run, str):
-                skipped.append((rows[i], run))
-                continue
-            distance_sum += head_distances(run.attentions)  # (L·H, L·H)
-            entropy = head_statistic_arrays(run.attentions, *token_classes(run.tokens, run.special))["entropy"]
-            focus = entropy.ravel() / np.log(max(run.n_tokens, 2))  # (L·H,): 0 = one key, 1 = uniform
-            better = focus < best_focus
-            best_focus[better], example[better] = focus[better], i
-            measured.append(i)
-        if progress:
-            progress(min(start + batch_size, len(order)), len(order))
+    for i, result in measure_by_length(model, texts, distances_and_focus, batch_size, progress, indices=sample):
+        if isinstance(result, str):
+            skipped.append((rows[i], result))
+            continue
+        sentence_distances, focus = result  # (L·H, L·H), (L·H,)
+        distance_sum += sentence_distances
+        better = focus < best_focus
+        best_focus[better], example[better] = focus[better], i
+        measured.append(i)
     if not measured:
         raise ValueError("None of the sampled sentences could be read, so there is no head map to draw.")
     distances = distance_sum / len(measured)

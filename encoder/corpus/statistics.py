@@ -10,8 +10,9 @@ whatever the corpus size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from ..analysis.head_statistics import statistics_frame
 from ..run import Model, Run
 
 Progress = Callable[[int, int], None]  # (sentences done, sentences in all)
+Measure = TypeVar("Measure")
 
 
 def seconds_left(done: int, total: int, elapsed: float) -> float | None:
@@ -130,13 +132,36 @@ def length_order(texts: Sequence[object]) -> list[int]:
     return sorted(range(len(texts)), key=lambda i: len(texts[i]) if isinstance(texts[i], str) else 0)
 
 
+def measure_by_length(model: Model, texts: Sequence[object], measure: Callable[[Run], Measure], batch_size: int = 32,
+                      progress: Progress | None = None, indices: Sequence[int] | None = None
+                      ) -> Iterator[tuple[int, Measure | str]]:
+    """(i, measure(Run of texts[i]) or the reason it was skipped) for each index (all by default),
+    shortest texts first.
+
+    Streams: one length-sorted batch of `batch_size` texts at a time goes through `runs_or_reasons`
+    and is measured, and its Runs are dropped before the next batch runs, so at most one batch of
+    attention maps is alive. `progress(done, total)` counts the indices: 0 first, then after every batch.
+    """
+    chosen = list(range(len(texts))) if indices is None else list(indices)
+    order = [chosen[k] for k in length_order([texts[i] for i in chosen])]
+    if progress:
+        progress(0, len(order))
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        runs = runs_or_reasons(model, [texts[i] for i in batch], batch_size)
+        results = [run if isinstance(run, str) else measure(run) for run in runs]
+        del runs  # the caller may hold a result while the next batch runs, never a Run
+        yield from zip(batch, results, strict=True)
+        if progress:
+            progress(min(start + batch_size, len(order)), len(order))
+
+
 def corpus_statistics(model: Model, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None,
                       *, row_numbers: Sequence[int] | None = None) -> pd.DataFrame:
     """Each head's statistics averaged over sentences: one row per (layer, head), the columns of
     `head_statistics`, `attrs["n_sentences"]` and `attrs["skipped"]` (see `RunningMeans.frame`).
 
-    Streams: one length-sorted batch of `batch_size` texts at a time goes through
-    `model.run_batch`, so at most one batch of attention maps is alive. Unreadable texts are
+    Streams (`measure_by_length`): at most one batch of attention maps is alive. Unreadable texts are
     skipped and listed as (row, reason); row is `row_numbers[i]` (e.g. `Sentences.rows`) or the
     1-based position. `progress(done, total)` is called with 0 first and after every batch.
     """
@@ -145,16 +170,9 @@ def corpus_statistics(model: Model, texts: Sequence[str], batch_size: int = 32, 
     if len(rows) != len(texts):
         raise ValueError(f"{len(rows)} row numbers for {len(texts)} texts.")
     means, skipped = RunningMeans(), []
-    order = length_order(texts)
-    if progress:
-        progress(0, len(texts))
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        for i, result in zip(batch, text_statistics(model, [texts[i] for i in batch], batch_size), strict=True):
-            if isinstance(result, str):
-                skipped.append((rows[i], result))
-            else:
-                means.add(result)
-        if progress:
-            progress(min(start + batch_size, len(texts)), len(texts))
+    for i, result in measure_by_length(model, texts, SentenceStatistics.of_run, batch_size, progress):
+        if isinstance(result, str):
+            skipped.append((rows[i], result))
+        else:
+            means.add(result)
     return means.frame(skipped)
