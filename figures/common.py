@@ -109,6 +109,25 @@ def base_layout(title: str, height: int, **extra) -> dict:
                 margin=dict(l=10, r=10, t=50, b=10), **extra)
 
 
+def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype: type = np.float64, *,
+                   heatmap: dict, targets: dict) -> list[go.BaseTraceType]:
+    """An (L, H) map's traces on 1-based axes (heads across, layers down): a heatmap coloured over
+    the finite values, and over it one invisible square marker per cell with the cell's 0-based
+    [layer, head] as customdata, which takes the click (Streamlit reports clicks on markers, not
+    on heatmap cells). `heatmap` and `targets` add each figure's own colour bar and hover."""
+    n_layers, n_heads = values.shape
+    heads, layers = np.meshgrid(np.arange(n_heads), np.arange(n_layers))  # (L, H) each
+    finite = values[np.isfinite(values)]
+    return [
+        go.Heatmap(z=np.asarray(values, dtype=z_dtype), x=np.arange(1, n_heads + 1), y=np.arange(1, n_layers + 1),
+                   zmin=float(finite.min()) if finite.size else 0.0, zmax=float(finite.max()) if finite.size else 1.0,
+                   colorscale=colorscale(color_scale), **heatmap),
+        go.Scatter(x=(heads + 1).ravel(), y=(layers + 1).ravel(), mode="markers", showlegend=False,
+                   customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
+                   marker=dict(size=cell_px, symbol="square", opacity=0.01, color="white"), **targets),
+    ]
+
+
 # Plotly's modebar for st.plotly_chart(config=...): no logo, and a sharp PNG for slides.
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 

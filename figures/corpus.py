@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import DEFAULT_COLOR_SCALE, base_layout, colorscale, plotly_text
+from .common import DEFAULT_COLOR_SCALE, base_layout, layer_head_map, plotly_text
 
 # One colour per pattern of encoder.analysis.PATTERNS (Okabe & Ito's colour-blind-safe set, then greys:
 # "mixed", the heads with no pattern, recede).
@@ -27,22 +27,15 @@ def statistic_heatmap(values: np.ndarray, title: str, unit: str, n_sentences: in
                       color_scale: str = DEFAULT_COLOR_SCALE) -> go.Figure:
     """(L, H) means of one statistic: layers down, heads across, the exact values in z (hover shows them)."""
     n_layers, n_heads = values.shape
-    heads, layers = np.meshgrid(np.arange(n_heads), np.arange(n_layers))  # (L, H) each
-    finite = values[np.isfinite(values)]
-    trace = go.Heatmap(
-        z=np.asarray(values, dtype=np.float64), x=np.arange(1, n_heads + 1), y=np.arange(1, n_layers + 1),
-        zmin=float(finite.min()) if finite.size else 0.0, zmax=float(finite.max()) if finite.size else 1.0,
-        colorscale=colorscale(color_scale), customdata=np.stack([layers, heads], axis=-1).tolist(),  # (L, H, 2)
-        colorbar=dict(thickness=12, len=0.9, title=dict(text=plotly_text(unit), side="right")),
-        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(title)}: %{{z:.3f}} {plotly_text(unit)}"
-                      "<br>click to open this head on a sentence of the corpus<extra></extra>",
-        xgap=1, ygap=1,
-    )
-    # Heatmap cells are not selectable in Streamlit: one invisible marker per cell takes the click.
-    targets = go.Scatter(
-        x=(heads + 1).ravel(), y=(layers + 1).ravel(), mode="markers", hoverinfo="skip", showlegend=False,
-        customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
-        marker=dict(size=CELL_PX * 0.7, symbol="square", opacity=0.01, color="white"),
+    traces = layer_head_map(
+        values, color_scale, CELL_PX * 0.7,
+        heatmap=dict(customdata=np.stack(np.indices(values.shape), axis=-1).tolist(),  # (L, H, 2): [layer, head]
+                     colorbar=dict(thickness=12, len=0.9, title=dict(text=plotly_text(unit), side="right")),
+                     hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(title)}: %{{z:.3f}} "
+                                   f"{plotly_text(unit)}<br>click to open this head on a sentence of the corpus"
+                                   "<extra></extra>",
+                     xgap=1, ygap=1),
+        targets=dict(hoverinfo="skip"),
     )
     layout = base_layout(f"{title}, mean over {n_sentences:,} sentences", 90 + CELL_PX * n_layers,
                          clickmode="event+select", dragmode=False, plot_bgcolor="white",
@@ -50,7 +43,7 @@ def statistic_heatmap(values: np.ndarray, title: str, unit: str, n_sentences: in
                                     range=[0.5, n_heads + 0.5]),
                          yaxis=dict(title=dict(text="layer"), autorange="reversed", showgrid=False,
                                     tickvals=list(range(1, n_layers + 1))))
-    return go.Figure([trace, targets], layout)
+    return go.Figure(traces, layout)
 
 
 def head_map_scatter(xy: np.ndarray, layers: np.ndarray, heads: np.ndarray, patterns: Sequence[str],

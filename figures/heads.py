@@ -17,8 +17,8 @@ from .common import (
     DEFAULT_COLOR_SCALE,
     base_layout,
     color_indices,
-    colorscale,
     downsample_mean,
+    layer_head_map,
     palette,
     plotly_text,
     png_data_uri,
@@ -52,23 +52,12 @@ def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: st
 
     Drawn small (four to a row), so the unit goes into the title and the colour bar stays thin."""
     n_layers, n_heads = values.shape
-    heads, layers = np.meshgrid(np.arange(n_heads), np.arange(n_layers))  # (L, H) each
-    finite = values[np.isfinite(values)]
-    heatmap = go.Heatmap(
-        z=np.asarray(values, dtype=np.float32), x=np.arange(1, n_heads + 1), y=np.arange(1, n_layers + 1),
-        zmin=float(finite.min()) if finite.size else 0.0, zmax=float(finite.max()) if finite.size else 1.0,
-        colorscale=colorscale(color_scale), hoverinfo="skip",
-        colorbar=dict(thickness=8, len=1.0, tickfont=dict(size=9), nticks=4),
-    )
-    # One clickable marker per cell, carrying (layer, head), 0-based.
-    targets = go.Scatter(
-        x=(heads + 1).ravel(), y=(layers + 1).ravel(), mode="markers",
-        customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
-        marker=dict(size=14, symbol="square", opacity=0.01, color="white"),
-        text=[f"{v:.3f}" for v in values.ravel()],
-        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(name)} = %{{text}} {plotly_text(unit)}"
-                      "<br>click to open<extra></extra>",
-        showlegend=False,
+    traces = layer_head_map(
+        values, color_scale, 14, z_dtype=np.float32,
+        heatmap=dict(hoverinfo="skip", colorbar=dict(thickness=8, len=1.0, tickfont=dict(size=9), nticks=4)),
+        targets=dict(text=[f"{v:.3f}" for v in values.ravel()],
+                     hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(name)} = %{{text}} "
+                                   f"{plotly_text(unit)}<br>click to open<extra></extra>"),
     )
     title = f"{name} ({unit})" if unit else name
     layout = base_layout(title, 240, clickmode="event+select", dragmode=False, plot_bgcolor="white",
@@ -80,7 +69,7 @@ def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: st
                                     ticktext=[f"L{layer}" for layer in range(1, n_layers + 1)]))
     layout["title"]["font"] = dict(size=13)
     layout["margin"] = dict(l=6, r=6, t=34, b=6)
-    return go.Figure([heatmap, targets], layout)
+    return go.Figure(traces, layout)
 
 
 def tile_sizes(n: int, importance: np.ndarray | None, largest: int = TILE_PX) -> np.ndarray:
