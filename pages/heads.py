@@ -9,16 +9,7 @@ import streamlit as st
 
 import state
 import ui
-from encoder import export
-from encoder.analysis import (
-    BROAD_FRACTION,
-    OFFSET_THRESHOLD,
-    PATTERNS,
-    SINK_THRESHOLD,
-    STATISTICS,
-    head_patterns,
-    head_statistics,
-)
+from encoder import analysis, export
 from figures import heads as figures
 from figures.heads import STATISTIC_NAMES
 
@@ -26,14 +17,14 @@ ATTENTION_PAGE = "pages/attention.py"
 OPEN_FLAG = "_hs_open_head"  # set by a click's callback; the page then switches (not allowed in a callback)
 
 PATTERN_RULES = {
-    "[CLS] sink": f"mass on [CLS] ≥ {SINK_THRESHOLD}: most tokens park their attention on [CLS].",
-    "[SEP] sink": f"mass on [SEP] ≥ {SINK_THRESHOLD}: most tokens park their attention on [SEP], often a "
+    "[CLS] sink": f"mass on [CLS] ≥ {analysis.SINK_THRESHOLD}: most tokens park their attention on [CLS].",
+    "[SEP] sink": f"mass on [SEP] ≥ {analysis.SINK_THRESHOLD}: most tokens park their attention on [SEP], often a "
                   "“no-op” (Clark et al. §3.3).",
-    "punctuation": f"mass on punctuation ≥ {SINK_THRESHOLD}: attention goes to commas and full stops.",
-    "previous token": f"mass on the previous token ≥ {OFFSET_THRESHOLD}: each token looks one step back.",
-    "next token": f"mass on the next token ≥ {OFFSET_THRESHOLD}: each token looks one step ahead.",
-    "self": f"mass on the token itself ≥ {OFFSET_THRESHOLD}.",
-    "broad": f"no single target, and entropy ≥ {BROAD_FRACTION} · ln T: attention spread over many tokens "
+    "punctuation": f"mass on punctuation ≥ {analysis.SINK_THRESHOLD}: attention goes to commas and full stops.",
+    "previous token": f"mass on the previous token ≥ {analysis.OFFSET_THRESHOLD}: each token looks one step back.",
+    "next token": f"mass on the next token ≥ {analysis.OFFSET_THRESHOLD}: each token looks one step ahead.",
+    "self": f"mass on the token itself ≥ {analysis.OFFSET_THRESHOLD}.",
+    "broad": f"no single target, and entropy ≥ {analysis.BROAD_FRACTION} · ln T: attention spread over many tokens "
              "(a bag-of-words summary).",
     "mixed": "no statistic reaches its threshold: read these heads one by one.",
 }
@@ -61,12 +52,13 @@ st.caption("What each head does on this text, in numbers (Clark et al. 2019, “
            "Click any cell, table row or thumbnail to open that head on the Attention page.")
 run = state.page_run()
 
-stats = head_patterns(head_statistics(run))  # one row per (layer, head), 0-based
-arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads) for name in STATISTICS}  # (L, H) each
+stats = analysis.head_patterns(analysis.head_statistics(run))  # one row per (layer, head), 0-based
+arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads)  # (L, H) each
+          for name in analysis.STATISTICS}
 
 st.subheader("Statistics, layer by layer")
 columns = st.columns(4, gap="small")
-for index, name in enumerate(STATISTICS):
+for index, name in enumerate(analysis.STATISTICS):
     title, unit = STATISTIC_NAMES[name]
     with columns[index % 4]:
         key = f"chart_statistic_{name}"
@@ -80,7 +72,7 @@ table = stats.assign(layer=stats["layer"] + 1, head=stats["head"] + 1)
 st.session_state["_hs_table_order"] = list(zip(stats["layer"], stats["head"], strict=True))
 st.dataframe(table, key="tbl_head_statistics", on_select=open_selected_row, selection_mode="single-row",
              hide_index=True, height=320,
-             column_config={name: st.column_config.NumberColumn(format="%.3f") for name in STATISTICS}
+             column_config={name: st.column_config.NumberColumn(format="%.3f") for name in analysis.STATISTICS}
              | {"reason": st.column_config.TextColumn("why this pattern", width="large")})
 st.caption("Click a column header to sort (e.g. by prev to find previous-token heads); select a row to open "
            "that head. Layers and heads are counted from 1.")
@@ -99,19 +91,19 @@ if st.toggle("Size tiles by importance", key="hs_importance",
     importance = np.zeros((run.n_layers, run.n_heads))  # (L, H)
     importance[effects["layer"].to_numpy(), effects["head"].to_numpy()] = effects["embedding_shift"].to_numpy()
     importance = importance / (importance.max() or 1.0)  # one scale for every group's tiles
-for pattern in PATTERNS:
+for pattern in analysis.PATTERNS:
     members = stats[stats["pattern"] == pattern]
     if members.empty:
         continue
     heads = list(zip(members["layer"], members["head"], strict=True))
     matrices = run.attentions[members["layer"].to_numpy(), members["head"].to_numpy()]  # (N, T, T)
     sizes = None if importance is None else importance[members["layer"].to_numpy(), members["head"].to_numpy()]
-    key = f"chart_gallery_{PATTERNS.index(pattern)}"
+    key = f"chart_gallery_{analysis.PATTERNS.index(pattern)}"
     count = f"{len(heads)} head{'s' * (len(heads) != 1)}"
     title = f"{pattern[0].upper()}{pattern[1:]} · {count} · {PATTERN_RULES[pattern]}"
     ui.chart(figures.gallery(matrices, heads, members["reason"].tolist(), title, importance=sizes),
              key, on_select=lambda key=key: open_clicked(key))
-empty = [p for p in PATTERNS if not (stats["pattern"] == p).any()]
+empty = [p for p in analysis.PATTERNS if not (stats["pattern"] == p).any()]
 if empty:
     st.caption(f"No head on this text: {', '.join(empty)}.")
 
