@@ -68,6 +68,16 @@ def padding_demo():
 # ---------------------------------------------------------------- one function per stage
 
 
+def beside(left: tuple, right: tuple) -> None:
+    """Two charts in a row, each given as `ui.chart`'s arguments: a matrix on the wider left, and on
+    the right what it means per token (one bar each)."""
+    left_column, right_column = st.columns([3, 2])
+    with left_column:
+        ui.chart(*left)
+    with right_column:
+        ui.chart(*right)
+
+
 def show_tokens() -> None:
     table = pd.DataFrame({"position": range(run.n_tokens), "token": labels, "id": run.ids})
     if run.is_pair:
@@ -79,12 +89,9 @@ def show_tokens() -> None:
 
 
 def show_token_embeddings() -> None:
-    left, right = st.columns([3, 2])
-    with left:
-        ui.chart(figures.window(walk.token_embeddings[shown], rows, "Token embeddings"), "chart_walk_token")
-    with right:
-        ui.chart(figures.token_bars({"length": lessons.token_norms(walk.token_embeddings[shown])}, rows,
-                                    "Length of each token's vector", "‖token embedding‖"), "chart_walk_token_len")
+    beside((figures.window(walk.token_embeddings[shown], rows, "Token embeddings"), "chart_walk_token"),
+           (figures.token_bars({"length": lessons.token_norms(walk.token_embeddings[shown])}, rows,
+                               "Length of each token's vector", "‖token embedding‖"), "chart_walk_token_len"))
 
 
 def show_positions() -> None:
@@ -102,15 +109,12 @@ def show_layer_norm() -> None:
     before = walk.layer_input if walk.norm_first else walk.summed
     mean_before, std_before = lessons.row_mean_std(before[shown])
     mean_after, std_after = lessons.row_mean_std(after[shown])
-    left, right = st.columns([3, 2])
-    with left:
-        ui.chart(figures.side_by_side({"before": before[shown], "after LayerNorm": after[shown]}, rows,
-                                      "Before and after LayerNorm"), "chart_walk_ln")
-    with right:
-        ui.chart(figures.token_bars({"std before": std_before, "std after": std_after, "mean after": mean_after},
-                                    rows, "Each token's spread, before and after", "value"), "chart_walk_ln_std",
-                 f"Before: means {mean_before.min():.2f} to {mean_before.max():.2f}. After, the learned scale and "
-                 "shift move mean and spread away from exactly 0 and 1.")
+    beside((figures.side_by_side({"before": before[shown], "after LayerNorm": after[shown]}, rows,
+                                 "Before and after LayerNorm"), "chart_walk_ln"),
+           (figures.token_bars({"std before": std_before, "std after": std_after, "mean after": mean_after},
+                               rows, "Each token's spread, before and after", "value"), "chart_walk_ln_std",
+            f"Before: means {mean_before.min():.2f} to {mean_before.max():.2f}. After, the learned scale and "
+            "shift move mean and spread away from exactly 0 and 1."))
     if not walk.norm_first and layer > 0:
         st.caption(f"This LayerNorm belongs to the embeddings. Layer {layer + 1}'s input is layer {layer}'s output, "
                    "which ends with a LayerNorm of its own (stage 14).")
@@ -179,13 +183,10 @@ def show_concatenated() -> None:
 
 
 def show_output_projection() -> None:
-    left, right = st.columns([3, 2])
-    with left:
-        ui.chart(figures.window(walk.attention_output[shown], rows, "After W_O"), "chart_walk_wo")
-    with right:
-        ui.chart(figures.token_bars({"concatenated heads": lessons.token_norms(walk.concatenated[shown]),
-                                     "after W_O": lessons.token_norms(walk.attention_output[shown])},
-                                    rows, "Vector lengths", "length"), "chart_walk_wo_len")
+    beside((figures.window(walk.attention_output[shown], rows, "After W_O"), "chart_walk_wo"),
+           (figures.token_bars({"concatenated heads": lessons.token_norms(walk.concatenated[shown]),
+                                "after W_O": lessons.token_norms(walk.attention_output[shown])},
+                               rows, "Vector lengths", "length"), "chart_walk_wo_len"))
 
 
 def show_residual_attention() -> None:
@@ -197,13 +198,10 @@ def show_residual_attention() -> None:
 
 
 def show_feed_forward() -> None:
-    left, right = st.columns([3, 2])
-    with left:
-        ui.chart(figures.window(walk.feed_forward_hidden[shown], rows, "Feed-forward hidden units"), "chart_walk_ffh")
-    with right:
-        ui.chart(figures.token_bars({"active units": lessons.active_share(walk.feed_forward_hidden[shown])}, rows,
-                                    f"Share of the {walk.feed_forward_hidden.shape[1]} hidden units switched on",
-                                    "share", percent=True), "chart_walk_ff_active")
+    beside((figures.window(walk.feed_forward_hidden[shown], rows, "Feed-forward hidden units"), "chart_walk_ffh"),
+           (figures.token_bars({"active units": lessons.active_share(walk.feed_forward_hidden[shown])}, rows,
+                               f"Share of the {walk.feed_forward_hidden.shape[1]} hidden units switched on",
+                               "share", percent=True), "chart_walk_ff_active"))
 
 
 def show_residual_feed_forward() -> None:
