@@ -162,98 +162,73 @@ def albert_config(hf: dict[str, Any]) -> EncoderConfig:
     return replace(config, embedding_size=int(hf.get("embedding_size", 128)), share_layers=True)
 
 
-# The layers shared by BERT, RoBERTa and ELECTRA.
-_BERT_MODULES: dict[str, Sources] = {
+def _layer_modules(layer: str, *, qkv: tuple[str, str, str], out: str, attention_norm: str, up: str, down: str,
+                   feed_forward_norm: str) -> dict[str, Sources]:
+    """The `modules` rows of one layer: each of our modules -> the checkpoint's module of that name
+    under `layer`, the checkpoint's path to a layer ("{n}" for its number). qkv's three are
+    concatenated: (3D, D) / (3D,), which matches the (B, T, 3, H, Dh) view in MultiHeadAttention."""
+    return {
+        "layers.{n}.attention.qkv": tuple(f"{layer}.{name}" for name in qkv),
+        "layers.{n}.attention.out": f"{layer}.{out}",
+        "layers.{n}.attention_norm": f"{layer}.{attention_norm}",
+        "layers.{n}.feed_forward.up": f"{layer}.{up}",
+        "layers.{n}.feed_forward.down": f"{layer}.{down}",
+        "layers.{n}.feed_forward_norm": f"{layer}.{feed_forward_norm}",
+    }
+
+
+# BERT's names for the embeddings, which every family here keeps.
+_BERT_EMBEDDINGS: dict[str, Sources] = {
     "embeddings.token": "embeddings.word_embeddings",
     "embeddings.position": "embeddings.position_embeddings",
     "embeddings.segment": "embeddings.token_type_embeddings",
     "embeddings.norm": "embeddings.LayerNorm",
-    # (3D, D) / (3D,): matches the (B, T, 3, H, Dh) view in MultiHeadAttention
-    "layers.{n}.attention.qkv": tuple(f"encoder.layer.{{n}}.attention.self.{p}" for p in ("query", "key", "value")),
-    "layers.{n}.attention.out": "encoder.layer.{n}.attention.output.dense",
-    "layers.{n}.attention_norm": "encoder.layer.{n}.attention.output.LayerNorm",
-    "layers.{n}.feed_forward.up": "encoder.layer.{n}.intermediate.dense",
-    "layers.{n}.feed_forward.down": "encoder.layer.{n}.output.dense",
-    "layers.{n}.feed_forward_norm": "encoder.layer.{n}.output.LayerNorm",
 }
+# The layers shared by BERT, RoBERTa and ELECTRA.
+_BERT_MODULES = _BERT_EMBEDDINGS | _layer_modules(
+    "encoder.layer.{n}", qkv=("attention.self.query", "attention.self.key", "attention.self.value"),
+    out="attention.output.dense", attention_norm="attention.output.LayerNorm",
+    up="intermediate.dense", down="output.dense", feed_forward_norm="output.LayerNorm",
+)
+# DistilBERT has no segments.
+_DISTILBERT_EMBEDDINGS = {key: name for key, name in _BERT_EMBEDDINGS.items() if key != "embeddings.segment"}
+_DISTILBERT_MODULES = _DISTILBERT_EMBEDDINGS | _layer_modules(
+    "transformer.layer.{n}", qkv=("attention.q_lin", "attention.k_lin", "attention.v_lin"),
+    out="attention.out_lin", attention_norm="sa_layer_norm",
+    up="ffn.lin1", down="ffn.lin2", feed_forward_norm="output_layer_norm",
+)
+# ALBERT's one shared layer: no "{n}", so every depth of `Encoder` reads the same checkpoint keys.
+_ALBERT_MODULES = _BERT_EMBEDDINGS | {"embeddings.project": "encoder.embedding_hidden_mapping_in"} | _layer_modules(
+    "encoder.albert_layer_groups.0.albert_layers.0", qkv=("attention.query", "attention.key", "attention.value"),
+    out="attention.dense", attention_norm="attention.LayerNorm",
+    up="ffn", down="ffn_output", feed_forward_norm="full_layer_layer_norm",
+)
 # TensorFlow checkpoints name LayerNorm parameters gamma and beta.
 _TF_LAYER_NORM = ((r"(LayerNorm)\.gamma$", r"\1.weight"), (r"(LayerNorm)\.beta$", r"\1.bias"))
-# Task heads an encoder does not use (a head, if wanted, is read from the weights separately).
-_TASK_HEADS = r"classifier|qa_outputs"
-_BUFFERS = r"position_ids$|token_type_ids$"
 
-BERT = Family(
-    name="BERT",
-    model_types=("bert",),
-    config_from_hf=bert_config,
-    modules=_BERT_MODULES,
-    strip_prefixes=("bert.",),
-    renames=_TF_LAYER_NORM,
-    ignore=rf"^(cls|pooler|{_TASK_HEADS})\.|{_BUFFERS}",
-)
 
-ROBERTA = Family(
-    name="RoBERTa",
-    # XLM-RoBERTa and CamemBERT are RoBERTa's code with other vocabularies (transformers copies it).
-    model_types=("roberta", "xlm-roberta", "camembert"),
-    config_from_hf=roberta_config,
-    modules=_BERT_MODULES,
-    strip_prefixes=("roberta.",),
-    ignore=rf"^(lm_head|pooler|{_TASK_HEADS})\.|{_BUFFERS}",
-)
+def _ignoring(*heads: str) -> str:
+    """`ignore` for a family whose pre-training heads are the top-level modules `heads`: those, the
+    task heads an encoder does not use (a head, if wanted, is read from the weights separately),
+    and the stored position and segment ids."""
+    return rf"^({'|'.join((*heads, 'classifier', 'qa_outputs'))})\.|position_ids$|token_type_ids$"
 
-DISTILBERT = Family(
-    name="DistilBERT",
-    model_types=("distilbert",),
-    config_from_hf=distilbert_config,
-    modules={
-        "embeddings.token": "embeddings.word_embeddings",
-        "embeddings.position": "embeddings.position_embeddings",
-        "embeddings.norm": "embeddings.LayerNorm",
-        "layers.{n}.attention.qkv": tuple(f"transformer.layer.{{n}}.attention.{p}_lin" for p in "qkv"),
-        "layers.{n}.attention.out": "transformer.layer.{n}.attention.out_lin",
-        "layers.{n}.attention_norm": "transformer.layer.{n}.sa_layer_norm",
-        "layers.{n}.feed_forward.up": "transformer.layer.{n}.ffn.lin1",
-        "layers.{n}.feed_forward.down": "transformer.layer.{n}.ffn.lin2",
-        "layers.{n}.feed_forward_norm": "transformer.layer.{n}.output_layer_norm",
-    },
-    strip_prefixes=("distilbert.",),
-    ignore=rf"^(vocab_transform|vocab_layer_norm|vocab_projector|pre_classifier|{_TASK_HEADS})\.|{_BUFFERS}",
-)
 
-ELECTRA = Family(
-    name="ELECTRA",
-    model_types=("electra",),
-    config_from_hf=electra_config,
-    modules={**_BERT_MODULES, "embeddings.project": "embeddings_project"},
-    strip_prefixes=("electra.",),
-    renames=_TF_LAYER_NORM,
-    ignore=rf"^(discriminator_predictions|generator_predictions|generator_lm_head|{_TASK_HEADS})\.|{_BUFFERS}",
-)
-
-# ALBERT's one shared layer: no "{n}", so every depth of `Encoder` reads the same checkpoint keys.
-_ALBERT_LAYER = "encoder.albert_layer_groups.0.albert_layers.0"
-ALBERT = Family(
-    name="ALBERT",
-    model_types=("albert",),
-    config_from_hf=albert_config,
-    modules={
-        "embeddings.token": "embeddings.word_embeddings",
-        "embeddings.position": "embeddings.position_embeddings",
-        "embeddings.segment": "embeddings.token_type_embeddings",
-        "embeddings.norm": "embeddings.LayerNorm",
-        "embeddings.project": "encoder.embedding_hidden_mapping_in",
-        "layers.{n}.attention.qkv": tuple(f"{_ALBERT_LAYER}.attention.{p}" for p in ("query", "key", "value")),
-        "layers.{n}.attention.out": f"{_ALBERT_LAYER}.attention.dense",
-        "layers.{n}.attention_norm": f"{_ALBERT_LAYER}.attention.LayerNorm",
-        "layers.{n}.feed_forward.up": f"{_ALBERT_LAYER}.ffn",
-        "layers.{n}.feed_forward.down": f"{_ALBERT_LAYER}.ffn_output",
-        "layers.{n}.feed_forward_norm": f"{_ALBERT_LAYER}.full_layer_layer_norm",
-    },
-    strip_prefixes=("albert.",),
-    renames=_TF_LAYER_NORM,
-    ignore=rf"^(pooler|predictions|sop_classifier|{_TASK_HEADS})\.|{_BUFFERS}",
-)
+# name, model types, config.json reader and modules, then how the checkpoint's keys are named.
+BERT = Family("BERT", ("bert",), bert_config, _BERT_MODULES,
+              strip_prefixes=("bert.",), renames=_TF_LAYER_NORM, ignore=_ignoring("cls", "pooler"))
+# XLM-RoBERTa and CamemBERT are RoBERTa's code with other vocabularies (transformers copies it).
+ROBERTA = Family("RoBERTa", ("roberta", "xlm-roberta", "camembert"), roberta_config, _BERT_MODULES,
+                 strip_prefixes=("roberta.",), ignore=_ignoring("lm_head", "pooler"))
+DISTILBERT = Family("DistilBERT", ("distilbert",), distilbert_config, _DISTILBERT_MODULES,
+                    strip_prefixes=("distilbert.",),
+                    ignore=_ignoring("vocab_transform", "vocab_layer_norm", "vocab_projector", "pre_classifier"))
+ELECTRA = Family("ELECTRA", ("electra",), electra_config, _BERT_MODULES | {"embeddings.project": "embeddings_project"},
+                 strip_prefixes=("electra.",), renames=_TF_LAYER_NORM,
+                 ignore=_ignoring("discriminator_predictions", "generator_predictions", "generator_lm_head"))
+ALBERT = Family("ALBERT", ("albert",), albert_config, _ALBERT_MODULES,
+                strip_prefixes=("albert.",), renames=_TF_LAYER_NORM,
+                ignore=_ignoring("pooler", "predictions", "sop_classifier"))
 
 FAMILIES: tuple[Family, ...] = (BERT, ROBERTA, DISTILBERT, ELECTRA, ALBERT)
 
