@@ -251,6 +251,23 @@ def page_run(qkv: bool = False) -> Run:
     return run
 
 
+def open_page(title: str, caption: str, qkv: bool = False) -> Run:
+    """A page's opening: its title, a caption on what it shows, then the run it draws (`page_run`),
+    so that any reason there is none appears under the title."""
+    st.header(title)
+    st.caption(caption)
+    return page_run(qkv)
+
+
+def page_model() -> Model:
+    """The model, for a page that reads its weights too; when it cannot be loaded, the page stops
+    after `current_model` said why. After `page_run` it is the model that made the run."""
+    model = current_model()
+    if model is None:
+        st.stop()
+    return model
+
+
 # ---------------------------------------------------------------- Learn pages (walk-through, ablation)
 # Cached getters the Walk-through and Ablation pages need: the padding demo, the trained sentiment
 # classifier, a run with heads switched off and every head's effect. Each is shared by all sessions

@@ -36,14 +36,12 @@ def clear() -> None:
     st.session_state.abl_off = []
 
 
-st.header(":material/block: Head ablation")
-st.caption("Switch heads off (their output is set to zero before W_O, Michel et al. 2019) and run the text again. "
-           "Click cells of a grid, or pick heads in the list.")
-
-run = state.current_run()
-model = state.current_model() if run is not None else None
-if run is None or model is None:
-    st.stop()
+run = state.open_page(
+    ":material/block: Head ablation",
+    "Switch heads off (their output is set to zero before W_O, Michel et al. 2019) and run the text again. Click "
+    "cells of a grid, or pick heads in the list.",
+)
+model = state.page_model()
 source = state.current_input().source
 n_layers, n_heads = run.n_layers, run.n_heads
 all_heads = list(range(n_layers * n_heads))

@@ -47,10 +47,11 @@ def open_selected_row() -> None:
 if st.session_state.pop(OPEN_FLAG, False):
     st.switch_page(ATTENTION_PAGE)
 
-st.header(":material/category: Head patterns")
-st.caption("What each head does on this text, in numbers (Clark et al. 2019, “What Does BERT Look At?”). "
-           "Click any cell, table row or thumbnail to open that head on the Attention page.")
-run = state.page_run()
+run = state.open_page(
+    ":material/category: Head patterns",
+    "What each head does on this text, in numbers (Clark et al. 2019, “What Does BERT Look At?”). Click any cell, "
+    "table row or thumbnail to open that head on the Attention page.",
+)
 
 stats = analysis.head_patterns(analysis.head_statistics(run))  # one row per (layer, head), 0-based
 arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads)  # (L, H) each

@@ -13,12 +13,12 @@ from figures import rollout as figures
 
 FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
 
-st.header(":material/account_tree: Rollout")
-st.caption("Attention in one layer mixes the mixtures made below it. Rollout multiplies the layers' attention "
-           "(averaged over heads, plus the residual connection) to estimate how much of each *input* token "
-           "ends up in each position. Abnar & Zuidema 2020.")
-
-run = state.page_run()
+run = state.open_page(
+    ":material/account_tree: Rollout",
+    "Attention in one layer mixes the mixtures made below it. Rollout multiplies the layers' attention (averaged over "
+    "heads, plus the residual connection) to estimate how much of each *input* token ends up in each position. Abnar "
+    "& Zuidema 2020.",
+)
 labels = run.tokenized.labels
 
 ui.keep_valid("roll_fusion", list(HEAD_FUSIONS), "mean")

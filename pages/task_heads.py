@@ -15,15 +15,13 @@ from figures import task_heads as figures
 VIEWS = ("One head's attention", "Mean-pooling weights")
 MAX_WORD_ROWS = 12  # rows of the word table shown before it scrolls
 
-st.header(":material/label: Task heads")
-st.caption("The tutorial's two task heads on top of the pretrained encoder, which stays frozen: a sentence "
-           "classifier (the mean of the token vectors, then one linear layer) and a token tagger (one linear layer "
-           "on every token). Only the linear layers are trained, on assets/sentiment.csv and assets/ner.tsv.")
-
-run = state.current_run()
-model = state.current_model() if run is not None else None
-if run is None or model is None:
-    st.stop()
+run = state.open_page(
+    ":material/label: Task heads",
+    "The tutorial's two task heads on top of the pretrained encoder, which stays frozen: a sentence classifier (the "
+    "mean of the token vectors, then one linear layer) and a token tagger (one linear layer on every token). Only the "
+    "linear layers are trained, on assets/sentiment.csv and assets/ner.tsv.",
+)
+model = state.page_model()
 source = state.current_input().source
 n_layers = run.n_layers
 ui.single_head(run.n_layers, run.n_heads)

@@ -12,12 +12,12 @@ from encoder import export
 from encoder.analysis import normalize_rows, value_weighted
 from figures import value_weighted as figures
 
-st.header(":material/scale: Value-weighted attention")
-st.caption("A head's output for a token is Σ_j α_j · v_j W_O: each weight α multiplies a vector, and vectors "
-           "differ in length. ‖α · v W_O‖ measures what each key really contributes (Kobayashi et al. 2020, "
-           "“Attention is Not Only a Weight”). Heavy attention to [CLS] or [SEP] often carries little.")
-
-run = state.page_run()
+run = state.open_page(
+    ":material/scale: Value-weighted attention",
+    "A head's output for a token is Σ_j α_j · v_j W_O: each weight α multiplies a vector, and vectors differ in "
+    "length. ‖α · v W_O‖ measures what each key really contributes (Kobayashi et al. 2020, “Attention is Not Only a "
+    "Weight”). Heavy attention to [CLS] or [SEP] often carries little.",
+)
 labels = run.tokenized.labels
 
 ui.single_head(run.n_layers, run.n_heads)

@@ -27,14 +27,12 @@ def literal(text: str) -> str:
 
 # ---------------------------------------------------------------- the session's choices
 
-st.header(":material/school: Walk-through")
-st.caption("Follow your text through one layer of the encoder, one stage at a time, with the real numbers at each "
-           "stage. Pick the layer and the head; *Lesson mode* shows one stage per screen with a question to the class.")
-
-run = state.current_run()
-model = state.current_model() if run is not None else None
-if run is None or model is None:
-    st.stop()
+run = state.open_page(
+    ":material/school: Walk-through",
+    "Follow your text through one layer of the encoder, one stage at a time, with the real numbers at each stage. "
+    "Pick the layer and the head; *Lesson mode* shows one stage per screen with a question to the class.",
+)
+model = state.page_model()
 
 ui.single_head(run.n_layers, run.n_heads)
 all_steps = list(range(len(lessons.STEPS)))
