@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -375,3 +376,11 @@ def get_tagger(source: str, layer: int, seed: int = 0):
     start = time.perf_counter()
     tagger = default_tagger(get_model(source), seed=seed, layer=layer)
     return tagger, time.perf_counter() - start
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def get_explorer(key: tuple, _build: Callable[[], object]):
+    """The Attention page's packed explorer (figures.explorer.Explorer) for one view, built once and
+    shared by every session showing it: a class opening the same link builds it once. `key` names
+    the run and every view option; `_build` makes it."""
+    return _build()

@@ -3,7 +3,10 @@ widget persistence, and the layer/head selection (1-based in widgets, 0-based in
 
 from __future__ import annotations
 
+import functools
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -12,6 +15,9 @@ import registry
 import url
 from figures.common import CHART_CONFIG
 
+STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
+FIGURES = Path(__file__).resolve().parent / "figures"
+EXPLORER_KEY = "hl_attention_explorer"  # outside every page prefix: a component's state cannot be written back
 MEAN_HEAD = url.MEAN_HEAD  # the head selector's extra choice: the mean over a layer's heads
 SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head")
 _MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
@@ -162,3 +168,46 @@ def export_buttons(name: str, csv: Callable[[], str], fig: go.Figure, runs: dict
         st.download_button("Figure (HTML)", lambda: export.figure_html(fig, CHART_CONFIG), f"{name}.html",
                            "text/html", key=f"dl_{name}_html", on_click="ignore", icon=":material/code:",
                            help="One self-contained file with plotly.js inside: it opens offline.")
+
+
+# ---------------------------------------------------------------- the attention explorer
+
+
+@functools.cache
+def plotly_js_url() -> str:
+    """plotly.js from the installed plotly package, copied once into ./static (gitignored) for
+    Streamlit to serve: no CDN, so it works offline, and the browser caches one file instead of
+    receiving 4.8 MB inline. The URL is relative, so it holds under any server.baseUrlPath."""
+    import plotly
+
+    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    target = STATIC / "plotly.min.js"
+    if not target.exists() or target.stat().st_size != source.stat().st_size:
+        STATIC.mkdir(exist_ok=True)
+        staging = target.with_suffix(".tmp")
+        shutil.copyfile(source, staging)
+        staging.replace(target)  # atomic: a browser never reads half a file
+    return "app/static/plotly.min.js"
+
+
+@functools.cache
+def _explorer_component():
+    return st.components.v2.component(
+        "headlight_attention_explorer", js=(FIGURES / "explorer.js").read_text(encoding="utf-8"),
+        css=(FIGURES / "explorer.css").read_text(encoding="utf-8"), isolate_styles=False)
+
+
+def explorer_said() -> dict:
+    """What the browser-side explorer last said: the selection it shows, and the view id and layers
+    it holds (figures.explorer.Explorer.payload leaves those out); {} before it has said anything."""
+    said = st.session_state.get(EXPLORER_KEY)
+    said = said.get("selection") if hasattr(said, "get") else None
+    return said if isinstance(said, dict) else {}
+
+
+def attention_explorer(payload: bytes, on_change: Callable[[], None]) -> dict | None:
+    """Mount the browser-side explorer (figures/explorer.py and .js) with one packed payload;
+    `on_change` runs when the person picks a layer, head or token there. Returns its selection."""
+    result = _explorer_component()(key=EXPLORER_KEY, data=payload, default={"selection": None},
+                                   on_selection_change=on_change)
+    return result.selection

@@ -45,7 +45,8 @@ RERUN_START_TIMEOUT = 5_000  # ms to see a rerun start after an action (a fast o
 
 NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 MAIN = '[data-testid="stMain"]'
-CHART = f'{MAIN} [data-testid="stPlotlyChart"]'
+# Streamlit's Plotly charts, and those the Attention page's explorer draws itself (figures/explorer.js)
+CHART = f'{MAIN} :is([data-testid="stPlotlyChart"], .hl-chart)'
 EXCEPTION = '[data-testid="stException"]'
 TEXT_AREA = '[data-testid="stSidebar"] [data-testid="stTextArea"] textarea'
 # The navigation is a bar at the top: one dropdown per registry section, its pages as links.
@@ -55,22 +56,29 @@ SECTION_OF = {page.title: page.section for page in registry.PAGES}
 ALERT = f'{MAIN} [data-testid="stAlert"]'
 LOCAL_URL = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
 
-# Counts script runs in the page: Streamlit sets data-test-script-state="running" on stApp while
-# the script runs. Knowing a run started after an action makes "notRunning" mean "that run ended".
+# Counts script runs in the page and logs each change of Streamlit's script state with its time
+# (ms since navigation): Streamlit sets data-test-script-state="running" on stApp while the script
+# runs. A fragment's rerun can start and end between two observer callbacks, so the states a change
+# replaced (oldValue) are read too. Knowing a run started after an action makes "notRunning" mean
+# "that run ended".
 RUN_COUNTER_JS = """
 (() => {
   window.__headlightRuns = 0;
+  window.__stateLog = [];
   let last = null;
-  const check = () => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    const state = app ? app.getAttribute('data-test-script-state') : null;
-    if (state !== last) {
-      if (state === 'running') window.__headlightRuns += 1;
-      last = state;
-    }
+  const note = (state) => {
+    if (state === last) return;
+    if (state === 'running') window.__headlightRuns += 1;
+    window.__stateLog.push([state, performance.now()]);
+    last = state;
   };
-  new MutationObserver(check).observe(document, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ['data-test-script-state'],
+  new MutationObserver((records) => {
+    for (const r of records) if (r.type === 'attributes') note(r.oldValue);
+    const app = document.querySelector('[data-testid="stApp"]');
+    note(app ? app.getAttribute('data-test-script-state') : null);
+  }).observe(document, {
+    subtree: true, childList: true, attributes: true, attributeOldValue: true,
+    attributeFilter: ['data-test-script-state'],
   });
 })();
 """

@@ -14,7 +14,6 @@ browser).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -26,73 +25,66 @@ from bench.browser import (
     CHARTS_DRAWN_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
-    NOT_RUNNING,
     PAGES,
+    RUN_COUNTER_JS,
     App,
-    PlaywrightTimeout,
 )
 from bench.forward import text_of_length
 from encoder import load_model
 
-# Logs every change of Streamlit's script state with a timestamp (ms since navigation start).
-STATE_LOG_JS = """
-(() => {
-  window.__headlightRuns = 0;
-  window.__stateLog = [];
-  let last = null;
-  const check = () => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    const state = app ? app.getAttribute('data-test-script-state') : null;
-    if (state !== last) {
-      if (state === 'running') window.__headlightRuns += 1;
-      window.__stateLog.push([state, performance.now()]);
-      last = state;
-    }
-  };
-  new MutationObserver(check).observe(document, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ['data-test-script-state'],
-  });
-})();
-"""
-MAIN_TITLE_JS = f"""() => {{
+# The main heatmap's title and first row label, as the settle check reads them.
+MAIN_TEXT_JS = f"""() => {{
   const chart = document.querySelector({CHART!r});
   const title = chart && chart.querySelector('.gtitle');
   const first = chart && chart.querySelector('.ytick text');
   return (title ? title.textContent : '') + ' | ' + (first ? first.textContent : '');
 }}"""
+# Remembers when the person last acted (key, pointer), in the page's own clock.
+INPUT_TIME_JS = """
+for (const kind of ['keydown', 'pointerdown']) {
+  window.addEventListener(kind, () => { window.__lastInput = performance.now(); }, true);
+}
+"""
+# The page's clock when it has settled: the run the action started has ended, the main heatmap's
+# text says what the action asked for, and every visible chart has drawn; else false. Checked on
+# every animation frame, so the time is that of the first frame that shows the settled page.
+SETTLED_JS = f"""([runsBefore, wanted, present]) => {{
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if ((window.__headlightRuns || 0) <= runsBefore) return false;
+  const text = ({MAIN_TEXT_JS})().toLowerCase();
+  if (text.includes(wanted.toLowerCase()) !== present) return false;
+  if (!({CHARTS_DRAWN_JS})({CHART!r})) return false;
+  return performance.now();
+}}"""
 
 
 class Timer:
-    """Times one interaction on an App: action -> settled, split into phases."""
+    """Times one interaction on an App in the page's own clock: from the key press or click until
+    the page settled (SETTLED_JS), split into phases from the log of script states."""
 
     def __init__(self, app: App):
         self.app = app
 
-    def settle(self, action: Callable[[], object], changed: Callable[[str], bool]) -> dict[str, float]:
+    def settle(self, action: Callable[[], object], wanted: str, present: bool = True) -> dict[str, float]:
+        """Do `action`; `wanted` is text the main heatmap's title or first label then has (or, with
+        present=False, no longer has)."""
         page = self.app.page
         before_runs = self.app.runs()
         log_start = page.evaluate("window.__stateLog.length")
+        page.evaluate("window.__lastInput = null")
         t0 = page.evaluate("performance.now()")
-        start = time.perf_counter()
         action()
-        # the rerun started (if one did: a browser-side redraw starts none) and ended
-        with contextlib.suppress(PlaywrightTimeout):  # a very fast run can be missed; the checks below hold
-            page.wait_for_function(f"window.__headlightRuns > {before_runs}", timeout=5_000)
-        page.wait_for_selector(NOT_RUNNING, timeout=120_000)
-        deadline = time.monotonic() + 120
-        while not (changed(page.evaluate(MAIN_TITLE_JS)) and page.evaluate(CHARTS_DRAWN_JS, CHART)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the main heatmap did not change: {page.evaluate(MAIN_TITLE_JS)}")
-            page.wait_for_timeout(10)
-        total = time.perf_counter() - start
+        settled = page.wait_for_function(SETTLED_JS, arg=[before_runs, wanted, present], polling="raf",
+                                         timeout=120_000).json_value()
+        acted = page.evaluate("window.__lastInput") or t0
         log = page.evaluate(f"window.__stateLog.slice({log_start})")
-        t_end = page.evaluate("performance.now()")
         running = [t for state, t in log if state == "running"]
         idle = [t for state, t in log if state == "notRunning"]
-        run_start = running[0] if running else t0
+        run_start = running[0] if running else acted
         run_end = idle[-1] if idle else run_start
-        return {"total": total, "to_start": (run_start - t0) / 1e3, "run": (run_end - run_start) / 1e3,
-                "draw": (t_end - run_end) / 1e3}
+        return {"total": (settled - acted) / 1e3, "to_start": (run_start - acted) / 1e3,
+                "run": (run_end - run_start) / 1e3, "draw": max(0.0, settled - run_end) / 1e3}
 
 
 def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int) -> dict[str, list[dict]]:
@@ -100,7 +92,7 @@ def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int)
                                                         "page switch", "first view")}
     for _ in range(repeats):  # first view: a new session on a link
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        context.add_init_script(STATE_LOG_JS)
+        context.add_init_script(RUN_COUNTER_JS + INPUT_TIME_JS)
         app = App(context.new_page(), base)
         start = time.perf_counter()
         app.open("/", text=text, layer="2", head="1", charts=False)
@@ -110,7 +102,7 @@ def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int)
         context.close()
 
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    context.add_init_script(STATE_LOG_JS)
+    context.add_init_script(RUN_COUNTER_JS + INPUT_TIME_JS)
     app = App(context.new_page(), base)
     app.open("/", text=text, layer="2", head="1", charts=False)
     app.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length > 0", timeout=120_000)
@@ -124,25 +116,22 @@ def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int)
             slider.focus()
             slider.press("ArrowRight")
 
-        results["layer or head"].append(timer.settle(press, lambda t, head=head: f"head {head}" in t))
+        results["layer or head"].append(timer.settle(press, f"head {head}"))
     for i in range(repeats):
         app.page.get_by_role("button", name="View options").click()
         toggle = app.page.get_by_text("Hide special tokens ([CLS], [SEP])", exact=True)
         hidden = i % 2 == 0
-        results["view option"].append(timer.settle(
-            toggle.click, lambda t, hidden=hidden: ("| [CLS]" not in t) == hidden))
+        results["view option"].append(timer.settle(toggle.click, "| [CLS]", present=not hidden))
         app.page.keyboard.press("Escape")
     for i in range(repeats):
         fresh = fresh_texts[i]
         first_word = fresh.split()[0].lower()
         area = app.page.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea').first
         area.fill(fresh)
-        results["run a new text"].append(timer.settle(
-            lambda area=area: area.press("Control+Enter"), lambda t, w=first_word: w[:4] in t.lower()))
+        results["run a new text"].append(timer.settle(lambda area=area: area.press("Control+Enter"), first_word[:4]))
     for _ in range(repeats):  # to another page and back: the way back is timed (opening the menu included)
         app.click_nav(PAGES["embeddings"][0])
-        results["page switch"].append(timer.settle(
-            lambda: app.click_nav(PAGES["attention"][0], charts=False), lambda t: "Layer" in t))
+        results["page switch"].append(timer.settle(lambda: app.click_nav(PAGES["attention"][0], charts=False), "Layer"))
     context.close()
     return results
 

@@ -166,6 +166,14 @@ def row_sum_range(matrix: np.ndarray) -> tuple[float, float]:
     return float(sums.min()), float(sums.max())
 
 
+def row_sum_ranges(weights: np.ndarray) -> np.ndarray:
+    """(L, H, Q, K) -> (L, H + 1, 2): (smallest, largest) row sum of every head, then of the layer's
+    mean in the last slot, so index [layer, head] holds head -1 (the mean) too."""
+    sums = np.asarray(weights, dtype=np.float64).sum(axis=-1)  # (L, H, Q)
+    sums = np.concatenate([sums, sums.mean(axis=1, keepdims=True)], axis=1)  # (L, H + 1, Q)
+    return np.stack([sums.min(axis=-1), sums.max(axis=-1)], axis=-1)
+
+
 def window_span(n_rows: int, center: int, size: int) -> tuple[int, int]:
     """[start, stop) of `size` consecutive rows around `center`, moved inside 0..n_rows."""
     size = max(1, min(size, n_rows))

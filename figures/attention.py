@@ -66,6 +66,7 @@ TITLE_ROOM = 44  # px above the plot besides the title's own height: the colour 
 # The heatmaps' modebar keeps four buttons (~110 px): the full bar (~225 px) covered titles at 400-800 px.
 HEATMAP_CONFIG = CHART_CONFIG | {"modeBarButtonsToRemove": ["pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 SAVE_ONLY_CONFIG = CHART_CONFIG | {"modeBarButtons": [["toImage"]]}  # charts with nothing to zoom
+THUMBNAIL_CONFIG = CHART_CONFIG | {"displayModeBar": False}  # images to click, nothing to zoom
 TITLE_TOKEN_CHARS = 24  # a longer token is cut in a title (the axis and hover show it whole)
 WINDOW_DEFAULT = 48  # tokens in the readable window around the followed token
 
@@ -157,6 +158,13 @@ def _sentence_b_lines(b_start: int, n_cols: int, n_rows: int) -> list[dict]:
             dict(type="line", y0=b_start - 0.5, y1=b_start - 0.5, x0=-0.5, x1=n_cols - 0.5, line=style)]
 
 
+def token_title(view: AttentionView, layer: int, query: int, position: int | None = None) -> str:
+    """'Attention from “token” (·position), layer N': the token cut to TITLE_TOKEN_CHARS."""
+    token = view.query_labels[query]
+    token = token if len(token) <= TITLE_TOKEN_CHARS else token[:TITLE_TOKEN_CHARS - 1] + "…"
+    return f"Attention from “{token}” (·{query if position is None else position}), layer {layer + 1}"
+
+
 def token_across_heads(view: AttentionView, layer: int, query: int, colors: ColorOptions = ColorOptions(), *,
                        position: int | None = None, sizes: Sizes = NORMAL) -> go.Figure:
     """Where one query token looks, in every head of a layer: heads are rows, keys columns.
@@ -167,10 +175,7 @@ def token_across_heads(view: AttentionView, layer: int, query: int, colors: Colo
     trace = exact_heatmap(rows, heads, view.key_labels, color_scale=colors.scale, log=colors.log)
     trace.update(y=heads, hovertemplate="%{y} → %{x}<br>weight: %{z:.4f}<extra></extra>")  # heads are unique
     _legend(trace, colors, sizes)
-    token = view.query_labels[query]
-    token = token if len(token) <= TITLE_TOKEN_CHARS else token[:TITLE_TOKEN_CHARS - 1] + "…"
-    where = query if position is None else position
-    layout = matrix_layout(heads, view.key_labels, f"Attention from “{token}” (·{where}), layer {layer + 1}",
+    layout = matrix_layout(heads, view.key_labels, token_title(view, layer, query, position),
                            height=160 + int(26 * sizes.tick / 12) * len(heads), y_title="")
     layout["xaxis"].update(axis_ticks(view.key_labels, sizes.max_ticks), tickangle=-90)
     layout["yaxis"].update(tickvals=heads, ticktext=heads)
@@ -218,11 +223,12 @@ def thumbnail_grid(
         text=[plotly_text(t) for t in tile_titles], hovertemplate="%{text}<br>click to open<extra></extra>",
         showlegend=False,
     )
-    shapes = []
-    if selected is not None:
-        r, c = divmod(selected, n_cols)
-        shapes.append(dict(type="rect", x0=c * (w + GAP) - 2.5, x1=c * (w + GAP) + w + 1.5, y0=r * (h + row_gap) - 2.5,
-                           y1=r * (h + row_gap) + h + 1.5, line=dict(color=SELECTED, width=3)))
+    def outline(i: int) -> dict:
+        r, c = divmod(i, n_cols)
+        return dict(type="rect", x0=c * (w + GAP) - 2.5, x1=c * (w + GAP) + w + 1.5, y0=r * (h + row_gap) - 2.5,
+                    y1=r * (h + row_gap) + h + 1.5, line=dict(color=SELECTED, width=3))
+
+    shapes = [] if selected is None else [outline(selected)]
     # Built as one list: add_annotation copies the whole list each call, quadratic in tiles.
     # With row titles (the overview) only the first row names its columns; otherwise every tile
     # is named. Built as one list: add_annotation copies the whole list each call.
@@ -248,6 +254,8 @@ def thumbnail_grid(
         # tiles grow taller rather than the image shrinking inside an empty band (bug 12).
         yaxis=dict(visible=False, range=[canvas.shape[0] + 4, -24], scaleanchor=False),
         clickmode="event+select", dragmode=False,
+        # Every tile's outline, for the browser-side explorer to move the selection without a rerun.
+        meta=dict(outlines=[outline(i) for i in range(n)]),
     ) | dict(margin=dict(l=0, r=0, t=top, b=0))
     return go.Figure([image, targets], layout)
 

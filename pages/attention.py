@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+import registry
 import state
 import ui
+import url
 from encoder.attention_view import (
     PAIR_BLOCKS,
     AttentionView,
@@ -14,64 +16,39 @@ from encoder.attention_view import (
     content_word_position,
     head_sharpness,
     row_of_position,
-    row_sum_range,
     segment_b_start,
     window_span,
 )
 from encoder.compare import compared_attention, is_causal, layer_mapping
 from encoder.unreadable import unreadable_spans
 from figures import attention as figs
+from figures import explorer as explorer_figs
 from figures import models as model_figures
-from figures.common import CHART_CONFIG, COLOR_SCALES
+from figures.common import COLOR_SCALES
 
 COLOR_MODES = ("auto", "linear", "log")
 # From this length a few [CLS]/[SEP] cells take the whole linear range and the rest of a map is
 # near-black; "auto" then colours by log10(weight), which keeps a thousandfold range visible.
 AUTO_LOG_FROM = 64
 WINDOW_SIZES = (0, 24, 48, 96)  # 0: no window
-THUMBNAIL_CONFIG = CHART_CONFIG | {"displayModeBar": False}  # images to click, nothing to zoom
 ROWS_SUM_TO_ONE = 1e-3
-SCROLL_TO_HEAD = """<script>
-(() => {{  /* {nonce} */
-  const target = () => window.parent.document.querySelector('.st-key-att_main')
-                       || document.querySelector('.st-key-att_main');
-  let tries = 0;
-  const go = () => {{
-    const el = target();
-    if (el) el.scrollIntoView({{block: 'start'}}); else if (tries++ < 40) setTimeout(go, 50);
-  }};
-  go();
-}})();
-</script>"""
-# Narrow screens stack the columns (at 800 px two columns squeeze the heatmap to ~270 px);
-# presentation mode enlarges the controls for a projector.
-LAYOUT_CSS = """<style>
-@media (max-width: 1100px) {
-  .st-key-att_layout [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
-  .st-key-att_layout [data-testid="stColumn"] { min-width: 100% !important; flex: 1 1 100% !important; }
-}
-</style>"""
+# Presentation mode enlarges Streamlit's own controls and captions for a projector (the explorer's
+# own controls and charts size themselves: figures/explorer.css, figures.attention.PRESENTATION).
 PRESENT_CSS = """<style>
 .st-key-att_controls label p, .st-key-att_controls [data-testid="stWidgetLabel"] p { font-size: 20px !important; }
-.st-key-att_controls [data-testid="stSliderThumbValue"], .st-key-att_controls [data-testid="stSliderTickBar"] div
-  { font-size: 18px !important; }
 .st-key-att_controls button p { font-size: 19px !important; }
 [data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 18px !important; }
 [data-testid="stMain"] h2 { font-size: 40px !important; }
 </style>"""
-
-
-def open_clicked(chart_key: str) -> None:
-    points = st.session_state[chart_key].selection.points
-    if points:
-        ui.select_layer_and_head(*points[0]["customdata"])
-        st.session_state._att_scroll = st.session_state.get("_att_scroll_count", 0) + 1
-
-
-def follow_picked(view: AttentionView) -> None:
-    row = st.session_state.get("att_follow_pick")
-    if row is not None:
-        st.session_state.att_follow = view.query_positions[row][0]
+TEXTS = {
+    "heads": "Every head of this layer, each coloured against its own maximum. Click one to open it.",
+    "means": "The mean over heads, layer by layer. Click one to open it.",
+    "overview": "Rows are layers, columns heads. Look for diagonals (previous or next token), vertical stripes "
+                "(every token attends to one token, often [SEP]) and blocks (within a word or a sentence).",
+    "window": "{window} tokens around the followed token (choose it below), every one labelled, coloured against the "
+              "window's own maximum.",
+    "token": "Where the chosen token looks in each head of layer {layer}.",
+}
 
 
 def open_on_a_clear_head(run) -> str | None:
@@ -105,8 +82,8 @@ def colour_options(n_rows: int) -> figs.ColorOptions:
                              mode == "log" or (mode == "auto" and n_rows >= AUTO_LOG_FROM))
 
 
-def rows_caption(view: AttentionView, matrix, hide_special: bool, renormalize: bool, block: str) -> str:
-    low, high = row_sum_range(matrix)
+def rows_caption(low: float, high: float, hide_special: bool, renormalize: bool, block: str) -> str:
+    """The main map's caption, for a head whose row sums run from `low` to `high`."""
     base = "Each row is a query token; its colours show how it splits its attention over the key tokens"
     if abs(low - 1) < ROWS_SUM_TO_ONE and abs(high - 1) < ROWS_SUM_TO_ONE:
         return base + " (each row sums to 1). Hover for exact weights."
@@ -119,16 +96,42 @@ def rows_caption(view: AttentionView, matrix, hide_special: bool, renormalize: b
     return base + f". Here rows sum to {low:.2f}–{high:.2f}, not 1{reason}. Hover for exact weights."
 
 
-def layer_grids(view: AttentionView, layer: int, head: int, colors: figs.ColorOptions, places: list) -> None:
-    """The layer's heads and the layer means, as clickable thumbnails, in two places (stacked or side by side)."""
-    with places[0]:
-        st.plotly_chart(figs.layer_heads_grid(view, layer, head, colors), width="stretch", config=THUMBNAIL_CONFIG,
-                        key="heads_grid", on_select=lambda: open_clicked("heads_grid"), selection_mode="points")
-        st.caption("Every head of this layer, each coloured against its own maximum. Click one to open it.")
-    with places[1]:
-        st.plotly_chart(figs.layer_means_grid(view, layer, head, colors), width="stretch", config=THUMBNAIL_CONFIG,
-                        key="layer_means", on_select=lambda: open_clicked("layer_means"), selection_mode="points")
-        st.caption("The mean over heads, layer by layer. Click one to open it.")
+def selection_changed(view: AttentionView) -> None:
+    """The person picked a layer, head or token in the explorer: keep it in the session (and so in
+    the URL and on the other pages)."""
+    chosen = ui.explorer_said()
+    if isinstance(chosen.get("layer"), int) and isinstance(chosen.get("head"), int):
+        ui.select_layer_and_head(chosen["layer"], chosen["head"])
+    row = chosen.get("follow")
+    if isinstance(row, int) and 0 <= row < len(view.query_positions):
+        st.session_state.att_follow = view.query_positions[row][0]
+
+
+def auto_choice() -> dict | None:
+    """The head the page opened on by itself, 0-based with its reason, while it is still shown."""
+    auto = st.session_state.get("_att_auto")
+    if not auto or auto["text"] is None:
+        return None
+    if (st.session_state.get("layer"), st.session_state.get("head")) != (auto["layer"], auto["head"]):
+        st.session_state._att_auto = None  # the person moved away: their choice from now on
+        return None
+    return {"layer": auto["layer"] - 1, "head": auto["head"] - 1, "reason": auto["reason"]}
+
+
+@st.fragment
+def explorer(run, view: AttentionView, options: explorer_figs.ExplorerOptions, key: tuple) -> None:
+    """The charts, drawn in the browser. A layer or head picked there reruns only this fragment
+    (to keep the URL, the other pages and the compared model in step); a new followed token needs
+    the page (the window and the token chart are built around it)."""
+    if st.session_state.get("att_follow") != options.follow_position:
+        st.rerun(scope="app")
+    layer, head = ui.layer_and_head()
+    packed = state.get_explorer(key, lambda: explorer_figs.Explorer(view, options, ui.plotly_js_url()))
+    ui.attention_explorer(packed.payload(layer, head, auto_choice(), held=ui.explorer_said()),
+                          on_change=lambda: selection_changed(view))
+    if st.session_state.get("att_compare") is not None:
+        second_model_heatmap(run, st.session_state.att_compare, layer, head)
+    url.write_link(state.current_input(), registry.by_title("Attention"), st.session_state)
 
 
 def compare_choices(source_a: str) -> tuple[list, dict]:
@@ -170,7 +173,8 @@ def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
 st.header(":material/grid_on: Attention")
 run = state.page_run()
 compare_options, compare_infos = compare_choices(state.current_input().source)
-st.html(LAYOUT_CSS + (PRESENT_CSS if st.session_state.get("att_present") else ""))
+if st.session_state.get("att_present"):
+    st.html(PRESENT_CSS)
 spans = unreadable_spans(run.tokenized)
 if spans:
     ui.show_problem("warning", "Parts of the text are unknown to this model: each became [UNK], one vector that "
@@ -179,7 +183,7 @@ model_name = ui.markdown_literal(run.model_name)
 st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
            "Pick a layer and head, or click any thumbnail below.")
 ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-auto_reason = open_on_a_clear_head(run)
+open_on_a_clear_head(run)
 ui.keep_valid("att_log", list(COLOR_MODES), "auto")
 ui.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
 ui.keep_valid("att_window", list(WINDOW_SIZES), figs.WINDOW_DEFAULT)
@@ -187,9 +191,6 @@ ui.keep_valid("att_block", list(PAIR_BLOCKS), "all")
 if not isinstance(st.session_state.get("att_follow"), int) or not 0 <= st.session_state.att_follow < run.n_tokens:
     st.session_state.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
 with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
-    st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=260)
-    st.select_slider("Head", options=[ui.MEAN_HEAD, *range(1, run.n_heads + 1)], key="head", width=340,
-                     help="“mean” averages the layer's heads.")
     with st.popover("View options", icon=":material/tune:"):
         hide_special = st.toggle("Hide special tokens ([CLS], [SEP])", key="att_hide_special")
         renormalize = st.toggle("…and renormalise rows to sum to 1", value=True, key="att_renormalize",
@@ -211,9 +212,6 @@ with st.container(horizontal=True, vertical_alignment="bottom", key="att_control
     if run.is_pair:
         block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
     present = st.toggle("Presentation mode", key="att_present", help="Large labels and charts for a projector.")
-layer, head = ui.layer_and_head()
-if auto_reason:
-    st.caption(auto_reason)
 
 try:
     view = attention_view(run, hide_special, renormalize, merge, block)
@@ -221,55 +219,26 @@ except ValueError as error:
     st.warning(str(error))
     st.stop()
 colors = colour_options(len(view.query_labels))
-sizes = figs.PRESENTATION if present else figs.NORMAL
 followed = st.session_state.att_follow
 follow_row = row_of_position(view.query_positions, followed)
-b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
 window = st.session_state.att_window
-show_window = 0 < window < len(view.query_labels)
-
-with st.container(key="att_layout"):
-    left, right = st.columns([2, 1] if present else [3, 2])
-    with left, st.container(key="att_main"):
-        st.plotly_chart(figs.head_heatmap(view, layer, head, colors, block=block, b_start=b_start, sizes=sizes),
-                        width="stretch", config=figs.HEATMAP_CONFIG)
-        caption = rows_caption(view, figs.head_matrix(view, layer, head), hide_special, renormalize, block)
-        if b_start is not None:
-            caption += f" Dotted lines: sentence B begins at row and column {b_start + 1}."
-        st.caption(caption)
-    with right:
-        if show_window:
-            rows = window_span(len(view.query_labels), follow_row or 0, window)
-            key_center = row_of_position(view.key_positions, followed)
-            cols = window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
-                               window)
-            st.plotly_chart(figs.window_heatmap(view, layer, head, rows, cols, colors, sizes=sizes),
-                            width="stretch", config=figs.HEATMAP_CONFIG)
-            st.caption(f"{window} tokens around the followed token (choose it below), every one labelled, "
-                       "coloured against the window's own maximum.")
-        else:
-            layer_grids(view, layer, head, colors, [st.container(), st.container()])
-    if show_window:
-        layer_grids(view, layer, head, colors, st.columns(2))
-if st.session_state.get("att_compare") is not None:
-    second_model_heatmap(run, st.session_state.att_compare, layer, head)
-if st.session_state.get("_att_scroll"):
-    st.session_state._att_scroll_count = st.session_state.pop("_att_scroll")
-    st.html(SCROLL_TO_HEAD.format(nonce=st.session_state._att_scroll_count), unsafe_allow_javascript=True)
-
-st.plotly_chart(figs.overview_grid(view, layer, head, colors), width="stretch", config=THUMBNAIL_CONFIG,
-                key="overview", on_select=lambda: open_clicked("overview"), selection_mode="points")
-st.caption("Rows are layers, columns heads. Look for diagonals (previous or next token), vertical "
-           "stripes (every token attends to one token, often [SEP]) and blocks (within a word or a sentence).")
-
-st.session_state.att_follow_pick = follow_row
-st.selectbox("Attention from token", range(len(view.query_labels)), key="att_follow_pick",
-             format_func=lambda i: f"{view.query_labels[i]} ·{view.query_positions[i][0]}",
-             placeholder="(hidden in this view: choose a token)", on_change=follow_picked, args=(view,))
+span = None
+if 0 < window < len(view.query_labels):
+    rows = window_span(len(view.query_labels), follow_row or 0, window)
+    key_center = row_of_position(view.key_positions, followed)
+    span = (rows, window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
+                              window))
 if follow_row is None:
     ui.show_problem("info", hidden_note(run, followed, hide_special, block),
                     f"Followed: {run.tokens[followed]} ·{followed}")
-else:
-    st.plotly_chart(figs.token_across_heads(view, layer, follow_row, colors, position=followed, sizes=sizes),
-                    width="stretch", config=figs.SAVE_ONLY_CONFIG)
-    st.caption(f"Where the chosen token looks in each head of layer {layer + 1}.")
+current = state.current_input()
+b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
+b_note = "" if b_start is None else f" Dotted lines: sentence B begins at row and column {b_start + 1}."
+options = explorer_figs.ExplorerOptions(
+    colors=colors, sizes=figs.PRESENTATION if present else figs.NORMAL, block=block, b_start=b_start,
+    follow_row=follow_row, follow_position=followed, window=span,
+    captions=explorer_figs.captions_for(
+        view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
+    texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))})
+explorer(run, view, options, (current.source, current.text_a, current.text_b, hide_special, renormalize, merge,
+                              block, colors, present, span, followed))

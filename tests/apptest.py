@@ -32,8 +32,73 @@ def app_test(page: str | None = None, text: str | None = None, pair: str | None 
     return at
 
 def figure_specs(at: AppTest) -> list[dict]:
-    """The Plotly figures the page shows, as dicts parsed from the element protos."""
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    """The Plotly figures the page shows, as dicts: those the Attention page's explorer draws in the
+    browser (`explorer_shows`), then Streamlit's own charts, parsed from the element protos."""
+    drawn = explorer_shows(at)["figures"] if at.get("bidi_component") else []
+    return drawn + [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def explorer_shows(at: AppTest) -> dict:
+    """What the Attention page's explorer draws in the browser, rebuilt from the payload it was sent
+    as figures/explorer.js does: its figures in page order (main, window, the heads of the layer,
+    the layer means, the overview, the followed token), with numbers and titles filled in; its
+    captions; the selection; and the reason for an automatic choice."""
+    import zlib
+
+    from figures.explorer import dequantize_heads, unpack
+
+    header, blobs = unpack(at.get("bidi_component")[0].proto.bytes)
+    view = header["view"]  # a test's session never told the page it holds a view: always sent whole
+    _, n_heads, n_rows, n_cols = view["shape"]
+    layer, head = header["selection"]["layer"], header["selection"]["head"]
+    slot = n_heads if head < 0 else head
+    layers = {}
+    for entry in header["layers"]:
+        data = blobs[entry["blob"]]
+        if entry["deflated"]:
+            codes = np.frombuffer(zlib.decompress(data), np.uint8).reshape(n_heads, n_rows, n_cols)
+            layers[entry["layer"]] = dequantize_heads(codes, np.asarray(entry["maxima"], np.float32))
+        else:
+            layers[entry["layer"]] = np.frombuffer(data, "<f4").reshape(n_heads, n_rows, n_cols)
+    if header["exact"]:
+        matrix = np.frombuffer(blobs[header["exact"]["blob"]], "<f4").reshape(n_rows, n_cols)
+    else:
+        matrix = layers[layer][head] if head >= 0 else layers[layer].mean(0)
+
+    def filled(template: str, z, title: str | None = None, shapes=None) -> dict:
+        figure = json.loads(template)
+        if z is not None:
+            figure["data"][0]["z"] = np.asarray(z).tolist()
+        if title is not None:
+            figure["layout"]["title"]["text"] = title
+        if shapes is not None:
+            figure["layout"]["shapes"] = shapes
+        return figure
+
+    def outline(template: str, index: int | None) -> list:
+        return [] if index is None else [json.loads(template)["layout"]["meta"]["outlines"][index]]
+
+    figures = [filled(view["main"], matrix, view["titles"][layer][slot])]
+    captions = [view["captions"][layer][slot]]
+    if view["window"]:
+        (r0, r1), (c0, c1) = view["window"]["rows"], view["window"]["cols"]
+        figures.append(filled(view["window"]["figure"], matrix[r0:r1, c0:c1]))
+        captions.append(view["texts"]["window"])
+    heads = filled(view["heads_grid"], None, view["heads_titles"][layer], outline(view["heads_grid"],
+                                                                                   None if head < 0 else head))
+    heads["data"][0]["source"] = next(entry["image"] for entry in header["layers"] if entry["layer"] == layer)
+    figures += [heads, filled(view["means"], None, shapes=outline(view["means"], layer if head < 0 else None)),
+                filled(view["overview"], None, shapes=outline(view["overview"],
+                                                              None if head < 0 else layer * n_heads + head))]
+    captions += [view["texts"]["heads"], view["texts"]["means"], view["texts"]["overview"]]
+    if view["token"] and layer in layers:
+        row = view["follow"]["row"]
+        figures.append(filled(view["token"], layers[layer][:, row, :], view["token_titles"][layer]))
+        captions.append(view["texts"]["token"].replace("{layer}", str(layer + 1)))
+    auto = header["auto"]
+    return {"figures": figures, "captions": captions, "selection": (layer, head), "view": view,
+            "auto": auto["reason"] if auto and (auto["layer"], auto["head"]) == (layer, head) else None,
+            "bytes": len(at.get("bidi_component")[0].proto.bytes)}
 
 
 def array(value) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from apptest import ROOT, TIMEOUT, app_test, array, figure_specs, messages
+from apptest import ROOT, TIMEOUT, app_test, array, explorer_shows, figure_specs, messages
 from streamlit.testing.v1 import AppTest
 
 TEXT = "The cat chased the other cat."
@@ -14,20 +14,28 @@ def heatmap(at) -> dict:
     return figure_specs(at)[0]["data"][0]
 
 
+def choose(at, **state) -> None:
+    """What a pick in the explorer does (figures/explorer.js tells the page, which keeps it in the
+    session): here set in the session directly, then the page runs."""
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+
+
 def test_shows_the_chosen_head_exactly(model):
     at = app_test(None, text=TEXT, layer=3, head=5)
     assert not at.exception
     np.testing.assert_array_equal(array(heatmap(at)["z"]), model.run(TEXT).attentions[2, 4])
     assert len(figure_specs(at)) == 5
+    assert explorer_shows(at)["bytes"] < 400_000
 
 
-def test_moving_the_sliders_changes_the_heatmap(model):
+def test_a_chosen_layer_and_head_change_the_heatmap(model):
     at = app_test(None, text=TEXT)
-    at.select_slider(key="layer").set_value(6).run()
-    at.select_slider(key="head").set_value(12).run()
+    choose(at, layer=6, head=12)
     assert not at.exception
     np.testing.assert_array_equal(array(heatmap(at)["z"]), model.run(TEXT).attentions[5, 11])
-    at.select_slider(key="head").set_value("mean").run()
+    choose(at, head="mean")
     np.testing.assert_allclose(array(heatmap(at)["z"]), model.run(TEXT).attentions[5].mean(0), atol=1e-7)
 
 
@@ -115,7 +123,8 @@ def titles(at) -> list[str]:
 
 
 def captions(at) -> str:
-    return "\n".join(str(c.value) for c in at.caption)
+    return "\n".join([str(c.value) for c in at.caption] + explorer_shows(at)["captions"]
+                     + [explorer_shows(at)["auto"] or ""])
 
 
 def test_the_followed_token_survives_hiding_and_merging(model):
@@ -124,7 +133,7 @@ def test_the_followed_token_survives_hiding_and_merging(model):
     run = model.run(text)
     she = run.tokens.index("she")
     at = app_test(None, text=text, layer=2, head=2)
-    at.selectbox(key="att_follow_pick").set_value(she).run()
+    choose(at, att_follow=she)
     assert f"Attention from “she” (·{she})" in titles(at)[-1]
     at.toggle(key="att_hide_special").set_value(True).run()
     assert f"Attention from “she” (·{she})" in titles(at)[-1]
@@ -135,7 +144,7 @@ def test_the_followed_token_survives_hiding_and_merging(model):
 
 def test_a_hidden_followed_token_is_said_to_be_hidden():
     at = app_test(None, text="The cat sat.", layer=2, head=2)
-    at.selectbox(key="att_follow_pick").set_value(0).run()  # [CLS]
+    choose(at, att_follow=0)  # [CLS]
     at.toggle(key="att_hide_special").set_value(True).run()
     assert not at.exception
     assert "not in this view" in messages(at) and "[CLS] ·0" in messages(at)
@@ -191,7 +200,7 @@ def test_opens_on_a_clear_head_following_a_content_word(model):
     assert (at.session_state["layer"], at.session_state["head"]) == (choice.layer + 1, choice.head + 1) != (1, 1)
     assert "lowest mean attention entropy" in captions(at)
     assert "Attention from “animal”" in titles(at)[-1]
-    at.select_slider(key="head").set_value(1).run()  # the person's choice is kept, the reason goes
+    choose(at, head=1)  # the person's choice is kept, the reason goes
     assert at.session_state["head"] == 1 and "lowest mean attention entropy" not in captions(at)
 
 

@@ -78,7 +78,7 @@ def test_user_text_never_reaches_markdown():
     at = app_test(None, text=text)
     bodies = markdown_bodies(at)
     assert len(bodies) >= 3, "the page should show its header and captions"
-    assert at.get("plotly_chart"), "the text should have been drawn (as chart labels)"
+    assert figure_specs(at), "the text should have been drawn (as chart labels)"
     for body in bodies:
         assert "bold" not in body and "tag" not in body, body
 

@@ -1,0 +1,369 @@
+// Headlight's attention explorer: draws the Attention page's charts in the browser, so a layer or
+// head change needs no script rerun. figures/explorer.py packs what it is sent (its docstring has
+// the format); the Plotly templates come from figures/attention.py. Text from the model or the
+// person (tokens) reaches the page only as textContent or inside Plotly's escaped labels.
+
+const instances = new Map(); // component key -> the instance's state
+const views = new Map(); // explorer id -> the view: shape, labels, templates (sent once per id)
+const layerCache = new Map(); // explorer id -> Map(layer -> Float32Array (H * Q * K))
+const imageCache = new Map(); // explorer id -> Map(layer -> the thumbnail image of its heads)
+const KEPT_VIEWS = 4; // views (texts x options) kept in the browser
+let plotlyLoading = null;
+
+function loadPlotly(url) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => { plotlyLoading = null; reject(new Error(`plotly.js did not load from ${url}`)); };
+      document.head.appendChild(script);
+    });
+  }
+  return plotlyLoading;
+}
+
+function readPayload(data) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  const length = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+  const start = 4 + length;
+  const blobs = header.blobs.map(([offset, size]) => bytes.slice(start + offset, start + offset + size));
+  return { header, blobs };
+}
+
+async function inflate(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// One layer's heads as float32: as sent, or decoded from 7-bit log codes (explorer.dequantize_heads).
+async function decodeLayer(header, entry, blob) {
+  if (!entry.deflated) return new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4);
+  const codes = await inflate(blob);
+  const [, nHeads, nRows, nCols] = header.shape;
+  const cells = nRows * nCols, out = new Float32Array(nHeads * cells);
+  const table = new Float32Array(256);
+  for (let h = 0; h < nHeads; h++) {
+    for (let c = 1; c <= header.levels; c++) {
+      table[c] = entry.maxima[h] * Math.pow(10, header.decades * ((c - 1) / (header.levels - 1) - 1));
+    }
+    for (let i = h * cells; i < (h + 1) * cells; i++) out[i] = table[codes[i]];
+  }
+  return out;
+}
+
+function element(tag, className, parent) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+function chartBox(parent, name) {
+  const box = element("div", "hl-chart", parent);
+  box.dataset.chart = name;
+  const plot = element("div", "hl-plot", box);
+  const caption = element("p", "hl-caption", parent);
+  return { box, plot, caption };
+}
+
+function slider(parent, name, min, max) {
+  const label = element("label", "hl-slider", parent);
+  const head = element("span", "hl-slider-label", label);
+  const name_ = element("span", "", head);
+  name_.textContent = name;
+  const value = element("output", "hl-slider-value", head);
+  const input = element("input", "", label);
+  Object.assign(input, { type: "range", min, max, step: 1 });
+  input.setAttribute("aria-label", name);
+  return { input, value };
+}
+
+function build(root, inst) {
+  root.replaceChildren();
+  const header = inst.header;
+  const [nLayers, nHeads] = header.shape;
+  const controls = element("div", "hl-controls", root);
+  inst.layerSlider = slider(controls, "Layer", 1, nLayers);
+  inst.headSlider = slider(controls, "Head", 0, nHeads);
+  inst.headSlider.input.title = "0 (“mean”) averages the layer's heads.";
+  const move = () => select(inst, Number(inst.layerSlider.input.value) - 1, headOf(inst.headSlider.input.value));
+  for (const s of [inst.layerSlider, inst.headSlider]) {
+    s.input.addEventListener("input", () => { inst.dragging = true; move(); });
+    s.input.addEventListener("change", () => { inst.dragging = false; move(); });
+  }
+  inst.auto = element("p", "hl-caption hl-auto", root);
+  const top = element("div", "hl-row hl-top", root);
+  const left = element("div", "hl-col hl-wide", top);
+  const right = element("div", "hl-col", top);
+  inst.charts = { main: chartBox(left, "main") };
+  if (header.window) {
+    inst.charts.window = chartBox(right, "window");
+    const grids = element("div", "hl-row", root);
+    inst.charts.heads = chartBox(element("div", "hl-col", grids), "heads");
+    inst.charts.means = chartBox(element("div", "hl-col", grids), "means");
+  } else {
+    inst.charts.heads = chartBox(right, "heads");
+    inst.charts.means = chartBox(right, "means");
+  }
+  inst.charts.overview = chartBox(root, "overview");
+  const follow = element("label", "hl-follow", root);
+  element("span", "hl-slider-label", follow).textContent = "Attention from token";
+  inst.followSelect = element("select", "", follow);
+  inst.followSelect.setAttribute("aria-label", "Attention from token");
+  for (const [row, text] of header.follow.options.entries()) {
+    const option = element("option", "", inst.followSelect);
+    option.value = String(row);
+    option.textContent = text;
+  }
+  if (header.follow.row === null) {
+    const option = element("option", "", inst.followSelect);
+    option.value = "";
+    option.textContent = "(hidden in this view: choose a token)";
+  }
+  inst.followSelect.value = header.follow.row === null ? "" : String(header.follow.row);
+  inst.followSelect.addEventListener("change", () => {
+    if (inst.followSelect.value !== "") send(inst, { follow: Number(inst.followSelect.value) });
+  });
+  if (header.token) inst.charts.token = chartBox(root, "token");
+  inst.charts.heads.caption.textContent = header.texts.heads;
+  inst.charts.means.caption.textContent = header.texts.means;
+  inst.charts.overview.caption.textContent = header.texts.overview;
+  if (inst.charts.window) inst.charts.window.caption.textContent = header.texts.window;
+  for (const name of ["heads", "means", "overview"]) {
+    inst.charts[name].plot.dataset.pending = "1";
+  }
+}
+
+const headOf = (value) => (Number(value) === 0 ? -1 : Number(value) - 1);
+
+function matrix(inst, layer, head) {
+  const [, nHeads, nRows, nCols] = inst.header.shape;
+  const exact = inst.exact;
+  if (exact && exact.layer === layer && exact.head === head) return { flat: exact.data, exact: true };
+  const heads = layerCache.get(inst.id)?.get(layer);
+  if (!heads) return null;
+  const cells = nRows * nCols;
+  if (head >= 0) return { flat: heads.subarray(head * cells, (head + 1) * cells), exact: inst.header.encoding === "f32" };
+  const mean = new Float32Array(cells);
+  for (let h = 0; h < nHeads; h++) {
+    const part = heads.subarray(h * cells, (h + 1) * cells);
+    for (let i = 0; i < cells; i++) mean[i] += part[i];
+  }
+  for (let i = 0; i < cells; i++) mean[i] /= nHeads;
+  return { flat: mean, exact: false };
+}
+
+function rows(flat, nRows, nCols, r0 = 0, r1 = nRows, c0 = 0, c1 = nCols) {
+  const z = new Array(r1 - r0);
+  for (let r = r0; r < r1; r++) z[r - r0] = flat.subarray(r * nCols + c0, r * nCols + c1);
+  return z;
+}
+
+function maximum(z) {
+  let top = 0;
+  for (const row of z) for (const v of row) if (v > top) top = v;
+  return top;
+}
+
+// A heatmap: drawn whole the first time, then only its numbers and title change (Plotly.update
+// restyles and relayouts in place, several times faster than drawing the figure again).
+function heatmap(inst, chart, template, z, title, config) {
+  const zmax = Math.max(maximum(z), 1e-9);
+  if (chart.plot.dataset.drawn) {
+    return inst.Plotly.update(chart.plot, { z: [z], zmax: [zmax] }, { "title.text": title }, [0]);
+  }
+  chart.plot.dataset.drawn = "1";
+  const trace = { ...template.data[0], z, zmax };
+  const layout = { ...template.layout, title: { ...template.layout.title, text: title } };
+  return inst.Plotly.newPlot(chart.plot, [trace, ...template.data.slice(1)], layout, config);
+}
+
+function draw(inst) {
+  const { header, Plotly } = inst;
+  if (!Plotly) return;
+  const [, nHeads, nRows, nCols] = header.shape;
+  const { layer, head } = inst.sel;
+  const slot = head < 0 ? nHeads : head;
+  inst.layerSlider.input.value = String(layer + 1);
+  inst.layerSlider.value.textContent = String(layer + 1);
+  inst.headSlider.input.value = String(head < 0 ? 0 : head + 1);
+  inst.headSlider.value.textContent = head < 0 ? "mean" : String(head + 1);
+  const auto = inst.autoChoice;
+  const autoShown = auto && auto.layer === layer && auto.head === head;
+  inst.auto.textContent = autoShown ? auto.reason : "";
+  inst.auto.hidden = !autoShown;
+  const shown = matrix(inst, layer, head);
+  const drawn = `${layer},${head},${shown ? shown.exact : "none"}`;
+  if (drawn === inst.drawn) return; // a rerun's echo of what is on screen already
+  inst.drawn = drawn;
+  const main = inst.charts.main;
+  if (!shown) {
+    main.caption.textContent = `Loading layer ${layer + 1}…`;
+    main.box.dataset.state = "loading";
+    return;
+  }
+  main.box.dataset.state = shown.exact ? "exact" : "approximate";
+  heatmap(inst, main, inst.templates.main, rows(shown.flat, nRows, nCols), header.titles[layer][slot],
+    header.configs.heatmap);
+  main.caption.textContent = header.captions[layer][slot];
+  if (inst.charts.window) {
+    const { rows: [r0, r1], cols: [c0, c1] } = header.window;
+    heatmap(inst, inst.charts.window, inst.templates.window, rows(shown.flat, nRows, nCols, r0, r1, c0, c1),
+      inst.templates.window.layout.title.text, header.configs.heatmap);
+  }
+  drawGrids(inst, layer, head, nHeads);
+  const token = inst.charts.token;
+  const heads = layerCache.get(inst.id)?.get(layer);
+  // Where the followed token looks depends on the layer only: a head change leaves it as it is.
+  if (token && heads && header.follow.row !== null && token.plot.dataset.layer !== String(layer)) {
+    token.plot.dataset.layer = String(layer);
+    const row = header.follow.row, cells = nRows * nCols, z = [];
+    for (let h = 0; h < nHeads; h++) z.push(heads.subarray(h * cells + row * nCols, h * cells + (row + 1) * nCols));
+    heatmap(inst, token, inst.templates.token, z, header.token_titles[layer], header.configs.token);
+    token.caption.textContent = header.texts.token.replace("{layer}", String(layer + 1));
+  }
+}
+
+function drawGrids(inst, layer, head, nHeads) {
+  const { Plotly, templates, header } = inst;
+  const outline = (template, index) => (index === null ? [] : [template.layout.meta.outlines[index]]);
+  // Thumbnails are images: a change moves the outline (and, for a new layer, swaps the image).
+  const grids = [
+    ["heads", templates.heads, head >= 0 ? head : null, header.heads_titles[layer],
+      imageCache.get(inst.id)?.get(layer)],
+    ["means", templates.means, head < 0 ? layer : null, null, null],
+    ["overview", templates.overview, head >= 0 ? layer * nHeads + head : null, null, null],
+  ];
+  for (const [name, template, index, title, image] of grids) {
+    const plot = inst.charts[name].plot;
+    const layout = { ...template.layout, shapes: outline(template, index) };
+    if (title) layout.title = { ...template.layout.title, text: title };
+    const data = image ? [{ ...template.data[0], source: image }, ...template.data.slice(1)] : template.data;
+    if (plot.dataset.pending) {
+      delete plot.dataset.pending;
+      if (image) plot.dataset.layer = String(layer);
+      Plotly.newPlot(plot, data, layout, header.configs.thumbnail).then(() => {
+        plot.on("plotly_click", (event) => {
+          const point = event.points.find((p) => p.customdata);
+          if (!point) return;
+          const [l, h] = point.customdata;
+          select(inst, name === "heads" ? inst.sel.layer : l, h, { scroll: true });
+        });
+      });
+    } else if (image && plot.dataset.layer !== String(layer)) {
+      plot.dataset.layer = String(layer);
+      Plotly.update(plot, { source: [image] }, { shapes: layout.shapes, "title.text": title }, [0]);
+    } else {
+      Plotly.relayout(plot, { shapes: layout.shapes });
+    }
+  }
+}
+
+function send(inst, extra = {}) {
+  const { layer, head } = inst.sel;
+  const held = inst.id && layerCache.has(inst.id) ? [...layerCache.get(inst.id).keys()] : [];
+  const value = { layer, head, follow: null, have: inst.id, layers: held, ...extra };
+  inst.pending = { layer, head };
+  inst.setStateValue("selection", value);
+}
+
+function select(inst, layer, head, { scroll = false } = {}) {
+  inst.sel = { layer, head };
+  // Tell the server first (its rerun then overlaps the drawing); while a slider is dragged, only
+  // draw, and tell it once the slider is let go (a key press is a release too).
+  if (!inst.dragging && !sameSelection(inst.sel, inst.pending || inst.server)) send(inst);
+  inst.scroll = inst.scroll || scroll;
+  if (!inst.frame) {
+    inst.frame = requestAnimationFrame(() => {
+      inst.frame = null;
+      draw(inst);
+      if (inst.scroll) inst.charts.main.box.scrollIntoView({ block: "start" });
+      inst.scroll = false;
+    });
+  }
+}
+
+function sameSelection(a, b) {
+  return !!a && !!b && a.layer === b.layer && a.head === b.head;
+}
+
+function remember(id, view) {
+  if (views.size >= KEPT_VIEWS && !views.has(id)) {
+    const oldest = views.keys().next().value;
+    views.delete(oldest);
+    layerCache.delete(oldest);
+    imageCache.delete(oldest);
+  }
+  view.templates = {
+    main: JSON.parse(view.main), heads: JSON.parse(view.heads_grid), means: JSON.parse(view.means),
+    overview: JSON.parse(view.overview),
+    token: view.token ? JSON.parse(view.token) : null,
+    window: view.window ? JSON.parse(view.window.figure) : null,
+  };
+  views.set(id, view);
+  if (!layerCache.has(id)) layerCache.set(id, new Map());
+  if (!imageCache.has(id)) imageCache.set(id, new Map());
+}
+
+async function update(inst, root, data) {
+  const { header: msg, blobs } = readPayload(data);
+  if (msg.view) remember(msg.id, msg.view);
+  const view = views.get(msg.id);
+  if (!view) { // told it was known, but it is not (evicted): ask for it whole
+    inst.id = null;
+    send(inst);
+    return;
+  }
+  const plotly = loadPlotly(view.plotly); // starts the download at once (cached after the first time)
+  const fresh = msg.id !== inst.id;
+  inst.header = view;
+  inst.templates = view.templates;
+  inst.id = msg.id;
+  const layers = layerCache.get(msg.id);
+  await Promise.all(msg.layers.map(async (entry) => {
+    imageCache.get(msg.id).set(entry.layer, entry.image);
+    if (!layers.has(entry.layer)) layers.set(entry.layer, await decodeLayer(view, entry, blobs[entry.blob]));
+  }));
+  if (msg.exact) {
+    const blob = blobs[msg.exact.blob];
+    inst.exact = { ...msg.exact, data: new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4) };
+  }
+  inst.autoChoice = msg.auto;
+  inst.server = { ...msg.selection };
+  // The server's selection wins unless a newer local choice is still on its way to it.
+  if (!inst.pending || sameSelection(inst.pending, msg.selection)) {
+    inst.sel = { ...msg.selection };
+    inst.pending = null;
+  }
+  if (fresh) {
+    root.classList.toggle("hl-present", view.present);
+    build(root, inst);
+    inst.drawn = null;
+  }
+  inst.Plotly = await plotly;
+  draw(inst);
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue, key } = component;
+  let inst = instances.get(key);
+  if (!inst) {
+    inst = { sel: { layer: 0, head: 0 }, pending: null, server: null, id: null, dragging: false, frame: null };
+    instances.set(key, inst);
+  }
+  inst.setStateValue = setStateValue;
+  let root = parentElement.querySelector(":scope > .hl-explorer");
+  if (!root) {
+    root = element("div", "hl-explorer", parentElement);
+    inst.id = null; // a new mount: build the charts again
+  }
+  inst.ready = update(inst, root, data).catch((error) => {
+    root.replaceChildren();
+    const box = element("div", "hl-error", root);
+    box.textContent = `The attention explorer could not draw: ${error.message}`;
+    inst.id = null;
+  });
+}

@@ -1,0 +1,215 @@
+"""The Attention page's explorer, packed once for the browser so that a layer or head change is
+drawn there, without a script rerun.
+
+A Streamlit rerun costs 0.25-0.7 s however little it draws (the issue's bare-page floor), so the
+browser gets the attention itself plus Plotly templates of every chart (built here by
+`figures.attention`, the same functions the figures always came from) and swaps in the chosen
+head's numbers. What it is sent, as one binary message (`pack`):
+
+- every layer, when all of them are small (float32 up to `EXACT_BYTES`, else quantized up to
+  `ALL_LAYERS_BYTES`); on long texts only the chosen layer, the rest when chosen (the browser keeps
+  what it was sent, keyed by `Explorer.id`);
+- the head on screen exactly, as float32, so hover always reads the true weight;
+- quantized heads as 7-bit log10(weight / head max) over three decades (`quantize_heads`): the
+  log colour scale floors at 0.001 x max (`figures.common.LOG_FLOOR`), so every colour shown is
+  kept, with a relative error of at most 2.8 % (half a step of 10^(3/126)).
+
+JavaScript (`explorer.js`) decodes with the formulas of `dequantize_heads`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from encoder.attention_view import AttentionView, head_average, row_sum_ranges
+
+from . import attention as figs
+from .common import LOG_FLOOR, plotly_text
+
+LEVELS = 127  # quantization steps above zero: 7 bits
+DECADES = -np.log10(LOG_FLOOR)  # 3: the log colour scale's range
+EXACT_BYTES = 1_500_000  # every head as float32 while the whole run is at most this
+ALL_LAYERS_BYTES = 2_000_000  # every layer quantized while that is at most this (before compression)
+RESPONSIVE = {"responsive": True}  # charts follow their column's width, as st.plotly_chart's do
+HEADER_LENGTH = struct.Struct("<I")  # the payload starts with the header's length in bytes
+
+
+def quantize_heads(heads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, Q, K) weights -> ((H, Q, K) uint8 codes, (H,) float32 maxima).
+
+    Code 0 is a weight under LOG_FLOOR x the head's maximum; code c >= 1 stands for
+    max x 10^(DECADES x ((c - 1) / (LEVELS - 1) - 1)).
+    """
+    maxima = np.maximum(heads.max(axis=(-2, -1)), np.float32(1e-30)).astype(np.float32)  # (H,)
+    ratio = heads / maxima[:, None, None]  # (H, Q, K), in [0, 1]
+    with np.errstate(divide="ignore"):
+        steps = (np.log10(ratio) / DECADES + 1) * (LEVELS - 1)
+    codes = np.where(ratio < LOG_FLOOR, 0, np.clip(np.rint(steps) + 1, 1, LEVELS))
+    return codes.astype(np.uint8), maxima
+
+
+def dequantize_heads(codes: np.ndarray, maxima: np.ndarray) -> np.ndarray:
+    """The inverse of `quantize_heads`, as explorer.js computes it."""
+    exponent = DECADES * ((codes.astype(np.float32) - 1) / (LEVELS - 1) - 1)
+    return np.where(codes == 0, 0, maxima[:, None, None] * 10 ** exponent).astype(np.float32)
+
+
+def pack(header: dict, blobs: list[bytes], encoded: dict[str, str] | None = None) -> bytes:
+    """[uint32 header length][header JSON][blob, blob, ...]; header["blobs"] gets each blob's
+    offset and length, counted from the end of the header, each blob starting 4-byte aligned so
+    the browser can view float32 data in place. `encoded`: header entries already in JSON (the
+    view, the same on every rerun, is encoded once)."""
+    offsets, position = [], 0
+    for blob in blobs:
+        offsets.append([position, len(blob)])
+        position += len(blob) + (-len(blob) % 4)
+    text = json.dumps(header | {"blobs": offsets}, separators=(",", ":"))
+    if encoded:
+        text = text[:-1] + "".join(f",{json.dumps(name)}:{value}" for name, value in encoded.items()) + "}"
+    data = text.encode("utf-8")
+    data += b" " * (-(len(data) + HEADER_LENGTH.size) % 4)
+    parts = [HEADER_LENGTH.pack(len(data)), data]
+    for blob in blobs:
+        parts += [blob, b"\0" * (-len(blob) % 4)]
+    return b"".join(parts)
+
+
+def unpack(payload: bytes) -> tuple[dict, list[bytes]]:
+    """The inverse of `pack` (for tests; explorer.js reads the same layout)."""
+    (length,) = HEADER_LENGTH.unpack_from(payload)
+    start = HEADER_LENGTH.size + length
+    header = json.loads(payload[HEADER_LENGTH.size: start])
+    return header, [payload[start + offset: start + offset + size] for offset, size in header["blobs"]]
+
+
+@dataclass(frozen=True)
+class ExplorerOptions:
+    """What the explorer draws besides the selection: the page's view options, resolved."""
+
+    colors: figs.ColorOptions
+    sizes: figs.Sizes
+    block: str
+    b_start: int | None
+    follow_row: int | None  # the followed token's row, None when this view hides it
+    follow_position: int
+    window: tuple[tuple[int, int], tuple[int, int]] | None  # (rows, cols) of the readable window
+    captions: tuple[str, ...]  # a caption per (layer, head) slot of `row_sum_ranges`, row-major
+    texts: dict  # the captions of the other charts: heads, means, overview, window, token ("{layer}")
+
+
+def _template(fig: go.Figure, drop_z: bool = True) -> str:
+    """A figure's JSON for the browser to fill; its first trace's z (the numbers the browser
+    computes from the heads it holds) left out."""
+    if drop_z:
+        fig.data[0].z = None
+    return fig.to_json(validate=False)
+
+
+class Explorer:
+    """Everything about one view that does not depend on the selection, built once and shared by
+    every session that shows it (state.get_explorer); `payload` adds the selection."""
+
+    def __init__(self, view: AttentionView, options: ExplorerOptions, plotly_url: str):
+        self.view, self.options = view, options
+        n_layers, n_heads, n_rows, n_cols = view.weights.shape
+        self.exact = view.weights.nbytes <= EXACT_BYTES
+        self.all_layers = self.exact or view.weights.size <= ALL_LAYERS_BYTES
+        colors, sizes = options.colors, options.sizes
+        follow = options.follow_row
+        self.header = {
+            "plotly": plotly_url,
+            "shape": [n_layers, n_heads, n_rows, n_cols],
+            "encoding": "f32" if self.exact else "q7log",
+            "levels": LEVELS, "decades": float(DECADES),
+            "present": sizes is figs.PRESENTATION,
+            # Titles go in as Plotly reads them (escaped); the browser never builds one from text.
+            "titles": [[plotly_text(figs.head_title(layer, head, options.block)) for head in [*range(n_heads), -1]]
+                       for layer in range(n_layers)],
+            "captions": [list(options.captions[layer * (n_heads + 1): (layer + 1) * (n_heads + 1)])
+                         for layer in range(n_layers)],
+            "main": _template(figs.head_heatmap(view, 0, 0, colors, block=options.block, b_start=options.b_start,
+                                                sizes=sizes)),
+            # Its image (the layer's heads) travels with each layer: `layer`.
+            "heads_grid": _template(self._heads_grid(0, with_image=False), drop_z=False),
+            "heads_titles": [plotly_text(f"All heads of layer {layer + 1}") for layer in range(n_layers)],
+            "means": _template(figs.layer_means_grid(view, 0, 0, colors), drop_z=False),
+            "overview": _template(figs.overview_grid(view, 0, 0, colors), drop_z=False),
+            "follow": {"row": follow, "options": [f"{label} ·{group[0]}" for label, group in
+                                                  zip(view.query_labels, view.query_positions, strict=True)]},
+            "token": None if follow is None else _template(
+                figs.token_across_heads(view, 0, follow, colors, position=options.follow_position, sizes=sizes)),
+            "token_titles": None if follow is None else [
+                plotly_text(figs.token_title(view, layer, follow, options.follow_position))
+                for layer in range(n_layers)],
+            "window": None,
+            "texts": options.texts,
+            "configs": {"heatmap": figs.HEATMAP_CONFIG | RESPONSIVE, "thumbnail": figs.THUMBNAIL_CONFIG | RESPONSIVE,
+                        "token": figs.SAVE_ONLY_CONFIG | RESPONSIVE},
+        }
+        if options.window is not None:
+            rows, cols = options.window
+            self.header["window"] = {"rows": rows, "cols": cols, "figure": _template(
+                figs.window_heatmap(view, 0, 0, rows, cols, colors, sizes=sizes))}
+        self.view_json = json.dumps(self.header, separators=(",", ":"))  # sent whole only to a browser without it
+        self.id = hashlib.sha1(self.view_json.encode()).hexdigest()[:16]
+        self._layers: dict[int, tuple[bytes, dict]] = {}
+        self._lock = threading.Lock()
+
+    def _heads_grid(self, layer: int, with_image: bool = True) -> go.Figure:
+        grid = figs.layer_heads_grid(self.view, layer, -1, self.options.colors)
+        if not with_image:
+            grid.data[0].source = None
+        return grid
+
+    def layer(self, layer: int) -> tuple[bytes, dict]:
+        """One layer for the browser, encoded once: its heads' bytes, and what reading them takes
+        (per-head maxima, whether deflated) with the thumbnail image of its heads."""
+        with self._lock:
+            if layer not in self._layers:
+                heads = self.view.weights[layer]  # (H, Q, K)
+                entry = {"layer": layer, "image": self._heads_grid(layer).data[0].source, "deflated": not self.exact}
+                if self.exact:
+                    self._layers[layer] = (np.ascontiguousarray(heads, dtype="<f4").tobytes(), entry | {"maxima": []})
+                else:
+                    codes, maxima = quantize_heads(heads)
+                    self._layers[layer] = (zlib.compress(codes.tobytes(), 6), entry | {"maxima": maxima.tolist()})
+            return self._layers[layer]
+
+    def payload(self, layer: int, head: int, auto: dict | None = None, held: dict | None = None) -> bytes:
+        """The message for one selection (0-based; head -1 is the mean). `held` is what the browser
+        said it holds ({"have": view id, "layers": [...]}): the view and those layers are not sent
+        again, so a rerun after a head change carries little more than the selection. The shown
+        head goes exactly, unless the layers already are exact. `auto` says why the page opened on
+        a head."""
+        held = held or {}
+        known = held.get("have") == self.id
+        held_layers = set(held.get("layers") or []) if known else set()
+        wanted = range(self.header["shape"][0]) if self.all_layers else [layer]
+        blobs, sent, exact = [], [], None
+        if not self.exact:
+            matrix = (head_average(self.view.weights[layer: layer + 1])[0] if head < 0
+                      else self.view.weights[layer, head])  # (Q, K)
+            blobs.append(np.ascontiguousarray(matrix, dtype="<f4").tobytes())
+            exact = {"layer": layer, "head": head, "blob": 0}
+        for index in wanted:
+            if index not in held_layers:
+                data, entry = self.layer(index)
+                sent.append(entry | {"blob": len(blobs)})
+                blobs.append(data)
+        header = {"id": self.id, "selection": {"layer": layer, "head": head}, "exact": exact, "layers": sent,
+                  "auto": auto}
+        return pack(header, blobs, None if known else {"view": self.view_json})
+
+
+def captions_for(view: AttentionView, caption) -> tuple[str, ...]:
+    """`caption(low, high)` for every (layer, head slot) of `row_sum_ranges`, row-major."""
+    ranges = row_sum_ranges(view.weights)  # (L, H + 1, 2)
+    return tuple(caption(float(low), float(high)) for low, high in ranges.reshape(-1, 2))

@@ -1,0 +1,101 @@
+"""The Attention page's explorer payload: quantization with a known error bound, the binary layout,
+what a rerun leaves out, and the 3 MB budget at 512 tokens."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from encoder.attention_view import attention_view
+from figures import attention as figs
+from figures import explorer
+from figures.common import LOG_FLOOR
+
+
+def options(view, follow_row=1, window=None) -> explorer.ExplorerOptions:
+    n_slots = view.weights.shape[0] * (view.weights.shape[1] + 1)
+    return explorer.ExplorerOptions(
+        colors=figs.ColorOptions(), sizes=figs.NORMAL, block="all", b_start=None, follow_row=follow_row,
+        follow_position=follow_row, window=window, captions=tuple(f"caption {i}" for i in range(n_slots)),
+        texts={"heads": "h", "means": "m", "overview": "o", "window": "w", "token": "layer {layer}"})
+
+
+def test_quantized_heads_keep_every_shown_colour():
+    """Codes follow log10(weight / head max) over the log colour scale's three decades: relative
+    error at most half a step, 10^(3/126) - 1 ≈ 5.6 % a step; under the floor, zero."""
+    rng = np.random.default_rng(0)
+    heads = rng.dirichlet(np.full(64, 0.3), size=(3, 64)).astype(np.float32)  # (H, Q, K) softmax-like rows
+    codes, maxima = explorer.quantize_heads(heads)
+    assert codes.dtype == np.uint8 and codes.max() <= explorer.LEVELS
+    np.testing.assert_allclose(maxima, heads.max(axis=(1, 2)))
+    back = explorer.dequantize_heads(codes, maxima)
+    shown = heads >= LOG_FLOOR * maxima[:, None, None]
+    half_step = 10 ** (explorer.DECADES / (explorer.LEVELS - 1) / 2) - 1
+    relative = np.abs(back[shown] - heads[shown]) / heads[shown]
+    assert relative.max() <= half_step + 1e-5 and half_step < 0.03
+    assert np.all(back[~shown] == 0) and np.any(~shown)
+    assert np.all(back.max(axis=(1, 2)) == pytest.approx(maxima, rel=1e-6))  # each head's top cell exactly
+
+
+def test_pack_round_trip_keeps_blobs_aligned():
+    blobs = [b"abc", np.arange(5, dtype="<f4").tobytes(), b""]
+    header, back = explorer.unpack(explorer.pack({"x": 1}, blobs, {"view": '{"y":[1,2]}'}))
+    assert back == blobs and header["x"] == 1 and header["view"] == {"y": [1, 2]}
+    payload = explorer.pack({}, blobs)
+    start = 4 + int.from_bytes(payload[:4], "little")
+    assert all((start + offset) % 4 == 0 for offset, _ in header["blobs"])
+
+
+def test_short_texts_go_exactly_and_reruns_leave_out_what_the_browser_holds(model):
+    run = model.run("The cat sat on the mat.")
+    view = attention_view(run)
+    packed = explorer.Explorer(view, options(view), "app/static/plotly.min.js")
+    header, blobs = explorer.unpack(packed.payload(2, 5))
+    assert header["view"]["encoding"] == "f32" and header["exact"] is None
+    assert [entry["layer"] for entry in header["layers"]] == list(range(6))
+    third = next(e for e in header["layers"] if e["layer"] == 2)
+    heads = np.frombuffer(blobs[third["blob"]], "<f4").reshape(run.attentions.shape[1:])
+    np.testing.assert_array_equal(heads, run.attentions[2])
+    titles = header["view"]["titles"][2]
+    assert titles[5] == "Layer 3, head 6" and titles[12].endswith("mean of all heads")
+    again, blobs = explorer.unpack(packed.payload(4, -1, held={"have": packed.id, "layers": list(range(6))}))
+    assert "view" not in again and again["layers"] == [] and blobs == []
+    assert again["selection"] == {"layer": 4, "head": -1}
+    stale, _ = explorer.unpack(packed.payload(4, -1, held={"have": "another view", "layers": [0]}))
+    assert "view" in stale and len(stale["layers"]) == 6
+
+
+def test_long_texts_send_the_chosen_layer_and_the_shown_head_exactly_within_3_mb(model):
+    run = model.run(" ".join(["word", "play"] * 400))
+    view = attention_view(run)
+    assert run.n_tokens == 512
+    window = ((0, 48), (0, 48))
+    packed = explorer.Explorer(view, options(view, window=window), "app/static/plotly.min.js")
+    payload = packed.payload(0, 3)
+    assert len(payload) < 3_000_000, f"{len(payload) / 1e6:.2f} MB"
+    header, blobs = explorer.unpack(payload)
+    assert header["view"]["encoding"] == "q7log" and [e["layer"] for e in header["layers"]] == [0]
+    exact = np.frombuffer(blobs[header["exact"]["blob"]], "<f4").reshape(512, 512)
+    np.testing.assert_array_equal(exact, run.attentions[0, 3])
+    entry = header["layers"][0]
+    codes = np.frombuffer(zlib.decompress(blobs[entry["blob"]]), np.uint8).reshape(12, 512, 512)
+    approx = explorer.dequantize_heads(codes, np.asarray(entry["maxima"], np.float32))
+    # within the colour scale's floor, every weight is kept to 2.8 %
+    kept = run.attentions[0] >= LOG_FLOOR * run.attentions[0].max(axis=(1, 2), keepdims=True)
+    assert np.max(np.abs(approx - run.attentions[0])[kept] / run.attentions[0][kept]) < 0.03
+    # the next layer, chosen later, comes alone: the view and layer 0 stay in the browser
+    later, _ = explorer.unpack(packed.payload(5, -1, held={"have": packed.id, "layers": [0]}))
+    assert "view" not in later and [e["layer"] for e in later["layers"]] == [5]
+    np.testing.assert_array_equal(json.loads(header["view"]["window"]["figure"])["data"][0].get("z"), None)
+
+
+def test_titles_carry_text_escaped_for_plotly(model):
+    run = model.run("a <b>bold</b> claim")
+    view = attention_view(run)
+    row = view.query_labels.index("<")
+    header, _ = explorer.unpack(explorer.Explorer(view, options(view, follow_row=row), "x").payload(0, 0))
+    assert all("<b>" not in title for title in header["view"]["token_titles"])
+    assert "&lt;" in header["view"]["token_titles"][0]
