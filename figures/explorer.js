@@ -54,6 +54,15 @@ async function decodeLayer(header, entry, blob) {
   return out;
 }
 
+// Weights as hover shows them (four decimals): deflated uint16 counts of 1 / scale.
+async function hoverValues(blob, scale) {
+  const bytes = await inflate(blob);
+  const counts = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+  const out = new Float32Array(counts.length);
+  for (let i = 0; i < counts.length; i++) out[i] = counts[i] / scale;
+  return out;
+}
+
 function element(tag, className, parent) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -139,21 +148,28 @@ function build(root, inst) {
 
 const headOf = (value) => (Number(value) === 0 ? -1 : Number(value) - 1);
 
+// The shown matrix: `flat` (Q * K) colours the map; `hover`, when the layers came quantized, holds
+// the numbers hover reads (exact to the four decimals shown) once the server has sent them.
 function matrix(inst, layer, head) {
   const [, nHeads, nRows, nCols] = inst.header.shape;
-  const exact = inst.exact;
-  if (exact && exact.layer === layer && exact.head === head) return { flat: exact.data, exact: true };
   const heads = layerCache.get(inst.id)?.get(layer);
   if (!heads) return null;
   const cells = nRows * nCols;
-  if (head >= 0) return { flat: heads.subarray(head * cells, (head + 1) * cells), exact: inst.header.encoding === "f32" };
-  const mean = new Float32Array(cells);
-  for (let h = 0; h < nHeads; h++) {
-    const part = heads.subarray(h * cells, (h + 1) * cells);
-    for (let i = 0; i < cells; i++) mean[i] += part[i];
+  let flat;
+  if (head >= 0) {
+    flat = heads.subarray(head * cells, (head + 1) * cells);
+  } else {
+    flat = new Float32Array(cells);
+    for (let h = 0; h < nHeads; h++) {
+      const part = heads.subarray(h * cells, (h + 1) * cells);
+      for (let i = 0; i < cells; i++) flat[i] += part[i];
+    }
+    for (let i = 0; i < cells; i++) flat[i] /= nHeads;
   }
-  for (let i = 0; i < cells; i++) mean[i] /= nHeads;
-  return { flat: mean, exact: false };
+  if (inst.header.encoding === "f32") return { flat, hover: null, exact: true };
+  const exact = inst.exact;
+  const known = exact && exact.layer === layer && exact.head === head;
+  return { flat, hover: known ? exact.hover : flat, exact: !!known };
 }
 
 function rows(flat, nRows, nCols, r0 = 0, r1 = nRows, c0 = 0, c1 = nCols) {
@@ -170,13 +186,14 @@ function maximum(z) {
 
 // A heatmap: drawn whole the first time, then only its numbers and title change (Plotly.update
 // restyles and relayouts in place, several times faster than drawing the figure again).
-function heatmap(inst, chart, template, z, title, config) {
+function heatmap(inst, chart, template, z, title, config, customdata = null) {
   const zmax = Math.max(maximum(z), 1e-9);
+  const values = customdata ? { z: [z], zmax: [zmax], customdata: [customdata] } : { z: [z], zmax: [zmax] };
   if (chart.plot.dataset.drawn) {
-    return inst.Plotly.update(chart.plot, { z: [z], zmax: [zmax] }, { "title.text": title }, [0]);
+    return inst.Plotly.update(chart.plot, values, { "title.text": title }, [0]);
   }
   chart.plot.dataset.drawn = "1";
-  const trace = { ...template.data[0], z, zmax };
+  const trace = { ...template.data[0], z, zmax, ...(customdata ? { customdata } : {}) };
   const layout = { ...template.layout, title: { ...template.layout.title, text: title } };
   return inst.Plotly.newPlot(chart.plot, [trace, ...template.data.slice(1)], layout, config);
 }
@@ -206,13 +223,15 @@ function draw(inst) {
     return;
   }
   main.box.dataset.state = shown.exact ? "exact" : "approximate";
+  const hover = shown.hover ? rows(shown.hover, nRows, nCols) : null;
   heatmap(inst, main, inst.templates.main, rows(shown.flat, nRows, nCols), header.titles[layer][slot],
-    header.configs.heatmap);
+    header.configs.heatmap, hover);
   main.caption.textContent = header.captions[layer][slot];
   if (inst.charts.window) {
     const { rows: [r0, r1], cols: [c0, c1] } = header.window;
     heatmap(inst, inst.charts.window, inst.templates.window, rows(shown.flat, nRows, nCols, r0, r1, c0, c1),
-      inst.templates.window.layout.title.text, header.configs.heatmap);
+      inst.templates.window.layout.title.text, header.configs.heatmap,
+      shown.hover ? rows(shown.hover, nRows, nCols, r0, r1, c0, c1) : null);
   }
   drawGrids(inst, layer, head, nHeads);
   const token = inst.charts.token;
@@ -222,7 +241,9 @@ function draw(inst) {
     token.plot.dataset.layer = String(layer);
     const row = header.follow.row, cells = nRows * nCols, z = [];
     for (let h = 0; h < nHeads; h++) z.push(heads.subarray(h * cells + row * nCols, h * cells + (row + 1) * nCols));
-    heatmap(inst, token, inst.templates.token, z, header.token_titles[layer], header.configs.token);
+    const exactRows = header.tokenHover ? rows(header.tokenHover.subarray(layer * nHeads * nCols,
+      (layer + 1) * nHeads * nCols), nHeads, nCols) : null;
+    heatmap(inst, token, inst.templates.token, z, header.token_titles[layer], header.configs.token, exactRows);
     token.caption.textContent = header.texts.token.replace("{layer}", String(layer + 1));
   }
 }
@@ -280,7 +301,8 @@ function select(inst, layer, head, { scroll = false } = {}) {
     inst.frame = requestAnimationFrame(() => {
       inst.frame = null;
       draw(inst);
-      if (inst.scroll) inst.charts.main.box.scrollIntoView({ block: "start" });
+      // the sliders, then the opened head under them
+      if (inst.scroll) inst.layerSlider.input.closest(".hl-controls").scrollIntoView({ block: "start" });
       inst.scroll = false;
     });
   }
@@ -327,10 +349,8 @@ async function update(inst, root, data) {
     imageCache.get(msg.id).set(entry.layer, entry.image);
     if (!layers.has(entry.layer)) layers.set(entry.layer, await decodeLayer(view, entry, blobs[entry.blob]));
   }));
-  if (msg.exact) {
-    const blob = blobs[msg.exact.blob];
-    inst.exact = { ...msg.exact, data: new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4) };
-  }
+  if (msg.exact) inst.exact = { ...msg.exact, hover: await hoverValues(blobs[msg.exact.blob], msg.exact.scale) };
+  if (msg.token_hover) view.tokenHover = await hoverValues(blobs[msg.token_hover.blob], msg.token_hover.scale);
   inst.autoChoice = msg.auto;
   inst.server = { ...msg.selection };
   // The server's selection wins unless a newer local choice is still on its way to it.

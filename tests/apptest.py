@@ -42,7 +42,8 @@ def explorer_shows(at: AppTest) -> dict:
     """What the Attention page's explorer draws in the browser, rebuilt from the payload it was sent
     as figures/explorer.js does: its figures in page order (main, window, the heads of the layer,
     the layer means, the overview, the followed token), with numbers and titles filled in; its
-    captions; the selection; and the reason for an automatic choice."""
+    captions; the selection; and the reason for an automatic choice. On long texts z holds the
+    quantized weights and customdata what hover reads."""
     import zlib
 
     from figures.explorer import dequantize_heads, unpack
@@ -60,13 +61,22 @@ def explorer_shows(at: AppTest) -> dict:
             layers[entry["layer"]] = dequantize_heads(codes, np.asarray(entry["maxima"], np.float32))
         else:
             layers[entry["layer"]] = np.frombuffer(data, "<f4").reshape(n_heads, n_rows, n_cols)
-    if header["exact"]:
-        matrix = np.frombuffer(blobs[header["exact"]["blob"]], "<f4").reshape(n_rows, n_cols)
-    else:
-        matrix = layers[layer][head] if head >= 0 else layers[layer].mean(0)
+    matrix = layers[layer][head] if head >= 0 else layers[layer].mean(0)
+    hover = token_hover = None  # what hover reads, when z holds quantized weights
 
-    def filled(template: str, z, title: str | None = None, shapes=None) -> dict:
+    def counts(entry: dict | None, shape: tuple) -> np.ndarray | None:
+        if entry is None:
+            return None
+        data = np.frombuffer(zlib.decompress(blobs[entry["blob"]]), "<u2")
+        return (data / entry["scale"]).reshape(shape)
+
+    hover = counts(header["exact"], (n_rows, n_cols))
+    token_hover = counts(header["token_hover"], (len(view["titles"]), n_heads, n_cols))
+
+    def filled(template: str, z, title: str | None = None, shapes=None, customdata=None) -> dict:
         figure = json.loads(template)
+        if customdata is not None:
+            figure["data"][0]["customdata"] = np.asarray(customdata).tolist()
         if z is not None:
             figure["data"][0]["z"] = np.asarray(z).tolist()
         if title is not None:
@@ -78,11 +88,12 @@ def explorer_shows(at: AppTest) -> dict:
     def outline(template: str, index: int | None) -> list:
         return [] if index is None else [json.loads(template)["layout"]["meta"]["outlines"][index]]
 
-    figures = [filled(view["main"], matrix, view["titles"][layer][slot])]
+    figures = [filled(view["main"], matrix, view["titles"][layer][slot], customdata=hover)]
     captions = [view["captions"][layer][slot]]
     if view["window"]:
         (r0, r1), (c0, c1) = view["window"]["rows"], view["window"]["cols"]
-        figures.append(filled(view["window"]["figure"], matrix[r0:r1, c0:c1]))
+        figures.append(filled(view["window"]["figure"], matrix[r0:r1, c0:c1],
+                              customdata=None if hover is None else hover[r0:r1, c0:c1]))
         captions.append(view["texts"]["window"])
     heads = filled(view["heads_grid"], None, view["heads_titles"][layer], outline(view["heads_grid"],
                                                                                    None if head < 0 else head))
@@ -93,7 +104,8 @@ def explorer_shows(at: AppTest) -> dict:
     captions += [view["texts"]["heads"], view["texts"]["means"], view["texts"]["overview"]]
     if view["token"] and layer in layers:
         row = view["follow"]["row"]
-        figures.append(filled(view["token"], layers[layer][:, row, :], view["token_titles"][layer]))
+        figures.append(filled(view["token"], layers[layer][:, row, :], view["token_titles"][layer],
+                              customdata=None if token_hover is None else token_hover[layer]))
         captions.append(view["texts"]["token"].replace("{layer}", str(layer + 1)))
     auto = header["auto"]
     return {"figures": figures, "captions": captions, "selection": (layer, head), "view": view,

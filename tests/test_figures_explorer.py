@@ -78,8 +78,12 @@ def test_long_texts_send_the_chosen_layer_and_the_shown_head_exactly_within_3_mb
     assert len(payload) < 3_000_000, f"{len(payload) / 1e6:.2f} MB"
     header, blobs = explorer.unpack(payload)
     assert header["view"]["encoding"] == "q7log" and [e["layer"] for e in header["layers"]] == [0]
-    exact = np.frombuffer(blobs[header["exact"]["blob"]], "<f4").reshape(512, 512)
-    np.testing.assert_array_equal(exact, run.attentions[0, 3])
+    exact = np.frombuffer(zlib.decompress(blobs[header["exact"]["blob"]]), "<u2").reshape(512, 512)
+    # hover prints "%{customdata:.4f}": exactly the digits of the true weight
+    np.testing.assert_allclose(exact / header["exact"]["scale"], run.attentions[0, 3], atol=5e-5 + 1e-7)
+    assert "%{customdata:.4f}" in json.loads(header["view"]["main"])["data"][0]["hovertemplate"]
+    rows = np.frombuffer(zlib.decompress(blobs[header["token_hover"]["blob"]]), "<u2").reshape(6, 12, 512)
+    np.testing.assert_allclose(rows / 1e4, run.attentions[:, :, 1, :], atol=5e-5 + 1e-7)
     entry = header["layers"][0]
     codes = np.frombuffer(zlib.decompress(blobs[entry["blob"]]), np.uint8).reshape(12, 512, 512)
     approx = explorer.dequantize_heads(codes, np.asarray(entry["maxima"], np.float32))

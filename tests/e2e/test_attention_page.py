@@ -97,7 +97,7 @@ def test_presentation_mode_on_a_projector(make_app, tmp_path):
     assert main and min(t["size"] for t in main) >= 16, "axis labels of at least 16 px"
     heatmap = app.page.locator(CHART).first.bounding_box()
     assert heatmap["height"] >= 600 and heatmap["width"] >= 900, f"a large main heatmap: {heatmap}"
-    label = app.page.locator(f'{MAIN} [data-testid="stWidgetLabel"] p', has_text="Layer").first
+    label = app.page.locator(f"{MAIN} .hl-slider-label", has_text="Layer").first
     assert float(label.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 18, "larger controls"
 
 
