@@ -1,0 +1,100 @@
+"""The Attention page's explorer in Chromium: a layer or head change is drawn in the browser, with
+no rerun of the page, and still reaches the URL and the other pages; the numbers it draws are the
+run's (exactly on short texts; on long ones the colours within the quantization bound and hover to
+the four decimals it prints); a layer not yet sent arrives on demand."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.browser import MAIN, PAGES, App
+
+TEXT = "The animal didn't cross the street because it was too tired."
+LONG_TEXT = " ".join(["The cat sat on the mat and looked at the dog."] * 50)  # cut to 512 tokens
+MAIN_PLOT = f'{MAIN} .hl-chart[data-chart="main"] .hl-plot'
+
+# The main heatmap as drawn: its z, hover values (customdata) and title, read from Plotly's graph div.
+DRAWN_JS = f"""() => {{
+  const plot = document.querySelector({MAIN_PLOT!r});
+  const trace = plot.data[0];
+  const rows = (m) => m ? Array.from(m, (row) => Array.from(row)) : null;
+  return {{z: rows(trace.z), hover: rows(trace.customdata), title: plot.layout.title.text,
+           state: plot.closest('.hl-chart').dataset.state}};
+}}"""
+
+
+def open_explorer(app: App, **params: str) -> None:
+    app.open("/", charts=False, **params)
+    app.page.wait_for_selector(f"{MAIN_PLOT}.js-plotly-plot", timeout=90_000)
+    app.assert_healthy()
+
+
+def press(app: App, slider: str, key: str = "ArrowRight") -> None:
+    control = app.page.get_by_role("slider", name=slider)
+    control.focus()
+    control.press(key)
+
+
+def drawn(app: App, title: str, state: str = "exact") -> dict:
+    """Wait until the main heatmap shows `title` with numbers in `state`, then read it."""
+    app.page.wait_for_function(
+        f"([t, s]) => {{ const p = document.querySelector({MAIN_PLOT!r}); return p && p.layout && "
+        "p.layout.title.text === t && p.closest('.hl-chart').dataset.state === s; }",
+        arg=[title, state], timeout=30_000)
+    return app.page.evaluate(DRAWN_JS)
+
+
+def test_a_head_change_is_drawn_in_the_browser_and_reaches_the_url_and_other_pages(app: App, model):
+    open_explorer(app, text=TEXT, layer="2", head="4")
+    # Marks on the page's elements: a rerun of the whole page would rebuild the explorer, and
+    # Streamlit's caption above it would be drawn again.
+    app.page.evaluate(f"() => {{ document.querySelector({MAIN_PLOT!r}).__kept = true; }}")
+    press(app, "Head")
+    shown = drawn(app, "Layer 2, head 5")
+    np.testing.assert_array_equal(np.asarray(shown["z"], np.float32), model.run(TEXT).attentions[1, 4])
+    assert shown["hover"] is None, "short texts are drawn from exact float32: hover reads z"
+    app.wait_for_query(layer="2", head="5")
+    assert app.page.evaluate(f"() => document.querySelector({MAIN_PLOT!r}).__kept === true"), (
+        "the explorer was rebuilt: the page reran instead of drawing in the browser")
+    press(app, "Layer", "ArrowLeft")
+    drawn(app, "Layer 1, head 5")
+    press(app, "Head", "Home")  # the slider's first stop is the mean of the heads
+    mean = drawn(app, "Layer 1, mean of all heads")
+    np.testing.assert_allclose(np.asarray(mean["z"]), model.run(TEXT).attentions[0].mean(0), atol=1e-6)
+    app.wait_for_query(layer="1", head="mean")
+    # another page opens on the same layer and head
+    app.click_nav(PAGES["qk"][0])
+    app.wait_for_query(layer="1")
+    assert app.query()["head"] in {"mean", "1"}  # Q·K shows one head's arithmetic: the mean becomes head 1
+
+
+def test_clicking_a_thumbnail_opens_its_head_without_a_rerun(app: App):
+    open_explorer(app, text=TEXT, layer="1", head="1")
+    before = app.runs()
+    heads = app.page.locator(f'{MAIN} .hl-chart[data-chart="heads"] .hl-plot')
+    image = heads.locator("image").first.bounding_box()
+    # four tiles a row, 96 px each, 6 px apart and 24 px between rows (for the names): head 7 is
+    # row 1, column 2 of a 402 x 336 px canvas
+    x = image["x"] + (2 * 102 + 48) * image["width"] / (4 * 102 - 6)
+    y = image["y"] + (1 * 120 + 48) * image["height"] / (3 * 120 - 24)
+    app.page.mouse.click(x, y)
+    drawn(app, "Layer 1, head 7")
+    app.wait_for_query(layer="1", head="7")
+    assert app.runs() - before <= 1, "one run at most (the explorer's fragment), not the page's"
+
+
+def test_a_long_text_draws_quantized_colours_exact_hover_and_fetches_a_layer_on_demand(app: App, model):
+    open_explorer(app, text=LONG_TEXT, layer="2", head="3")
+    run = model.run(LONG_TEXT)
+    assert run.n_tokens == 512
+    first = drawn(app, "Layer 2, head 3")
+    truth = run.attentions[1, 2]
+    hover = np.asarray(first["hover"])
+    np.testing.assert_allclose(hover, truth, atol=5e-5 + 1e-7)  # hover prints four decimals: those are exact
+    z = np.asarray(first["z"])
+    kept = truth >= 1e-3 * truth.max()
+    assert np.max(np.abs(z - truth)[kept] / truth[kept]) < 0.03, "colours within the quantization bound"
+    press(app, "Layer")  # layer 3 was not sent with the page: it arrives on demand
+    third = drawn(app, "Layer 3, head 3")
+    np.testing.assert_allclose(np.asarray(third["hover"]), run.attentions[2, 2], atol=5e-5 + 1e-7)
+    app.wait_for_query(layer="3", head="3")
