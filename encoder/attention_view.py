@@ -123,18 +123,34 @@ def attention_view(
         keys = [p for p in keys if not run.special[p]]
         if not queries or not keys:
             raise ValueError("Nothing is left once the special tokens are hidden.")
-        if renormalize:
-            kept = [p for p in range(run.n_tokens) if not run.special[p]]
-            # renormalise over every non-special key, so a pair block still shows its share
-            weights = np.zeros_like(weights)
-            weights[..., kept] = renormalize_rows(run.attentions[..., kept])
     if merge_subwords:
         query_groups = word_groups(run.word_ids, run.segment_ids, queries)
         key_groups = word_groups(run.word_ids, run.segment_ids, keys)
-        merged = merge_groups(weights, query_groups, key_groups)
     else:
         query_groups, key_groups = [[p] for p in queries], [[p] for p in keys]
+    scale = None  # (L, H, Q, 1) per kept row: 1 / its sum over non-special keys
+    if hide_special and renormalize:
+        # Renormalise each kept row over every non-special key, so a pair block still shows its
+        # share. A row's sum over non-special keys is its total minus the few special columns
+        # (in float64: the difference loses digits in float32 when [CLS] and [SEP] hold most of
+        # the row), so no (L, H, T, T) array is copied for it.
+        specials = [p for p in range(run.n_tokens) if run.special[p]]
+        sums = (weights.sum(axis=-1, dtype=np.float64)
+                - weights[..., specials].sum(axis=-1, dtype=np.float64))[..., queries, None]  # (L, H, Q, 1)
+        scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0).astype(np.float32)
+    if merge_subwords:
+        if scale is not None:  # words are pooled from renormalised rows
+            weights = run.attentions[..., queries, :] * scale  # (L, H, Q, T)
+            row_of = {position: row for row, position in enumerate(queries)}
+            query_groups_rows = [[row_of[p] for p in group] for group in query_groups]
+        else:
+            query_groups_rows = query_groups
+        merged = merge_groups(weights, query_groups_rows, key_groups)
+    else:
         merged = select_tokens(weights, queries, keys)
+        if scale is not None:
+            merged = merged.copy() if merged is weights else merged  # never scale the run's own array
+            merged *= scale
     return AttentionView(
         weights=np.ascontiguousarray(merged, dtype=np.float32),
         query_labels=[group_label(run, g) for g in query_groups],
@@ -169,7 +185,7 @@ def row_sum_range(matrix: np.ndarray) -> tuple[float, float]:
 def row_sum_ranges(weights: np.ndarray) -> np.ndarray:
     """(L, H, Q, K) -> (L, H + 1, 2): (smallest, largest) row sum of every head, then of the layer's
     mean in the last slot, so index [layer, head] holds head -1 (the mean) too."""
-    sums = np.asarray(weights, dtype=np.float64).sum(axis=-1)  # (L, H, Q)
+    sums = weights.sum(axis=-1, dtype=np.float64)  # (L, H, Q), without a float64 copy of the weights
     sums = np.concatenate([sums, sums.mean(axis=1, keepdims=True)], axis=1)  # (L, H + 1, Q)
     return np.stack([sums.min(axis=-1), sums.max(axis=-1)], axis=-1)
 
