@@ -56,11 +56,14 @@ class Sizes:
     min_height: int = 380
     max_height: int = 900
     max_ticks: int = 48  # every token labelled up to here (the window takes over beyond: WINDOW_DEFAULT)
+    thumb_label: int = 11  # thumbnails' names ("head 3", "L2"), px
+    thumb_title: int = 15
 
 
 NORMAL = Sizes()
 # At 1920 x 1080 on a projector, 16 px is about the smallest label a class reads from the back.
-PRESENTATION = Sizes(tick=17, title=22, row_px=34, min_height=640, max_height=1400, max_ticks=32)
+PRESENTATION = Sizes(tick=17, title=22, row_px=34, min_height=640, max_height=1400, max_ticks=32, thumb_label=16,
+                     thumb_title=20)
 TEXT_COLOR = "#111111"  # labels in near-black: Streamlit's default grey washes out on a projector
 TITLE_ROOM = 44  # px above the plot besides the title's own height: the colour bar sits there
 # The heatmaps' modebar keeps four buttons (~110 px): the full bar (~225 px) covered titles at 400-800 px.
@@ -194,6 +197,7 @@ def thumbnail_grid(
     colors: ColorOptions = ColorOptions(),
     title: str = "",
     display_width: int = 1100,
+    sizes: Sizes = NORMAL,
 ) -> go.Figure:
     """Many small attention maps as ONE image, with an invisible marker on each to click.
 
@@ -207,7 +211,8 @@ def thumbnail_grid(
     n_rows = -(-n // n_cols)
     tiles = [_tile(m, tile_px, colors) for m in matrices]
     h, w = tiles[0].shape
-    row_gap = GAP if row_titles else LABEL_GAP  # room above each row for the tiles' names
+    # room above each row for the tiles' names (larger names need more)
+    row_gap = GAP if row_titles else max(LABEL_GAP, sizes.thumb_label + 13)
     canvas = np.full((n_rows * (h + row_gap) - row_gap, n_cols * (w + GAP) - GAP), BACKGROUND, dtype=np.uint8)
     centers_x, centers_y = [], []
     for i, tile in enumerate(tiles):
@@ -235,32 +240,36 @@ def thumbnail_grid(
     labelled = range(min(n_cols, n)) if row_titles else range(n)
     annotations = [
         dict(x=(i % n_cols) * (w + GAP) + w / 2, y=(i // n_cols) * (h + row_gap) - 4, showarrow=False,
-             yanchor="bottom", font=dict(size=11),
+             yanchor="bottom", font=dict(size=sizes.thumb_label, color=TEXT_COLOR),
              text=plotly_text(tile_titles[i].split(" ")[-1] if row_titles else tile_titles[i]))
         for i in labelled
     ] + [
         dict(x=-6, y=r * (h + row_gap) + h / 2, text=plotly_text(text), showarrow=False, xanchor="right",
-             font=dict(size=11))
+             font=dict(size=sizes.thumb_label, color=TEXT_COLOR))
         for r, text in enumerate(row_titles or [])
     ]
-    left = 40 if row_titles else 4
+    left = 3 * sizes.thumb_label + 7 if row_titles else 4  # room for "L6" at the label size
     width, height = canvas.shape[1] + left + 4, canvas.shape[0] + 28
-    top = 40 if title else 8
+    top = sizes.thumb_title + 25 if title else 8
     layout = base_layout(
         title, int(top + height * min(1.5, display_width / width)),
         shapes=shapes, annotations=annotations, plot_bgcolor="white",
         xaxis=dict(visible=False, range=[-left, canvas.shape[1] + 4]),
         # No fixed aspect ratio: the height is sized for `display_width`; on a narrower screen the
         # tiles grow taller rather than the image shrinking inside an empty band (bug 12).
-        yaxis=dict(visible=False, range=[canvas.shape[0] + 4, -24], scaleanchor=False),
+        yaxis=dict(visible=False, range=[canvas.shape[0] + 4, -(sizes.thumb_label + 13)], scaleanchor=False),
         clickmode="event+select", dragmode=False,
         # Every tile's outline, for the browser-side explorer to move the selection without a rerun.
-        meta=dict(outlines=[outline(i) for i in range(n)]),
+        # and the plot's extent in image pixels, for it to keep them square at any width.
+        meta=dict(outlines=[outline(i) for i in range(n)],
+                  span=[canvas.shape[1] + 4 + left, canvas.shape[0] + 4 + sizes.thumb_label + 13], top=top),
     ) | dict(margin=dict(l=0, r=0, t=top, b=0))
+    layout["title"]["font"] = dict(size=sizes.thumb_title, color=TEXT_COLOR)
     return go.Figure([image, targets], layout)
 
 
-def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions()) -> go.Figure:
+def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions(),
+                     sizes: Sizes = NORMAL) -> go.Figure:
     """Small multiples of every head in one layer; click one to open it."""
     n_heads = view.weights.shape[1]
     return thumbnail_grid(
@@ -268,11 +277,12 @@ def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOp
         tile_titles=[f"head {h + 1}" for h in range(n_heads)],
         selection_ids=[(layer, h) for h in range(n_heads)], tile_px=96, display_width=440,
         selected=None if head < 0 else head, colors=colors,
-        title=f"All heads of layer {layer + 1}",
+        title=f"All heads of layer {layer + 1}", sizes=sizes,
     )
 
 
-def overview_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions()) -> go.Figure:
+def overview_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions(),
+                  sizes: Sizes = NORMAL) -> go.Figure:
     """Every layer × head as thumbnails: layers are rows, heads columns."""
     n_layers, n_heads = view.weights.shape[:2]
     return thumbnail_grid(
@@ -281,12 +291,12 @@ def overview_grid(view: AttentionView, layer: int, head: int, colors: ColorOptio
         selection_ids=[(lay, h) for lay in range(n_layers) for h in range(n_heads)],
         tile_px=64, row_titles=[f"L{lay + 1}" for lay in range(n_layers)],
         selected=None if head < 0 else layer * n_heads + head, colors=colors,
-        title="Every layer (rows) × head (columns)", display_width=900,
+        title="Every layer (rows) × head (columns)", display_width=900, sizes=sizes,
     )
 
 
 def layer_means_grid(view: AttentionView, layer: int, head: int,
-                     colors: ColorOptions = ColorOptions()) -> go.Figure:
+                     colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> go.Figure:
     """Head-averaged attention of every layer, side by side; click one to open it."""
     selected = layer if head < 0 else None
     means = head_average(view.weights)  # (L, Q, K)
@@ -294,7 +304,7 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
         means, n_cols=len(means), tile_titles=[f"layer {lay + 1}" for lay in range(len(means))],
         selection_ids=[(lay, -1) for lay in range(len(means))], tile_px=96, display_width=440,
         selected=selected, colors=colors,
-        title="Mean over heads, layer by layer",
+        title="Mean over heads, layer by layer", sizes=sizes,
     )
 
 

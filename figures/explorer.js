@@ -267,6 +267,7 @@ function drawGrids(inst, layer, head, nHeads) {
       delete plot.dataset.pending;
       if (image) plot.dataset.layer = String(layer);
       Plotly.newPlot(plot, data, layout, header.configs.thumbnail).then(() => {
+        keepSquare(inst, plot, template.layout.meta);
         plot.on("plotly_click", (event) => {
           const point = event.points.find((p) => p.customdata);
           if (!point) return;
@@ -281,6 +282,19 @@ function drawGrids(inst, layer, head, nHeads) {
       Plotly.relayout(plot, { shapes: layout.shapes });
     }
   }
+}
+
+// Thumbnails keep square pixels at any width: the height follows the width the chart got (a
+// fixed height stretched the tiles on narrow or wide screens).
+function keepSquare(inst, plot, meta) {
+  const fit = () => {
+    const width = plot.clientWidth;
+    if (!width) return;
+    const height = Math.round(meta.top + (width * meta.span[1]) / meta.span[0]);
+    if (Math.abs((plot.layout.height || 0) - height) > 1) inst.Plotly.relayout(plot, { height });
+  };
+  new ResizeObserver(fit).observe(plot);
+  fit();
 }
 
 function send(inst, extra = {}) {

@@ -158,8 +158,8 @@ class Explorer:
             # Its image (the layer's heads) travels with each layer: `layer`.
             "heads_grid": _template(self._heads_grid(0, with_image=False), drop_z=False),
             "heads_titles": [plotly_text(f"All heads of layer {layer + 1}") for layer in range(n_layers)],
-            "means": _template(figs.layer_means_grid(view, 0, 0, colors), drop_z=False),
-            "overview": _template(figs.overview_grid(view, 0, 0, colors), drop_z=False),
+            "means": _template(figs.layer_means_grid(view, 0, 0, colors, sizes), drop_z=False),
+            "overview": _template(figs.overview_grid(view, 0, 0, colors, sizes), drop_z=False),
             "follow": {"row": follow, "options": [f"{label} ·{group[0]}" for label, group in
                                                   zip(view.query_labels, view.query_positions, strict=True)]},
             "token": None if follow is None else _template(
@@ -183,7 +183,7 @@ class Explorer:
         self._lock = threading.Lock()
 
     def _heads_grid(self, layer: int, with_image: bool = True) -> go.Figure:
-        grid = figs.layer_heads_grid(self.view, layer, -1, self.options.colors)
+        grid = figs.layer_heads_grid(self.view, layer, -1, self.options.colors, self.options.sizes)
         if not with_image:
             grid.data[0].source = None
         return grid

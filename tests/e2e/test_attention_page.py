@@ -97,6 +97,8 @@ def test_presentation_mode_on_a_projector(make_app, tmp_path):
     assert main and min(t["size"] for t in main) >= 16, "axis labels of at least 16 px"
     heatmap = app.page.locator(CHART).first.bounding_box()
     assert heatmap["height"] >= 600 and heatmap["width"] >= 900, f"a large main heatmap: {heatmap}"
+    names = [t for chart in chart_parts(app, ".annotation-text") for t in chart]  # "head 3", "layer 2", "L1"
+    assert names and min(t["size"] for t in names) >= 16, "thumbnail names of at least 16 px"
     label = app.page.locator(f"{MAIN} .hl-slider-label", has_text="Layer").first
     assert float(label.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 18, "larger controls"
 
