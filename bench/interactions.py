@@ -48,10 +48,17 @@ for (const kind of ['keydown', 'pointerdown']) {
 # The page's clock when it has settled: the run the action started has ended, the main heatmap's
 # text says what the action asked for, and every visible chart has drawn; else false. Checked on
 # every animation frame, so the time is that of the first frame that shows the settled page.
-SETTLED_JS = f"""([runsBefore, wanted, present]) => {{
+# "The run ended" is seen in Streamlit's script state, or, for the explorer's fragment runs (which
+# can be too fast for that state to reach the DOM), in the explorer having received the run's
+# message with no choice still awaiting the server (figures/explorer.js).
+EXPLORER_MESSAGES_JS = "() => Number((document.querySelector('.hl-explorer') || {dataset: {}}).dataset.messages || 0)"
+SETTLED_JS = f"""([runsBefore, messagesBefore, wanted, present]) => {{
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if ((window.__headlightRuns || 0) <= runsBefore) return false;
+  const explorer = document.querySelector('.hl-explorer');
+  const messages = explorer ? Number(explorer.dataset.messages || 0) : 0;
+  if ((window.__headlightRuns || 0) <= runsBefore && messages <= messagesBefore) return false;
+  if (explorer && explorer.dataset.pending === '1') return false;
   const text = ({MAIN_TEXT_JS})().toLowerCase();
   if (text.includes(wanted.toLowerCase()) !== present) return false;
   if (!({CHARTS_DRAWN_JS})({CHART!r})) return false;
@@ -71,11 +78,12 @@ class Timer:
         present=False, no longer has)."""
         page = self.app.page
         before_runs = self.app.runs()
+        before_messages = page.evaluate(EXPLORER_MESSAGES_JS)
         log_start = page.evaluate("window.__stateLog.length")
         page.evaluate("window.__lastInput = null")
         t0 = page.evaluate("performance.now()")
         action()
-        settled = page.wait_for_function(SETTLED_JS, arg=[before_runs, wanted, present], polling="raf",
+        settled = page.wait_for_function(SETTLED_JS, arg=[before_runs, before_messages, wanted, present], polling="raf",
                                          timeout=120_000).json_value()
         acted = page.evaluate("window.__lastInput") or t0
         log = page.evaluate(f"window.__stateLog.slice({log_start})")

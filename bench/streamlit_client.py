@@ -78,7 +78,8 @@ def record_delta(message: ForwardMsg, result: SessionResult) -> None:
         return
     element = message.delta.new_element
     kind = element.WhichOneof("type")
-    if kind == "plotly_chart":
+    if kind == "plotly_chart" or (kind == "bidi_component" and element.bidi_component.component_name.startswith(
+            "headlight_")):  # the Attention page's explorer draws its charts in the browser
         result.charts += 1
     elif kind == "exception" and not element.exception.is_warning:
         result.page_errors.append(describe_exception(element.exception))

@@ -198,6 +198,12 @@ function heatmap(inst, chart, template, z, title, config, customdata = null) {
   return inst.Plotly.newPlot(chart.plot, [trace, ...template.data.slice(1)], layout, config);
 }
 
+// Hover reads customdata from the plot's full trace: replacing it there (and in the input trace,
+// for a later redraw) changes what hover prints without a replot.
+function setHover(plot, customdata) {
+  for (const trace of [plot.data?.[0], plot._fullData?.[0]]) if (trace) trace.customdata = customdata;
+}
+
 function draw(inst) {
   const { header, Plotly } = inst;
   if (!Plotly) return;
@@ -215,8 +221,20 @@ function draw(inst) {
   const shown = matrix(inst, layer, head);
   const drawn = `${layer},${head},${shown ? shown.exact : "none"}`;
   if (drawn === inst.drawn) return; // a rerun's echo of what is on screen already
-  inst.drawn = drawn;
   const main = inst.charts.main;
+  if (shown && shown.exact && inst.drawn === `${layer},${head},false`) {
+    // The exact hover values arrived for the head on screen: its colours stay, so hand them to
+    // hover in place instead of drawing the heatmaps again (at 512 tokens a redraw takes ~0.1 s).
+    inst.drawn = drawn;
+    main.box.dataset.state = "exact";
+    setHover(main.plot, rows(shown.hover, nRows, nCols));
+    if (inst.charts.window) {
+      const { rows: [r0, r1], cols: [c0, c1] } = header.window;
+      setHover(inst.charts.window.plot, rows(shown.hover, nRows, nCols, r0, r1, c0, c1));
+    }
+    return;
+  }
+  inst.drawn = drawn;
   if (!shown) {
     main.caption.textContent = `Loading layer ${layer + 1}…`;
     main.box.dataset.state = "loading";
@@ -302,6 +320,7 @@ function send(inst, extra = {}) {
   const held = inst.id && layerCache.has(inst.id) ? [...layerCache.get(inst.id).keys()] : [];
   const value = { layer, head, follow: null, have: inst.id, layers: held, ...extra };
   inst.pending = { layer, head };
+  if (inst.root) inst.root.dataset.pending = "1";
   inst.setStateValue("selection", value);
 }
 
@@ -372,6 +391,10 @@ async function update(inst, root, data) {
     inst.sel = { ...msg.selection };
     inst.pending = null;
   }
+  // For tests and the benchmark: messages received, and whether a choice still awaits the server.
+  // (A fragment's run can be too fast for Streamlit's "running" state to ever reach the DOM.)
+  root.dataset.messages = String(Number(root.dataset.messages || 0) + 1);
+  root.dataset.pending = inst.pending ? "1" : "0";
   if (fresh) {
     root.classList.toggle("hl-present", view.present);
     build(root, inst);
@@ -394,6 +417,7 @@ export default function (component) {
     root = element("div", "hl-explorer", parentElement);
     inst.id = null; // a new mount: build the charts again
   }
+  inst.root = root;
   inst.ready = update(inst, root, data).catch((error) => {
     root.replaceChildren();
     const box = element("div", "hl-error", root);

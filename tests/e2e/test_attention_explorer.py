@@ -5,6 +5,8 @@ the four decimals it prints); a layer not yet sent arrives on demand."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from bench.browser import MAIN, PAGES, App
@@ -98,3 +100,23 @@ def test_a_long_text_draws_quantized_colours_exact_hover_and_fetches_a_layer_on_
     third = drawn(app, "Layer 3, head 3")
     np.testing.assert_allclose(np.asarray(third["hover"]), run.attentions[2, 2], atol=5e-5 + 1e-7)
     app.wait_for_query(layer="3", head="3")
+    # a head of a layer it holds is drawn at once from the quantized weights, then the exact hover
+    # values reach it in place; what hover prints over a cell: the weight of the cell it names
+    press(app, "Head")
+    drawn(app, "Layer 3, head 4")
+    area = app.page.locator(f"{MAIN_PLOT} .nsewdrag").first  # the plot area, where hover reads the mouse
+    box = area.bounding_box()
+    head = run.attentions[2, 3]
+    named = []
+    for row in (100, 250, 400):  # over each row's largest weight, where 3 % would show in the 4 decimals
+        column = int(head[row].argmax())
+        area.hover(position={"x": (column + 0.5) / 512 * box["width"], "y": (row + 0.5) / 512 * box["height"]},
+                   force=True)  # scrolled into view first
+        label = app.page.locator(f"{MAIN} .hoverlayer .hovertext").first
+        label.wait_for(timeout=10_000)
+        text = label.text_content()
+        query, key = (int(i) for i in re.findall(r"·(\d+)", text)[:2])
+        printed = float(re.search(r"weight: ([0-9.]+)", text).group(1))
+        assert printed == round(float(head[query, key]), 4), text
+        named.append(float(head[query, key]))
+    assert max(named) > 0.01, f"hover named only tiny weights, which quantization would print alike: {named}"
