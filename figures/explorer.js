@@ -278,11 +278,13 @@ function drawGrids(inst, layer, head, nHeads) {
   ];
   for (const [name, template, index, title, image] of grids) {
     const plot = inst.charts[name].plot;
+    const drawnOutline = String(index);
     const layout = { ...template.layout, shapes: outline(template, index) };
     if (title) layout.title = { ...template.layout.title, text: title };
     const data = image ? [{ ...template.data[0], source: image }, ...template.data.slice(1)] : template.data;
     if (plot.dataset.pending) {
       delete plot.dataset.pending;
+      plot.dataset.outline = drawnOutline;
       if (image) plot.dataset.layer = String(layer);
       Plotly.newPlot(plot, data, layout, header.configs.thumbnail).then(() => {
         keepSquare(inst, plot, template.layout.meta);
@@ -295,8 +297,10 @@ function drawGrids(inst, layer, head, nHeads) {
       });
     } else if (image && plot.dataset.layer !== String(layer)) {
       plot.dataset.layer = String(layer);
+      plot.dataset.outline = drawnOutline;
       Plotly.update(plot, { source: [image] }, { shapes: layout.shapes, "title.text": title }, [0]);
-    } else {
+    } else if (plot.dataset.outline !== drawnOutline) { // unchanged grids are left alone
+      plot.dataset.outline = drawnOutline;
       Plotly.relayout(plot, { shapes: layout.shapes });
     }
   }
