@@ -6,32 +6,37 @@ pair blocks apply to every figure alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from encoder.attention_view import AttentionView, head_average
 
 from .common import (
     CHART_CONFIG,
     DEFAULT_COLOR_SCALE,
+    LOG_FLOOR,
+    _rgb,
     axis_ticks,
     base_layout,
-    color_indices,
     downsample_mean,
     exact_heatmap,
     matrix_layout,
-    palette,
     plotly_text,
     png_data_uri,
 )
 
 GAP = 6  # pixels between thumbnails
 LABEL_GAP = 24  # pixels between rows when every tile carries its own label
-LEVELS = 255  # colours per thumbnail palette; index 255 is the white background
-BACKGROUND = LEVELS
+# Thumbnail pixels are log codes of weight / tile maximum, the same for every colour choice, so a
+# new colour scale or mode is only a new palette (the browser swaps it in the PNG, no redraw of the
+# tiles): 0 is under LOG_FLOOR x max, 1..TILE_CODES span LOG_FLOOR..1 in log10, 255 is the background.
+TILE_CODES = 254
+BACKGROUND = 255
 SELECTED = "#e4572e"  # outline of the selected thumbnail; stands out on every colour scale
 
 
@@ -209,7 +214,7 @@ def thumbnail_grid(
     """
     n = len(matrices)
     n_rows = -(-n // n_cols)
-    tiles = [_tile(m, tile_px, colors) for m in matrices]
+    tiles = [_tile(m, tile_px) for m in matrices]
     h, w = tiles[0].shape
     # room above each row for the tiles' names (larger names need more)
     row_gap = GAP if row_titles else max(LABEL_GAP, sizes.thumb_label + 13)
@@ -221,7 +226,7 @@ def thumbnail_grid(
         canvas[y0: y0 + h, x0: x0 + w] = tile
         centers_x.append(x0 + w / 2)
         centers_y.append(y0 + h / 2)
-    image = go.Image(source=png_data_uri(canvas, palette(colors.scale, LEVELS)), hoverinfo="skip")
+    image = go.Image(source=png_data_uri(canvas, tile_palette(colors.scale, colors.log)), hoverinfo="skip")
     targets = go.Scatter(
         x=centers_x, y=centers_y, mode="markers", customdata=[list(s) for s in selection_ids],
         marker=dict(size=max(w, h) * 0.9, symbol="square", opacity=0.01, color="white"),
@@ -308,14 +313,33 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
     )
 
 
-def _tile(matrix: np.ndarray, tile_px: int, colors: ColorOptions) -> np.ndarray:
-    """(Q, K) -> (tile_px, tile_px) palette indices: pooled down, or blown up cell by cell, to
-    fill the whole tile (nearest neighbour, so cells stay crisp)."""
+def _tile(matrix: np.ndarray, tile_px: int) -> np.ndarray:
+    """(Q, K) -> (tile_px, tile_px) codes (see TILE_CODES): pooled down, or blown up cell by cell,
+    to fill the whole tile (nearest neighbour, so cells stay crisp). The colours are the palette's."""
     small = downsample_mean(matrix, tile_px)  # (<= tile_px, <= tile_px)
-    indices = color_indices(small, LEVELS, colors.log, vmax=float(small.max()) or 1.0)
-    rows = np.arange(tile_px) * indices.shape[0] // tile_px  # (tile_px,) source row per pixel row
-    cols = np.arange(tile_px) * indices.shape[1] // tile_px
-    return indices[np.ix_(rows, cols)]  # (tile_px, tile_px)
+    ratio = small / (float(small.max()) or 1.0)
+    with np.errstate(divide="ignore"):
+        steps = (np.log10(ratio) / -np.log10(LOG_FLOOR) + 1) * (TILE_CODES - 1)
+    codes = np.where(ratio < LOG_FLOOR, 0, np.clip(np.rint(steps) + 1, 1, TILE_CODES)).astype(np.uint8)
+    rows = np.arange(tile_px) * codes.shape[0] // tile_px  # (tile_px,) source row per pixel row
+    cols = np.arange(tile_px) * codes.shape[1] // tile_px
+    return codes[np.ix_(rows, cols)]  # (tile_px, tile_px)
+
+
+@functools.lru_cache(maxsize=16)
+def tile_palette(color_scale: str, log: bool) -> np.ndarray:
+    """(256, 3) colours of the tile codes: in log colour, evenly along the scale; in linear colour,
+    at each code's weight / max; white background."""
+    fractions = np.arange(1, TILE_CODES + 1, dtype=np.float64)
+    fractions = (fractions - 1) / (TILE_CODES - 1)  # position along log10 from LOG_FLOOR to 1
+    shades = fractions if log else 10 ** (-np.log10(LOG_FLOOR) * (fractions - 1))
+    colors = [(0, 0, 0)] * 256
+    for code, color in enumerate(sample_colorscale(color_scale, [0.0, *shades.tolist()])):
+        colors[code] = _rgb(color)
+    colors[BACKGROUND] = (255, 255, 255)
+    table = np.array(colors, dtype=np.uint8)
+    table.setflags(write=False)
+    return table
 
 
 def _matrix_height(n_rows: int, sizes: Sizes = NORMAL) -> int:

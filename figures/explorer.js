@@ -98,6 +98,7 @@ function build(root, inst) {
   inst.layerSlider = slider(controls, "Layer", 1, nLayers);
   inst.headSlider = slider(controls, "Head", 0, nHeads);
   inst.headSlider.input.title = "0 (“mean”) averages the layer's heads.";
+  buildColourControls(inst, controls);
   const move = () => select(inst, Number(inst.layerSlider.input.value) - 1, headOf(inst.headSlider.input.value));
   for (const s of [inst.layerSlider, inst.headSlider]) {
     s.input.addEventListener("input", () => { inst.dragging = true; move(); });
@@ -143,6 +144,112 @@ function build(root, inst) {
   if (inst.charts.window) inst.charts.window.caption.textContent = header.texts.window;
   for (const name of ["heads", "means", "overview"]) {
     inst.charts[name].plot.dataset.pending = "1";
+  }
+}
+
+// Colour scale and mode: switched here, in every chart at once, with no rerun (explorer.py sends
+// every scale's colours; the thumbnails' PNGs get a new palette).
+function buildColourControls(inst, controls) {
+  const { colours, texts } = inst.header;
+  const scaleLabel = element("label", "hl-slider hl-choice", controls);
+  element("span", "hl-slider-label", scaleLabel).textContent = "Colour scale";
+  inst.scaleSelect = element("select", "", scaleLabel);
+  inst.scaleSelect.setAttribute("aria-label", "Colour scale");
+  for (const name of colours.scales) element("option", "", inst.scaleSelect).textContent = name;
+  const modes = element("div", "hl-modes", controls);
+  modes.setAttribute("role", "radiogroup");
+  modes.setAttribute("aria-label", "Colour");
+  modes.title = texts.colour;
+  element("span", "hl-slider-label", modes).textContent = "Colour";
+  const row = element("div", "hl-mode-buttons", modes);
+  inst.modeButtons = {};
+  for (const mode of ["auto", "linear", "log"]) {
+    const button = element("button", "hl-mode", row);
+    button.type = "button";
+    button.textContent = mode;
+    button.setAttribute("role", "radio");
+    button.addEventListener("click", () => chooseColour(inst, { ...inst.colour, mode }));
+    inst.modeButtons[mode] = button;
+  }
+  inst.scaleSelect.addEventListener("change",
+    () => chooseColour(inst, { ...inst.colour, scale: inst.scaleSelect.value }));
+}
+
+function chooseColour(inst, colour) {
+  inst.colour = colour;
+  inst.pendingColour = colour;
+  send(inst);
+  applyColour(inst);
+}
+
+function colourNow(inst) {
+  const { colours } = inst.header;
+  const { scale, mode } = inst.colour;
+  const log = mode === "log" || (mode === "auto" && colours.auto_log);
+  const key = log ? "log" : "linear";
+  return { scale, key, colorscale: colours.colorscale[scale][key], legend: colours.legend[key],
+           palette: colours.palette[scale][key] };
+}
+
+// A PNG with its palette (PLTE chunk) replaced: the pixels are colour-independent codes.
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+const repainted = new Map(); // palette + image -> data URI
+
+function withPalette(uri, palette) {
+  const key = palette + uri;
+  if (repainted.has(key)) return repainted.get(key);
+  const bytes = Uint8Array.from(atob(uri.slice(uri.indexOf(",") + 1)), (c) => c.charCodeAt(0));
+  const colours = Uint8Array.from(atob(palette), (c) => c.charCodeAt(0));
+  const view = new DataView(bytes.buffer);
+  for (let at = 8; at < bytes.length;) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (type === "PLTE") {
+      bytes.set(colours.subarray(0, length), at + 8);
+      let crc = 0xffffffff;
+      for (const b of bytes.subarray(at + 4, at + 8 + length)) crc = CRC_TABLE[(crc ^ b) & 0xff] ^ (crc >>> 8);
+      view.setUint32(at + 8 + length, (crc ^ 0xffffffff) >>> 0);
+      break;
+    }
+    at += length + 12;
+  }
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  const result = "data:image/png;base64," + btoa(binary);
+  if (repainted.size > 64) repainted.delete(repainted.keys().next().value);
+  repainted.set(key, result);
+  return result;
+}
+
+function applyColour(inst) {
+  if (!inst.Plotly || !inst.charts) return;
+  const now = colourNow(inst);
+  inst.scaleSelect.value = now.scale;
+  for (const [mode, button] of Object.entries(inst.modeButtons)) {
+    button.setAttribute("aria-checked", String(mode === inst.colour.mode));
+  }
+  if (inst.coloured === `${now.scale},${now.key}`) return;
+  inst.coloured = `${now.scale},${now.key}`;
+  for (const name of ["main", "window", "token"]) {
+    const chart = inst.charts[name];
+    if (chart && chart.plot.dataset.drawn) {
+      inst.Plotly.restyle(chart.plot, { colorscale: [now.colorscale], "colorbar.title.text": now.legend }, [0]);
+    }
+  }
+  for (const name of ["heads", "means", "overview"]) {
+    const plot = inst.charts[name].plot;
+    if (plot.dataset.pending) continue;
+    const original = name === "heads" ? imageCache.get(inst.id)?.get(Number(plot.dataset.layer))
+      : inst.templates[name].data[0].source;
+    if (original) inst.Plotly.restyle(plot, { source: [withPalette(original, now.palette)] }, [0]);
   }
 }
 
@@ -193,7 +300,10 @@ function heatmap(inst, chart, template, z, title, config, customdata = null) {
     return inst.Plotly.update(chart.plot, values, { "title.text": title }, [0]);
   }
   chart.plot.dataset.drawn = "1";
-  const trace = { ...template.data[0], z, zmax, ...(customdata ? { customdata } : {}) };
+  const colour = colourNow(inst);
+  const colorbar = { ...template.data[0].colorbar, title: { ...template.data[0].colorbar.title, text: colour.legend } };
+  const trace = { ...template.data[0], z, zmax, colorscale: colour.colorscale, colorbar,
+                  ...(customdata ? { customdata } : {}) };
   const layout = { ...template.layout, title: { ...template.layout.title, text: title } };
   return inst.Plotly.newPlot(chart.plot, [trace, ...template.data.slice(1)], layout, config);
 }
@@ -269,12 +379,15 @@ function draw(inst) {
 function drawGrids(inst, layer, head, nHeads) {
   const { Plotly, templates, header } = inst;
   const outline = (template, index) => (index === null ? [] : [template.layout.meta.outlines[index]]);
+  const palette = colourNow(inst).palette;
+  const painted = (uri) => (uri ? withPalette(uri, palette) : uri);
   // Thumbnails are images: a change moves the outline (and, for a new layer, swaps the image).
   const grids = [
     ["heads", templates.heads, head >= 0 ? head : null, header.heads_titles[layer],
-      imageCache.get(inst.id)?.get(layer)],
-    ["means", templates.means, head < 0 ? layer : null, null, null],
-    ["overview", templates.overview, head >= 0 ? layer * nHeads + head : null, null, null],
+      painted(imageCache.get(inst.id)?.get(layer))],
+    ["means", templates.means, head < 0 ? layer : null, null, painted(templates.means.data[0].source)],
+    ["overview", templates.overview, head >= 0 ? layer * nHeads + head : null, null,
+      painted(templates.overview.data[0].source)],
   ];
   for (const [name, template, index, title, image] of grids) {
     const plot = inst.charts[name].plot;
@@ -285,7 +398,7 @@ function drawGrids(inst, layer, head, nHeads) {
     if (plot.dataset.pending) {
       delete plot.dataset.pending;
       plot.dataset.outline = drawnOutline;
-      if (image) plot.dataset.layer = String(layer);
+      if (name === "heads" && image) plot.dataset.layer = String(layer);
       Plotly.newPlot(plot, data, layout, header.configs.thumbnail).then(() => {
         keepSquare(inst, plot, template.layout.meta);
         plot.on("plotly_click", (event) => {
@@ -295,7 +408,7 @@ function drawGrids(inst, layer, head, nHeads) {
           select(inst, name === "heads" ? inst.sel.layer : l, h, { scroll: true });
         });
       });
-    } else if (image && plot.dataset.layer !== String(layer)) {
+    } else if (name === "heads" && image && plot.dataset.layer !== String(layer)) {
       plot.dataset.layer = String(layer);
       plot.dataset.outline = drawnOutline;
       Plotly.update(plot, { source: [image] }, { shapes: layout.shapes, "title.text": title }, [0]);
@@ -322,7 +435,7 @@ function keepSquare(inst, plot, meta) {
 function send(inst, extra = {}) {
   const { layer, head } = inst.sel;
   const held = inst.id && layerCache.has(inst.id) ? [...layerCache.get(inst.id).keys()] : [];
-  const value = { layer, head, follow: null, have: inst.id, layers: held, ...extra };
+  const value = { layer, head, follow: null, have: inst.id, layers: held, ...inst.colour, ...extra };
   inst.pending = { layer, head };
   if (inst.root) inst.root.dataset.pending = "1";
   inst.setStateValue("selection", value);
@@ -389,6 +502,12 @@ async function update(inst, root, data) {
   if (msg.exact) inst.exact = { ...msg.exact, hover: await hoverValues(blobs[msg.exact.blob], msg.exact.scale) };
   if (msg.token_hover) view.tokenHover = await hoverValues(blobs[msg.token_hover.blob], msg.token_hover.scale);
   inst.autoChoice = msg.auto;
+  const colourEchoed = inst.pendingColour && inst.pendingColour.scale === msg.colour.scale
+    && inst.pendingColour.mode === msg.colour.mode;
+  if (!inst.pendingColour || colourEchoed) {
+    inst.colour = { ...msg.colour };
+    inst.pendingColour = null;
+  }
   inst.server = { ...msg.selection };
   // The server's selection wins unless a newer local choice is still on its way to it.
   if (!inst.pending || sameSelection(inst.pending, msg.selection)) {
@@ -398,14 +517,16 @@ async function update(inst, root, data) {
   // For tests and the benchmark: messages received, and whether a choice still awaits the server.
   // (A fragment's run can be too fast for Streamlit's "running" state to ever reach the DOM.)
   root.dataset.messages = String(Number(root.dataset.messages || 0) + 1);
-  root.dataset.pending = inst.pending ? "1" : "0";
+  root.dataset.pending = inst.pending || inst.pendingColour ? "1" : "0";
   if (fresh) {
     root.classList.toggle("hl-present", view.present);
     build(root, inst);
     inst.drawn = null;
   }
   inst.Plotly = await plotly;
+  if (fresh) inst.coloured = `${colourNow(inst).scale},${colourNow(inst).key}`; // first drawn in these
   draw(inst);
+  applyColour(inst);
 }
 
 export default function (component) {

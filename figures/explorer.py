@@ -21,6 +21,8 @@ JavaScript (`explorer.js`) decodes with the formulas of `dequantize_heads`.
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import json
 import struct
@@ -34,7 +36,7 @@ import plotly.graph_objects as go
 from encoder.attention_view import AttentionView, head_average, row_sum_ranges
 
 from . import attention as figs
-from .common import LOG_FLOOR, plotly_text
+from .common import COLOR_SCALES, LOG_FLOOR, colorscale, plotly_text
 
 LEVELS = 127  # quantization steps above zero: 7 bits
 DECADES = -np.log10(LOG_FLOOR)  # 3: the log colour scale's range
@@ -110,7 +112,7 @@ def unpack(payload: bytes) -> tuple[dict, list[bytes]]:
 class ExplorerOptions:
     """What the explorer draws besides the selection: the page's view options, resolved."""
 
-    colors: figs.ColorOptions
+    auto_log: bool  # "auto" colour means log colour here (a long text)
     sizes: figs.Sizes
     block: str
     b_start: int | None
@@ -140,7 +142,9 @@ class Explorer:
         n_layers, n_heads, n_rows, n_cols = view.weights.shape
         self.exact = view.weights.nbytes <= EXACT_BYTES
         self.all_layers = self.exact or view.weights.size <= ALL_LAYERS_BYTES
-        colors, sizes = options.colors, options.sizes
+        # Colours are the browser's to choose (`colour_choices`): figures are built in the default
+        # ones, and the thumbnails' pixels are codes whose palette the browser swaps.
+        colors, sizes = figs.ColorOptions(), options.sizes
         follow = options.follow_row
         self.header = {
             "plotly": plotly_url,
@@ -148,6 +152,7 @@ class Explorer:
             "encoding": "f32" if self.exact else "q7log",
             "levels": LEVELS, "decades": float(DECADES),
             "present": sizes is figs.PRESENTATION,
+            "colours": colour_choices(options.auto_log),
             # Titles go in as Plotly reads them (escaped); the browser never builds one from text.
             "titles": [[plotly_text(figs.head_title(layer, head, options.block)) for head in [*range(n_heads), -1]]
                        for layer in range(n_layers)],
@@ -183,7 +188,7 @@ class Explorer:
         self._lock = threading.Lock()
 
     def _heads_grid(self, layer: int, with_image: bool = True) -> go.Figure:
-        grid = figs.layer_heads_grid(self.view, layer, -1, self.options.colors, self.options.sizes)
+        grid = figs.layer_heads_grid(self.view, layer, -1, figs.ColorOptions(), self.options.sizes)
         if not with_image:
             grid.data[0].source = None
         return grid
@@ -202,12 +207,13 @@ class Explorer:
                     self._layers[layer] = (zlib.compress(codes.tobytes(), 6), entry | {"maxima": maxima.tolist()})
             return self._layers[layer]
 
-    def payload(self, layer: int, head: int, auto: dict | None = None, held: dict | None = None) -> bytes:
+    def payload(self, layer: int, head: int, auto: dict | None = None, held: dict | None = None,
+                colour: dict | None = None) -> bytes:
         """The message for one selection (0-based; head -1 is the mean). `held` is what the browser
         said it holds ({"have": view id, "layers": [...]}): the view and those layers are not sent
         again, so a rerun after a head change carries little more than the selection. The shown
         head goes exactly, unless the layers already are exact. `auto` says why the page opened on
-        a head."""
+        a head. `colour`: {"scale": one of COLOR_SCALES, "mode": "auto", "linear" or "log"}."""
         held = held or {}
         known = held.get("have") == self.id
         held_layers = set(held.get("layers") or []) if known else set()
@@ -227,8 +233,25 @@ class Explorer:
                 sent.append(entry | {"blob": len(blobs)})
                 blobs.append(data)
         header = {"id": self.id, "selection": {"layer": layer, "head": head}, "exact": exact, "layers": sent,
-                  "token_hover": token_hover, "auto": auto}
+                  "token_hover": token_hover, "auto": auto,
+                  "colour": colour or {"scale": COLOR_SCALES[0], "mode": "auto"}}
         return pack(header, blobs, None if known else {"view": self.view_json})
+
+
+@functools.cache
+def colour_choices(auto_log: bool) -> dict:
+    """Every colour the browser may switch to without asking the server: per scale the main
+    heatmaps' Plotly colour scale and the thumbnails' palette (base64, 256 x RGB), linear and log;
+    the colour bar titles; and what "auto" means here."""
+    modes = {"linear": False, "log": True}
+    return {
+        "scales": list(COLOR_SCALES),
+        "colorscale": {name: {mode: colorscale(name, log) for mode, log in modes.items()} for name in COLOR_SCALES},
+        "palette": {name: {mode: base64.b64encode(figs.tile_palette(name, log).tobytes()).decode("ascii")
+                           for mode, log in modes.items()} for name in COLOR_SCALES},
+        "legend": {mode: figs.ColorOptions(log=log).legend for mode, log in modes.items()},
+        "auto_log": auto_log,
+    }
 
 
 def captions_for(view: AttentionView, caption) -> tuple[str, ...]:

@@ -48,6 +48,8 @@ TEXTS = {
     "window": "{window} tokens around the followed token (choose it below), every one labelled, coloured against the "
               "window's own maximum.",
     "token": "Where the chosen token looks in each head of layer {layer}.",
+    "colour": f"auto: linear below {AUTO_LOG_FROM} tokens, log from there on, where a few cells would otherwise "
+              "take the whole range.",
 }
 
 
@@ -76,12 +78,6 @@ def open_on_a_clear_head(run) -> str | None:
     return auto["reason"]
 
 
-def colour_options(n_rows: int) -> figs.ColorOptions:
-    mode = st.session_state.get("att_log", "auto")
-    return figs.ColorOptions(st.session_state.get("att_scale", COLOR_SCALES[0]),
-                             mode == "log" or (mode == "auto" and n_rows >= AUTO_LOG_FROM))
-
-
 def rows_caption(low: float, high: float, hide_special: bool, renormalize: bool, block: str) -> str:
     """The main map's caption, for a head whose row sums run from `low` to `high`."""
     base = "Each row is a query token; its colours show how it splits its attention over the key tokens"
@@ -102,6 +98,10 @@ def selection_changed(view: AttentionView) -> None:
     chosen = ui.explorer_said()
     if isinstance(chosen.get("layer"), int) and isinstance(chosen.get("head"), int):
         ui.select_layer_and_head(chosen["layer"], chosen["head"])
+    if chosen.get("scale") in COLOR_SCALES:
+        st.session_state.att_scale = chosen["scale"]
+    if chosen.get("mode") in COLOR_MODES:
+        st.session_state.att_log = chosen["mode"]
     row = chosen.get("follow")
     if isinstance(row, int) and 0 <= row < len(view.query_positions):
         st.session_state.att_follow = view.query_positions[row][0]
@@ -127,7 +127,8 @@ def explorer(run, view: AttentionView, options: explorer_figs.ExplorerOptions, k
         st.rerun(scope="app")
     layer, head = ui.layer_and_head()
     packed = state.get_explorer(key, lambda: explorer_figs.Explorer(view, options, ui.plotly_js_url()))
-    ui.attention_explorer(packed.payload(layer, head, auto_choice(), held=ui.explorer_said()),
+    colour = {"scale": st.session_state.att_scale, "mode": st.session_state.att_log}
+    ui.attention_explorer(packed.payload(layer, head, auto_choice(), held=ui.explorer_said(), colour=colour),
                           on_change=lambda: selection_changed(view))
     if st.session_state.get("att_compare") is not None:
         second_model_heatmap(run, st.session_state.att_compare, layer, head)
@@ -197,10 +198,6 @@ with st.container(horizontal=True, vertical_alignment="bottom", key="att_control
                                 disabled=not hide_special)
         merge = st.toggle("Merge subwords into words", key="att_merge",
                           help="Attention to a word is the sum over its pieces; from a word, the mean.")
-        st.selectbox("Colour scale", COLOR_SCALES, key="att_scale")
-        st.radio("Colour", COLOR_MODES, horizontal=True, key="att_log",
-                 help=f"auto: linear below {AUTO_LOG_FROM} tokens, log from there on, where a few cells "
-                      "would otherwise take the whole range.")
         st.selectbox("Readable window (tokens)", WINDOW_SIZES, key="att_window",
                      format_func=lambda n: "off" if n == 0 else f"{n} around the followed token",
                      help="On long texts, a span of the map beside it with every token labelled.")
@@ -218,7 +215,6 @@ try:
 except ValueError as error:
     st.warning(str(error))
     st.stop()
-colors = colour_options(len(view.query_labels))
 followed = st.session_state.att_follow
 follow_row = row_of_position(view.query_positions, followed)
 window = st.session_state.att_window
@@ -235,10 +231,11 @@ current = state.current_input()
 b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
 b_note = "" if b_start is None else f" Dotted lines: sentence B begins at row and column {b_start + 1}."
 options = explorer_figs.ExplorerOptions(
-    colors=colors, sizes=figs.PRESENTATION if present else figs.NORMAL, block=block, b_start=b_start,
+    auto_log=len(view.query_labels) >= AUTO_LOG_FROM, sizes=figs.PRESENTATION if present else figs.NORMAL,
+    block=block, b_start=b_start,
     follow_row=follow_row, follow_position=followed, window=span,
     captions=explorer_figs.captions_for(
         view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
     texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))})
 explorer(run, view, options, (current.source, current.text_a, current.text_b, hide_special, renormalize, merge,
-                              block, colors, present, span, followed))
+                              block, present, span, followed))

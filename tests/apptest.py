@@ -88,6 +88,17 @@ def explorer_shows(at: AppTest) -> dict:
     def outline(template: str, index: int | None) -> list:
         return [] if index is None else [json.loads(template)["layout"]["meta"]["outlines"][index]]
 
+    colours, chosen = view["colours"], header["colour"]
+    mode = "log" if chosen["mode"] == "log" or (chosen["mode"] == "auto" and colours["auto_log"]) else "linear"
+
+    def coloured(figure: dict) -> dict:
+        """The colours the browser applies: the chosen scale and mode (explorer.js colourNow)."""
+        trace = figure["data"][0]
+        if trace.get("type") == "heatmap":
+            trace["colorscale"] = colours["colorscale"][chosen["scale"]][mode]
+            trace["colorbar"]["title"]["text"] = colours["legend"][mode]
+        return figure
+
     figures = [filled(view["main"], matrix, view["titles"][layer][slot], customdata=hover)]
     captions = [view["captions"][layer][slot]]
     if view["window"]:
@@ -108,7 +119,9 @@ def explorer_shows(at: AppTest) -> dict:
                               customdata=None if token_hover is None else token_hover[layer]))
         captions.append(view["texts"]["token"].replace("{layer}", str(layer + 1)))
     auto = header["auto"]
-    return {"figures": figures, "captions": captions, "selection": (layer, head), "view": view,
+    figures = [coloured(figure) for figure in figures]
+    return {"figures": figures, "colour": (chosen["scale"], mode), "captions": captions, "selection": (layer, head),
+            "view": view,
             "auto": auto["reason"] if auto and (auto["layer"], auto["head"]) == (layer, head) else None,
             "bytes": len(at.get("bidi_component")[0].proto.bytes)}
 

@@ -12,7 +12,7 @@ from apptest import array
 
 from encoder.attention_view import attention_view
 from figures import attention as figs
-from figures.common import COLOR_SCALES, _rgb, colorscale, exact_heatmap, figure_bytes, palette, position_labels
+from figures.common import COLOR_SCALES, _rgb, colorscale, exact_heatmap, figure_bytes, position_labels
 
 
 def spec(fig) -> dict:
@@ -93,5 +93,23 @@ def test_every_colour_scale_is_plotlys_own_and_survives_streamlit(name, log):
     heatmap = exact_heatmap(np.eye(3), ["a", "b", "c"], ["a", "b", "c"], color_scale=name, log=log)
     data = json.dumps(json.loads(go.Figure(heatmap).to_json())["data"])  # the layout's template is Streamlit's
     assert not re.search(r'"#00000[0-9a-fA-F]"', data)
-    thumb = palette(name, 255, background=None)  # the thumbnails' colours come from the same scale
-    assert tuple(thumb[0]) == _rgb(scale[0][1]) and tuple(thumb[-1]) == _rgb(scale[-1][1])
+    thumb = figs.tile_palette(name, log)  # the thumbnails' colours come from the same scale
+    assert tuple(thumb[0]) == _rgb(scale[0][1]) and tuple(thumb[figs.TILE_CODES]) == _rgb(scale[-1][1])
+    assert tuple(thumb[figs.BACKGROUND]) == (255, 255, 255)
+
+
+def test_thumbnail_codes_colour_linear_and_log_alike():
+    """A tile's pixels are log codes of weight / max, whatever the colours: linear and log colour
+    differ only in the palette, and each code's linear colour is the scale at its weight."""
+    from plotly.colors import sample_colorscale
+
+    matrix = np.array([[1.0, 0.5, 0.1], [0.01, 0.001, 0.0001], [0.0, 0.25, 0.75]])
+    codes = figs._tile(matrix, 3)
+    assert codes[0, 0] == figs.TILE_CODES and codes[2, 0] == 0 and codes[1, 2] == 0  # max; zero; under 0.001
+    assert codes[1, 1] == 1  # exactly the floor
+    linear, log = figs.tile_palette("Viridis", False), figs.tile_palette("Viridis", True)
+    assert _rgb(sample_colorscale("Viridis", [0.5])[0]) == pytest.approx(tuple(int(c) for c in linear[codes[0, 1]]),
+                                                                         abs=3)
+    shade = (np.log10(0.5) + 3) / 3  # where log colour puts half the maximum
+    assert _rgb(sample_colorscale("Viridis", [shade])[0]) == pytest.approx(tuple(int(c) for c in log[codes[0, 1]]),
+                                                                           abs=3)

@@ -18,7 +18,7 @@ from figures.common import LOG_FLOOR
 def options(view, follow_row=1, window=None) -> explorer.ExplorerOptions:
     n_slots = view.weights.shape[0] * (view.weights.shape[1] + 1)
     return explorer.ExplorerOptions(
-        colors=figs.ColorOptions(), sizes=figs.NORMAL, block="all", b_start=None, follow_row=follow_row,
+        auto_log=False, sizes=figs.NORMAL, block="all", b_start=None, follow_row=follow_row,
         follow_position=follow_row, window=window, captions=tuple(f"caption {i}" for i in range(n_slots)),
         texts={"heads": "h", "means": "m", "overview": "o", "window": "w", "token": "layer {layer}"})
 

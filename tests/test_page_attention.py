@@ -47,9 +47,10 @@ def test_view_options(model):
     np.testing.assert_allclose(z.sum(-1), 1, atol=1e-5)
     at.toggle(key="att_merge").set_value(True).run()
     assert array(heatmap(at)["z"]).shape == (3, 3)
-    at.radio(key="att_log").set_value("log").run()
-    at.selectbox(key="att_scale").set_value("Viridis").run()
+    choose(at, att_log="log", att_scale="Viridis")  # chosen in the explorer, kept in the session
     assert not at.exception
+    assert explorer_shows(at)["colour"] == ("Viridis", "log")
+    assert "log colour" in heatmap(at)["colorbar"]["title"]["text"]
 
 
 def test_pair_blocks(model):

@@ -120,3 +120,22 @@ def test_a_long_text_draws_quantized_colours_exact_hover_and_fetches_a_layer_on_
         assert printed == round(float(head[query, key]), 4), text
         named.append(float(head[query, key]))
     assert max(named) > 0.01, f"hover named only tiny weights, which quantization would print alike: {named}"
+
+
+def test_colours_change_in_the_browser_and_reach_the_url(app: App):
+    open_explorer(app, text=TEXT, layer="2", head="4")
+    app.page.evaluate(f"() => {{ document.querySelector({MAIN_PLOT!r}).__kept = true; }}")
+    overview = app.page.locator(f'{MAIN} .hl-chart[data-chart="overview"] image').first
+    before = overview.get_attribute("href")
+    app.page.get_by_role("radio", name="log").click()
+    app.page.wait_for_function(
+        f"() => document.querySelector({MAIN_PLOT!r}).data[0].colorbar.title.text === 'log colour'", timeout=10_000)
+    app.page.get_by_label("Colour scale").select_option("Magma")
+    app.wait_for_query(att_log="log", att_scale="Magma")
+    scale = app.page.evaluate(f"() => document.querySelector({MAIN_PLOT!r}).data[0].colorscale")
+    assert scale[-1][1] == "rgb(252, 253, 191)", f"Magma ends in pale yellow: {scale[-1]}"  # plotly's Magma
+    assert overview.get_attribute("href") != before, "the thumbnails took the new palette"
+    assert app.page.evaluate(f"() => document.querySelector({MAIN_PLOT!r}).__kept === true"), (
+        "the explorer was rebuilt: the page reran instead of recolouring in the browser")
+    legend = app.page.locator(f"{MAIN_PLOT} .cbtitle text").first.text_content()
+    assert legend == "log colour"
