@@ -37,7 +37,8 @@ MAIN_TEXT_JS = f"""() => {{
   const chart = document.querySelector({CHART!r});
   const title = chart && chart.querySelector('.gtitle');
   const first = chart && chart.querySelector('.ytick text');
-  return (title ? title.textContent : '') + ' | ' + (first ? first.textContent : '');
+  const legend = chart && chart.querySelector('.cbtitle text');
+  return [title, first, legend].map((e) => (e ? e.textContent : '')).join(' | ');
 }}"""
 # Remembers when the person last acted (key, pointer), in the page's own clock.
 INPUT_TIME_JS = """
@@ -96,8 +97,9 @@ class Timer:
 
 
 def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int) -> dict[str, list[dict]]:
-    results: dict[str, list[dict]] = {k: [] for k in ("layer or head", "view option", "run a new text",
-                                                        "page switch", "first view")}
+    results: dict[str, list[dict]] = {k: [] for k in ("layer or head", "view option: hide [CLS]/[SEP]",
+                                                        "view option: colour", "run a new text", "page switch",
+                                                        "first view")}
     for _ in range(repeats):  # first view: a new session on a link
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
         context.add_init_script(RUN_COUNTER_JS + INPUT_TIME_JS)
@@ -129,8 +131,13 @@ def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int)
         app.page.get_by_role("button", name="View options").click()
         toggle = app.page.get_by_text("Hide special tokens ([CLS], [SEP])", exact=True)
         hidden = i % 2 == 0
-        results["view option"].append(timer.settle(toggle.click, "| [CLS]", present=not hidden))
+        results["view option: hide [CLS]/[SEP]"].append(timer.settle(toggle.click, "| [CLS]", present=not hidden))
         app.page.keyboard.press("Escape")
+    shows_log = "log colour" in app.page.evaluate(MAIN_TEXT_JS)  # "auto" is log from 64 tokens
+    for i in range(repeats):  # colour mode, chosen in the explorer: the other one each time
+        mode = ("linear" if shows_log else "log") if i % 2 == 0 else ("log" if shows_log else "linear")
+        button = app.page.get_by_role("radio", name=mode)
+        results["view option: colour"].append(timer.settle(button.click, f"{mode} colour"))
     for i in range(repeats):
         fresh = fresh_texts[i]
         first_word = fresh.split()[0].lower()
@@ -181,7 +188,7 @@ def main() -> None:
     for n in table:
         for name, rows in table[n].items():
             if name != "first view":
-                print(f"{n:>4} tokens  {name:<16} {median(rows, 'to_start'):6.2f} / {median(rows, 'run'):6.2f} / "
+                print(f"{n:>4} tokens  {name:<30} {median(rows, 'to_start'):6.2f} / {median(rows, 'run'):6.2f} / "
                       f"{median(rows, 'draw'):6.2f}")
 
 

@@ -1,12 +1,14 @@
 """How the app holds when a class uses it at once: N browser sessions on one server, one model.
 
-    python -m bench.load [--sessions 1 8 30] [--repeats 3] [--session-timeout 120] [--total-timeout 1200]
+    python -m bench.load [--sessions 1 8 30] [--repeats 3] [--shared-link] [--session-timeout 120]
+                         [--total-timeout 1200]
 
 Starts its own `streamlit run app.py` on a free loopback port (log in the temp folder), waits
 for /_stcore/health, runs one warm-up session (it loads the model into the shared cache), then
 for each N opens N sessions at the same moment. Each is a real browser session as Streamlit
 sees it: a websocket on /_stcore/stream speaking Streamlit's protobuf protocol
 (bench/streamlit_client.py), opening the Attention page with its own text in the query string
+(with --shared-link, one text for the whole round, as a class opening a link the teacher shared)
 (`?text=Student 17 asks…&model=bundled`), so every session runs the encoder and draws its
 figures. Time-to-result runs from opening the socket (what a student waits for after pressing
 Enter in the address bar) to the `script_finished` of the session's run. Errors: exceptions or
@@ -82,10 +84,12 @@ def cpu_seconds(pid: int) -> float:
 
 # --- the sessions ------------------------------------------------------------------------------
 
-def student_text(student: int, n_sessions: int, round_index: int) -> str:
-    """A different text (about 30 tokens) for every student, class size and round: no cache hits."""
-    return (f"Student {student} of {n_sessions} in round {round_index} asks why the cat sat on mat "
-            f"number {student}, and whether the tired animal crossed the street after all.")
+def student_text(student: int, n_sessions: int, round_index: int, shared: bool = False) -> str:
+    """A different text (about 30 tokens) for every student, class size and round: no cache hits.
+    shared: one text for the whole class in a round, as when a teacher shares one link."""
+    who = "A shared link" if shared else f"Student {student}"
+    return (f"{who} of {n_sessions} in round {round_index} asks why the cat sat on mat "
+            f"number {0 if shared else student}, and whether the tired animal crossed the street after all.")
 
 
 def page_query(text: str) -> str:
@@ -100,13 +104,13 @@ def with_chart_check(result: SessionResult) -> SessionResult:
 
 
 async def run_round(port: int, server_pid: int, n_sessions: int, round_index: int,
-                    session_timeout: float) -> tuple[list[SessionResult], float]:
+                    session_timeout: float, shared: bool = False) -> tuple[list[SessionResult], float]:
     """Open n_sessions tabs at once; return their results and the server's RSS with all still open."""
     results: list[SessionResult] = []
     all_arrived, release = asyncio.Event(), asyncio.Event()
 
     async def student(index: int) -> None:
-        query = page_query(student_text(index, n_sessions, round_index))
+        query = page_query(student_text(index, n_sessions, round_index, shared))
         async with open_tab(port, query, f"N={n_sessions} #{index}", session_timeout) as result:
             results.append(with_chart_check(result))
             if len(results) == n_sessions:
@@ -128,13 +132,14 @@ async def run_round(port: int, server_pid: int, n_sessions: int, round_index: in
 
 
 async def measure(port: int, server_pid: int, n_sessions: int, repeats: int,
-                  session_timeout: float) -> RoundSummary:
+                  session_timeout: float, shared: bool = False) -> RoundSummary:
     server_cpu_before, client_cpu_before = cpu_seconds(server_pid), own_cpu_seconds()
     results: list[SessionResult] = []
     rss_mb = 0.0
     for round_index in range(1, repeats + 1):
         round_cpu_before = cpu_seconds(server_pid)
-        round_results, round_rss = await run_round(port, server_pid, n_sessions, round_index, session_timeout)
+        round_results, round_rss = await run_round(port, server_pid, n_sessions, round_index, session_timeout,
+                                                   shared)
         print(f"  N={n_sessions} round {round_index}: {describe_round(round_results)}, server CPU "
               f"{cpu_seconds(server_pid) - round_cpu_before:.2f} s, RSS {round_rss:.0f} MB with the sessions open",
               flush=True)
@@ -230,6 +235,8 @@ def parse_args() -> argparse.Namespace:
                         help="seconds a session may take from opening its socket to its result")
     parser.add_argument("--total-timeout", type=float, default=1200.0,
                         help="seconds the whole bench may take, server start included")
+    parser.add_argument("--shared-link", action="store_true",
+                        help="every session of a round opens the same text, as a class opening one shared link")
     args = parser.parse_args()
     if min(args.sessions) < 1 or args.repeats < 1:
         parser.error("--sessions and --repeats must be at least 1")
@@ -244,7 +251,7 @@ async def run_bench(args: argparse.Namespace, port: int, server_pid: int) -> lis
           f"server RSS {proc_status_mb(server_pid, 'VmRSS'):.0f} MB", flush=True)
     summaries = []
     for n_sessions in args.sessions:
-        summary = await measure(port, server_pid, n_sessions, args.repeats, args.session_timeout)
+        summary = await measure(port, server_pid, n_sessions, args.repeats, args.session_timeout, args.shared_link)
         summaries.append(summary)
     return summaries
 

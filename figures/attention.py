@@ -31,6 +31,7 @@ from .common import (
 )
 
 GAP = 6  # pixels between thumbnails
+HEADS_TILE_PX = 96  # a layer's heads, beside the main map
 LABEL_GAP = 24  # pixels between rows when every tile carries its own label
 # Thumbnail pixels are log codes of weight / tile maximum, the same for every colour choice, so a
 # new colour scale or mode is only a new palette (the browser swaps it in the PNG, no redraw of the
@@ -213,19 +214,10 @@ def thumbnail_grid(
     width in pixels the figure will probably get, used to size its height to the tiles.
     """
     n = len(matrices)
-    n_rows = -(-n // n_cols)
-    tiles = [_tile(m, tile_px) for m in matrices]
-    h, w = tiles[0].shape
-    # room above each row for the tiles' names (larger names need more)
-    row_gap = GAP if row_titles else max(LABEL_GAP, sizes.thumb_label + 13)
-    canvas = np.full((n_rows * (h + row_gap) - row_gap, n_cols * (w + GAP) - GAP), BACKGROUND, dtype=np.uint8)
-    centers_x, centers_y = [], []
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, n_cols)
-        y0, x0 = r * (h + row_gap), c * (w + GAP)
-        canvas[y0: y0 + h, x0: x0 + w] = tile
-        centers_x.append(x0 + w / 2)
-        centers_y.append(y0 + h / 2)
+    canvas, row_gap = _tile_canvas(matrices, n_cols, tile_px, bool(row_titles), sizes)
+    h = w = tile_px
+    centers_x = [(i % n_cols) * (w + GAP) + w / 2 for i in range(n)]
+    centers_y = [(i // n_cols) * (h + row_gap) + h / 2 for i in range(n)]
     image = go.Image(source=png_data_uri(canvas, tile_palette(colors.scale, colors.log)), hoverinfo="skip")
     targets = go.Scatter(
         x=centers_x, y=centers_y, mode="markers", customdata=[list(s) for s in selection_ids],
@@ -273,14 +265,41 @@ def thumbnail_grid(
     return go.Figure([image, targets], layout)
 
 
+def _tile_canvas(matrices: np.ndarray, n_cols: int, tile_px: int, row_titles: bool, sizes: Sizes
+                 ) -> tuple[np.ndarray, int]:
+    """The tiles of `thumbnail_grid` on one canvas of codes, and the gap between its rows."""
+    tiles = [_tile(m, tile_px) for m in matrices]
+    n_rows = -(-len(tiles) // n_cols)
+    # room above each row for the tiles' names (larger names need more)
+    row_gap = GAP if row_titles else max(LABEL_GAP, sizes.thumb_label + 13)
+    canvas = np.full((n_rows * (tile_px + row_gap) - row_gap, n_cols * (tile_px + GAP) - GAP), BACKGROUND,
+                     dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, n_cols)
+        y0, x0 = r * (tile_px + row_gap), c * (tile_px + GAP)
+        canvas[y0: y0 + tile_px, x0: x0 + tile_px] = tile
+    return canvas, row_gap
+
+
+def _heads_columns(n_heads: int) -> int:
+    return 4 if n_heads % 4 == 0 else min(n_heads, 6)
+
+
+def layer_heads_image(view: AttentionView, layer: int, colors: ColorOptions = ColorOptions(),
+                      sizes: Sizes = NORMAL) -> str:
+    """The image of `layer_heads_grid` alone (a PNG data URI), without building its figure."""
+    canvas, _ = _tile_canvas(view.weights[layer], _heads_columns(view.weights.shape[1]), HEADS_TILE_PX, False, sizes)
+    return png_data_uri(canvas, tile_palette(colors.scale, colors.log))
+
+
 def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions(),
                      sizes: Sizes = NORMAL) -> go.Figure:
     """Small multiples of every head in one layer; click one to open it."""
     n_heads = view.weights.shape[1]
     return thumbnail_grid(
-        view.weights[layer], n_cols=4 if n_heads % 4 == 0 else min(n_heads, 6),
+        view.weights[layer], n_cols=_heads_columns(n_heads),
         tile_titles=[f"head {h + 1}" for h in range(n_heads)],
-        selection_ids=[(layer, h) for h in range(n_heads)], tile_px=96, display_width=440,
+        selection_ids=[(layer, h) for h in range(n_heads)], tile_px=HEADS_TILE_PX, display_width=440,
         selected=None if head < 0 else head, colors=colors,
         title=f"All heads of layer {layer + 1}", sizes=sizes,
     )

@@ -161,7 +161,7 @@ class Explorer:
             "main": _template(figs.head_heatmap(view, 0, 0, colors, block=options.block, b_start=options.b_start,
                                                 sizes=sizes), hover_from_customdata=not self.exact),
             # Its image (the layer's heads) travels with each layer: `layer`.
-            "heads_grid": _template(self._heads_grid(0, with_image=False), drop_z=False),
+            "heads_grid": _template(self._heads_grid(0), drop_z=False),
             "heads_titles": [plotly_text(f"All heads of layer {layer + 1}") for layer in range(n_layers)],
             "means": _template(figs.layer_means_grid(view, 0, 0, colors, sizes), drop_z=False),
             "overview": _template(figs.overview_grid(view, 0, 0, colors, sizes), drop_z=False),
@@ -187,10 +187,10 @@ class Explorer:
         self._layers: dict[int, tuple[bytes, dict]] = {}
         self._lock = threading.Lock()
 
-    def _heads_grid(self, layer: int, with_image: bool = True) -> go.Figure:
+    def _heads_grid(self, layer: int) -> go.Figure:
+        """The heads grid's figure, its image left out (each layer's travels with it: `layer`)."""
         grid = figs.layer_heads_grid(self.view, layer, -1, figs.ColorOptions(), self.options.sizes)
-        if not with_image:
-            grid.data[0].source = None
+        grid.data[0].source = None
         return grid
 
     def layer(self, layer: int) -> tuple[bytes, dict]:
@@ -199,7 +199,8 @@ class Explorer:
         with self._lock:
             if layer not in self._layers:
                 heads = self.view.weights[layer]  # (H, Q, K)
-                entry = {"layer": layer, "image": self._heads_grid(layer).data[0].source, "deflated": not self.exact}
+                image = figs.layer_heads_image(self.view, layer, sizes=self.options.sizes)
+                entry = {"layer": layer, "image": image, "deflated": not self.exact}
                 if self.exact:
                     self._layers[layer] = (np.ascontiguousarray(heads, dtype="<f4").tobytes(), entry | {"maxima": []})
                 else:
