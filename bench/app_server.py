@@ -32,13 +32,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
+def start_server(port: int, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`streamlit run app.py` from the repo root, in its own process group, logging to log_path
-    (a file, not a pipe: a full pipe would block the server)."""
+    (a file, not a pipe: a full pipe would block the server); `env` is added to its environment."""
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
                f"--server.port={port}", f"--server.address={HOST}", "--browser.gatherUsageStats=false",
                "--server.fileWatcherType=none"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,

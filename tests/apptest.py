@@ -126,6 +126,17 @@ def explorer_shows(at: AppTest) -> dict:
             "bytes": len(at.get("bidi_component")[0].proto.bytes)}
 
 
+def drawn_text(at: AppTest, page: str) -> list[str]:
+    """Switch to pages/<page>.py and return, per figure, the text it draws (data, annotations and
+    title), after checking the page ran and drew something."""
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, page
+    specs = figure_specs(at)
+    assert specs, page
+    return [str(spec["data"]) + str(spec["layout"].get("annotations", "")) + spec["layout"]["title"]["text"]
+            for spec in specs]
+
+
 def array(value) -> np.ndarray:
     """A Plotly data array as numpy: plain lists, or {'dtype', 'bdata', 'shape'} typed arrays."""
     if isinstance(value, dict) and "bdata" in value:

@@ -73,11 +73,11 @@ def browser():
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free localhost port, logging to `log_path`; yields the base URL
-    (no trailing slash) once /_stcore/health says "ok"."""
+def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on a free localhost port, logging to `log_path`, with `env` added to
+    its environment; yields the base URL (no trailing slash) once /_stcore/health says "ok"."""
     port = free_port()
-    process = start_server(port, log_path)
+    process = start_server(port, log_path, env)
     try:
         try:
             wait_until_healthy(process, port, log_path, timeout=SERVER_START_TIMEOUT)
@@ -110,6 +110,12 @@ def warm_up(browser, base: str) -> None:
             App(context.new_page(), base).open("/")
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def serve() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """`streamlit_server`, for tests that need a server of their own (another environment)."""
+    return streamlit_server
 
 
 @pytest.fixture

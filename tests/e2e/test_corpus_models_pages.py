@@ -8,8 +8,7 @@ import shutil
 
 import pytest
 
-from bench.app_server import ServerNotReady, free_port, start_server, stop_server, wait_until_healthy
-from bench.browser import ARTIFACTS, CHART, FIRST_RUN_TIMEOUT, MAIN, PAGES, SERVER_START_TIMEOUT, App
+from bench.browser import ARTIFACTS, CHART, FIRST_RUN_TIMEOUT, MAIN, PAGES, App
 from encoder.loading import BUNDLED
 from encoder.loading.bundled import CACHE_ENV, is_installed
 
@@ -60,26 +59,17 @@ def test_corpus_shows_progress_then_maps_and_a_click_opens_the_head(app: App):
 
 
 @pytest.fixture(scope="module")
-def server_with_temporary_cache(browser, tmp_path_factory):
+def server_with_temporary_cache(browser, serve, tmp_path_factory):
     """A server of its own whose model conversions go to a temporary folder (HEADLIGHT_CACHE_DIR)."""
     if not is_installed(BUNDLED["paraphrase-minilm-l3"]):
         pytest.skip(f"paraphrase-minilm-l3 is not installed: {BUNDLED['paraphrase-minilm-l3'].install_command}")
     pytest.importorskip("onnx", reason="converting paraphrase-minilm-l3 needs onnx (requirements-models.txt)")
     cache = tmp_path_factory.mktemp("e2e-model-cache")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "streamlit-models.log"
-    port = free_port()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(cache))
-        process = start_server(port, log)  # the server inherits the environment at start
     try:
-        try:
-            wait_until_healthy(process, port, log, timeout=SERVER_START_TIMEOUT)
-        except ServerNotReady as error:
-            pytest.fail(str(error), pytrace=False)
-        yield f"http://127.0.0.1:{port}"
+        with serve(ARTIFACTS / "streamlit-models.log", {CACHE_ENV: str(cache)}) as base:
+            yield base
     finally:
-        stop_server(process)
         shutil.rmtree(cache, ignore_errors=True)
 
 
