@@ -268,17 +268,16 @@ def thumbnail_grid(
 def _tile_canvas(matrices: np.ndarray, n_cols: int, tile_px: int, row_titles: bool, sizes: Sizes
                  ) -> tuple[np.ndarray, int]:
     """The tiles of `thumbnail_grid` on one canvas of codes, and the gap between its rows."""
-    tiles = [_tile(m, tile_px) for m in matrices]
-    n_rows = -(-len(tiles) // n_cols)
+    n = len(matrices)
+    n_rows = -(-n // n_cols)
     # room above each row for the tiles' names (larger names need more)
     row_gap = GAP if row_titles else max(LABEL_GAP, sizes.thumb_label + 13)
-    canvas = np.full((n_rows * (tile_px + row_gap) - row_gap, n_cols * (tile_px + GAP) - GAP), BACKGROUND,
-                     dtype=np.uint8)
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, n_cols)
-        y0, x0 = r * (tile_px + row_gap), c * (tile_px + GAP)
-        canvas[y0: y0 + tile_px, x0: x0 + tile_px] = tile
-    return canvas, row_gap
+    # every tile with its gaps (right, below), laid out by reshaping: (rows, cols, h + gap, w + GAP)
+    cells = np.full((n_rows * n_cols, tile_px + row_gap, tile_px + GAP), BACKGROUND, dtype=np.uint8)
+    cells[:n, :tile_px, :tile_px] = _tile(np.asarray(matrices), tile_px)  # (N, tile_px, tile_px)
+    canvas = cells.reshape(n_rows, n_cols, tile_px + row_gap, tile_px + GAP).transpose(0, 2, 1, 3).reshape(
+        n_rows * (tile_px + row_gap), n_cols * (tile_px + GAP))  # rows of tiles, side by side
+    return np.ascontiguousarray(canvas[:-row_gap, :-GAP]), row_gap  # no gap after the last row and column
 
 
 def _heads_columns(n_heads: int) -> int:
@@ -332,17 +331,19 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
     )
 
 
-def _tile(matrix: np.ndarray, tile_px: int) -> np.ndarray:
-    """(Q, K) -> (tile_px, tile_px) codes (see TILE_CODES): pooled down, or blown up cell by cell,
-    to fill the whole tile (nearest neighbour, so cells stay crisp). The colours are the palette's."""
-    small = downsample_mean(matrix, tile_px)  # (<= tile_px, <= tile_px)
-    ratio = small / (float(small.max()) or 1.0)
+def _tile(matrices: np.ndarray, tile_px: int) -> np.ndarray:
+    """(..., Q, K) -> (..., tile_px, tile_px) codes (see TILE_CODES), every matrix at once: pooled
+    down, or blown up cell by cell, to fill the whole tile (nearest neighbour, so cells stay
+    crisp), each against its own maximum. The colours are the palette's."""
+    small = downsample_mean(matrices, tile_px)  # (..., <= tile_px, <= tile_px)
+    top = small.max(axis=(-2, -1), keepdims=True)  # (..., 1, 1)
+    ratio = small / np.where(top > 0, top, 1.0)
     with np.errstate(divide="ignore"):
         steps = (np.log10(ratio) / -np.log10(LOG_FLOOR) + 1) * (TILE_CODES - 1)
     codes = np.where(ratio < LOG_FLOOR, 0, np.clip(np.rint(steps) + 1, 1, TILE_CODES)).astype(np.uint8)
-    rows = np.arange(tile_px) * codes.shape[0] // tile_px  # (tile_px,) source row per pixel row
-    cols = np.arange(tile_px) * codes.shape[1] // tile_px
-    return codes[np.ix_(rows, cols)]  # (tile_px, tile_px)
+    rows = np.arange(tile_px) * codes.shape[-2] // tile_px  # (tile_px,) source row per pixel row
+    cols = np.arange(tile_px) * codes.shape[-1] // tile_px
+    return codes[..., rows[:, None], cols[None, :]]  # (..., tile_px, tile_px)
 
 
 @functools.lru_cache(maxsize=16)
