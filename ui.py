@@ -17,6 +17,8 @@ from figures.common import CHART_CONFIG
 
 STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
 FIGURES = Path(__file__).resolve().parent / "figures"
+# The explorer's JavaScript, one module in three files: reading the payload, colours, drawing.
+EXPLORER_JS = ("explorer_payload.js", "explorer_colours.js", "explorer.js")
 EXPLORER_KEY = "hl_attention_explorer"  # outside every page prefix: a component's state cannot be written back
 MEAN_HEAD = url.MEAN_HEAD  # the head selector's extra choice: the mean over a layer's heads
 SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head")
@@ -193,7 +195,8 @@ def plotly_js_url() -> str:
 @functools.cache
 def _explorer_component():
     return st.components.v2.component(
-        "headlight_attention_explorer", js=(FIGURES / "explorer.js").read_text(encoding="utf-8"),
+        "headlight_attention_explorer",
+        js="\n".join((FIGURES / name).read_text(encoding="utf-8") for name in EXPLORER_JS),
         css=(FIGURES / "explorer.css").read_text(encoding="utf-8"), isolate_styles=False)
 
 
