@@ -291,6 +291,10 @@ def layer_heads_image(view: AttentionView, layer: int, colors: ColorOptions = Co
     return png_data_uri(canvas, tile_palette(colors.scale, colors.log))
 
 
+def heads_title(layer: int) -> str:
+    return f"All heads of layer {layer + 1}"
+
+
 def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions(),
                      sizes: Sizes = NORMAL) -> go.Figure:
     """Small multiples of every head in one layer; click one to open it."""
@@ -300,7 +304,7 @@ def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOp
         tile_titles=[f"head {h + 1}" for h in range(n_heads)],
         selection_ids=[(layer, h) for h in range(n_heads)], tile_px=HEADS_TILE_PX, display_width=440,
         selected=None if head < 0 else head, colors=colors,
-        title=f"All heads of layer {layer + 1}", sizes=sizes,
+        title=heads_title(layer), sizes=sizes,
     )
 
 

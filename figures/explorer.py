@@ -123,11 +123,11 @@ class ExplorerOptions:
     texts: dict  # the captions of the other charts: heads, means, overview, window, token ("{layer}")
 
 
-def _template(fig: go.Figure, drop_z: bool = True, hover_from_customdata: bool = False) -> str:
-    """A figure's JSON for the browser to fill; its first trace's z (the numbers the browser
-    computes from the heads it holds) left out."""
-    if drop_z:
-        fig.data[0].z = None
+def _template(fig: go.Figure, drop: str | None = "z", hover_from_customdata: bool = False) -> str:
+    """A figure's JSON for the browser to fill, its first trace's `drop` left out: z (the numbers
+    the browser computes from the heads it holds) or an image's source (sent with each layer)."""
+    if drop:
+        fig.data[0][drop] = None
     if hover_from_customdata:
         _hover_from_customdata(fig)
     return fig.to_json(validate=False)
@@ -161,10 +161,10 @@ class Explorer:
             "main": _template(figs.head_heatmap(view, 0, 0, colors, block=options.block, b_start=options.b_start,
                                                 sizes=sizes), hover_from_customdata=not self.exact),
             # Its image (the layer's heads) travels with each layer: `layer`.
-            "heads_grid": _template(self._heads_grid(0), drop_z=False),
-            "heads_titles": [plotly_text(f"All heads of layer {layer + 1}") for layer in range(n_layers)],
-            "means": _template(figs.layer_means_grid(view, 0, 0, colors, sizes), drop_z=False),
-            "overview": _template(figs.overview_grid(view, 0, 0, colors, sizes), drop_z=False),
+            "heads_grid": _template(figs.layer_heads_grid(view, 0, -1, colors, sizes), drop="source"),
+            "heads_titles": [plotly_text(figs.heads_title(layer)) for layer in range(n_layers)],
+            "means": _template(figs.layer_means_grid(view, 0, 0, colors, sizes), drop=None),
+            "overview": _template(figs.overview_grid(view, 0, 0, colors, sizes), drop=None),
             "follow": {"row": follow, "options": [f"{label} ·{group[0]}" for label, group in
                                                   zip(view.query_labels, view.query_positions, strict=True)]},
             "token": None if follow is None else _template(
@@ -186,12 +186,6 @@ class Explorer:
         self.id = hashlib.sha1(self.view_json.encode()).hexdigest()[:16]
         self._layers: dict[int, tuple[bytes, dict]] = {}
         self._lock = threading.Lock()
-
-    def _heads_grid(self, layer: int) -> go.Figure:
-        """The heads grid's figure, its image left out (each layer's travels with it: `layer`)."""
-        grid = figs.layer_heads_grid(self.view, layer, -1, figs.ColorOptions(), self.options.sizes)
-        grid.data[0].source = None
-        return grid
 
     def layer(self, layer: int) -> tuple[bytes, dict]:
         """One layer for the browser, encoded once: its heads' bytes, and what reading them takes

@@ -53,9 +53,9 @@ TEXTS = {
 }
 
 
-def open_on_a_clear_head(run) -> str | None:
+def open_on_a_clear_head(run) -> None:
     """Bug 10: unless the link or the person chose a head, open on the clearest one and follow a
-    content word; returns the reason to show while that choice stands."""
+    content word (`auto_choice` gives the reason while that choice stands)."""
     session = st.session_state
     text_key = (run.model_name, run.tokenized.text_a, run.tokenized.text_b)
     if "_att_auto" not in session:  # this page's first view in the session
@@ -63,19 +63,13 @@ def open_on_a_clear_head(run) -> str | None:
         # is a layer or head the link came with (recorded before any page wrote the URL).
         chosen = session.get("_link_chose_head", False) or (session.get("layer"), session.get("head")) != (1, 1)
         session._att_auto = None if chosen else {"text": None}
-    auto = session._att_auto
-    if auto is None:
-        return None
-    if auto["text"] is not None and (session.get("layer"), session.get("head")) != (auto["layer"], auto["head"]):
-        session._att_auto = None  # the person moved away: their choice from now on
-        return None
-    if auto["text"] != text_key:
+    auto_choice()  # forgets the automatic choice once the person moved away from it
+    if session._att_auto is not None and session._att_auto["text"] != text_key:
         choice = clearest_head(head_sharpness(run.attentions, run.special))
-        auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1, "reason": choice.reason}
-        session._att_auto = auto
+        session._att_auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1,
+                             "reason": choice.reason}
         ui.select_layer_and_head(choice.layer, choice.head)
         session.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
-    return auto["reason"]
 
 
 def rows_caption(low: float, high: float, hide_special: bool, renormalize: bool, block: str) -> str:
