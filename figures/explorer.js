@@ -374,7 +374,8 @@ export default function (component) {
   const { data, parentElement, setStateValue, key } = component;
   let inst = instances.get(key);
   if (!inst) {
-    inst = { sel: { layer: 0, head: 0 }, pending: null, server: null, id: null, dragging: false, frame: null };
+    inst = { sel: { layer: 0, head: 0 }, pending: null, server: null, colour: null, pendingColour: null, id: null,
+             dragging: false, frame: null };
     instances.set(key, inst);
   }
   inst.setStateValue = setStateValue;
@@ -384,7 +385,7 @@ export default function (component) {
     inst.id = null; // a new mount: build the charts again
   }
   inst.root = root;
-  inst.ready = update(inst, root, data).catch((error) => {
+  update(inst, root, data).catch((error) => {
     root.replaceChildren();
     const box = element("div", "hl-error", root);
     box.textContent = `The attention explorer could not draw: ${error.message}`;
