@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,8 @@ STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (se
 FIGURES = Path(__file__).resolve().parent / "figures"
 # The explorer's JavaScript, one module in three files: reading the payload, colours, drawing.
 EXPLORER_JS = ("explorer_payload.js", "explorer_colours.js", "explorer.js")
-EXPLORER_KEY = "hl_attention_explorer"  # outside every page prefix: a component's state cannot be written back
+EXPLORER_KEY = "hl_attention_explorer"
+_STATIC_LOCK = threading.Lock()  # outside every page prefix: a component's state cannot be written back
 MEAN_HEAD = url.MEAN_HEAD  # the head selector's extra choice: the mean over a layer's heads
 SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head")
 _MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
@@ -184,11 +186,12 @@ def plotly_js_url() -> str:
 
     source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     target = STATIC / "plotly.min.js"
-    if not target.exists() or target.stat().st_size != source.stat().st_size:
-        STATIC.mkdir(exist_ok=True)
-        staging = target.with_suffix(".tmp")
-        shutil.copyfile(source, staging)
-        staging.replace(target)  # atomic: a browser never reads half a file
+    with _STATIC_LOCK:  # sessions start on several threads
+        if not target.exists() or target.stat().st_size != source.stat().st_size:
+            STATIC.mkdir(exist_ok=True)
+            staging = target.with_suffix(".tmp")
+            shutil.copyfile(source, staging)
+            staging.replace(target)  # atomic: a browser never reads half a file
     return "app/static/plotly.min.js"
 
 

@@ -120,7 +120,13 @@ def explorer(run, view: AttentionView, options: explorer_figs.ExplorerOptions, k
     if st.session_state.get("att_follow") != options.follow_position:
         st.rerun(scope="app")
     layer, head = ui.layer_and_head()
-    packed = state.get_explorer(key, lambda: explorer_figs.Explorer(view, options, ui.plotly_js_url()))
+    try:
+        plotly_url = ui.plotly_js_url()
+    except OSError as error:  # e.g. the app's folder is read-only
+        ui.show_problem("error", "The charts need plotly.js in the app's static folder, which could not be "
+                        "written.", str(error))
+        return
+    packed = state.get_explorer(key, lambda: explorer_figs.Explorer(view, options, plotly_url))
     colour = {"scale": st.session_state.att_scale, "mode": st.session_state.att_log}
     ui.attention_explorer(packed.payload(layer, head, auto_choice(), held=ui.explorer_said(), colour=colour),
                           on_change=lambda: selection_changed(view))
