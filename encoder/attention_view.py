@@ -82,9 +82,10 @@ def merge_groups(weights: np.ndarray, query_groups: list[list[int]], key_groups:
 
 
 def group_label(run: Run, group: list[int]) -> str:
-    """The surface text of a group of tokens (the word as typed), or the token for one piece."""
+    """The surface text of a group of tokens (the word as typed), or the token's readable label
+    for one piece ("##ing" -> "‿ing", byte-level "Ġword" -> "␣word": `Tokenized.labels`)."""
     if len(group) == 1:
-        return run.tokens[group[0]]
+        return run.tokenized.labels[group[0]]
     segment = run.segment_ids[group[0]]
     text = run.text_b if segment == 1 and run.text_b is not None else run.text_a
     start, end = run.offsets[group[0]][0], run.offsets[group[-1]][1]

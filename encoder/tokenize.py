@@ -20,6 +20,7 @@ Special tokens ([CLS], <s>, ...) are shown as they are.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -54,7 +55,7 @@ class Tokenized:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
+    @functools.cached_property  # read once per token by the views: computed once
     def labels(self) -> list[str]:
         """The tokens as readable labels (see `display_tokens`), special tokens unchanged."""
         return display_tokens(self.tokens, self.scheme, self.special)

@@ -32,6 +32,7 @@ from .common import (
 
 GAP = 6  # pixels between thumbnails
 HEADS_TILE_PX = 96  # a layer's heads, beside the main map
+MEANS_PER_ROW = 6  # layer means a row
 LABEL_GAP = 24  # pixels between rows when every tile carries its own label
 # Thumbnail pixels are log codes of weight / tile maximum, the same for every colour choice, so a
 # new colour scale or mode is only a new palette (the browser swaps it in the PNG, no redraw of the
@@ -324,11 +325,12 @@ def overview_grid(view: AttentionView, layer: int, head: int, colors: ColorOptio
 
 def layer_means_grid(view: AttentionView, layer: int, head: int,
                      colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> go.Figure:
-    """Head-averaged attention of every layer, side by side; click one to open it."""
+    """Head-averaged attention of every layer, side by side (rows of MEANS_PER_ROW for deep
+    models: 30 layers in one row were 12 px tiles under overlapping names); click one to open it."""
     selected = layer if head < 0 else None
     means = head_average(view.weights)  # (L, Q, K)
     return thumbnail_grid(
-        means, n_cols=len(means), tile_titles=[f"layer {lay + 1}" for lay in range(len(means))],
+        means, n_cols=min(len(means), MEANS_PER_ROW), tile_titles=[f"layer {lay + 1}" for lay in range(len(means))],
         selection_ids=[(lay, -1) for lay in range(len(means))], tile_px=96, display_width=440,
         selected=selected, colors=colors,
         title="Mean over heads, layer by layer", sizes=sizes,

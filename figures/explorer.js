@@ -263,6 +263,9 @@ function drawGrids(inst, layer, head, nHeads) {
 // Thumbnails keep square pixels at any width: the height follows the width the chart got (a
 // fixed height stretched the tiles on narrow or wide screens).
 function keepSquare(inst, plot, meta) {
+  // and no larger than 1.5 screen pixels an image pixel: on a wide screen a model with few heads
+  // (SmolLM2: 9) would otherwise get tiles of 100+ px and an overview of several screens
+  plot.style.maxWidth = `${Math.round(meta.span[0] * 1.5)}px`;
   const fit = () => {
     const width = plot.clientWidth;
     if (!width) return;
