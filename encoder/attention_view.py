@@ -177,12 +177,6 @@ def segment_b_start(groups: list[list[int]], segment_ids: list[int]) -> int | No
     return next((row for row, group in enumerate(groups) if segment_ids[group[0]] == 1), None)
 
 
-def row_sum_range(matrix: np.ndarray) -> tuple[float, float]:
-    """(smallest, largest) row sum of a (Q, K) matrix: 1 and 1 for untouched softmax rows."""
-    sums = np.asarray(matrix, dtype=np.float64).sum(axis=-1)  # (Q,)
-    return float(sums.min()), float(sums.max())
-
-
 def row_sum_ranges(weights: np.ndarray) -> np.ndarray:
     """(L, H, Q, K) -> (L, H + 1, 2): (smallest, largest) row sum of every head, then of the layer's
     mean in the last slot, so index [layer, head] holds head -1 (the mean) too."""

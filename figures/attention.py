@@ -19,13 +19,15 @@ from encoder.attention_view import AttentionView, head_average
 from .common import (
     CHART_CONFIG,
     DEFAULT_COLOR_SCALE,
-    LOG_FLOOR,
     _rgb,
     axis_ticks,
     base_layout,
+    code_fractions,
     downsample_mean,
     exact_heatmap,
+    log_codes,
     matrix_layout,
+    nearest_resize,
     plotly_text,
     png_data_uri,
 )
@@ -339,26 +341,19 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
 
 def _tile(matrices: np.ndarray, tile_px: int) -> np.ndarray:
     """(..., Q, K) -> (..., tile_px, tile_px) codes (see TILE_CODES), every matrix at once: pooled
-    down, or blown up cell by cell, to fill the whole tile (nearest neighbour, so cells stay
-    crisp), each against its own maximum. The colours are the palette's."""
+    down, or blown up cell by cell, to fill the whole tile, each against its own maximum. The
+    colours are the palette's."""
     small = downsample_mean(matrices, tile_px)  # (..., <= tile_px, <= tile_px)
     top = small.max(axis=(-2, -1), keepdims=True)  # (..., 1, 1)
-    ratio = small / np.where(top > 0, top, 1.0)
-    with np.errstate(divide="ignore"):
-        steps = (np.log10(ratio) / -np.log10(LOG_FLOOR) + 1) * (TILE_CODES - 1)
-    codes = np.where(ratio < LOG_FLOOR, 0, np.clip(np.rint(steps) + 1, 1, TILE_CODES)).astype(np.uint8)
-    rows = np.arange(tile_px) * codes.shape[-2] // tile_px  # (tile_px,) source row per pixel row
-    cols = np.arange(tile_px) * codes.shape[-1] // tile_px
-    return codes[..., rows[:, None], cols[None, :]]  # (..., tile_px, tile_px)
+    return nearest_resize(log_codes(small, np.where(top > 0, top, 1.0), TILE_CODES), tile_px)
 
 
 @functools.lru_cache(maxsize=16)
 def tile_palette(color_scale: str, log: bool) -> np.ndarray:
     """(256, 3) colours of the tile codes: in log colour, evenly along the scale; in linear colour,
     at each code's weight / max; white background."""
-    fractions = np.arange(1, TILE_CODES + 1, dtype=np.float64)
-    fractions = (fractions - 1) / (TILE_CODES - 1)  # position along log10 from LOG_FLOOR to 1
-    shades = fractions if log else 10 ** (-np.log10(LOG_FLOOR) * (fractions - 1))
+    positions = np.arange(TILE_CODES, dtype=np.float64) / (TILE_CODES - 1)  # along log10, LOG_FLOOR to 1
+    shades = positions if log else code_fractions(TILE_CODES)[1:]
     colors = [(0, 0, 0)] * 256
     for code, color in enumerate(sample_colorscale(color_scale, [0.0, *shades.tolist()])):
         colors[code] = _rgb(color)

@@ -191,6 +191,33 @@ def colorbar_trace(color_scale: str, log: bool, vmax: float, title: str = "weigh
     )
 
 
+DECADES = -np.log10(LOG_FLOOR)  # 3: the log colour scale's range, LOG_FLOOR..1
+
+
+def log_codes(values: np.ndarray, vmax: np.ndarray | float, levels: int) -> np.ndarray:
+    """values / vmax as uint8 codes along log10 over the log colour scale's range: 0 under
+    LOG_FLOOR, 1..levels from LOG_FLOOR to 1. Every colour either scale can show stays apart, so
+    one set of codes serves linear and log colour (`code_fractions` reads them back)."""
+    ratio = values / vmax
+    with np.errstate(divide="ignore"):
+        steps = (np.log10(ratio) / DECADES + 1) * (levels - 1)
+    return np.where(ratio < LOG_FLOOR, 0, np.clip(np.rint(steps) + 1, 1, levels)).astype(np.uint8)
+
+
+def code_fractions(levels: int) -> np.ndarray:
+    """(levels + 1,) the value / vmax each code of `log_codes` stands for: 0, then
+    10^(DECADES x ((c - 1) / (levels - 1) - 1)) for c = 1..levels."""
+    steps = np.arange(levels, dtype=np.float64) / (levels - 1)  # position along log10, 0..1
+    return np.concatenate([[0.0], 10 ** (DECADES * (steps - 1))])
+
+
+def nearest_resize(matrix: np.ndarray, size: int) -> np.ndarray:
+    """(..., R, C) -> (..., size, size) by repeating cells (nearest neighbour), so cells stay crisp."""
+    rows = np.arange(size) * matrix.shape[-2] // size  # (size,) source row of each pixel row
+    cols = np.arange(size) * matrix.shape[-1] // size
+    return matrix[..., rows[:, None], cols[None, :]]
+
+
 def downsample_mean(matrix: np.ndarray, size: int) -> np.ndarray:
     """Average-pool the last two axes to at most (size, size), for thumbnails of long texts.
 

@@ -33,13 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from encoder.attention_view import AttentionView, head_average, row_sum_ranges
+from encoder.attention_view import AttentionView, row_sum_ranges
 
 from . import attention as figs
-from .common import COLOR_SCALES, LOG_FLOOR, colorscale, plotly_text
+from .common import COLOR_SCALES, DECADES, code_fractions, colorscale, log_codes, plotly_text
 
 LEVELS = 127  # quantization steps above zero: 7 bits
-DECADES = -np.log10(LOG_FLOOR)  # 3: the log colour scale's range
 EXACT_BYTES = 1_500_000  # every head as float32 while the whole run is at most this
 ALL_LAYERS_BYTES = 2_000_000  # every layer quantized while that is at most this (before compression)
 RESPONSIVE = {"responsive": True}  # charts follow their column's width, as st.plotly_chart's do
@@ -48,23 +47,15 @@ HEADER_LENGTH = struct.Struct("<I")  # the payload starts with the header's leng
 
 
 def quantize_heads(heads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, Q, K) weights -> ((H, Q, K) uint8 codes, (H,) float32 maxima).
-
-    Code 0 is a weight under LOG_FLOOR x the head's maximum; code c >= 1 stands for
-    max x 10^(DECADES x ((c - 1) / (LEVELS - 1) - 1)).
-    """
+    """(H, Q, K) weights -> ((H, Q, K) uint8 codes, (H,) float32 maxima): `log_codes` of each
+    head against its maximum, LEVELS steps (code c stands for max x `code_fractions(LEVELS)[c]`)."""
     maxima = np.maximum(heads.max(axis=(-2, -1)), np.float32(1e-30)).astype(np.float32)  # (H,)
-    ratio = heads / maxima[:, None, None]  # (H, Q, K), in [0, 1]
-    with np.errstate(divide="ignore"):
-        steps = (np.log10(ratio) / DECADES + 1) * (LEVELS - 1)
-    codes = np.where(ratio < LOG_FLOOR, 0, np.clip(np.rint(steps) + 1, 1, LEVELS))
-    return codes.astype(np.uint8), maxima
+    return log_codes(heads, maxima[:, None, None], LEVELS), maxima
 
 
 def dequantize_heads(codes: np.ndarray, maxima: np.ndarray) -> np.ndarray:
-    """The inverse of `quantize_heads`, as explorer.js computes it."""
-    exponent = DECADES * ((codes.astype(np.float32) - 1) / (LEVELS - 1) - 1)
-    return np.where(codes == 0, 0, maxima[:, None, None] * 10 ** exponent).astype(np.float32)
+    """The inverse of `quantize_heads`, as explorer.js computes it (a table of the codes' values)."""
+    return (code_fractions(LEVELS)[codes] * maxima[:, None, None]).astype(np.float32)
 
 
 def hover_counts(weights: np.ndarray) -> bytes:
@@ -215,9 +206,7 @@ class Explorer:
         wanted = range(self.header["shape"][0]) if self.all_layers else [layer]
         blobs, sent, exact, token_hover = [], [], None, None
         if not self.exact:
-            matrix = (head_average(self.view.weights[layer: layer + 1])[0] if head < 0
-                      else self.view.weights[layer, head])  # (Q, K)
-            blobs.append(hover_counts(matrix))
+            blobs.append(hover_counts(figs.head_matrix(self.view, layer, head)))  # (Q, K)
             exact = {"layer": layer, "head": head, "blob": 0, "scale": HOVER_SCALE}
             if not known and self.options.follow_row is not None:
                 token_hover = {"blob": len(blobs), "scale": HOVER_SCALE}

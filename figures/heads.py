@@ -19,6 +19,7 @@ from .common import (
     color_indices,
     downsample_mean,
     layer_head_map,
+    nearest_resize,
     palette,
     plotly_text,
     png_data_uri,
@@ -89,10 +90,7 @@ def tile_sizes(n: int, importance: np.ndarray | None, largest: int = TILE_PX) ->
 def _tile(matrix: np.ndarray, size: int) -> np.ndarray:
     """(Q, K) -> (size, size) palette indices, coloured against the tile's own maximum."""
     small = downsample_mean(np.asarray(matrix, dtype=np.float64), size)
-    indices = color_indices(small, LEVELS, vmax=float(small.max()) or 1.0)
-    rows = np.arange(size) * indices.shape[0] // size  # (size,) source row of each pixel row
-    cols = np.arange(size) * indices.shape[1] // size
-    return indices[np.ix_(rows, cols)]
+    return nearest_resize(color_indices(small, LEVELS, vmax=float(small.max()) or 1.0), size)
 
 
 def gallery(matrices: np.ndarray, heads: Sequence[tuple[int, int]], reasons: Sequence[str], title: str,

@@ -15,7 +15,7 @@ from encoder.attention_view import (
     merge_groups,
     renormalize_rows,
     row_of_position,
-    row_sum_range,
+    row_sum_ranges,
     segment_b_start,
     window_span,
     word_groups,
@@ -130,10 +130,11 @@ def test_segment_b_start_and_row_sums(model):
     assert run.segment_ids[start] == 1 and run.segment_ids[start - 1] == 0
     single = model.run("One sentence.")
     assert segment_b_start(attention_view(single).query_positions, single.segment_ids) is None
-    low, high = row_sum_range(view.weights[0, 0])
+    low, high = row_sum_ranges(view.weights)[0, 0]
     assert low == pytest.approx(1, abs=1e-5) and high == pytest.approx(1, abs=1e-5)
-    block = attention_view(run, block="A→B").weights[0, 0]
-    low, high = row_sum_range(block)
+    weights = attention_view(run, block="A→B").weights
+    block = weights[0, 0]
+    low, high = row_sum_ranges(weights)[0, 0]
     assert 0 < low <= high < 1
     np.testing.assert_allclose([low, high], [block.sum(-1).min(), block.sum(-1).max()], rtol=1e-6)
 
