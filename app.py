@@ -41,6 +41,13 @@ def model_picker() -> None:
     kinds = ["Bundled"] + (["Models folder"] if state.folder_names() else []) + (
         ["Hugging Face Hub"] if state.hub_allowed() else [])
     source = state.normalize_source(st.session_state.get("model_source"))
+    refused = state.unavailable_reason(source)
+    if refused:  # said once, above the page; the default model is shown instead
+        default = state.model_info(state.DEFAULT_SOURCE)
+        st.session_state.setdefault("_link_notes", []).append(
+            f"{refused} Showing {default.display_name if default else state.DEFAULT_SOURCE} instead.")
+        source = st.session_state.model_source = state.DEFAULT_SOURCE
+        st.session_state.pop("model_kind", None)
     if "model_kind" not in st.session_state or st.session_state.model_kind not in kinds:
         st.session_state.model_kind = ("Models folder" if source.startswith(state.FOLDER) else
                                        "Hugging Face Hub" if source.startswith(state.HUB) else "Bundled")

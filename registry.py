@@ -13,13 +13,53 @@ SECTIONS = ("Look", "Explain", "Learn", "Models")
 
 
 @dataclass(frozen=True)
+class Setting:
+    """What a link may give one page setting: its type (bool, int, float, str, or list for a list of
+    ints) and its bounds. A link value outside them is refused with a note (url.read_link), never
+    handed to a widget: a slider given 2 where it offers 0 to 1, or a list longer than a
+    multiselect allows, raises. Whether a token or layer exists is the page's check (ui.keep_valid)."""
+
+    kind: type
+    low: float = 0
+    high: float = 1_000_000
+    max_items: int = 64  # a list's length
+
+    def __post_init__(self) -> None:
+        if self.kind not in (bool, int, float, str, list):
+            raise ValueError(f"a link setting is bool, int, float, str or list, not {self.kind!r}")
+
+    def describe(self) -> str:
+        """The values allowed, in words, for the note that refuses another."""
+        if self.kind is bool:
+            return "0 or 1"
+        if self.kind is str:
+            return "a name"
+        bounds = f"from {self.low:g} to {self.high:g}"
+        if self.kind is list:
+            return f"at most {self.max_items} whole numbers, each {bounds}"
+        return ("a whole number " if self.kind is int else "a number ") + bounds
+
+
+def Float(low: float, high: float) -> Setting:  # noqa: N802 (reads like a type in the table below)
+    return Setting(float, low, high)
+
+
+def Int(low: int = 0, high: int = 1_000_000) -> Setting:  # noqa: N802
+    return Setting(int, low, high)
+
+
+def Ints(max_items: int, high: int = 1_000_000) -> Setting:  # noqa: N802
+    return Setting(list, 0, high, max_items)
+
+
+@dataclass(frozen=True)
 class Page:
     """One page.
 
     script: the page's file; url_path: its address (/<url_path>; the default page is also /);
     prefix: the start of every widget key the page owns, so its settings survive switching
-    pages; link: the page's own settings a shared link carries, key -> type (bool, int, float,
-    str, or list for a list of ints), read back from the URL with that type.
+    pages; link: the page's own settings a shared link carries, key -> a type (bool, int, str:
+    any value of it) or a `Setting` with bounds, read back from the URL that way.
     """
 
     script: str
@@ -29,7 +69,7 @@ class Page:
     prefix: str
     section: str
     default: bool = False
-    link: dict[str, type] = field(default_factory=dict)
+    link: dict[str, type | Setting] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.section not in SECTIONS:
@@ -49,33 +89,33 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page("pages/attention.py", "Attention", ":material/grid_on:", "attention", "att_", "Look", default=True,
          link={"att_hide_special": bool, "att_renormalize": bool, "att_merge": bool, "att_scale": str,
-               "att_log": str, "att_block": str, "att_follow": int, "att_window": int,
+               "att_log": str, "att_block": str, "att_follow": Int(), "att_window": Int(1, 4096),
                "att_present": bool, "att_compare": str}),
     Page("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embeddings", "emb_", "Look",
-         link={"emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": list,
+         link={"emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": Ints(12),
                "emb_compare": str}),
     Page("pages/positional.py", "Positional encoding", ":material/waves:", "positional", "pos_", "Look",
-         link={"pos_positions": int, "pos_dims": list}),
+         link={"pos_positions": Int(2, 100_000), "pos_dims": Ints(8)}),
     Page("pages/rollout.py", "Rollout", ":material/account_tree:", "rollout", "roll_", "Explain",
-         link={"roll_fusion": str, "roll_residual": float, "roll_layer": int, "roll_token": int, "roll_flow": bool,
+         link={"roll_fusion": str, "roll_residual": Float(0.0, 1.0), "roll_layer": Int(1), "roll_token": Int(), "roll_flow": bool,
                "roll_log": bool}),
     Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Explain",
          link={"hs_importance": bool}),
     Page("pages/qk.py", "Q·K walk-through", ":material/calculate:", "qk", "qk_", "Explain",
-         link={"qk_query": int, "qk_temperature": float}),
+         link={"qk_query": Int(), "qk_temperature": Float(0.1, 5.0)}),
     Page("pages/value_weighted.py", "Value-weighted", ":material/scale:", "value_weighted", "vw_", "Explain"),
     Page("pages/methods.py", "Methods side by side", ":material/compare:", "methods", "meth_", "Explain",
-         link={"meth_query": int, "meth_k": int, "meth_flow": bool}),
+         link={"meth_query": Int(), "meth_k": Int(1, 10), "meth_flow": bool}),
     Page("pages/minimal_pairs.py", "Minimal pairs", ":material/difference:", "minimal_pairs", "mp_", "Explain",
          link={"mp_source": str, "mp_text_a": str, "mp_text_b": str, "mp_word": int}),
     Page("pages/similarity.py", "Sentence similarity", ":material/join_inner:", "similarity", "sim_", "Explain",
          link={"sim_text_b": str}),
     Page("pages/corpus.py", "Corpus", ":material/library_books:", "corpus", "corp_", "Explain",
-         link={"corp_source": str, "corp_sample": int, "corp_statistic": str}),
+         link={"corp_source": str, "corp_sample": Int(1, 128), "corp_statistic": str}),
     Page("pages/walkthrough.py", "Walk-through", ":material/school:", "walkthrough", "walk_", "Learn",
-         link={"walk_lesson": bool, "walk_steps": list, "walk_step": int, "walk_pad_text": str}),
+         link={"walk_lesson": bool, "walk_steps": Ints(64), "walk_step": Int(), "walk_pad_text": str}),
     Page("pages/ablation.py", "Head ablation", ":material/block:", "ablation", "abl_", "Learn",
-         link={"abl_off": list, "abl_rank": bool}),
+         link={"abl_off": Ints(1024), "abl_rank": bool}),
     Page("pages/task_heads.py", "Task heads", ":material/label:", "task_heads", "task_", "Learn",
          link={"task_layer": int, "task_view": str}),
     Page("pages/lab.py", "Lab", ":material/science:", "lab", "lab_", "Learn",
@@ -95,9 +135,14 @@ def widget_prefixes() -> tuple[str, ...]:
     return tuple(p.prefix for p in PAGES)
 
 
-def link_types() -> dict[str, type]:
-    """Every page setting a link can carry, key -> type."""
-    return {key: kind for page in PAGES for key, kind in page.link.items()}
+def setting(spec: type | Setting) -> Setting:
+    """A link entry as a Setting: a bare type allows any value of it within the default bounds."""
+    return spec if isinstance(spec, Setting) else Setting(spec)
+
+
+def link_settings() -> dict[str, Setting]:
+    """Every page setting a link can carry, key -> Setting."""
+    return {key: setting(spec) for page in PAGES for key, spec in page.link.items()}
 
 
 def path_of(page: Page) -> str:

@@ -56,7 +56,9 @@ def text_from_params(params: MutableMapping[str, str], name: str) -> tuple[str |
     if name in params:
         return clean(params[name]), None
     if name + DROPPED in params:
-        return None, _as_int(params[name + DROPPED], 0)
+        # Only a length a text box could have held: a link saying "-5" or "10^30" is no text at all.
+        length = _as_int(params[name + DROPPED], 0)
+        return None, length if 0 < length <= MAX_TEXT_CHARS else None
     return None, None
 
 
@@ -65,19 +67,27 @@ def clean(text: str) -> str:
     return text[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
-def read_setting(raw: str, kind: type) -> object:
-    """A page setting from its URL string, by the type the registry gives; ValueError if it isn't one."""
-    if kind is bool:
+def read_setting(raw: str, spec: type | registry.Setting) -> object:
+    """A page setting from its URL string, by the registry's type and bounds; ValueError if it
+    isn't one (a word where a number goes, NaN, a number out of bounds, too long a list)."""
+    setting = registry.setting(spec)
+    if setting.kind is bool:
         if raw not in ("0", "1"):
             raise ValueError(raw)
         return raw == "1"
-    if kind is list:
-        return [int(v) for v in raw.split(",") if v != ""]
-    if kind is int:
-        return int(raw)
-    if kind is float:
-        return float(raw)
-    return raw
+    if setting.kind is str:
+        return raw
+    if setting.kind is list:
+        values = [int(v) for v in raw.split(",") if v != ""]
+        if len(values) > setting.max_items:
+            raise ValueError(f"{len(values)} values")
+    else:
+        values = [setting.kind(raw)]
+    for value in values:
+        # `not low <= value <= high` is also true of NaN, which compares false to everything.
+        if not setting.low <= value <= setting.high:
+            raise ValueError(raw)
+    return values if setting.kind is list else values[0]
 
 
 def write_setting(value: object) -> str:
@@ -100,16 +110,20 @@ def read_link(session: MutableMapping) -> list[str]:
         elif dropped:
             notes.append(f"The link was made for a {dropped:,}-character text, too long to fit in a link; "
                          "paste the text to see it.")
+        elif name + DROPPED in params:
+            notes.append(f"The link's value for {name + DROPPED} was not used: it must be a length in characters.")
     if "model" in params:
         session.setdefault("model_source", params["model"].strip())
     for key in ("layer", "head"):
         if key in params:
             value = params[key]
             session.setdefault(key, value if value == MEAN_HEAD else _as_int(value, 1))
-    for key, kind in registry.link_types().items():
+    for key, setting in registry.link_settings().items():
         if key in params:
-            with contextlib.suppress(ValueError):  # a damaged setting keeps the page's default
-                session.setdefault(key, read_setting(params[key], kind))
+            try:
+                session.setdefault(key, read_setting(params[key], setting))
+            except ValueError:  # the page keeps its default, and the person is told which value
+                notes.append(f"The link's value for {key} was not used: it must be {setting.describe()}.")
     return notes
 
 

@@ -45,17 +45,36 @@ def test_page_settings_round_trip_by_type(kind, value):
     assert url.read_setting(url.write_setting(value), kind) == value
 
 
-@pytest.mark.parametrize("kind,raw", [(bool, "yes"), (int, "seven"), (list, "1,x")])
+@pytest.mark.parametrize("kind,raw", [(bool, "yes"), (int, "seven"), (list, "1,x"), (int, "-5"),
+                                      (registry.Float(0.0, 1.0), "2"), (registry.Float(0.0, 1.0), "nan"),
+                                      (registry.Float(0.0, 1.0), "-0.1"), (registry.Float(0.1, 5.0), "0"),
+                                      (registry.Float(0.1, 5.0), "inf"), (registry.Ints(8), "0,1,2,3,4,5,6,7,8"),
+                                      (registry.Ints(8), "-1")])
 def test_damaged_settings_are_refused(kind, raw):
     with pytest.raises(ValueError):
         url.read_setting(raw, kind)
 
 
+@pytest.mark.parametrize("raw", ["-5", "0", "999999999999", "x"])
+def test_an_impossible_dropped_text_length_is_no_text(raw):
+    assert url.text_from_params({"text_dropped": raw}, "text") == (None, None)
+
+
+def test_every_bounded_float_and_list_setting_matches_its_widget():
+    """The bounds a link may give are the widgets' own: a slider's range, a multiselect's limit."""
+    settings = registry.link_settings()
+    assert (settings["roll_residual"].low, settings["roll_residual"].high) == (0.0, 1.0)
+    assert (settings["qk_temperature"].low, settings["qk_temperature"].high) == (0.1, 5.0)
+    assert settings["pos_dims"].max_items == 8
+    for key, setting in settings.items():
+        assert setting.kind is not float or setting.high < 1_000_000, f"{key} has no bounds"
+
+
 def test_every_link_key_belongs_to_its_page_and_types_are_known():
     for page in registry.PAGES:
-        for key, kind in page.link.items():
+        for key, spec in page.link.items():
             assert key.startswith(page.prefix)
-            assert kind in (bool, int, float, str, list)
+            assert registry.setting(spec).kind in (bool, int, float, str, list)
     assert len({p.prefix for p in registry.PAGES}) == len(registry.PAGES)
     assert len({p.url_path for p in registry.PAGES}) == len(registry.PAGES)
     assert sum(p.default for p in registry.PAGES) == 1
