@@ -40,15 +40,15 @@ class Setting:
         return ("a whole number " if self.kind is int else "a number ") + bounds
 
 
-def Float(low: float, high: float) -> Setting:  # noqa: N802 (reads like a type in the table below)
+def Float(low: float, high: float) -> Setting:
     return Setting(float, low, high)
 
 
-def Int(low: int = 0, high: int = 1_000_000) -> Setting:  # noqa: N802
+def Int(low: int = 0, high: int = 1_000_000) -> Setting:
     return Setting(int, low, high)
 
 
-def Ints(max_items: int, high: int = 1_000_000) -> Setting:  # noqa: N802
+def Ints(max_items: int, high: int = 1_000_000) -> Setting:
     return Setting(list, 0, high, max_items)
 
 
@@ -97,8 +97,8 @@ PAGES: tuple[Page, ...] = (
     Page("pages/positional.py", "Positional encoding", ":material/waves:", "positional", "pos_", "Look",
          link={"pos_positions": Int(2, 100_000), "pos_dims": Ints(8)}),
     Page("pages/rollout.py", "Rollout", ":material/account_tree:", "rollout", "roll_", "Explain",
-         link={"roll_fusion": str, "roll_residual": Float(0.0, 1.0), "roll_layer": Int(1), "roll_token": Int(), "roll_flow": bool,
-               "roll_log": bool}),
+         link={"roll_fusion": str, "roll_residual": Float(0.0, 1.0), "roll_layer": Int(1), "roll_token": Int(),
+               "roll_flow": bool, "roll_log": bool}),
     Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Explain",
          link={"hs_importance": bool}),
     Page("pages/qk.py", "Q·K walk-through", ":material/calculate:", "qk", "qk_", "Explain",

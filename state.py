@@ -103,6 +103,24 @@ def normalize_source(source: str | None) -> str:
     return DEFAULT_SOURCE if source in ("", "bundled") else source
 
 
+def unavailable_reason(source: str) -> str | None:
+    """Why a source a link (or a stale session) names cannot be used on this server, in one
+    sentence, or None when it can. The sentence names the source only when it is a plain model
+    name or Hub id: a path-like value is not echoed back, so a link cannot make the page print it."""
+    try:
+        resolve_source(source)
+    except ModelLoadError:
+        pass
+    else:
+        return None
+    name = source.removeprefix(FOLDER).removeprefix(HUB)
+    plain = _FOLDER_NAME.match(name) or _HUB_ID.match(name)
+    named = f"The model “{ui.markdown_literal(name)}”" if plain else "The model the link names"
+    if source.startswith(HUB) and not hub_allowed():
+        return f"{named} is on the Hugging Face Hub, and this server does not fetch models from there."
+    return f"{named} is not available on this server."
+
+
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def get_model(source: str) -> Model:
     """One shared model per source for every session (never mutated by a run)."""

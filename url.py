@@ -9,7 +9,6 @@ the person opening it are told.
 from __future__ import annotations
 
 import base64
-import contextlib
 import zlib
 from collections.abc import MutableMapping
 from urllib.parse import quote
