@@ -1,8 +1,10 @@
 """Models and runs: the only module that caches.
 
-A model is cached once per source for every session (`st.cache_resource`). Runs are kept in one
-shared cache bounded by bytes, not by count: a 512-token run holds about 80 MB of arrays and a
-16-token one 0.1 MB, so a count bound either wastes memory or evicts short runs for nothing.
+A model is cached once per source for every session (`st.cache_resource`). Runs, and the Attention
+page's packed explorers, are kept in shared caches bounded by bytes, not by count: a 512-token run
+holds about 80 MB of arrays and a 16-token one 0.1 MB, so a count bound either wastes memory or
+evicts short runs for nothing. Nothing a session keeps (its fragments, its callbacks) may hold a
+run or a view: the caches' budgets then bound the server's memory, not the number of sessions.
 Runs are read-only (their arrays refuse writes), so sharing one between sessions is safe.
 """
 
@@ -26,11 +28,17 @@ from encoder.loading import DEFAULT_MODEL
 EXAMPLES_FILE = Path(__file__).resolve().parent / "assets" / "examples.json"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 # Operators set these: a folder whose subfolders are models a link may name, and whether Hub
-# ids may be fetched (an offline deployment switches them off).
+# ids may be fetched. The Hub is off unless the operator turns it on (HEADLIGHT_ALLOW_HUB=1) or
+# lists the repositories visitors may fetch (HEADLIGHT_HUB_MODELS="org/name,org2/*"): otherwise
+# any link could make the server download and hold gigabytes. HEADLIGHT_ALLOW_HUB=0 wins over a list.
 MODELS_DIR_ENV = "HEADLIGHT_MODELS_DIR"
 ALLOW_HUB_ENV = "HEADLIGHT_ALLOW_HUB"
+HUB_MODELS_ENV = "HEADLIGHT_HUB_MODELS"
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 RUN_CACHE_ENV = "HEADLIGHT_RUN_CACHE_MB"
-RUN_CACHE_MB = 512
+RUN_CACHE_MB = 384
+EXPLORER_CACHE_ENV = "HEADLIGHT_EXPLORER_CACHE_MB"
+EXPLORER_CACHE_MB = 192
 FOLDER, HUB = "folder:", "hub:"
 DEFAULT_SOURCE = DEFAULT_MODEL
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -53,7 +61,26 @@ def models_dir() -> Path | None:
 
 
 def hub_allowed() -> bool:
-    return os.environ.get(ALLOW_HUB_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """Whether this server fetches any Hub model for its visitors (off unless the operator said so)."""
+    switch = os.environ.get(ALLOW_HUB_ENV, "").strip().lower()
+    if switch in _NO:
+        return False
+    return switch in _YES or bool(hub_models())
+
+
+def hub_models() -> list[str]:
+    """The operator's allow-list of Hub ids ("org/name", or "org/*" for all of an org's); empty: none set."""
+    return [item.strip().lower() for item in os.environ.get(HUB_MODELS_ENV, "").split(",") if item.strip()]
+
+
+def hub_listed(repo: str) -> bool:
+    """Whether `repo` may be fetched: any id when no list is set, else only those the list names
+    (Hub ids are case-insensitive, so the comparison is too)."""
+    listed = hub_models()
+    if not listed:
+        return True
+    org = repo.lower().split("/")[0]
+    return repo.lower() in listed or f"{org}/*" in listed
 
 
 def bundled_names() -> list[str]:
@@ -93,6 +120,9 @@ def resolve_source(source: str) -> str | Path:
             raise ModelLoadError("This server does not fetch models from the Hugging Face Hub.")
         if not _HUB_ID.match(repo) or ".." in repo or "--" in repo:
             raise unavailable
+        if not hub_listed(repo):
+            raise ModelLoadError(f"This server fetches only the Hub models its operator listed, and “{repo}” "
+                                 "is not one of them.")
         return repo
     raise unavailable
 
@@ -130,48 +160,79 @@ def get_model(source: str) -> Model:
 # ---------------------------------------------------------------- runs
 
 
-class RunCache:
-    """Least-recently-used runs, at most `budget` bytes of arrays in all; thread-safe.
+class ByteBudgetCache:
+    """Least-recently-used entries, at most `budget` bytes in all (each entry's `nbytes`); thread-safe.
 
-    A run larger than the whole budget is returned but not kept.
+    An entry larger than the whole budget is returned but not kept.
     """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._runs: OrderedDict[tuple, Run] = OrderedDict()
+        self._entries: OrderedDict[tuple, object] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._building: dict[tuple, threading.Lock] = {}  # one lock per key being built
 
     @property
     def nbytes(self) -> int:
         return self._bytes
 
     def __len__(self) -> int:
-        return len(self._runs)
+        return len(self._entries)
 
-    def get(self, key: tuple) -> Run | None:
+    def get(self, key: tuple):
         with self._lock:
-            run = self._runs.get(key)
-            if run is not None:
-                self._runs.move_to_end(key)
-            return run
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
 
-    def put(self, key: tuple, run: Run) -> None:
-        size = run.nbytes
+    def put(self, key: tuple, entry) -> None:
+        size = entry.nbytes
         with self._lock:
-            if key in self._runs or size > self.budget:
+            if key in self._entries or size > self.budget:
                 return
-            self._runs[key] = run
+            self._entries[key] = entry
             self._bytes += size
             while self._bytes > self.budget:
-                _, evicted = self._runs.popitem(last=False)
+                _, evicted = self._entries.popitem(last=False)
                 self._bytes -= evicted.nbytes
 
 
+    def get_or_build(self, key: tuple, build: Callable[[], object]):
+        """The entry for `key`, built (once, however many sessions ask at the same moment: a class
+        opening one link) and kept when missing."""
+        entry = self.get(key)
+        if entry is not None:
+            return entry
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            entry = self.get(key)
+            if entry is None:
+                entry = build()
+                self.put(key, entry)
+        with self._lock:
+            self._building.pop(key, None)
+        return entry
+
+
+RunCache = ByteBudgetCache  # runs: Run.nbytes is the bytes of its arrays
+
+
+def budget_bytes(variable: str, default_mb: int) -> int:
+    """An operator's budget in MB from the environment (at least 1 MB), in bytes."""
+    return max(ui.as_int(os.environ.get(variable), default_mb), 1) * 1024 * 1024
+
+
 @st.cache_resource
-def run_cache() -> RunCache:
-    megabytes = ui.as_int(os.environ.get(RUN_CACHE_ENV), RUN_CACHE_MB)
-    return RunCache(max(megabytes, 1) * 1024 * 1024)
+def run_cache() -> ByteBudgetCache:
+    return ByteBudgetCache(budget_bytes(RUN_CACHE_ENV, RUN_CACHE_MB))
+
+
+@st.cache_resource
+def explorer_cache() -> ByteBudgetCache:
+    return ByteBudgetCache(budget_bytes(EXPLORER_CACHE_ENV, EXPLORER_CACHE_MB))
 
 
 def get_run(source: str, text_a: str, text_b: str | None, qkv: bool = False) -> Run:
@@ -179,13 +240,11 @@ def get_run(source: str, text_a: str, text_b: str | None, qkv: bool = False) -> 
 
     qkv=True asks for the per-head queries, keys and values too (the views that explain Q·K).
     """
-    cache = run_cache()
     key = (source, text_a, text_b, qkv)
-    run = cache.get(key)
+    run = run_cache().get(key)
     if run is None:
         with st.spinner("Running the encoder…", show_time=False):
-            run = get_model(source).run(text_a, text_b, qkv=qkv)
-        cache.put(key, run)
+            run = run_cache().get_or_build(key, lambda: get_model(source).run(text_a, text_b, qkv=qkv))
     return run
 
 
@@ -396,9 +455,9 @@ def get_tagger(source: str, layer: int, seed: int = 0):
     return tagger, time.perf_counter() - start
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def get_explorer(key: tuple, _build: Callable[[], object]):
+def get_explorer(key: tuple, build: Callable[[], object]):
     """The Attention page's packed explorer (figures.explorer.Explorer) for one view, built once and
     shared by every session showing it: a class opening the same link builds it once. `key` names
-    the run and every view option; `_build` makes it."""
-    return _build()
+    the run and every view option; `build` makes it. Kept within the explorers' byte budget: an
+    explorer holds its view's arrays (the run's own, or a renormalised or merged copy)."""
+    return explorer_cache().get_or_build(key, build)

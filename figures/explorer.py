@@ -178,6 +178,14 @@ class Explorer:
         self._layers: dict[int, tuple[bytes, dict]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def nbytes(self) -> int:
+        """The most it holds, for a cache's byte budget: its view's weights (maybe the run's own
+        array, counted anyway), the view's JSON and every layer once encoded (codes take a byte a
+        weight; exact layers, four)."""
+        weights = self.view.weights
+        return weights.nbytes + (weights.nbytes if self.exact else weights.size) + len(self.view_json)
+
     def layer(self, layer: int) -> tuple[bytes, dict]:
         """One layer for the browser, encoded once: its heads' bytes, and what reading them takes
         (per-head maxima, whether deflated) with the thumbnail image of its heads."""

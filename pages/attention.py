@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 import registry
@@ -86,9 +88,9 @@ def rows_caption(low: float, high: float, hide_special: bool, renormalize: bool,
     return base + f". Here rows sum to {low:.2f}–{high:.2f}, not 1{reason}. Hover for exact weights."
 
 
-def selection_changed(view: AttentionView) -> None:
+def selection_changed(first_positions: tuple[int, ...]) -> None:
     """The person picked a layer, head or token in the explorer: keep it in the session (and so in
-    the URL and on the other pages)."""
+    the URL and on the other pages). `first_positions`: the view's rows' first token positions."""
     chosen = ui.explorer_said()
     if isinstance(chosen.get("layer"), int) and isinstance(chosen.get("head"), int):
         ui.select_layer_and_head(chosen["layer"], chosen["head"])
@@ -97,8 +99,8 @@ def selection_changed(view: AttentionView) -> None:
     if chosen.get("mode") in COLOR_MODES:
         st.session_state.att_log = chosen["mode"]
     row = chosen.get("follow")
-    if isinstance(row, int) and 0 <= row < len(view.query_positions):
-        st.session_state.att_follow = view.query_positions[row][0]
+    if isinstance(row, int) and 0 <= row < len(first_positions):
+        st.session_state.att_follow = first_positions[row]
 
 
 def auto_choice() -> dict | None:
@@ -112,26 +114,39 @@ def auto_choice() -> dict | None:
     return {"layer": auto["layer"] - 1, "head": auto["head"] - 1, "reason": auto["reason"]}
 
 
+def view_of(key: tuple) -> AttentionView:
+    """The view an explorer key names: (source, text A, text B, hide, renormalise, merge, block, ...)."""
+    source, text_a, text_b, hide_special, renormalize, merge, block = key[:7]
+    return attention_view(state.get_run(source, text_a, text_b), hide_special, renormalize, merge, block)
+
+
+def packed_explorer(key: tuple, options: explorer_figs.ExplorerOptions, view: AttentionView | None = None):
+    """The shared packed explorer for `key` (state.get_explorer), built from `view` when given, else
+    from the key: a fragment rerun after the explorer left the cache builds it again."""
+    plotly_url = ui.plotly_js_url()
+    return state.get_explorer(key, lambda: explorer_figs.Explorer(view or view_of(key), options, plotly_url))
+
+
 @st.fragment
-def explorer(run, view: AttentionView, options: explorer_figs.ExplorerOptions, key: tuple) -> None:
+def explorer(options: explorer_figs.ExplorerOptions, key: tuple) -> None:
     """The charts, drawn in the browser. A layer or head picked there reruns only this fragment
     (to keep the URL, the other pages and the compared model in step); a new followed token needs
-    the page (the window and the token chart are built around it)."""
+    the page (the window and the token chart are built around it).
+
+    Streamlit keeps a fragment's arguments and a widget's callback for as long as the session
+    lives, so neither holds the run or the view: only the key that finds them in the shared,
+    byte-bounded caches. Holding them kept every visitor's 450-token run alive for the session
+    (about 60 MB each), which no cache budget bounded."""
     if st.session_state.get("att_follow") != options.follow_position:
         st.rerun(scope="app")
     layer, head = ui.layer_and_head()
-    try:
-        plotly_url = ui.plotly_js_url()
-    except OSError as error:  # e.g. the app's folder is read-only
-        ui.show_problem("error", "The charts need plotly.js in the app's static folder, which could not be "
-                        "written.", str(error))
-        return
-    packed = state.get_explorer(key, lambda: explorer_figs.Explorer(view, options, plotly_url))
+    packed = packed_explorer(key, options)
     colour = {"scale": st.session_state.att_scale, "mode": st.session_state.att_log}
+    first_positions = tuple(group[0] for group in packed.view.query_positions)
     ui.attention_explorer(packed.payload(layer, head, auto_choice(), held=ui.explorer_said(), colour=colour),
-                          on_change=lambda: selection_changed(view))
+                          on_change=functools.partial(selection_changed, first_positions))
     if st.session_state.get("att_compare") is not None:
-        second_model_heatmap(run, st.session_state.att_compare, layer, head)
+        second_model_heatmap(state.get_run(*key[:3]), st.session_state.att_compare, layer, head)
     url.write_link(state.current_input(), registry.by_title("Attention"), st.session_state)
 
 
@@ -237,5 +252,12 @@ options = explorer_figs.ExplorerOptions(
     captions=explorer_figs.captions_for(
         view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
     texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))})
-explorer(run, view, options, (current.source, current.text_a, current.text_b, hide_special, renormalize, merge,
-                              block, present, span, followed))
+key = (current.source, current.text_a, current.text_b, hide_special, renormalize, merge, block, present, span,
+       followed)
+try:
+    packed_explorer(key, options, view)  # from the view at hand; the fragment finds it in the cache
+except OSError as error:  # plotly.js could not be copied into the static folder (a read-only app folder)
+    ui.show_problem("error", "The charts need plotly.js in the app's static folder, which could not be written.",
+                    str(error))
+    st.stop()
+explorer(options, key)
