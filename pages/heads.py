@@ -20,7 +20,8 @@ PATTERN_RULES = {
     "[CLS] sink": f"mass on [CLS] ≥ {analysis.SINK_THRESHOLD}: most tokens park their attention on [CLS].",
     "[SEP] sink": f"mass on [SEP] ≥ {analysis.SINK_THRESHOLD}: most tokens park their attention on [SEP], often a "
                   "“no-op” (Clark et al. §3.3).",
-    "punctuation": f"mass on punctuation ≥ {analysis.SINK_THRESHOLD}: attention goes to commas and full stops.",
+    "punctuation": f"mass on “.” and “,” ≥ {analysis.SINK_THRESHOLD} (Clark et al.'s punct, full stops and commas "
+                   "only): attention goes to commas and full stops.",
     "previous token": f"mass on the previous token ≥ {analysis.OFFSET_THRESHOLD}: each token looks one step back.",
     "next token": f"mass on the next token ≥ {analysis.OFFSET_THRESHOLD}: each token looks one step ahead.",
     "self": f"mass on the token itself ≥ {analysis.OFFSET_THRESHOLD}.",
@@ -64,9 +65,14 @@ for index, name in enumerate(analysis.STATISTICS):
     with columns[index % 4]:
         key = f"chart_statistic_{name}"
         ui.chart(figures.statistic_map(arrays[name], title, unit), key, on_select=lambda key=key: open_clicked(key))
-st.caption(f"Each map is layers (down) × heads (across). Entropy is in nats: a uniform row over these "
-           f"{run.n_tokens} tokens has ln T; masses are the mean share of each row; distance is the "
-           "attention-weighted |i − j| in tokens. Look for bright single cells: heads with one job.")
+st.caption(f"Each map is layers (down) × heads (across), computed as Clark et al.'s own code does "
+           f"(clarkkev/attention-analysis), so their thresholds apply: each mass is the weight on those keys summed "
+           f"over all T = {run.n_tokens} rows and divided by T (the first token, with no previous one, counts 0 "
+           "towards prev; the last, 0 towards next); punct counts “.” and “,” only, as theirs does, and "
+           "punct_any (Headlight's broader variant, not used by the rules) every Unicode punctuation token. "
+           "Entropy is in nats, each row smoothed to 0.9999·α + 0.0001/T as theirs is; a uniform row has ln T. "
+           "Distance (Headlight's own) is the attention-weighted |i − j| in tokens. Look for bright single cells: "
+           "heads with one job.")
 
 st.subheader("Every head, sortable")
 table = stats.assign(layer=stats["layer"] + 1, head=stats["head"] + 1)

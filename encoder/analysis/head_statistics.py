@@ -3,6 +3,15 @@
 `head_statistic_arrays` is the pure core on one sentence's (L, H, T, T) attention, so corpus
 statistics can run it sentence by sentence; `head_statistics` applies it to a Run and returns a
 table; `head_patterns` names each head's behaviour with Clark et al.'s thresholds.
+
+Conventions follow the authors' code (clarkkev/attention-analysis, General_Analysis.ipynb), so the
+thresholds named after the paper mean what they meant there:
+- every mass (cls, sep, punct, prev, self, next) is Σ over the rows of the selected cells, divided by
+  T: a row with no such key (the first token has no previous one) counts as 0, it is not left out;
+- punct counts the tokens "." and "," only (their `token == "." or token == ","`); punct_any is
+  Headlight's broader variant, every token made of Unicode punctuation (P*), under its own name;
+- entropy smooths each row to 0.9999·α + 0.0001/T first ("smooth to avoid NaNs"), in nats.
+distance (the attention-weighted |i − j|) is Headlight's own, not the paper's.
 """
 
 from __future__ import annotations
@@ -17,7 +26,12 @@ from scipy.special import entr
 
 from ..run import Run
 
-STATISTICS = ("entropy", "cls", "sep", "punct", "prev", "self", "next", "distance")
+STATISTICS = ("entropy", "cls", "sep", "punct", "punct_any", "prev", "self", "next", "distance")
+
+# Clark et al.'s punctuation: the two tokens their notebook selects (`token == "." or token == ","`).
+CLARK_PUNCTUATION = frozenset({".", ","})
+# Their entropy smoothing: α' = (1 − ε)·α + ε/T with ε = 0.0001.
+ENTROPY_SMOOTHING = 0.0001
 
 # Clark et al. (2019) call a head a sink or punctuation head above 0.6 of its mass on those
 # keys (§3.3, 3.4), and an offset head above 0.5 on the previous / next token (§3.1).
@@ -32,7 +46,7 @@ BROAD_FRACTION = 0.8
 PATTERN_RULES: tuple[tuple[str, float, str], ...] = (
     ("cls", SINK_THRESHOLD, "[CLS] sink"),
     ("sep", SINK_THRESHOLD, "[SEP] sink"),
-    ("punct", SINK_THRESHOLD, "punctuation"),
+    ("punct", SINK_THRESHOLD, "punctuation"),  # Clark's "." and "," (not punct_any)
     ("prev", OFFSET_THRESHOLD, "previous token"),
     ("next", OFFSET_THRESHOLD, "next token"),
     ("self", OFFSET_THRESHOLD, "self"),
@@ -49,8 +63,17 @@ def is_punctuation(token: str) -> bool:
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
 
 
-def token_classes(tokens: Sequence[str], special: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bool masks (T,) of [CLS], [SEP] and punctuation keys.
+def is_clark_punctuation(token: str) -> bool:
+    """True for the tokens Clark et al. count as punctuation: "." and "," (a byte-level or
+    SentencePiece space marker before them is dropped first; WordPiece has none there)."""
+    for marker in _WORD_MARKERS:
+        token = token.removeprefix(marker)
+    return token in CLARK_PUNCTUATION
+
+
+def token_classes(tokens: Sequence[str], special: Sequence[bool]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bool masks (T,) of [CLS], [SEP], Clark's punctuation ("." and ",") and any punctuation (P*) keys.
 
     BERT-style: the first special token plays [CLS] and every other special token [SEP]
     (in a pair, both separators), read from the special-token flags rather than the token
@@ -61,26 +84,29 @@ def token_classes(tokens: Sequence[str], special: Sequence[bool]) -> tuple[np.nd
     if special_mask.any():
         cls_mask[int(np.argmax(special_mask))] = True
     sep_mask = special_mask & ~cls_mask
-    punct_mask = np.array([is_punctuation(t) for t in tokens], dtype=bool) & ~special_mask
-    return cls_mask, sep_mask, punct_mask
+    clark_mask = np.array([is_clark_punctuation(t) for t in tokens], dtype=bool) & ~special_mask
+    any_mask = np.array([is_punctuation(t) for t in tokens], dtype=bool) & ~special_mask
+    return cls_mask, sep_mask, clark_mask, any_mask
 
 
-def _diagonal_mean(attentions: np.ndarray, offset: int) -> np.ndarray:
-    """(L, H, T, T) -> (L, H): the mean of a[i, i + offset] over the rows that have that key; NaN if none."""
+def _diagonal_mass(attentions: np.ndarray, offset: int) -> np.ndarray:
+    """(L, H, T, T) -> (L, H): Σ_i a[i, i + offset] / T, Clark et al.'s `np.eye(T, T, offset)` selector
+    summed and divided by T; the |offset| rows without that key add 0 (T = 1 and offset ≠ 0: 0)."""
     diagonal = np.diagonal(attentions, offset=offset, axis1=-2, axis2=-1)  # (L, H, T − |offset|)
-    if diagonal.shape[-1] == 0:
-        return np.full(attentions.shape[:2], np.nan)
-    return diagonal.mean(axis=-1)
+    return diagonal.sum(axis=-1) / attentions.shape[-1]
 
 
 def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask: np.ndarray,
-                          punct_mask: np.ndarray) -> dict[str, np.ndarray]:
+                          punct_mask: np.ndarray, punct_any_mask: np.ndarray | None = None
+                          ) -> dict[str, np.ndarray]:
     """Each statistic of `STATISTICS` as an (L, H) float64 array, for one sentence's (L, H, T, T) attention.
 
-    entropy: mean over query rows of −Σ_j a_ij ln a_ij, in nats (0 · ln 0 = 0, so no smoothing is
-    needed; a uniform row gives ln T). cls / sep / punct: mean over rows of the mass on those keys.
-    prev / self / next: mean of a[i, i−1], a[i, i], a[i, i+1] over the rows that have that key.
-    distance: mean over rows of Σ_j a_ij |i − j|, the attention-weighted distance in tokens.
+    As Clark et al.'s code computes them (see the module docstring), with T the number of tokens:
+    entropy: mean over query rows of −Σ_j α'_ij ln α'_ij, α' = 0.9999·α + 0.0001/T, in nats (a
+    uniform row gives ln T). cls / sep / punct / punct_any: Σ over rows of the mass on those keys, / T.
+    prev / self / next: Σ_i a[i, i−1], a[i, i], a[i, i+1], / T (a row without that key adds 0).
+    distance (Headlight's): mean over rows of Σ_j a_ij |i − j|, the attention-weighted distance in tokens.
+    punct_any_mask defaults to punct_mask.
     """
     attentions = np.asarray(attentions, dtype=np.float64)
     if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
@@ -92,14 +118,16 @@ def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask
     def mass_on(mask: np.ndarray) -> np.ndarray:
         return attentions[..., np.asarray(mask, dtype=bool)].sum(axis=-1).mean(axis=-1)  # (L, H)
 
+    smoothed = (1.0 - ENTROPY_SMOOTHING) * attentions + ENTROPY_SMOOTHING / n_tokens
     return {
-        "entropy": entr(attentions).sum(axis=-1).mean(axis=-1),
+        "entropy": entr(smoothed).sum(axis=-1).mean(axis=-1),
         "cls": mass_on(cls_mask),
         "sep": mass_on(sep_mask),
         "punct": mass_on(punct_mask),
-        "prev": _diagonal_mean(attentions, -1),
-        "self": _diagonal_mean(attentions, 0),
-        "next": _diagonal_mean(attentions, 1),
+        "punct_any": mass_on(punct_mask if punct_any_mask is None else punct_any_mask),
+        "prev": _diagonal_mass(attentions, -1),
+        "self": _diagonal_mass(attentions, 0),
+        "next": _diagonal_mass(attentions, 1),
         "distance": (attentions * offsets).sum(axis=-1).mean(axis=-1),
     }
 
