@@ -1,9 +1,12 @@
 """How alike two heads attend: Clark et al. (2019, §6) head distances and their 2-D map.
 
-Distance between heads a and b: for each query token, the Jensen–Shannon divergence between
-the two heads' attention rows (scipy's `jensenshannon` returns its square root, the distance),
-summed over the tokens and divided by their number (the mean), then averaged over sentences.
-Rows are smoothed to 0.999·p + 0.001/T first, as Clark et al. do.
+Distance between heads a and b, as the authors' `head_distances.py` (clarkkev/attention-analysis)
+computes it: for each query token, the Jensen–Shannon divergence between the two heads' attention
+rows (the divergence in nats, not scipy's `jensenshannon`, which returns its square root), SUMMED
+over the sentence's tokens, not averaged: a longer sentence weighs more, as in the paper. Rows are
+smoothed to 0.999·p + 0.001/T first, as there. Over several sentences the authors add the sums;
+`head_distances` divides that total by the number of sentences, a constant factor that leaves
+every ratio between distances, and so the map's shape, unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ SMOOTHING = 0.001
 
 
 def _sentence_distances(attentions: np.ndarray) -> np.ndarray:
-    """One sentence's (L, H, T, T) -> (L·H, L·H): the mean over queries of the JS divergence.
+    """One sentence's (L, H, T, T) -> (L·H, L·H): the sum over queries of the JS divergence (Clark et al.).
 
     JS(p, q) = H((p + q) / 2) − (H(p) + H(q)) / 2 (Lin 1991), with H the Shannon entropy in
     nats: each head's row entropies are computed once, leaving one entropy pass per pair of heads
@@ -43,15 +46,16 @@ def _sentence_distances(attentions: np.ndarray) -> np.ndarray:
         block *= 0.5
         mixture = entr(block, out=block).sum(axis=-1, dtype=np.float64)  # (N − a − 1, T)
         divergence = mixture - 0.5 * (entropies[a] + entropies[a + 1:])  # (N − a − 1, T)
-        distances[a, a + 1:] = np.maximum(divergence, 0.0).mean(axis=-1)  # ≥ 0 up to rounding
+        distances[a, a + 1:] = np.maximum(divergence, 0.0).sum(axis=-1)  # Σ over tokens; ≥ 0 up to rounding
     return distances + distances.T  # symmetric, zero on the diagonal
 
 
 def head_distances(attentions_list: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-    """(L·H, L·H) float64, head index = layer·H + head: mean JS divergence (nats) between heads' rows.
+    """(L·H, L·H) float64, head index = layer·H + head: JS divergence (nats) between heads' rows,
+    summed over each sentence's tokens (Clark et al.'s convention: longer sentences weigh more).
 
     Takes one sentence's (L, H, T, T) attention or a list of them (lengths may differ); with a
-    list, the per-sentence distances are averaged.
+    list, the per-sentence sums are averaged over sentences (Clark et al.'s total / the count).
     """
     if isinstance(attentions_list, np.ndarray) and attentions_list.ndim == 4:
         attentions_list = [attentions_list]

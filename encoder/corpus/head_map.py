@@ -1,7 +1,8 @@
 """Heads of a corpus placed on a map: alike heads close together (Clark et al. 2019, §6).
 
-Clark et al.'s distance between two heads is a mean over sentences of per-sentence Jensen–Shannon
-divergences (`encoder.analysis.head_distances`), so it streams like the statistics: each batch's
+Clark et al.'s distance between two heads adds, over sentences, each sentence's Jensen–Shannon
+divergences summed over its tokens (`encoder.analysis.head_distances`; longer sentences weigh more),
+so it streams like the statistics: each batch's
 sentences add their (L·H, L·H) distances to a running sum and are dropped. The pairwise
 divergences cost far more than the forward pass (L·H·(L·H − 1)/2 pairs of T × T rows a
 sentence), so the map is drawn from a seeded random sample of the corpus; the sample size
@@ -25,7 +26,9 @@ class CorpusHeadMap:
     """Every head as a point; head index k = layer · H + head, as in `head_distances`."""
 
     xy: np.ndarray  # float64 (L·H, 2): metric MDS coordinates of `distances`
-    distances: np.ndarray  # float64 (L·H, L·H): mean JS divergence over the sampled sentences
+    # float64 (L·H, L·H): JS divergence summed over each sentence's tokens (Clark et al.), averaged over
+    # the sampled sentences (their total / the count: the map's shape is the same)
+    distances: np.ndarray
     layer: np.ndarray  # int (L·H,), 0-based
     head: np.ndarray  # int (L·H,), 0-based
     # For each head, the index into `texts` of the sampled sentence where it is most focused
