@@ -106,15 +106,15 @@ def explanation(key: str, f: Facts) -> str:
         "mask": ("The mask says which keys a query may see: here each token sees itself and the tokens before it "
                  "(a causal mask). " if f.causal else
                  "A single text has nothing to hide: every query may see every key. ")
-                + "In a batch, shorter texts are padded to the longest; padded keys get a score of −∞, so after "
-                  "the softmax they receive exactly 0 weight and the real tokens' numbers do not change.",
+                + "In a batch, shorter texts are padded to the longest with [PAD] tokens, and the mask marks the "
+                  "padded keys as ones a real token may not look at, before the softmax.",
         "softmax": "The softmax turns each row of scores into weights that are positive and sum to 1: how much "
                    "of each token's value the query takes. These are the attention maps the other pages draw.",
         "weighted_values": f"Each token's output from this head is the weighted sum of all value vectors, "
                            f"with the weights of its row: {f.n_tokens} × {f.d_head} numbers.",
         "concatenated": f"All {f.n_heads} heads do this in parallel, each with its own matrices; their outputs are "
-                        f"put side by side: {f.n_heads} × {f.d_head} = {f.d_model} numbers per token again. The "
-                        f"columns of head {head} are exactly the weighted values above.",
+                        f"put side by side, one block of columns per head. The columns of head {head} are exactly "
+                        "the weighted values above.",
         "output_projection": f"One more learned matrix W_O ({f.d_model} × {f.d_model}) mixes the heads' outputs "
                              "into one vector per token (§3.2.2). This is attention's contribution to the token.",
         "residual_attention": "The contribution is *added* to the token's input (the residual connection, He et al. "
@@ -184,6 +184,12 @@ class Question:
     prompt: str  # may quote tokens of the text: show it literally
     answer: str
     detail: str
+    # The head the question is about (0-based), chosen from this text's numbers; None when it is about
+    # no one head. The walk-through opens the step on it.
+    layer: int | None = None
+    head: int | None = None
+    # The facts the answer gives (a number, a quoted word): none may appear before the reveal.
+    values: tuple[str, ...] = ()
 
 
 def _content_positions(tokens: Sequence[str], special: Sequence[bool]) -> list[int]:
@@ -195,8 +201,8 @@ PRONOUNS = ("it", "its", "they", "them", "their", "he", "him", "his", "she", "he
 
 def attention_query(tokens: Sequence[str], special: Sequence[bool], weights: np.ndarray) -> int | None:
     """The query the lesson asks about: the first pronoun (the classic 'what does "it" refer to'),
-    else the content token whose row puts the most weight on one non-special key; None if the
-    text has no content token."""
+    else the content token whose row puts the most weight on one non-special key (weights: one
+    head's (T, T), or (L, H, T, T) for the most in any head); None if the text has no content token."""
     content = _content_positions(tokens, special)
     if not content:
         return None
@@ -204,22 +210,61 @@ def attention_query(tokens: Sequence[str], special: Sequence[bool], weights: np.
         if tokens[i].lower() in PRONOUNS:
             return i
     allowed = ~np.asarray(special)
-    peaks = [float(weights[i][allowed].max()) for i in content]
+    rows = np.asarray(weights)[..., content, :][..., allowed]  # (..., N, K)
+    peaks = rows.reshape(-1, len(content), rows.shape[-1]).max(axis=(0, 2))  # (N,)
     return content[int(np.argmax(peaks))]  # argmax takes the first of equal peaks: deterministic
+
+
+def _other_words(special: Sequence[bool], query: int) -> np.ndarray:
+    """(T,) bool: the keys an answer about `query` may name, special tokens and the query itself left out."""
+    allowed = ~np.asarray(special, dtype=bool)
+    allowed[query] = False
+    return allowed
+
+
+def question_heads(tokens: Sequence[str], special: Sequence[bool], attentions: np.ndarray,
+                   statistics: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """The (layer, head), 0-based, each head-specific question is about, chosen from this text's numbers.
+
+    scores: the head with the strongest previous-token pattern (the largest `prev`, Clark et al.'s
+    statistic), so the question has something to find; softmax: the head in which the asked-about
+    token puts the most weight on one other word. A teacher's link opens each step on its head.
+    """
+    heads: dict[str, tuple[int, int]] = {}
+    if len(statistics):
+        best = statistics.iloc[int(np.argmax(statistics["prev"].to_numpy()))]
+        heads["scores"] = (int(best["layer"]), int(best["head"]))
+    attentions = np.asarray(attentions)
+    query = attention_query(tokens, special, attentions)
+    if query is not None:
+        others = _other_words(special, query)
+        if others.any():
+            peaks = attentions[:, :, query][..., others].max(axis=-1)  # (L, H)
+            layer, head = np.unravel_index(int(np.argmax(peaks)), peaks.shape)
+            heads["softmax"] = (int(layer), int(head))
+    return heads
 
 
 def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkthrough,
                      statistics: pd.DataFrame, position_table: np.ndarray | None = None,
-                     padded_key_weight: float | None = None, position: int = 10) -> dict[str, Question]:
+                     padded_key_weight: float | None = None, position: int = 10,
+                     attentions: np.ndarray | None = None) -> dict[str, Question]:
     """The lesson's questions, keyed by step, with answers read from this text's numbers.
 
     tokens/special: the run's; statistics: `head_statistics(run)`; position_table: (P, D) the
     model's position vectors (None for rotary models: no position question); padded_key_weight:
-    from `padding_demo` (None: no padding question). Steps without a question are absent.
+    from `padding_demo` (None: no padding question); attentions: the run's (L, H, T, T), from which
+    the head-specific questions pick their head (`question_heads`; without it, the walk's head).
+    Steps without a question are absent. No question's step text or prompt states its answer.
     """
     labels = list(tokens)
     questions: dict[str, Question] = {}
-    layer, head = walk.layer + 1, walk.head + 1
+    layer = walk.layer + 1
+    if attentions is None:  # only the walk's head is known: every head question is about it
+        attentions = np.zeros((walk.layer + 1, walk.head + 1, *walk.weights.shape))
+        attentions[walk.layer, walk.head] = walk.weights
+        statistics = statistics[(statistics["layer"] == walk.layer) & (statistics["head"] == walk.head)]
+    heads = question_heads(tokens, special, attentions, statistics)
 
     # Token embeddings: the two different tokens whose table rows point the most alike.
     content = _content_positions(tokens, special)
@@ -234,7 +279,8 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
             "token_embeddings", "Which two different words of this text have the most similar token embeddings?",
             f"“{distinct[a]}” and “{distinct[b]}”",
             f"Cosine {cos[a, b]:.2f} (1 = same direction). Compared across {len(distinct)} different words, "
-            "punctuation and special tokens left out; the table knows nothing of this sentence yet.")
+            "punctuation and special tokens left out; the table knows nothing of this sentence yet.",
+            values=(f"“{distinct[a]}” and “{distinct[b]}”",))
 
     # Positions: the row of the position table most like row `position`.
     if position_table is not None and len(position_table) > 2:
@@ -247,43 +293,53 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
             "positions", f"Which position's vector will look most like position {p}'s?",
             f"Position {best}",
             f"Cosine {cos[best]:.2f}, out of all {len(position_table)} positions the model knows (counting from 0). "
-            "Neighbouring positions get similar vectors, so nearby words look near.")
+            "Neighbouring positions get similar vectors, so nearby words look near.",
+            values=(f"position {best}",))
 
-    # Scores: does this head look at the previous token (Clark et al. 2019, §3.1)?
-    row = statistics[(statistics["layer"] == walk.layer) & (statistics["head"] == walk.head)].iloc[0]
-    previous = float(row["prev"])
-    verdict = "Yes" if previous >= OFFSET_THRESHOLD else "No"
-    questions["scores"] = Question(
-        "scores", f"Will head {head} of layer {layer} look mostly at the previous token?",
-        f"{verdict}: on average {previous:.0%} of a token's attention goes to the token just before it",
-        f"Clark et al. (2019) call a head a previous-token head above {OFFSET_THRESHOLD:.0%}. "
-        f"On itself: {float(row['self']):.0%}; on the next token: {float(row['next']):.0%}.")
+    # Scores: does this head look at the previous token (Clark et al. 2019, §3.1)? Asked of the head
+    # with the strongest previous-token pattern on this text, so there is a pattern to predict.
+    if "scores" in heads:
+        q_layer, q_head = heads["scores"]
+        row = statistics[(statistics["layer"] == q_layer) & (statistics["head"] == q_head)].iloc[0]
+        previous = float(row["prev"])
+        verdict = "Yes" if previous >= OFFSET_THRESHOLD else "No"
+        questions["scores"] = Question(
+            "scores", f"Will head {q_head + 1} of layer {q_layer + 1} look mostly at the previous token?",
+            f"{verdict}: on average {previous:.0%} of a token's attention goes to the token just before it",
+            f"Clark et al. (2019) call a head a previous-token head at {OFFSET_THRESHOLD:.0%} or more (their "
+            "statistic: the weight on the previous token summed over all tokens and divided by their number; "
+            f"the first token has none). On itself: {float(row['self']):.0%}; on the next token: "
+            f"{float(row['next']):.0%}. Of all heads, this one looks back the most on this text.",
+            layer=q_layer, head=q_head, values=(f"{previous:.0%}",))
 
     # Mask: what a real token gives a padded key.
     if padded_key_weight is not None:
         questions["mask"] = Question(
             "mask", "In a padded batch, how much attention will a real token give a [PAD] key?",
             f"Exactly {padded_key_weight:g}",
-            "Padded keys get a score of −∞ before the softmax, and e^−∞ = 0. The largest weight any real "
-            f"query gave a [PAD] key in the demo batch is {padded_key_weight:g}.")
+            "Padded keys get a score of −∞ before the softmax, and e^−∞ = 0, so the real tokens' numbers do not "
+            f"change. The largest weight any real query gave a [PAD] key in the demo batch is {padded_key_weight:g}.",
+            values=(f"{padded_key_weight:g}",))
 
-    # Softmax: where one query's attention goes.
-    query = attention_query(tokens, special, walk.weights)
-    if query is not None:
-        allowed = ~np.asarray(special)
-        row_weights = walk.weights[query]
-        masked = np.where(allowed, row_weights, -np.inf)
+    # Softmax: where one query's attention goes, in the head where it goes most to one other word.
+    query = attention_query(tokens, special, attentions)
+    if "softmax" in heads and query is not None:
+        q_layer, q_head = heads["softmax"]
+        row_weights = np.asarray(attentions[q_layer, q_head, query], dtype=np.float64)
+        masked = np.where(_other_words(special, query), row_weights, -np.inf)
         best = int(np.argmax(masked))
         overall = int(np.argmax(row_weights))
         extra = ("" if overall == best else
-                 f" Counting special tokens too, the largest weight, {row_weights[overall]:.2f}, goes to "
-                 f"{labels[overall]} (position {overall}).")
+                 f" Counting special tokens and itself too, the largest weight, {row_weights[overall]:.2f}, goes "
+                 f"to {labels[overall]} (position {overall}).")
         questions["softmax"] = Question(
-            "softmax", f"In head {head} of layer {layer}, which word will “{labels[query]}” (position {query}) "
-                       "attend to most?",
+            "softmax", f"In head {q_head + 1} of layer {q_layer + 1}, which other word will “{labels[query]}” "
+                       f"(position {query}) attend to most?",
             f"“{labels[best]}” (position {best}), with weight {row_weights[best]:.2f}",
-            "Special tokens such as [CLS] and [SEP] are left out of the answer: many heads park attention "
-            "there when they have nothing to do." + extra)
+            "Special tokens such as [CLS] and [SEP] are left out of the answer, and so is the word itself: many "
+            "heads park attention there when they have nothing to do. Of all heads, this one gives "
+            f"“{labels[query]}” its largest weight on one other word." + extra,
+            layer=q_layer, head=q_head, values=(f"“{labels[best]}” (position {best})",))
 
     # Concatenation: a sum to do in one's head.
     n_heads, d_head = walk.concatenated.shape[1] // walk.queries.shape[1], walk.queries.shape[1]
@@ -291,7 +347,8 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
         "concatenated", f"Each of the {n_heads} heads gives every token {d_head} numbers. How many numbers does a "
                         "token have once the heads are concatenated?",
         f"{n_heads} × {d_head} = {walk.concatenated.shape[1]}",
-        "Exactly d_model: that is why d_k is chosen as d_model / heads, so the residual sum fits (§3.2.2).")
+        "Exactly d_model: that is why d_k is chosen as d_model / heads, so the residual sum fits (§3.2.2).",
+        values=(str(walk.concatenated.shape[1]),))
 
     # Next layer: which token did this layer change most?
     turn = token_turn(walk.layer_input, walk.layer_output)  # (T,)
@@ -300,5 +357,6 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
         "next_layer", f"Which token's vector will layer {layer} turn the most?",
         f"“{labels[most]}” (position {most})",
         f"1 − cosine between its vector before and after the layer: {turn[most]:.3f}; the median token "
-        f"turned {float(np.median(turn)):.3f}.")
+        f"turned {float(np.median(turn)):.3f}.",
+        values=(f"“{labels[most]}” (position {most})",))
     return questions

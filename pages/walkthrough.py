@@ -41,6 +41,25 @@ st.session_state.walk_steps = sorted(set(chosen)) if chosen else all_steps
 ui.keep_valid("walk_step", list(range(len(st.session_state.walk_steps))), 0)
 st.session_state.setdefault("walk_pad_text", PADDING_DEFAULT)
 
+
+def open_on_question_head() -> None:
+    """Lesson mode: arriving at a step whose question is about one head (from Back/Next, or a fresh
+    link) selects that head, so the question and the stage's numbers are about the same head; the
+    sliders stay free afterwards."""
+    steps = st.session_state.walk_steps
+    key = lessons.STEPS[steps[min(st.session_state.get("walk_step", 0), len(steps) - 1)]].key
+    arrival = (run.text_a, run.text_b, key)
+    if st.session_state.get("_walk_opened_on") == arrival:
+        return
+    st.session_state["_walk_opened_on"] = arrival
+    target = lessons.question_heads(run.tokenized.labels, run.special, run.attentions, head_statistics(run)).get(key)
+    if target is not None:
+        ui.select_layer_and_head(*target)
+
+
+if st.session_state.get("walk_lesson"):
+    open_on_question_head()
+
 with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
     st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=260)
     st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=320)
@@ -304,7 +323,7 @@ def show_lesson() -> None:
     key = lessons.STEPS[number].key
     demo = padding_demo() if key == "mask" else None
     questions = lessons.lesson_questions(labels, run.special, walk, head_statistics(run), position_table(),
-                                         demo.padded_key_weight if demo else None)
+                                         demo.padded_key_weight if demo else None, attentions=run.attentions)
     question = questions.get(key)
     show_heading(number)
     if question is not None:  # asked before the numbers are shown: predict, then reveal

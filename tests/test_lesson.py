@@ -3,6 +3,8 @@ independent computations, the same on every call; and the Learn pages' summaries
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +159,54 @@ def test_effect_grid_places_each_row():
     table = pd.DataFrame({"layer": [1, 0], "head": [0, 1], "shift": [0.3, 0.1]})
     grid = ablation.effect_grid(table, "shift", 2, 2)
     np.testing.assert_allclose(grid, [[np.nan, 0.1], [0.3, np.nan]])
+
+
+# ---------------------------------------------------------------- issue 17 §7: no answer before the reveal
+
+
+def full_questions(model, run, layer=0, head=0, padded=0.0):
+    walk = walkthrough(model, run, layer, head)
+    facts = lesson.facts(walk, run.n_layers, model.config.causal, model.config.activation)
+    questions = lesson.lesson_questions(run.tokenized.labels, run.special, walk, head_statistics(run),
+                                        model.learned_position_table(), padded, attentions=run.attentions)
+    return facts, questions
+
+
+@pytest.mark.parametrize("text", [TEXT, "Dogs bark loudly at night.", "She said that they would come back, later."])
+def test_no_question_shows_its_answer_before_the_reveal(model, text):
+    run = model.run(text, qkv=False)
+    facts, questions = full_questions(model, run)
+    assert set(questions) >= {"mask", "concatenated", "scores", "softmax"}
+    for key, question in questions.items():
+        before = lesson.explanation(key, facts) + "\n" + question.prompt  # all a class sees before Reveal
+        assert question.values, key
+        for value in question.values:
+            pattern = rf"(?<![\w.]){re.escape(value)}(?![\w])"
+            assert not re.search(pattern, before, flags=re.IGNORECASE), (key, value, before)
+    # the two the issue names
+    assert "exactly 0" not in lesson.explanation("mask", facts).lower()
+    assert questions["mask"].values == ("0",) and questions["mask"].answer == "Exactly 0"
+    assert "384" not in lesson.explanation("concatenated", facts) + questions["concatenated"].prompt
+    assert questions["concatenated"].answer == "12 × 32 = 384"
+
+
+def test_each_head_question_names_the_head_the_live_numbers_pick(model, run):
+    _, questions = full_questions(model, run, 0, 0)  # the walk's own head plays no part
+    stats = head_statistics(run)
+    strongest = stats.loc[stats["prev"].idxmax()]
+    scores = questions["scores"]
+    assert (scores.layer, scores.head) == (int(strongest["layer"]), int(strongest["head"]))
+    assert f"head {scores.head + 1} of layer {scores.layer + 1}" in scores.prompt
+    assert scores.answer.startswith(f"Yes: on average {strongest['prev']:.0%}")
+    softmax = questions["softmax"]
+    it = run.tokens.index("it")
+    others = ~np.asarray(run.special)
+    others[it] = False
+    peaks = run.attentions[:, :, it][..., others].max(-1)  # (L, H)
+    assert (softmax.layer, softmax.head) == np.unravel_index(int(peaks.argmax()), peaks.shape)
+    row = np.where(others, run.attentions[softmax.layer, softmax.head, it], -1)
+    best = int(row.argmax())
+    assert softmax.answer.startswith(f"“{run.tokens[best]}” (position {best})")
+    assert f"head {softmax.head + 1} of layer {softmax.layer + 1}" in softmax.prompt
+    assert lesson.question_heads(run.tokenized.labels, run.special, run.attentions, stats) == {
+        "scores": (scores.layer, scores.head), "softmax": (softmax.layer, softmax.head)}
