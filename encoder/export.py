@@ -1,5 +1,11 @@
 """Exports: any view's numbers as long-format CSV, a run as .npz, figures as offline HTML.
 
+Every CSV Headlight writes goes through `csv_text`, which keeps a spreadsheet from reading a cell
+as a formula (a token such as `=HYPERLINK(…)` would otherwise become a live link when the file is
+opened): a text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
+single quote, as OWASP's "CSV Injection" page recommends. Numbers, negative ones included, stay
+numbers; only text is changed, so a token "-" reads "'-" in the file.
+
 This is the one engine module allowed to import plotly: `figure_html` and `save_html` write
 Plotly figures to self-contained HTML (plotly.js embedded, nothing fetched from a CDN), so that
 `encoder.export.save_html(run, path)` works from a notebook without the app. It builds its one
@@ -21,6 +27,37 @@ import plotly.io as pio
 from .run import Run
 
 LONG_COLUMNS = ("layer", "head", "query", "query_token", "key", "key_token", "weight")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, with a ' in front; anything else as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_text(frame: pd.DataFrame, **options) -> str:
+    """`frame.to_csv(index=False, **options)` with every text cell made `spreadsheet_safe`, column names too,
+    and rows ended by CRLF.
+
+    The one function that writes CSV for a download. Columns of numbers are written as they are;
+    in text columns (object, string or category) each distinct value is checked once, so
+    a long-format table of 19 million rows and a few hundred tokens costs one hashing pass.
+    """
+    safe = frame.rename(columns=spreadsheet_safe)
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+                or isinstance(values.dtype, pd.CategoricalDtype)):
+            continue
+        codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=False)
+        escaped = np.array([spreadsheet_safe(value) for value in distinct], dtype=object)
+        if any(a is not b for a, b in zip(escaped, distinct, strict=True)):
+            safe.isetitem(position, pd.Series(escaped[codes], index=frame.index, dtype=object))
+    # CRLF, as RFC 4180 has it: the csv writer quotes a cell holding any character of the line
+    # terminator, so a lone CR inside a token is quoted too instead of ending the row early.
+    return safe.to_csv(index=False, **{"lineterminator": "\r\n", **options})
 
 
 def long_format(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], *,
@@ -71,8 +108,8 @@ def _axis_names(names: Sequence[int] | None, size: int, present: bool) -> list[i
 
 def attention_long_csv(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], *,
                        layers: Sequence[int] | None = None, heads: Sequence[int] | None = None) -> str:
-    """`long_format` as CSV text (UTF-8, header row, no index)."""
-    return long_format(weights, query_labels, key_labels, layers=layers, heads=heads).to_csv(index=False)
+    """`long_format` as CSV text (UTF-8, header row, no index; tokens made `spreadsheet_safe`)."""
+    return csv_text(long_format(weights, query_labels, key_labels, layers=layers, heads=heads))
 
 
 def run_arrays(run: Run) -> dict[str, np.ndarray]:

@@ -11,7 +11,15 @@ import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from encoder.export import attention_long_csv, figure_html, long_format, run_npz_bytes, save_html
+from encoder.export import (
+    attention_long_csv,
+    csv_text,
+    figure_html,
+    long_format,
+    run_npz_bytes,
+    save_html,
+    spreadsheet_safe,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +48,28 @@ def test_long_format_without_heads_and_csv_round_trip():
     assert single["head"].tolist() == [4] * 4
     with pytest.raises(ValueError, match="labels"):
         long_format(matrix[0], ["a"], ["x", "y"])
+
+
+HOSTILE = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-", "@SUM(A1)", "\tTab", "\rCR", "safe", "a=b", "-2"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote_and_numbers_stay_numbers():
+    frame = pd.DataFrame({"token": HOSTILE, "weight": [-0.5, 1.0, -2.0, 0.0, 3.0, -1e-9, 2.0, 1.5, -7.0],
+                          "count": range(-4, 5), "=label": pd.Categorical(["@a", "b"] * 4 + ["b"])})
+    back = pd.read_csv(io.StringIO(csv_text(frame)), keep_default_na=False)
+    assert back["token"].tolist() == ["'" + t if t[0] in "=+-@\t\r" else t for t in HOSTILE]
+    assert back["weight"].tolist() == frame["weight"].tolist() and back["count"].tolist() == list(range(-4, 5))
+    assert back.columns[-1] == "'=label" and back["'=label"].tolist()[:2] == ["'@a", "b"]
+    assert frame["token"].tolist() == HOSTILE  # the frame itself is left as it was
+    assert spreadsheet_safe(-3) == -3 and spreadsheet_safe("3") == "3" and spreadsheet_safe(None) is None
+
+
+def test_long_csv_escapes_tokens(run):
+    labels = ["[CLS]", "=cmd|' /C calc'!A0", "-", "[SEP]"]
+    back = pd.read_csv(io.StringIO(attention_long_csv(np.eye(4), labels, labels)), keep_default_na=False)
+    assert sorted(set(back["query_token"])) == sorted(["[CLS]", "'=cmd|' /C calc'!A0", "'-", "[SEP]"])
+    assert back["weight"].sum() == 4 and back["query"].dtype.kind == "i"
+    assert long_format(np.eye(4), labels, labels)["query_token"].tolist()[4] == "=cmd|' /C calc'!A0"  # API as is
 
 
 def test_npz_loads_without_pickle(run):
