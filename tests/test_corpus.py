@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from encoder.analysis import STATISTICS, head_statistics
-from encoder.corpus import corpus_head_map, corpus_statistics, read_sentences
+from encoder.corpus import Tally, corpus_head_map, corpus_statistics, read_sentences
+from encoder.corpus.reading import CHUNK_BYTES, EXAMPLES, MAX_ROW_CHARS
 from encoder.corpus.statistics import seconds_left
 
 SENTENCES = [
@@ -43,9 +44,91 @@ def test_txt_rows_skip_empty_and_badly_encoded_lines(tmp_path):
     sentences = read_sentences(path)
     assert sentences.texts == ("First line.", "Café ok.", "Last one.")
     assert sentences.rows == (1, 4, 6)
-    assert [row for row, _ in sentences.skipped] == [2, 3, 5]
-    assert sentences.skipped[0][1] == "empty"
-    assert sentences.skipped[2][1] == "not valid UTF-8 (byte 0xff at character 5)"
+    empty, bad = sentences.skipped
+    assert (empty.reason, empty.count, empty.rows) == ("empty", 2, (2, 3))
+    assert bad.examples == ((5, "not valid UTF-8 (byte 0xff at character 5)"),)
+    assert sentences.n_skipped == 3 and sentences.skipped_examples() == [(2, "empty"), (3, "empty"), bad.examples[0]]
+    assert bad.sentence() == "1 row was not valid UTF-8 (row 5)."
+    assert sentences.notes() == [] and sentences.lines == 6
+
+
+def test_skipped_rows_are_counted_with_the_first_few_named():
+    data = b"".join(b"Good.\n\nBad \xfe.\n" for _ in range(30))
+    sentences = read_sentences(io.BytesIO(data), kind="txt")
+    empty, bad = sentences.skipped
+    assert empty.count == bad.count == 30 and len(sentences.texts) == 30
+    assert empty.rows == tuple(range(2, 2 + 3 * EXAMPLES, 3))  # 20 named, the other 10 counted
+    assert empty.sentence().startswith("30 rows were empty (rows 2, 5, 8,") and empty.sentence().endswith(
+        "56, 59 and 10 more).")
+    assert sentences.without("empty").skipped == (bad,)
+
+
+def test_line_endings_cr_lf_and_crlf_but_not_form_feed_or_line_separator():
+    data = "One.\rTwo.\r\nThree\x0cstill three\u2028same.\nFour.\r\rSix.".encode()
+    sentences = read_sentences(io.BytesIO(data), kind="txt")
+    assert sentences.texts == ("One.", "Two.", "Three\x0cstill three\u2028same.", "Four.", "Six.")
+    assert sentences.rows == (1, 2, 3, 4, 6)
+
+
+class Trickle(io.RawIOBase):
+    """A binary stream that hands out at most `step` bytes a read and refuses to be read whole."""
+
+    def __init__(self, data: bytes, step: int):
+        self.data, self.step, self.position, self.sizes = data, step, 0, []
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        assert size is not None and size > 0, "the file must be read in chunks, never whole"
+        self.sizes.append(size)
+        chunk = self.data[self.position:self.position + min(size, self.step)]
+        self.position += len(chunk)
+        return chunk
+
+
+def test_reading_streams_in_chunks_and_lines_cross_chunk_boundaries():
+    text = "Première phrase.\r\nDeuxième, un peu plus longue.\rTroisième.\n" * 50
+    for encoding in ("utf-8", "utf-16", "utf-32"):
+        stream = Trickle(text.encode(encoding), step=7)  # cuts CRLF pairs and multi-byte characters in two
+        sentences = read_sentences(stream, kind="txt")
+        assert sentences.texts == ("Première phrase.", "Deuxième, un peu plus longue.", "Troisième.") * 50, encoding
+        assert max(stream.sizes) <= CHUNK_BYTES
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_unicode_encodings_by_byte_order_mark(encoding):
+    text = "Émile a mangé.\nWhy?\n"
+    # utf-16, utf-32 and utf-8-sig write their own byte-order mark; the -le/-be codecs need it written.
+    data = ("\ufeff" + text).encode(encoding) if encoding.startswith("utf-16-") else text.encode(encoding)
+    if encoding.startswith("utf-16-"):  # without its mark, the NULs of every other byte say UTF-16
+        assert read_sentences(io.BytesIO(data[2:]), kind="txt").texts == ("Émile a mangé.", "Why?")
+    sentences = read_sentences(io.BytesIO(data), kind="txt")
+    assert sentences.texts == ("Émile a mangé.", "Why?") and not sentences.skipped
+
+
+def test_a_binary_file_is_refused_in_a_sentence():
+    with pytest.raises(ValueError, match="looks like a binary file"):
+        read_sentences(io.BytesIO(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x10"), kind="txt")
+    with pytest.raises(ValueError, match="looks like a binary file"):  # a NUL far into a UTF-8 file too
+        read_sentences(Trickle(b"Fine.\n" * 20_000 + b"\x00", 1 << 16), kind="txt")
+
+
+def test_rows_are_cut_before_tokenizing_and_limits_stop_reading():
+    long = "word " * 1_000  # 5,000 characters
+    sentences = read_sentences(io.StringIO(f"Short.\n{long}\n\n\nA.\nB.\nC.\n"), kind="txt", max_rows=3)
+    assert sentences.texts[1] == long[:MAX_ROW_CHARS].strip() and sentences.truncated.rows == (2,)
+    assert sentences.texts == ("Short.", sentences.texts[1], "A.") and sentences.lines == 5
+    assert sentences.stopped.startswith("Reading stopped at line 5 after 3 readable rows")
+    assert sentences.notes() == [f"1 row was longer than {MAX_ROW_CHARS:,} characters, cut there (row 2).",
+                                 sentences.stopped]
+    few = read_sentences(io.StringIO("\n" * 50 + "Late.\n"), kind="txt", max_lines=10)
+    assert few.texts == () and few.skipped[0].count == 10 and "after 10 lines" in few.stopped
+    unlimited = read_sentences(io.StringIO("\n" * 50 + "Late.\n"), kind="txt", max_lines=None, max_rows=None)
+    assert unlimited.texts == ("Late.",) and not unlimited.stopped
+    # A row exactly at the limit is not cut; the cap needs no readable row after it to be reached quietly.
+    exact = read_sentences(io.StringIO("x" * MAX_ROW_CHARS + "\nA.\n\n"), kind="txt", max_rows=2)
+    assert exact.truncated is None and not exact.stopped
 
 
 def test_csv_reads_the_named_column_with_multiline_records():
@@ -55,12 +138,35 @@ def test_csv_reads_the_named_column_with_multiline_records():
     sentences = read_sentences(upload)
     assert sentences.texts == ("Hello there.", "Two\nlines.", "Last, with a comma.")
     assert sentences.rows == (2, 3, 6)  # the line each record starts on
-    assert sentences.skipped == ((5, "empty"),)
+    assert sentences.skipped == (Tally("empty", 1, ((5, "empty"),)),)
+    assert sentences.header == ()  # a named column needs no word
 
 
 def test_csv_without_a_text_header_reads_the_first_column():
     sentences = read_sentences(io.StringIO("One sentence.,x\nAnother one.,y\n"), kind="csv")
     assert sentences.texts == ("One sentence.", "Another one.") and sentences.rows == (1, 2)
+
+
+@pytest.mark.parametrize(("first", "header"), [
+    ("review_body,stars", True), ("Review text", True), ("col.1,label-2", True),
+    ("Hello there.", False), ("1,2", False), ("-3.5e2,x", False), ("What now?", False),
+    ("A sentence that goes on for more than three words", False), (",x", False),
+])
+def test_csv_header_rule(first, header):
+    sentences = read_sentences(io.StringIO(f"{first}\nThe cat sat.,5\n"), kind="csv")
+    assert (sentences.header != ()) is header
+    assert sentences.texts[-1] == "The cat sat." and len(sentences.texts) == (1 if header else 2) - (first[0] == ",")
+    if header:
+        assert sentences.notes()[0].startswith("Row 1 was read as the CSV's header (")
+
+
+def test_csv_errors_become_sentences():
+    with pytest.raises(ValueError, match=r"This CSV cannot be read at line .*field larger than field limit"):
+        read_sentences(io.StringIO('text\n"' + "x\n" * 70_000 + '"\n'), kind="csv")
+    with pytest.raises(ValueError, match="Line 2 of this CSV is longer than 131,072 characters"):
+        read_sentences(io.StringIO("text\n" + "x" * 200_000 + "\n"), kind="csv")
+    long_cell = read_sentences(io.StringIO("text\n" + "y" * 5_000 + "\n"), kind="csv")
+    assert long_cell.texts == ("y" * MAX_ROW_CHARS,) and long_cell.truncated.count == 1
 
 
 def test_other_file_kinds_are_refused_clearly(tmp_path):

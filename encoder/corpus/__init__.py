@@ -13,7 +13,7 @@ requirements-scale.txt, imported only when used).
 """
 
 from .head_map import CorpusHeadMap, corpus_head_map
-from .reading import Sentences, read_sentences
+from .reading import Sentences, Tally, read_sentences
 from .statistics import (
     RunningMeans,
     SentenceStatistics,
@@ -23,5 +23,5 @@ from .statistics import (
     text_statistics,
 )
 
-__all__ = ["CorpusHeadMap", "RunningMeans", "SentenceStatistics", "Sentences", "corpus_head_map",
+__all__ = ["CorpusHeadMap", "RunningMeans", "SentenceStatistics", "Sentences", "Tally", "corpus_head_map",
            "corpus_statistics", "read_sentences", "runs_or_reasons", "seconds_left", "text_statistics"]

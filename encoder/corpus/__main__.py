@@ -4,7 +4,9 @@
     python -m encoder.corpus reviews.csv --out stats.csv --engine ray --address auto
 
 Writes one row per (layer, head) to .parquet (with n_sentences and skipped rows in its pandas
-metadata) or .csv; progress and skipped rows go to stderr, so stdout stays clean.
+metadata: the first rows of each reason the file reader had, every row the model could not read) or
+.csv; progress and skipped rows go to stderr, so stdout stays clean. Rows are cut at
+`reading.MAX_ROW_CHARS` characters, but no row or line limit applies here, unlike the app's uploads.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class StderrProgress:
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     try:
-        sentences = read_sentences(arguments.input, arguments.kind)
+        # No row or line limit here: the command line reads the operator's own corpora, of any length.
+        sentences = read_sentences(arguments.input, arguments.kind, max_rows=None, max_lines=None)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -84,16 +87,21 @@ def main(argv: list[str] | None = None) -> int:
                                   row_numbers=sentences.rows)
     if progress.end == "\r":
         print(file=sys.stderr)
-    skipped = sorted([*sentences.skipped, *stats.attrs["skipped"]])
+    n_skipped = sentences.n_skipped + len(stats.attrs["skipped"])
+    # The reader names the first rows of each reason and counts the rest (a file of a million blank
+    # lines must not become a million tuples); the model's own skips are few and all named.
+    skipped = sorted([*sentences.skipped_examples(), *stats.attrs["skipped"]])
     stats.attrs["skipped"] = skipped
     stats.attrs["input"] = str(arguments.input)
     for row, reason in skipped:
         print(f"skipped row {row}: {reason}", file=sys.stderr)
+    for note in [t.sentence() for t in sentences.skipped if t.count > len(t.examples)] + sentences.notes():
+        print(note, file=sys.stderr)
     if stats.attrs["n_sentences"] == 0:
         print("error: no readable sentences; nothing written.", file=sys.stderr)
         return 1
     write(stats, arguments.out)
-    print(f"{stats.attrs['n_sentences']} sentences, {len(skipped)} skipped, "
+    print(f"{stats.attrs['n_sentences']} sentences, {n_skipped} skipped, "
           f"{time.perf_counter() - progress.start:.1f} s: wrote {arguments.out}", file=sys.stderr)
     return 0
 
