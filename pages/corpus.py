@@ -3,12 +3,15 @@ and the heads placed by the Jensen–Shannon distance of their attention. Clicks
 Attention page with a sentence of the corpus where that head is most focused.
 
 The numbers come from `encoder.corpus` (batched, streamed); the results are this person's alone and
-live in their session.
+live in their session. An upload is streamed by `read_sentences` with its limits (characters a row, rows,
+lines scanned; see encoder/corpus/reading.py), and the session keeps only the statistics and the few
+sentences the heads' clicks open, never the file's texts, so what a visitor's upload holds is bounded.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import time
 from dataclasses import dataclass
 
@@ -19,6 +22,8 @@ import state
 import ui
 from encoder.analysis import STATISTICS, head_patterns
 from encoder.corpus import CorpusHeadMap, Sentences, corpus_head_map, corpus_statistics, read_sentences, seconds_left
+from encoder.corpus.reading import EMPTY, EXAMPLES, MAX_LINES, MAX_ROW_CHARS
+from encoder.export import csv_text
 from figures import corpus as figures
 from figures.heads import STATISTIC_NAMES
 
@@ -26,7 +31,8 @@ ATTENTION_PAGE = "pages/attention.py"
 RESULT = "_corp_result"  # this session's last results (a CorpusResult)
 OPEN_FLAG = "_corp_open_head"  # set by a click's callback; the page then switches (not allowed in a callback)
 SOURCES = ("Example corpus", "Paste sentences", "Upload a file")
-MAX_SENTENCES = 20_000  # about 5 minutes at the 15 ms a sentence measured on 2 busy cores
+MAX_SENTENCES = 20_000  # about 5 minutes at the 15 ms a sentence measured on 2 busy cores; also the most rows read
+MAX_PASTE_CHARS = 1_000_000  # a pasted corpus is held in the session: about 1 MB at most
 DEFAULT_LIMIT = 2_000
 SAMPLE_SIZES = [8, 16, 32, 64, 128]
 
@@ -35,15 +41,29 @@ SAMPLE_SIZES = [8, 16, 32, 64, 128]
 class CorpusResult:
     source: str  # the model's source, as the sidebar names it
     model_name: str
-    texts: tuple[str, ...]
+    examples: dict[int, str]  # the sentences a click can open (head_map.example's indices), not all of them
     stats: pd.DataFrame  # corpus_statistics + head_patterns
     head_map: CorpusHeadMap
-    skipped: tuple[tuple[int, str], ...]  # rows the file reader or the model could not read
+    n_skipped: int  # rows the file reader or the model could not read
+    skipped: tuple[tuple[int, str], ...]  # (row, reason): the reader's first rows of each reason, the model's all
+    reasons: tuple[str, ...]  # the reader's count for each reason, as sentences
+    notes: tuple[str, ...]  # what else the reader did: a header row, rows cut, a limit reached
     seconds: float
 
 
-def gathered_sentences(source: str) -> Sentences | None:
-    """The sentences the person chose, or None after saying what is missing."""
+LOG = logging.getLogger(__name__)
+UPLOAD_HELP = (
+    f"Up to the server's upload limit (16 MB). UTF-8, or UTF-16/UTF-32 with a byte-order mark; any line ending. "
+    f"Rows that are empty or not UTF-8 are skipped and counted. Rows longer than {MAX_ROW_CHARS:,} characters are "
+    f"cut there; at most {MAX_SENTENCES:,} readable rows (or the number set below) and {MAX_LINES:,} lines are "
+    "read. In a .csv the column named 'text' or 'sentence' is read, else the first; without such a column the "
+    "first row is taken as a header when every cell looks like a column name (short, no sentence punctuation, "
+    "not a number)."
+)
+
+
+def gathered_sentences(source: str, upload, limit: int) -> Sentences | None:
+    """The first `limit` sentences the person chose, or None after saying what is missing."""
     if source == SOURCES[0]:
         return state.example_corpus()
     if source == SOURCES[1]:
@@ -51,19 +71,22 @@ def gathered_sentences(source: str) -> Sentences | None:
         if not text.strip():
             ui.show_problem("info", "Paste some sentences, one per line.")
             return None
-        read = read_sentences(io.StringIO(text), kind="txt")
         # Blank lines between pasted paragraphs are not worth a report.
-        return Sentences(read.texts, read.rows, tuple(s for s in read.skipped if s[1] != "empty"))
-    upload = st.session_state.get("corpup_file")
+        return read_sentences(io.StringIO(text), kind="txt", max_rows=limit).without(EMPTY)
     if upload is None:
         ui.show_problem("info", "Choose a .txt file (one sentence per line) or a .csv file (a 'text' or 'sentence' "
                                 "column, else the first column).")
         return None
     try:
-        return read_sentences(upload)
-    except ValueError as error:
+        upload.seek(0)  # a second run reads the same upload again from its start
+        return read_sentences(upload, max_rows=limit)
+    except ValueError as error:  # what read_sentences says about a file it refuses
         ui.show_problem("error", "This file cannot be read.", str(error))
-        return None
+    except Exception:  # anything else a hostile file provokes: one sentence here, the traceback in the log
+        LOG.exception("Reading an uploaded corpus failed")
+        ui.show_problem("error", "This file cannot be read: reading it failed. Save it as UTF-8 text (.txt, one "
+                                 "sentence per line, or .csv) and upload it again.")
+    return None
 
 
 def run_corpus(sentences: Sentences, limit: int, sample_size: int) -> None:
@@ -99,9 +122,13 @@ def run_corpus(sentences: Sentences, limit: int, sample_size: int) -> None:
         ui.show_problem("warning", "No sentence of the corpus could be read.", str(error))
         return
     bar.empty()
-    skipped = tuple(sorted(set(sentences.skipped) | set(stats.attrs["skipped"])))
-    st.session_state[RESULT] = CorpusResult(source, model.name, tuple(texts), head_patterns(stats), head_map,
-                                            skipped, time.perf_counter() - started)
+    model_skipped = stats.attrs["skipped"]  # at most `limit` rows: the model's, each named
+    skipped = tuple(sorted({*sentences.skipped_examples(), *model_skipped}))
+    reasons = tuple(tally.sentence() for tally in sentences.skipped)
+    examples = {i: texts[i] for i in set(head_map.example.tolist()) if i >= 0}  # −1: a head with no example
+    st.session_state[RESULT] = CorpusResult(source, model.name, examples, head_patterns(stats), head_map,
+                                            sentences.n_skipped + len(model_skipped), skipped, reasons,
+                                            tuple(sentences.notes()), time.perf_counter() - started)
 
 
 def open_clicked(chart_key: str) -> None:
@@ -112,7 +139,10 @@ def open_clicked(chart_key: str) -> None:
         return
     layer, head = points[0]["customdata"][:2]
     n_heads = int(result.stats["head"].max()) + 1
-    st.session_state.text = result.texts[int(result.head_map.example[layer * n_heads + head])]
+    example = result.examples.get(int(result.head_map.example[layer * n_heads + head]))
+    if example is None:
+        return
+    st.session_state.text = example
     st.session_state.pair = ""
     st.session_state.model_source = result.source  # the model the statistics are about
     ui.select_layer_and_head(int(layer), int(head))
@@ -131,24 +161,25 @@ ui.keep_valid("corp_source", list(SOURCES), SOURCES[0])
 ui.keep_valid("corp_sample", SAMPLE_SIZES, 32)
 ui.keep_valid("corp_statistic", list(STATISTICS), "entropy")
 st.session_state.corp_limit = min(max(ui.as_int(st.session_state.get("corp_limit"), DEFAULT_LIMIT), 10), MAX_SENTENCES)
+upload = None  # the uploaded file, when that is the source
 with st.container(border=True):
     source = st.radio("Sentences", SOURCES, key="corp_source", horizontal=True)
     if source == SOURCES[0]:
         st.caption(f"{len(state.example_corpus()):,} sentences written for Headlight (assets/corpus.txt): everyday "
                    "prose, questions, names, numbers and lists.")
     elif source == SOURCES[1]:
-        st.text_area("One sentence per line", key="corp_paste", height=160,
+        st.text_area("One sentence per line", key="corp_paste", height=160, max_chars=MAX_PASTE_CHARS,
                      placeholder="The cat sat on the mat.\nWhere did you park the car?")
     else:
-        st.file_uploader("A .txt file (one sentence per line) or a .csv file (a 'text' or 'sentence' column)",
-                         type=["txt", "csv"], key="corpup_file",
-                         help="Up to the server's upload limit (16 MB). Rows that are empty or not UTF-8 are "
-                              "skipped and listed.")
+        # The widget's return value, not session state: the same object either way, and a test can stand in for it.
+        upload = st.file_uploader("A .txt file (one sentence per line) or a .csv file (a 'text' or 'sentence' "
+                                  "column)", type=["txt", "csv"], key="corpup_file", help=UPLOAD_HELP)
     columns = st.columns([1, 1, 1], gap="medium", vertical_alignment="bottom")
     with columns[0]:
         limit = st.number_input("Use at most this many sentences", 10, MAX_SENTENCES, step=100,
-                                key="corp_limit", help="The first ones of the list. Statistics run at about 60 "
-                                                       "sentences a second on 2 cores.")
+                                key="corp_limit", help=f"The first ones of the list, at most {MAX_SENTENCES:,}; a file "
+                                                       "is read no further. Statistics run at about 60 sentences a "
+                                                       "second on 2 cores.")
     with columns[1]:
         sample = st.select_slider("Sentences for the head map", SAMPLE_SIZES, key="corp_sample",
                                   help="The distances between every pair of heads are measured on a seeded random "
@@ -158,7 +189,7 @@ with st.container(border=True):
                             width="stretch")
 
 if clicked:
-    sentences = gathered_sentences(source)
+    sentences = gathered_sentences(source, upload, int(limit))
     if sentences is not None:
         if not sentences.texts:
             ui.show_problem("warning", "No readable sentence in this input.")
@@ -178,10 +209,16 @@ st.caption(f"{result.model_name} · {n_sentences:,} sentences of about {stats.at
 if result.source != state.current_input().source:
     ui.show_problem("info", "These results are for another model than the sidebar's; clicking a head switches the "
                             "sidebar back to that model. Run again to measure the sidebar's model.", result.model_name)
-if result.skipped:
-    count = len(result.skipped)
+if result.notes:
+    ui.show_problem("info", "How the file was read:", "\n".join(result.notes))  # may quote its header: plain text
+if result.n_skipped:
+    count = result.n_skipped
     with st.expander(f"{count:,} row{'s' * (count != 1)} skipped", icon=":material/warning:"):
+        if result.reasons:
+            st.text("\n".join(result.reasons))
         st.dataframe(pd.DataFrame(result.skipped, columns=["row", "reason"]), hide_index=True, height=200)
+        if count > len(result.skipped):
+            st.caption(f"The first {EXAMPLES} rows of each reason the file had are listed; the others are counted.")
 
 st.subheader("Statistics, layer by layer")
 statistic = st.selectbox("Statistic", STATISTICS, key="corp_statistic", width=360,
@@ -203,6 +240,6 @@ ui.chart(figures.head_map_scatter(head_map.xy, head_map.layer, head_map.head, st
                  "it on the sentence of the sample where it is most focused.")
 
 table = stats.assign(layer=stats["layer"] + 1, head=stats["head"] + 1)
-st.download_button("Statistics (CSV)", lambda: table.to_csv(index=False), "corpus-head-statistics.csv", "text/csv",
+st.download_button("Statistics (CSV)", lambda: csv_text(table), "corpus-head-statistics.csv", "text/csv",
                    key="dl_corpus_statistics", on_click="ignore", icon=":material/table_view:",
                    help="One row per head (layers and heads counted from 1), with its pattern and the rule behind it.")
