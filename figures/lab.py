@@ -73,8 +73,7 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
     the masked cells (keys after the query) are drawn grey. `width_px` is the width the figure is
     expected to get: the height follows from it, so that square heatmaps leave no empty bands."""
     n_layers, n_heads, n_tokens = attention.shape[:3]
-    titles = [f"L{layer + 1} H{head + 1}" + ("" if shares is None else f" · {shares[layer, head]:.0%} on target")
-              for layer in range(n_layers) for head in range(n_heads)]
+    titles = _head_titles(n_layers, n_heads, shares)
     fig = make_subplots(n_layers, n_heads, subplot_titles=titles, horizontal_spacing=0.35 / max(n_heads, 1),
                         vertical_spacing=0.45 / max(n_layers, 1) if n_layers > 1 else 0.0)
     names = position_labels(labels)
@@ -98,9 +97,9 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
                     x=[names[c] for c in cols], y=[names[r] for r in rows], mode="markers", name="key the task needs",
                     marker=dict(EXPECTED_MARKER, size=max(side / n_tokens * 0.55, 5)), hoverinfo="skip"),
                     layer + 1, head + 1)
-    if expected is not None:
-        title += " · red squares: the keys the task needs"
-    fig.update_layout(base_layout(title, int(n_layers * (side + 60) + 100), plot_bgcolor="white", showlegend=False))
+    height = int(n_layers * (side + 60) + 100)
+    fig.update_layout(base_layout(_grid_title(title, expected is not None), height, plot_bgcolor="white",
+                                  showlegend=False))
     ticks = sequence_ticks(labels)
     # Explicit ranges: the marker trace would otherwise pad the axes around the heatmap.
     fig.update_xaxes(ticks, range=[-0.5, n_tokens - 0.5], tickangle=0, tickfont=dict(size=14), constrain="domain")
@@ -111,6 +110,32 @@ def attention_grid(attention: np.ndarray, labels: Sequence[str], title: str, *, 
     for annotation in fig.layout.annotations:
         annotation.font = dict(FONT, size=14)
     return fig
+
+
+def update_attention_grid(fig: go.Figure, attention: np.ndarray, title: str, *, expected: bool = False,
+                          causal: bool = False, shares: np.ndarray | None = None) -> go.Figure:
+    """Put new weights (L, H, T, T), head titles and title into a figure `attention_grid` made with
+    the same shape, labels and options, in place. A live redraw costs about 10 ms this way against
+    0.5-0.9 s for a new figure (plotly validates every trace and axis it builds), and that time
+    is the server's, shared with every other visitor."""
+    n_layers, n_heads = attention.shape[:2]
+    heatmaps = [trace for trace in fig.data if trace.name == "attention"]
+    with fig.batch_update():
+        for index, trace in enumerate(heatmaps):
+            trace.z = _hidden_by_mask(attention[index // n_heads, index % n_heads], causal)
+        for annotation, text in zip(fig.layout.annotations, _head_titles(n_layers, n_heads, shares), strict=False):
+            annotation.text = text
+        fig.layout.title.text = plotly_text(_grid_title(title, expected))
+    return fig
+
+
+def _head_titles(n_layers: int, n_heads: int, shares: np.ndarray | None) -> list[str]:
+    return [f"L{layer + 1} H{head + 1}" + ("" if shares is None else f" · {shares[layer, head]:.0%} on target")
+            for layer in range(n_layers) for head in range(n_heads)]
+
+
+def _grid_title(title: str, expected: bool) -> str:
+    return title + (" · red squares: the keys the task needs" if expected else "")
 
 
 # Cell kinds of the expected-pattern figure, in colourscale order.

@@ -2,7 +2,9 @@
 task whose right attention pattern is known: the curves and one held-out example's attention update
 while it trains; afterwards a slider replays the saved snapshots and the person types a sequence.
 A causal toggle trains the same task under a decoder's mask and shows which outputs it makes
-impossible. The trained run lives in this person's session, never in a shared cache."""
+impossible. The trained run lives in this person's session, never in a shared cache; the training
+itself runs in the server's bounded pool of worker processes (encoder.lab.pool), so it keeps no
+other visitor waiting."""
 
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from encoder.lab import (
     pattern_share,
     predict_text,
     save_task_model,
-    train_task,
 )
+from encoder.lab.messages import training_spec
+from encoder.lab.pool import JobStatus, PoolBusy, shared_pool
 from figures import lab as figures
 
 LAYERS, HEADS, WIDTHS = [1, 2, 3, 4], [1, 2, 4, 8], [16, 32, 64, 128]
@@ -34,6 +37,10 @@ DEFAULTS = {"lab_task": "reverse", "lab_layers": 2, "lab_heads": 4, "lab_d_model
             "lab_seed": 0, "lab_causal": False, "lab_refresh": 10}
 FULL_PX = 1200  # about the main area's width on a 1600-pixel screen: the height of a full-width grid follows
 RESULT = "_lab_result"  # this session's last TrainingResult (outside the widget prefixes: not a widget)
+JOB = "_lab_job"  # (TrainingJob, settings) while this session's training waits or runs
+LIVE = "_lab_live"  # the live attention figure and the snapshot step it shows
+NOTICE = "_lab_notice"  # (kind, sentence[, detail]) to show once: a busy server, a failed or stopped training
+POLL_SECONDS = 1.0  # how often the page asks the pool for progress while training
 
 
 def chosen() -> dict:
@@ -105,50 +112,120 @@ train_clicked = st.button("Train", key="labbtn_train", type="primary", icon=":ma
 
 
 # ---------------------------------------------------------------- training, live
+# Training runs in the server's pool of worker processes (encoder.lab.pool), never in this
+# session's thread: a fragment polls this session's job and redraws the progress it reports.
 
 
-def train_live(settings: dict) -> TrainingResult:
-    """Train with the controls' settings, redrawing the progress, curves and attention as it goes."""
-    held_inputs = held_out_set(task)[0]  # the set training scores on; [0] is the example
-    labels = task.decode_inputs(held_inputs[0])
-    expected = task.expected_attention(held_inputs[:1])[0]  # (T, T)
-    causal = settings["lab_causal"]
-    bar = st.progress(0.0, text="Starting…")
-    curves_slot, grid_slot = st.empty(), st.empty()
-    shown = {"step": -1}
+def spec_of(settings: dict) -> dict:
+    return training_spec(settings["lab_task"], seed=settings["lab_seed"], n_layers=settings["lab_layers"],
+                         n_heads=settings["lab_heads"], d_model=settings["lab_d_model"], steps=settings["lab_steps"],
+                         causal=settings["lab_causal"], snapshot_every=settings["lab_refresh"])
 
-    def on_progress(progress) -> bool:
-        held_out = "—" if progress.sequence_accuracy is None else f"{progress.sequence_accuracy:.0%}"
-        bar.progress(progress.step / progress.total_steps,
-                     text=f"Step {progress.step} of {progress.total_steps} · loss {progress.loss:.3f} · "
-                          f"held-out sequences right {held_out}")
-        history = progress.history
-        evaluated = [e for e in history if e.sequence_accuracy is not None]
-        curves_slot.plotly_chart(figures.training_curves(
-            [e.step for e in history], [e.loss for e in history], [e.token_accuracy for e in history],
-            [e.step for e in evaluated], [e.sequence_accuracy for e in evaluated], progress.total_steps,
-            "Training, live"), key=f"labchart_live_curves_{progress.step}", width="stretch")
-        snapshot = progress.snapshot
-        if snapshot is not None and snapshot.step != shown["step"] and snapshot.step % settings["lab_refresh"] == 0:
-            shown["step"] = snapshot.step
-            grid_slot.plotly_chart(figures.attention_grid(
-                snapshot.attention, labels, f"Held-out example {sequence_text(labels)} after {snapshot.step} steps",
-                expected=expected, causal=causal, shares=pattern_share(snapshot.attention, expected), width_px=FULL_PX),
-                key=f"labchart_live_grid_{snapshot.step}", width="stretch")
-        return False
 
-    return train_task(task, seed=settings["lab_seed"], n_layers=settings["lab_layers"],
-                      n_heads=settings["lab_heads"], d_model=settings["lab_d_model"], steps=settings["lab_steps"],
-                      causal=causal, snapshot_every=settings["lab_refresh"], callback=on_progress)
+def start_training(settings: dict) -> None:
+    """Queue a training with these settings in place of this session's last one (a busy server
+    says so, in a sentence)."""
+    forget_job()
+    st.session_state.pop(RESULT, None)
+    try:
+        st.session_state[JOB] = (shared_pool().submit(spec_of(settings)), settings)
+    except PoolBusy as busy:
+        st.session_state[NOTICE] = ("warning", str(busy))
+
+
+def forget_job() -> None:
+    held = st.session_state.pop(JOB, None)
+    st.session_state.pop(LIVE, None)
+    if held is not None:
+        held[0].cancel()
+
+
+def stop_job() -> None:
+    st.session_state[JOB][0].stop()
+
+
+def finish(status: JobStatus) -> None:
+    """Keep a finished run (also one stopped early) as this session's result, or say why there is none."""
+    forget_job()
+    if status.state == "done":
+        result = status.result
+        st.session_state[RESULT] = result
+        st.session_state.lab_step = int(result.snapshots.steps[-1])
+        st.session_state.lab_sequence = sequence_text(result.task.decode_inputs(result.snapshots.example_inputs))
+    elif status.state == "failed":
+        st.session_state[NOTICE] = ("error", "The training failed.", status.error)
+    else:
+        st.session_state[NOTICE] = ("info", "Stopped before it started.")
+
+
+def draw_progress(progress, settings: dict) -> None:
+    """The progress bar, the curves and the held-out example's attention as the worker last reported."""
+    run_task = make_task(settings["lab_task"])
+    labels = run_task.decode_inputs(progress.example_inputs)
+    expected = run_task.expected_attention(progress.example_inputs[None])[0]  # (T, T)
+    held_out = "—" if progress.sequence_accuracy is None else f"{progress.sequence_accuracy:.0%}"
+    st.progress(progress.step / progress.total_steps,
+                text=f"Step {progress.step} of {progress.total_steps} · loss {progress.loss:.3f} · "
+                     f"held-out sequences right {held_out}")
+    history = progress.history
+    evaluated = [e for e in history if e.sequence_accuracy is not None]
+    st.plotly_chart(figures.training_curves(
+        [e.step for e in history], [e.loss for e in history], [e.token_accuracy for e in history],
+        [e.step for e in evaluated], [e.sequence_accuracy for e in evaluated], progress.total_steps,
+        "Training, live"), key="labchart_live_curves", width="stretch")
+    snapshot = progress.snapshot
+    if snapshot is not None:
+        st.plotly_chart(live_grid(snapshot, labels, expected, settings["lab_causal"]), key="labchart_live_grid",
+                        width="stretch")
+
+
+def live_grid(snapshot, labels: list[str], expected: np.ndarray, causal: bool):
+    """The attention grid of the latest snapshot: built once per training, then updated in place
+    (building one costs the server half a second, updating it 10 ms)."""
+    title = f"Held-out example {sequence_text(labels)} after {snapshot.step} steps"
+    shares = pattern_share(snapshot.attention, expected)
+    live = st.session_state.get(LIVE)
+    if live is None:
+        live = {"figure": figures.attention_grid(snapshot.attention, labels, title, expected=expected, causal=causal,
+                                                 shares=shares, width_px=FULL_PX), "step": snapshot.step}
+        st.session_state[LIVE] = live
+    elif live["step"] != snapshot.step:
+        figures.update_attention_grid(live["figure"], snapshot.attention, title, expected=True, causal=causal,
+                                      shares=shares)
+        live["step"] = snapshot.step
+    return live["figure"]
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def training_panel() -> None:
+    held = st.session_state.get(JOB)
+    if held is None:
+        return
+    job, settings = held
+    status = job.status()
+    if status.state not in ("waiting", "running"):
+        finish(status)
+        st.rerun()  # the whole page: the result, or the message, below the controls
+    if status.state == "waiting":
+        st.info(f"Waiting, {status.ahead} ahead of you. This server trains a few models at a time, in "
+                "the background, so that everyone's pages stay quick; yours starts as soon as a place is free.",
+                icon=":material/hourglass_top:")
+    elif status.progress is None:
+        st.progress(0.0, text="Starting…")
+    else:
+        draw_progress(status.progress, settings)
+    st.button("Stop", key="labbtn_stop", on_click=stop_job, icon=":material/stop:",
+              help="A waiting training leaves the queue; a running one stops within ten steps and keeps what "
+                   "it learnt so far.")
 
 
 if train_clicked:
-    st.session_state.pop(RESULT, None)
-    result = train_live(chosen())
-    st.session_state[RESULT] = result
-    st.session_state.lab_step = int(result.snapshots.steps[-1])
-    st.session_state.lab_sequence = sequence_text(result.task.decode_inputs(result.snapshots.example_inputs))
-    st.rerun()
+    start_training(chosen())
+notice = st.session_state.pop(NOTICE, None)
+if notice is not None:
+    ui.show_problem(*notice)
+if JOB in st.session_state:
+    training_panel()
 
 result: TrainingResult | None = st.session_state.get(RESULT)
 if result is None:

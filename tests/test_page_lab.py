@@ -1,8 +1,14 @@
 """AppTests of the Lab page: a short training run (a tiny model, twenty steps) completes, and every number
 the page shows afterwards (snapshot steps, each head's attention at each step, the accuracy, the
-prediction on a typed sequence) equals that of the same run made directly with `train_task`."""
+prediction on a typed sequence) equals that of the same run made directly with `train_task`.
+
+The page trains in the server's pool of worker processes (here, this test process's shared pool),
+so a test reruns the page, as the page's polling fragment does in a browser, until the result is in.
+"""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from apptest import app_test, array, figure_specs, messages
@@ -15,6 +21,20 @@ TINY = dict(lab_task="reverse", lab_layers=1, lab_heads=2, lab_d_model=16, lab_s
 
 def tiny_run(causal: bool = False):
     return train_task("reverse", seed=3, n_layers=1, n_heads=2, d_model=16, steps=20, snapshot_every=10, causal=causal)
+
+
+TRAINED_TIMEOUT = 180  # s: the first training also spawns the worker process (torch's import)
+
+
+def train(at) -> None:
+    """Press Train and rerun the page until the worker's result is shown."""
+    at.button(key="labbtn_train").click().run()
+    deadline = time.monotonic() + TRAINED_TIMEOUT
+    while not any(header.value.startswith("Replay") for header in at.subheader):
+        assert not at.exception, at.exception
+        assert time.monotonic() < deadline, f"no result after {TRAINED_TIMEOUT} s: {messages(at)}"
+        time.sleep(0.2)
+        at.run()
 
 
 def chart(at, start: str) -> dict:
@@ -44,7 +64,7 @@ def test_training_then_replay_and_own_sequence_show_the_runs_numbers():
     assert not at.exception
     task = make_task("reverse")
     assert chart(at, "What to look for")  # before training: the pattern to predict, nothing trained yet
-    at.button(key="labbtn_train").click().run()
+    train(at)
     assert not at.exception, at.exception
     result = tiny_run()
 
@@ -83,7 +103,7 @@ def test_training_then_replay_and_own_sequence_show_the_runs_numbers():
 
 def test_causal_reverse_shows_the_masked_triangle_and_the_blind_half():
     at = app_test("lab", **TINY, lab_causal=True)
-    at.button(key="labbtn_train").click().run()
+    train(at)
     assert not at.exception, at.exception
     result = tiny_run(causal=True)
     grid = chart(at, "Held-out example")
