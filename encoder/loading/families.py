@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import Activation, EncoderConfig
+from .limits import fraction, whole
 
 # Hugging Face names for the activations we implement. "gelu" there is the exact erf form;
 # "gelu_new" / "gelu_pytorch_tanh" are the tanh approximation (Hendrycks & Gimpel 2016, eq. 2).
@@ -79,10 +80,16 @@ def _required(hf: dict[str, Any], *keys: str) -> None:
         raise ValueError(f"config.json lacks {', '.join(missing)}.")
 
 
+def _pad_token_id(hf: dict[str, Any]) -> int:
+    """pad_token_id, 0 when absent or null (BERT's [PAD])."""
+    pad = hf.get("pad_token_id")
+    return 0 if pad is None else whole(pad, "pad_token_id", minimum=0)
+
+
 def _activation(hf: dict[str, Any], key: str, default: str = "gelu") -> Activation:
     act = hf.get(key, default)
-    if act not in HF_ACTIVATIONS:
-        raise ValueError(f"{key} '{act}' is not supported; use one of {sorted(HF_ACTIVATIONS)}.")
+    if not isinstance(act, str) or act not in HF_ACTIVATIONS:
+        raise ValueError(f"{key} {act!r:.40} is not supported; use one of {sorted(HF_ACTIVATIONS)}.")
     return HF_ACTIVATIONS[act]
 
 
@@ -95,17 +102,18 @@ def bert_config(hf: dict[str, Any], default_activation: str = "gelu") -> Encoder
         )
     _required(hf, "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
     return EncoderConfig(
-        vocab_size=int(hf["vocab_size"]),
-        d_model=int(hf["hidden_size"]),
-        n_layers=int(hf["num_hidden_layers"]),
-        n_heads=int(hf["num_attention_heads"]),
-        d_ff=int(hf["intermediate_size"]),
-        max_positions=int(hf.get("max_position_embeddings", 512)),
-        type_vocab_size=int(hf.get("type_vocab_size", 2)),
+        vocab_size=whole(hf["vocab_size"], "vocab_size"),
+        d_model=whole(hf["hidden_size"], "hidden_size"),
+        n_layers=whole(hf["num_hidden_layers"], "num_hidden_layers"),
+        n_heads=whole(hf["num_attention_heads"], "num_attention_heads"),
+        d_ff=whole(hf["intermediate_size"], "intermediate_size"),
+        max_positions=whole(hf.get("max_position_embeddings", 512), "max_position_embeddings"),
+        type_vocab_size=whole(hf.get("type_vocab_size", 2), "type_vocab_size", minimum=0),
         activation=_activation(hf, "hidden_act", default_activation),
-        layer_norm_eps=float(hf.get("layer_norm_eps", 1e-12)),
-        dropout=float(hf.get("hidden_dropout_prob", 0.1)),
-        pad_token_id=int(hf.get("pad_token_id") or 0),
+        # NaN or inf here would load, then turn every hidden state into NaN on the first run.
+        layer_norm_eps=fraction(hf.get("layer_norm_eps", 1e-12), "layer_norm_eps", 0.0, 1.0, low_open=True),
+        dropout=fraction(hf.get("hidden_dropout_prob", 0.1), "hidden_dropout_prob", 0.0, 1.0),
+        pad_token_id=_pad_token_id(hf),
     )
 
 
@@ -115,10 +123,9 @@ def roberta_config(hf: dict[str, Any]) -> EncoderConfig:
     fairseq numbers positions after the padding index, so max_position_embeddings (514 in
     roberta-base) holds padding_idx + 1 rows that real tokens never read: 512 usable positions.
     """
-    pad = hf.get("pad_token_id")
-    pad = 1 if pad is None else int(pad)  # RobertaConfig's default
+    pad = 1 if hf.get("pad_token_id") is None else _pad_token_id(hf)  # 1: RobertaConfig's default
     offset = pad + 1
-    n_rows = int(hf.get("max_position_embeddings", 514))
+    n_rows = whole(hf.get("max_position_embeddings", 514), "max_position_embeddings")
     if n_rows <= offset:
         raise ValueError(
             f"max_position_embeddings ({n_rows}) leaves no positions after the padding offset ({offset})."
@@ -146,20 +153,21 @@ def distilbert_config(hf: dict[str, Any]) -> EncoderConfig:
 def electra_config(hf: dict[str, Any]) -> EncoderConfig:
     """ELECTRA (Clark et al. 2020): BERT, with `embeddings_project` when embedding_size != hidden_size."""
     config = bert_config(hf)
-    width = int(hf.get("embedding_size", config.d_model))
+    width = whole(hf.get("embedding_size", config.d_model), "embedding_size")
     return replace(config, embedding_size=None if width == config.d_model else width)
 
 
 def albert_config(hf: dict[str, Any]) -> EncoderConfig:
     """ALBERT (Lan et al. 2020): factorised embeddings (E -> hidden) and one layer shared across depth."""
-    groups, inner = int(hf.get("num_hidden_groups", 1)), int(hf.get("inner_group_num", 1))
+    groups = whole(hf.get("num_hidden_groups", 1), "num_hidden_groups")
+    inner = whole(hf.get("inner_group_num", 1), "inner_group_num")
     if (groups, inner) != (1, 1):
         raise ValueError(
             f"num_hidden_groups={groups} and inner_group_num={inner} are not supported; Headlight reads "
             "ALBERTs with one layer shared across depth (1 and 1, as every released ALBERT has)."
         )
     config = bert_config(hf, default_activation="gelu_new")
-    return replace(config, embedding_size=int(hf.get("embedding_size", 128)), share_layers=True)
+    return replace(config, embedding_size=whole(hf.get("embedding_size", 128), "embedding_size"), share_layers=True)
 
 
 def _layer_modules(layer: str, *, qkv: tuple[str, str, str], out: str, attention_norm: str, up: str, down: str,

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from .bundled import write_cache_folder
-from .errors import ModelLoadError
+from .errors import ModelLoadError, scrub
+from .limits import LoadLimits
 
 CONVERTER_VERSION = 1  # bump when the folder this module writes changes, so caches are rebuilt
 
@@ -42,7 +43,7 @@ def convert_gguf(gguf_path: Path, folder: Path) -> Path:
                                                      attn_implementation="eager", trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, trust_remote_code=False)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"transformers could not read {gguf_path}: {exc}") from exc
+        raise ModelLoadError(f"transformers could not read {gguf_path.name}: {scrub(str(exc))}") from exc
     config = model.config.to_dict()
     config.pop("quantization_config", None)  # the weights below are dequantized float32
     config["dtype"] = "float32"
@@ -57,9 +58,9 @@ def convert_gguf(gguf_path: Path, folder: Path) -> Path:
     return write_cache_folder(folder, write)
 
 
-def load_gguf_cached(gguf_path: Path, folder: Path, name: str):
+def load_gguf_cached(gguf_path: Path, folder: Path, name: str, limits: LoadLimits | None = None):
     """The decoder in `gguf_path` as a TransformersModel, converted into `folder` the first time."""
     from ..adapters.transformers_adapter import load_transformers_model
 
     convert_gguf(gguf_path, folder)
-    return load_transformers_model(folder, name=name)
+    return load_transformers_model(folder, name=name, limits=limits)

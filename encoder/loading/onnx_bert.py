@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .bundled import write_cache_folder
-from .errors import ModelLoadError
+from .errors import ModelLoadError, scrub
 
 CONVERTER_VERSION = 1  # bump when the output of this module changes, so caches are rebuilt
 
@@ -64,7 +64,7 @@ def read_onnx_weights(path: Path) -> tuple[dict[str, torch.Tensor], float]:
     try:
         graph = onnx.load(str(path)).graph
     except Exception as exc:  # protobuf DecodeError, OSError...
-        raise ModelLoadError(f"{path} is not a readable ONNX file: {exc}") from exc
+        raise ModelLoadError(f"{path.name} is not a readable ONNX file: {scrub(str(exc))}") from exc
     initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     consumers: dict[str, list] = defaultdict(list)
     producers = {}
