@@ -116,10 +116,10 @@ def resolve_source(source: str) -> str | Path:
         return root / name
     if source.startswith(HUB):
         repo = source.removeprefix(HUB)
-        if not hub_allowed():
-            raise ModelLoadError("This server does not fetch models from the Hugging Face Hub.")
         if not _HUB_ID.match(repo) or ".." in repo or "--" in repo:
             raise unavailable
+        if not hub_allowed():
+            raise ModelLoadError("This server does not fetch models from the Hugging Face Hub.")
         if not hub_listed(repo):
             raise ModelLoadError(f"This server fetches only the Hub models its operator listed, and “{repo}” "
                                  "is not one of them.")
