@@ -92,7 +92,9 @@ def test_head_patterns_page_maps_table_and_gallery(model):
                                                                                 strict=True))
     previous_heads = stats[stats["pattern"] == "previous token"]
     assert not previous_heads.empty  # layer 1, head 3 of MiniLM looks one token back on every text
-    assert "prev 1.00 ≥ 0.5" in str(chart(at, "Previous token")["layout"]["annotations"])
+    # Clark's prev divides by all T rows, so even a perfect previous-token head shows (T − 1) / T
+    first = previous_heads.iloc[0]
+    assert f"prev {first['prev']:.2f} ≥ 0.5" in str(chart(at, "Previous token")["layout"]["annotations"])
 
 
 def test_a_click_on_head_patterns_switches_to_the_attention_page():
@@ -228,10 +230,39 @@ def test_similarity_is_the_models_cosine_split_by_token(model):
     assert bars[0]["y"][-1].startswith(run_a.tokenized.labels[int(np.argmax(share_a))])  # largest on top
 
 
-def test_similarity_needs_the_bundled_model():
-    at = app_test("similarity", text=TEXT, model_source="hub:someone/else")
+@pytest.mark.parametrize("source", ["rampart-ner", "smollm2"])
+def test_similarity_says_first_why_a_tagger_or_decoder_has_none(source):
+    at = app_test("similarity", text=TEXT, model_source=source)
+    assert not at.exception and not figure_specs(at)
+    assert "not a sentence-embedding model" in messages(at)
+
+
+def test_similarity_works_for_paraphrase_minilm_l3():
+    from encoder import load_model
+    from encoder.analysis import sentence_similarity
+    from encoder.loading import ModelLoadError
+
+    try:
+        l3 = load_model("paraphrase-minilm-l3")
+    except ModelLoadError as error:
+        pytest.skip(str(error))
+    text_b = "A tired animal stayed on the pavement."
+    at = app_test("similarity", text=TEXT, sim_text_b=text_b, model_source="paraphrase-minilm-l3")
     assert not at.exception
-    assert "bundled" in messages(at) and not figure_specs(at)
+    assert at.metric[0].value == f"{sentence_similarity(l3.run(TEXT), l3.run(text_b)):.4f}"
+    assert any("reading at most 128 tokens" in c.value for c in at.caption)
+
+
+def test_similarity_says_when_a_text_was_cut_to_the_configured_length(model):
+    from encoder.analysis import sentence_embedding
+
+    long_text = " ".join(["the quick brown fox jumps over the lazy dog"] * 34)  # 308 tokens, beyond 256
+    text_b = "A tired animal stayed on the pavement."
+    at = app_test("similarity", text=long_text, sim_text_b=text_b)
+    assert not at.exception
+    assert "truncated to the model's configured length" in messages(at)
+    expected = float(sentence_embedding(model.run(long_text), model) @ sentence_embedding(model.run(text_b)))
+    assert at.metric[0].value == f"{expected:.4f}"  # encode()'s number (tests/test_analysis_sentence.py)
 
 
 # ---------------------------------------------------------------- every Explain page

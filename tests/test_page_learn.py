@@ -71,14 +71,17 @@ def test_lesson_mode_asks_then_reveals_from_the_live_numbers(model):
     assert not at.exception
     run = model.run(TEXT, qkv=False)
     walk = walkthrough(model, run, 1, 8)
-    question = lesson.lesson_questions(run.tokenized.labels, run.special, walk, head_statistics(run))["softmax"]
-    assert any("which word will “it” (position 10) attend to most" in body.replace("\\", "")
-               for body in markdown_bodies(at))
+    question = lesson.lesson_questions(run.tokenized.labels, run.special, walk, head_statistics(run),
+                                       attentions=run.attentions)["softmax"]
+    # the step opens on the head its question is about, whatever head the link named
+    assert (at.session_state["layer"], at.session_state["head"]) == (question.layer + 1, question.head + 1)
+    assert any(f"In head {question.head + 1} of layer {question.layer + 1}, which other word will “it” "
+               "(position 10) attend to most" in body.replace("\\", "") for body in markdown_bodies(at))
     assert not figure_specs(at)  # the numbers wait for the answer
     at.button(key="walkbtn_reveal").click().run()
     assert at.success[0].value.replace("\\", "") == f"#### {question.answer}"
-    np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]), run.attentions[1, 8],
-                               atol=1e-6)
+    np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]),
+                               run.attentions[question.layer, question.head], atol=1e-6)
     at.button(key="walkbtn_back").click().run()  # back to the tokens: a new step hides the answer again
     assert not at.exception and not at.success
     assert [h.value for h in at.subheader] == ["1. Tokens and ids"]
@@ -96,6 +99,25 @@ def test_a_shared_lesson_link_opens_on_its_step():
     assert [h.value for h in at.subheader] == ["4. LayerNorm"]
     assert [p.value for p in at.get("progress")] == [100]  # step 2 of 2, in percent
     assert (at.session_state["layer"], at.session_state["head"]) == (3, 2)
+
+
+def test_a_lesson_link_opens_on_the_previous_token_head(model):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    scores = lesson.STEP_KEYS.index("scores")
+    at.query_params.update({"text": TEXT, "layer": "1", "head": "1", "walk_lesson": "1", "walk_steps": str(scores),
+                            "walk_step": "0"})
+    at.run()
+    at.switch_page("pages/walkthrough.py").run()
+    assert not at.exception
+    run = model.run(TEXT, qkv=False)
+    stats = head_statistics(run)
+    strongest = stats.loc[stats["prev"].idxmax()]
+    assert (at.session_state["layer"], at.session_state["head"]) == (int(strongest["layer"]) + 1,
+                                                                      int(strongest["head"]) + 1)
+    prompt = (f"Will head {int(strongest['head']) + 1} of layer {int(strongest['layer']) + 1} look mostly at the "
+              "previous token?")
+    assert any(prompt in body.replace("\\", "") for body in markdown_bodies(at))
+    assert strongest["prev"] >= 0.5  # so the revealed answer is "Yes", not "No, 4%"
 
 
 @pytest.mark.parametrize("text", ["<b>bold</b> <script>alert('x')</script> it *is*", "Café 😀 東京"])
