@@ -88,25 +88,33 @@ def model_picker() -> None:
         state.get_model(chosen)
 
 
-with st.sidebar:
-    st.title(":material/highlight: Headlight")
-    st.caption("What every attention head of a Transformer encoder looks at.")
-    st.text_area("Text", key="text", height=150, max_chars=url.MAX_TEXT_CHARS,
-                 help="Press Ctrl+Enter (⌘+Enter on a Mac) or Run to see it.")
-    st.text_area("Second sentence (optional, makes a pair)", key="pair", height=70,
-                 max_chars=url.MAX_TEXT_CHARS,
-                 help="With two sentences the model reads them as a pair: [CLS] A [SEP] B [SEP].")
-    st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch")
-    st.selectbox("Or try an example", [e["title"] for e in state.examples()], index=None,
-                 key="example", on_change=use_example, placeholder="Choose an example…")
-    with st.expander("Model", icon=":material/memory:"):
-        model_picker()
-
 sections: dict[str, list] = {}
 for page in registry.PAGES:
     sections.setdefault(page.section, []).append(
         st.Page(page.script, title=page.title, icon=page.icon, url_path=page.url_path, default=page.default))
 navigation = st.navigation(sections, position="top")
+uses = registry.by_title(navigation.title).uses
+
+with st.sidebar:
+    st.title(":material/highlight: Headlight")
+    st.caption("What every attention head of a Transformer encoder looks at.")
+    if uses == "text":
+        st.text_area("Text", key="text", height=150, max_chars=url.MAX_TEXT_CHARS,
+                     help="Press Ctrl+Enter (⌘+Enter on a Mac) or Run to see it.")
+        st.text_area("Second sentence (optional, makes a pair)", key="pair", height=70,
+                     max_chars=url.MAX_TEXT_CHARS,
+                     help="With two sentences the model reads them as a pair: [CLS] A [SEP] B [SEP].")
+        st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch")
+        st.selectbox("Or try an example", [e["title"] for e in state.examples()], index=None,
+                     key="example", on_change=use_example, placeholder="Choose an example…")
+    else:  # the text stays in the session (ui.keep_widget_state) for the pages that read it
+        st.info(f"The {navigation.title} page does not read the text typed on the other pages"
+                + ("; it reads its own sentences through the model below." if uses == "model" else
+                   ", nor the model: it trains a small Transformer of its own."), icon=":material/info:")
+    if uses != "nothing":
+        with st.expander("Model", icon=":material/memory:"):
+            model_picker()
+
 current = state.current_input()
 for note in [*st.session_state.pop("_link_notes", []), *url.fit_notes(current.text_a, current.text_b)]:
     ui.show_problem("warning", note)

@@ -70,8 +70,11 @@ class Page:
     section: str
     default: bool = False
     link: dict[str, type | Setting] = field(default_factory=dict)
+    uses: str = "text"  # what of the sidebar the page reads: "text" (and the model), "model", or "nothing"
 
     def __post_init__(self) -> None:
+        if self.uses not in ("text", "model", "nothing"):
+            raise ValueError(f"{self.title}: uses is 'text', 'model' or 'nothing', not {self.uses!r}")
         if self.section not in SECTIONS:
             raise ValueError(f"{self.title}: section {self.section!r} is not one of {SECTIONS}")
         if not self.prefix.endswith("_"):
@@ -111,7 +114,7 @@ PAGES: tuple[Page, ...] = (
     Page("pages/similarity.py", "Sentence similarity", ":material/join_inner:", "similarity", "sim_", "Explain",
          link={"sim_text_b": str}),
     Page("pages/corpus.py", "Corpus", ":material/library_books:", "corpus", "corp_", "Explain",
-         link={"corp_source": str, "corp_sample": Int(1, 128), "corp_statistic": str}),
+         link={"corp_source": str, "corp_sample": Int(1, 128), "corp_statistic": str}, uses="model"),
     Page("pages/walkthrough.py", "Walk-through", ":material/school:", "walkthrough", "walk_", "Learn",
          link={"walk_lesson": bool, "walk_steps": Ints(64), "walk_step": Int(), "walk_pad_text": str}),
     Page("pages/ablation.py", "Head ablation", ":material/block:", "ablation", "abl_", "Learn",
@@ -120,7 +123,7 @@ PAGES: tuple[Page, ...] = (
          link={"task_layer": int, "task_view": str}),
     Page("pages/lab.py", "Lab", ":material/science:", "lab", "lab_", "Learn",
          link={"lab_task": str, "lab_layers": int, "lab_heads": int, "lab_d_model": int, "lab_steps": int,
-               "lab_seed": int, "lab_causal": bool, "lab_refresh": int}),
+               "lab_seed": int, "lab_causal": bool, "lab_refresh": int}, uses="nothing"),
     Page("pages/models.py", "Models", ":material/memory:", "models", "mod_", "Models"),
     Page("pages/compare.py", "Compare two models", ":material/compare_arrows:", "compare", "cmp_", "Models",
          link={"cmp_model_b": str, "cmp_layer": int, "cmp_head": int, "cmp_head_b": int}),

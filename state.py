@@ -10,10 +10,12 @@ Runs are read-only (their arrays refuse writes), so sharing one between sessions
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +41,11 @@ RUN_CACHE_ENV = "HEADLIGHT_RUN_CACHE_MB"
 RUN_CACHE_MB = 384
 EXPLORER_CACHE_ENV = "HEADLIGHT_EXPLORER_CACHE_MB"
 EXPLORER_CACHE_MB = 192
+# Cached runs and explorers nobody asked for in this long are dropped (checked every SWEEP_SECONDS),
+# as Streamlit drops a closed tab's session after server.disconnectedSessionTTL (120 s).
+CACHE_IDLE_ENV = "HEADLIGHT_CACHE_IDLE_S"
+CACHE_IDLE_SECONDS = 120
+SWEEP_SECONDS = 15
 FOLDER, HUB = "folder:", "hub:"
 DEFAULT_SOURCE = DEFAULT_MODEL
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -161,14 +168,15 @@ def get_model(source: str) -> Model:
 
 
 class ByteBudgetCache:
-    """Least-recently-used entries, at most `budget` bytes in all (each entry's `nbytes`); thread-safe.
+    """Least-recently-used entries, at most `budget` bytes in all (each entry's `nbytes`), and none
+    unused for longer than `idle_seconds` (see `drop_idle`); thread-safe.
 
     An entry larger than the whole budget is returned but not kept.
     """
 
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self._entries: OrderedDict[tuple, object] = OrderedDict()
+    def __init__(self, budget: int, idle_seconds: float = float("inf"), clock: Callable[[], float] = time.monotonic):
+        self.budget, self.idle_seconds, self._clock = budget, idle_seconds, clock
+        self._entries: OrderedDict[tuple, tuple[object, float]] = OrderedDict()  # key -> (entry, last use)
         self._bytes = 0
         self._lock = threading.Lock()
         self._building: dict[tuple, threading.Lock] = {}  # one lock per key being built
@@ -182,22 +190,39 @@ class ByteBudgetCache:
 
     def get(self, key: tuple):
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            self._entries[key] = (found[0], self._clock())
+            self._entries.move_to_end(key)
+            return found[0]
 
     def put(self, key: tuple, entry) -> None:
         size = entry.nbytes
         with self._lock:
             if key in self._entries or size > self.budget:
                 return
-            self._entries[key] = entry
+            self._entries[key] = (entry, self._clock())
             self._bytes += size
             while self._bytes > self.budget:
-                _, evicted = self._entries.popitem(last=False)
+                _, (evicted, _) = self._entries.popitem(last=False)
                 self._bytes -= evicted.nbytes
 
+    def drop_idle(self) -> int:
+        """Drop the entries unused for `idle_seconds`; returns how many bytes that freed. The
+        caches serve sessions that show the same text at the same time (a class on one link):
+        once nobody has asked for a run for a while, the memory is worth more than the entry."""
+        cutoff = self._clock() - self.idle_seconds
+        freed = 0
+        with self._lock:
+            while self._entries:
+                key, (entry, used) = next(iter(self._entries.items()))
+                if used > cutoff:  # least recently used first: the rest are newer
+                    break
+                del self._entries[key]
+                freed += entry.nbytes
+            self._bytes -= freed
+        return freed
 
     def get_or_build(self, key: tuple, build: Callable[[], object]):
         """The entry for `key`, built (once, however many sessions ask at the same moment: a class
@@ -217,9 +242,6 @@ class ByteBudgetCache:
         return entry
 
 
-RunCache = ByteBudgetCache  # runs: Run.nbytes is the bytes of its arrays
-
-
 def budget_bytes(variable: str, default_mb: int) -> int:
     """An operator's budget in MB from the environment (at least 1 MB), in bytes."""
     return max(ui.as_int(os.environ.get(variable), default_mb), 1) * 1024 * 1024
@@ -227,12 +249,42 @@ def budget_bytes(variable: str, default_mb: int) -> int:
 
 @st.cache_resource
 def run_cache() -> ByteBudgetCache:
-    return ByteBudgetCache(budget_bytes(RUN_CACHE_ENV, RUN_CACHE_MB))
+    return _swept(ByteBudgetCache(budget_bytes(RUN_CACHE_ENV, RUN_CACHE_MB), idle_seconds()))
 
 
 @st.cache_resource
 def explorer_cache() -> ByteBudgetCache:
-    return ByteBudgetCache(budget_bytes(EXPLORER_CACHE_ENV, EXPLORER_CACHE_MB))
+    return _swept(ByteBudgetCache(budget_bytes(EXPLORER_CACHE_ENV, EXPLORER_CACHE_MB), idle_seconds()))
+
+
+def idle_seconds() -> float:
+    return max(ui.as_int(os.environ.get(CACHE_IDLE_ENV), CACHE_IDLE_SECONDS), 1)
+
+
+def _swept(cache: ByteBudgetCache) -> ByteBudgetCache:
+    """Start the thread that drops `cache`'s idle entries every SWEEP_SECONDS and hands what that
+    freed back to the operating system."""
+    def sweep() -> None:
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            if cache.drop_idle():
+                release_free_memory()
+
+    threading.Thread(target=sweep, name="headlight-cache-sweep", daemon=True).start()
+    return cache
+
+
+def release_free_memory() -> None:
+    """Give freed heap memory back to the operating system (glibc's malloc_trim; elsewhere nothing).
+
+    glibc keeps what Python and numpy free in its arenas, one per thread that allocated it, and
+    Streamlit runs every session's script on a thread of its own: without the trim, the server's
+    resident memory stays at its peak long after the runs it held are gone."""
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc (musl, macOS): its allocator decides
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def get_run(source: str, text_a: str, text_b: str | None, qkv: bool = False) -> Run:
@@ -329,11 +381,23 @@ def page_run(qkv: bool = False) -> Run:
     return run
 
 
-def open_page(title: str, caption: str, qkv: bool = False) -> Run:
-    """A page's opening: its title, a caption on what it shows, then the run it draws (`page_run`),
-    so that any reason there is none appears under the title."""
+def page_header(title: str, caption: str | None = None) -> None:
+    """Every page's first line: its title and a caption on what it shows, once app.py (the sidebar,
+    the navigation, the link) has run for this session.
+
+    A shared link that is a fresh server's first request is served by Streamlit's legacy pages/
+    mode, which runs the page alone (`ui.entry_script_ran` reruns it through app.py). A page that
+    drew widgets or read the link before that check would run without the app around it."""
+    ui.entry_script_ran()
     st.header(title)
-    st.caption(caption)
+    if caption:
+        st.caption(caption)
+
+
+def open_page(title: str, caption: str, qkv: bool = False) -> Run:
+    """A page's opening: `page_header`, then the run it draws (`page_run`), so that any reason there
+    is none appears under the title."""
+    page_header(title, caption)
     return page_run(qkv)
 
 

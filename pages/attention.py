@@ -186,7 +186,7 @@ def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
     return f"The pair block {block} leaves out the token you follow (it is in the other sentence)."
 
 
-st.header(":material/grid_on: Attention")
+state.page_header(":material/grid_on: Attention")
 run = state.page_run()
 compare_options, compare_infos = compare_choices(state.current_input().source)
 if st.session_state.get("att_present"):

@@ -25,10 +25,10 @@ def head_label(head: int) -> str:
     return "mean of the heads" if head < 0 else f"head {head + 1}"
 
 
-st.header(":material/compare_arrows: Compare two models")
-st.caption("The same text through two models, one head of each side by side. When the depths differ, layers are "
-           "matched by the share of the depth done: layer l of A faces the first layer of B that has done at "
-           "least (l + 1) / L_A of B's layers.")
+state.page_header(":material/compare_arrows: Compare two models",
+                  "The same text through two models, one head of each side by side. When the depths differ, layers are "
+                  "matched by the share of the depth done: layer l of A faces the first layer of B that has done at "
+                  "least (l + 1) / L_A of B's layers.")
 
 current = state.current_input()
 names = state.bundled_names()

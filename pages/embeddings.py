@@ -49,9 +49,9 @@ def second_projection(run_a, run_b, depth: str, dimensions: int):
     return compared.name_b, compared.projection_b, compared.left_out_b
 
 
-st.header(":material/scatter_plot: Embeddings")
-st.caption("Every token is a vector of a few hundred numbers. Here they are squeezed to 2 or 3 "
-           "dimensions, compared with each other and measured, from the raw token table to the last layer.")
+state.page_header(":material/scatter_plot: Embeddings",
+                  "Every token is a vector of a few hundred numbers. Here they are squeezed to 2 or 3 "
+                  "dimensions, compared with each other and measured, from the raw token table to the last layer.")
 
 run = state.page_run()
 depths = geometry.depth_names(run)

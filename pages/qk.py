@@ -12,10 +12,10 @@ from encoder import export
 from encoder.analysis import qk_walkthrough
 from figures import qk as figures
 
-st.header(":material/calculate: Q·K walk-through")
-st.caption("Each token asks a question (its query vector q) and offers a label (its key vector k). A head scores "
-           "every key by the dot product q · k, divides by √d_head, and turns the scores into weights that sum "
-           "to 1 with a softmax (Vaswani et al. 2017, eq. 1). Here are the actual numbers of one head.")
+state.page_header(":material/calculate: Q·K walk-through",
+                  "Each token asks a question (its query vector q) and offers a label (its key vector k). A head "
+                  "scores every key by the dot product q · k, divides by √d_head, and turns the scores into weights "
+                  "that sum to 1 with a softmax (Vaswani et al. 2017, eq. 1). Here are the actual numbers of one head.")
 
 run = state.page_run(qkv=True)
 labels = run.tokenized.labels

@@ -99,8 +99,11 @@ def test_full_length_uses_images_and_changing_the_slider_reruns():
     assert chart_titled(at, "Learned (")["data"][0]["type"] == "image"
 
 
-def test_a_model_that_fails_to_load_leaves_the_sinusoids():
-    at = app_test("positional", text="Hello.", model_source="hub:no-such/model--x")
+def test_a_model_that_fails_to_load_leaves_the_sinusoids(tmp_path, monkeypatch):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text('{"model_type": "bert"}')  # and no weights
+    monkeypatch.setenv("HEADLIGHT_MODELS_DIR", str(tmp_path))
+    at = app_test("positional", text="Hello.", model_source="folder:broken")
     assert not at.exception
     assert at.error
     shown = titles(at)

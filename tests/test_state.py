@@ -11,7 +11,7 @@ from encoder import ModelLoadError
 def test_run_cache_is_bounded_by_bytes_least_recently_used_first(model):
     runs = {n: model.run("word " * n, qkv=False) for n in (5, 40, 80)}
     sizes = {n: r.nbytes for n, r in runs.items()}
-    cache = state.RunCache(budget=sizes[40] + sizes[80])
+    cache = state.ByteBudgetCache(budget=sizes[40] + sizes[80])
     cache.put(("a",), runs[40])
     cache.put(("b",), runs[80])
     assert len(cache) == 2 and cache.nbytes == sizes[40] + sizes[80]
@@ -19,9 +19,51 @@ def test_run_cache_is_bounded_by_bytes_least_recently_used_first(model):
     cache.put(("c",), runs[5])  # over budget: "b", the least recently used, goes
     assert cache.get(("b",)) is None and cache.get(("a",)) is runs[40] and cache.get(("c",)) is runs[5]
     assert cache.nbytes == sizes[40] + sizes[5] <= cache.budget
-    tiny = state.RunCache(budget=sizes[5] - 1)
+    tiny = state.ByteBudgetCache(budget=sizes[5] - 1)
     tiny.put(("x",), runs[5])  # larger than the whole budget: not kept
     assert len(tiny) == 0 and tiny.nbytes == 0
+
+
+def test_entries_nobody_used_for_the_idle_time_are_dropped(model):
+    now = [0.0]
+    cache = state.ByteBudgetCache(budget=10**9, idle_seconds=120, clock=lambda: now[0])
+    old, recent = model.run("old text", qkv=False), model.run("recent text", qkv=False)
+    cache.put(("old",), old)
+    now[0] = 100.0
+    cache.put(("recent",), recent)
+    now[0] = 150.0
+    assert cache.drop_idle() == old.nbytes  # unused for 150 s; "recent" for 50 s only
+    assert cache.get(("old",)) is None and cache.get(("recent",)) is recent
+    assert cache.nbytes == recent.nbytes
+    now[0] = 260.0  # the get above at 150 s counts as a use: 110 s idle, kept
+    assert cache.drop_idle() == 0 and len(cache) == 1
+    now[0] = 271.0
+    assert cache.drop_idle() == recent.nbytes and cache.nbytes == 0 and len(cache) == 0
+
+
+def test_a_class_asking_for_one_entry_at_once_builds_it_once():
+    import threading
+    import time
+
+    class Entry:
+        nbytes = 10
+
+    built = []
+    cache = state.ByteBudgetCache(budget=1000)
+
+    def build():
+        built.append(1)
+        time.sleep(0.2)  # long enough for every other thread to arrive while it builds
+        return Entry()
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_build(("one link",), build)))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 1 and len(results) == 8 and len({id(r) for r in results}) == 1
 
 
 def test_get_run_serves_every_caller_the_same_cached_run():

@@ -26,12 +26,13 @@ def expect_page(app: App, name: str) -> None:
     assert app.current_page_title() == title
 
 
-def expect_app_sidebar(app: App) -> None:
-    """app.py ran: its text areas are in the sidebar and the navigation lists the app's pages."""
+def expect_app_sidebar(app: App, text: bool = True) -> None:
+    """app.py ran: its sidebar is there (with the text areas, on a page that reads `text`) and the
+    navigation lists the app's pages."""
     try:
-        app.page.wait_for_selector(TEXT_AREA, timeout=30_000)
+        app.page.wait_for_selector(TEXT_AREA if text else '[data-testid="stSidebar"] h1', timeout=30_000)
     except PlaywrightTimeout:
-        raise AssertionError(f"no text area in the sidebar: the page ran without app.py "
+        raise AssertionError(f"no app sidebar: the page ran without app.py "
                              f"(the sidebar lists {list(app.nav_links())})") from None
     links = app.nav_links()
     assert set(links) == {title for title, _ in PAGES.values()}, links
@@ -57,15 +58,26 @@ def test_typed_text_survives_switching_pages(app: App):
     assert "sleep" in app.chart_text().lower()
 
 
-@pytest.mark.parametrize("start", ["home", "link"])
+@pytest.mark.parametrize("start", ["home", "link", "corpus upload"])
 def test_the_first_visitor_of_a_new_server(make_app, fresh_server, start: str):
     """The first session after `streamlit run` (on a laptop: the person who started it) works.
 
     "home": open /, type a sentence, switch pages. "link": the first request is a shared link to
-    /embeddings. A folder named pages/ beside app.py puts Streamlit in its legacy multipage mode
-    until st.navigation first runs; neither case may lose the text or run a page without app.py.
+    /embeddings. "corpus upload": a link to the Corpus page's upload, which draws a widget before
+    it reads any text. A folder named pages/ beside app.py puts Streamlit in its legacy multipage
+    mode until st.navigation first runs; no case may lose the text or run a page without app.py.
     """
     app = make_app(fresh_server)
+    if start == "corpus upload":
+        app.open(PAGES["corpus"][1], corp_source="Upload a file", charts=False)
+        expect_app_sidebar(app, text=False)
+        expect_page(app, "corpus")
+        app.page.wait_for_selector(f'{MAIN} [data-testid="stFileUploader"]', timeout=30_000)  # the link's choice
+        app.assert_no_exception()
+        app.click_nav(PAGES["attention"][0])
+        assert app.text_values()[0] == DEFAULT_TEXT
+        app.assert_healthy()
+        return
     if start == "home":
         app.open("/")
         expect_app_sidebar(app)
