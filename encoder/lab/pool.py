@@ -231,6 +231,9 @@ class TrainingPool:
             return {"waiting": len(self._waiting), "running": sum(w.job is not None for w in self._workers),
                     "workers": sum(w.alive() for w in self._workers)}
 
+    def worker_pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers]
+
     def shutdown(self) -> None:
         """Stop the manager, then each worker (a running training is abandoned)."""
         with self._lock:
@@ -375,6 +378,10 @@ class TrainingJob:
 
     def status(self) -> JobStatus:
         return self._pool.status(self.id)
+
+    def stop(self) -> None:
+        """Stop, keeping what a running training learnt so far (it comes back as its result)."""
+        self._pool.stop(self.id)
 
     def cancel(self) -> None:
         self._finalizer()  # runs pool.cancel once, now, and not again when collected
