@@ -163,7 +163,8 @@ def export_buttons(name: str, csv: Callable[[], str], fig: go.Figure, runs: dict
     with st.container(horizontal=True, gap="small"):
         st.download_button("Numbers (CSV)", csv, f"{name}.csv", "text/csv", key=f"dl_{name}_csv",
                            on_click="ignore", icon=":material/table_view:",
-                           help="Long format: layer, head, query, query_token, key, key_token, weight.")
+                           help="Long format: layer_from_1, head_from_1 (numbered as on screen), query, query_token, "
+                                "key, key_token (positions ·N from 0), weight.")
         for suffix, run in runs.items():
             st.download_button(f"Run{' ' + suffix if suffix else ''} (.npz)", lambda run=run: export.run_npz_bytes(run),
                                f"{name}-run{'-' + suffix if suffix else ''}.npz", "application/octet-stream",

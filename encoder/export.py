@@ -106,10 +106,29 @@ def _axis_names(names: Sequence[int] | None, size: int, present: bool) -> list[i
     return list(names)
 
 
+def screen_numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """A 0-based frame (the Python API's numbering) as the app's screens number it: its `layer` and
+    `head` columns become `layer_from_1` and `head_from_1`, so that a file's "layer_from_1 = 3" is the
+    screen's "Layer 3" and the column's name says which numbering it is. Token positions (`query`,
+    `key`) stay as the screens' "·N" write them, from 0 ([CLS] is ·0)."""
+    renamed = {}
+    for column in ("layer", "head"):
+        if column in frame.columns:
+            frame = frame.assign(**{column: frame[column] + 1})
+            renamed[column] = f"{column}_from_1"
+    return frame.rename(columns=renamed)
+
+
+def screen_csv(frame: pd.DataFrame, **options) -> str:
+    """A download's CSV: `screen_numbered`, then `csv_text`."""
+    return csv_text(screen_numbered(frame), **options)
+
+
 def attention_long_csv(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], *,
                        layers: Sequence[int] | None = None, heads: Sequence[int] | None = None) -> str:
-    """`long_format` as CSV text (UTF-8, header row, no index; tokens made `spreadsheet_safe`)."""
-    return csv_text(long_format(weights, query_labels, key_labels, layers=layers, heads=heads))
+    """`long_format` as a download's CSV (`screen_csv`: layers and heads from 1, tokens made
+    `spreadsheet_safe`); `layers` and `heads` are 0-based, as everywhere in the Python API."""
+    return screen_csv(long_format(weights, query_labels, key_labels, layers=layers, heads=heads))
 
 
 def run_arrays(run: Run) -> dict[str, np.ndarray]:

@@ -149,13 +149,13 @@ def open_clicked(chart_key: str) -> None:
     st.session_state[OPEN_FLAG] = True
 
 
+state.page_header(":material/library_books: Corpus",
+                  "Head statistics from one sentence are anecdotes: here each head's statistics are averaged over "
+                  "many sentences (Clark et al. 2019, “What Does BERT Look At?”), on the model chosen in the "
+                  "sidebar. Click a cell or a point to open that head on the Attention page.")
 if st.session_state.pop(OPEN_FLAG, False):
     st.switch_page(ATTENTION_PAGE)
 
-st.header(":material/library_books: Corpus")
-st.caption("Head statistics from one sentence are anecdotes: here each head's statistics are averaged over many "
-           "sentences (Clark et al. 2019, “What Does BERT Look At?”), on the model chosen in the sidebar. "
-           "Click a cell or a point to open that head on the Attention page.")
 
 ui.keep_valid("corp_source", list(SOURCES), SOURCES[0])
 ui.keep_valid("corp_sample", SAMPLE_SIZES, 32)

@@ -79,7 +79,7 @@ st.text(f"In every method's top {int(k)}: {', '.join(together) if together else 
 def numbers_csv() -> str:
     frames = [export.long_format(row[None, :], [run.tokens[query]], run.tokens, layers=[layer], heads=[head])
               .assign(query=query, method=name) for name, row in zip(names, rows, strict=True)]
-    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+    return export.screen_csv(pd.concat(frames, ignore_index=True))
 
 
 ui.export_buttons("methods", numbers_csv, figure, {"": run})

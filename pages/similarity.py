@@ -88,7 +88,7 @@ def numbers_csv() -> str:
     """Long format: the query is the pair's cosine, the keys each text's tokens, the weight their share."""
     frames = [export.long_format(share[None, :], ["cosine"], run.tokens, layers=[run.n_layers - 1], heads=[None])
               .assign(text=name) for name, share, run in (("A", share_a, run_a), ("B", share_b, run_b))]
-    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+    return export.screen_csv(pd.concat(frames, ignore_index=True))
 
 
 ui.export_buttons("similarity", numbers_csv, bars, {"A": run_a, "B": run_b})

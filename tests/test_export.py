@@ -44,8 +44,13 @@ def test_long_format_without_heads_and_csv_round_trip():
     back = pd.read_csv(io.StringIO(attention_long_csv(matrix, ["a", "b,\"c\""], ["x", "y"], layers=[5])))
     assert back["query_token"].tolist() == ["a", "a", "b,\"c\"", "b,\"c\""]
     np.testing.assert_allclose(back["weight"], [0.25, 0.75, 1.0, 0.0])
+    # A download numbers layers and heads as the screen does, from 1, and its columns say so.
+    assert back["layer_from_1"].tolist() == [6] * 4 and back["head_from_1"].isna().all()
+    assert "layer" not in back.columns and back["query"].tolist() == [0, 0, 1, 1]  # ·N positions stay
     single = long_format(matrix[0], ["a", "b"], ["x", "y"], layers=[2], heads=[4])
     assert single["head"].tolist() == [4] * 4
+    assert pd.read_csv(io.StringIO(attention_long_csv(matrix[0], ["a", "b"], ["x", "y"], layers=[2], heads=[4]))
+                       )[["layer_from_1", "head_from_1"]].drop_duplicates().values.tolist() == [[3, 5]]
     with pytest.raises(ValueError, match="labels"):
         long_format(matrix[0], ["a"], ["x", "y"])
 
