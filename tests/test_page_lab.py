@@ -29,12 +29,7 @@ TRAINED_TIMEOUT = 180  # s: the first training also spawns the worker process (t
 def train(at) -> None:
     """Press Train and rerun the page until the worker's result is shown."""
     at.button(key="labbtn_train").click().run()
-    deadline = time.monotonic() + TRAINED_TIMEOUT
-    while not any(header.value.startswith("Replay") for header in at.subheader):
-        assert not at.exception, at.exception
-        assert time.monotonic() < deadline, f"no result after {TRAINED_TIMEOUT} s: {messages(at)}"
-        time.sleep(0.2)
-        at.run()
+    rerun_until(at, lambda: any(header.value.startswith("Replay") for header in at.subheader))
 
 
 def chart(at, start: str) -> dict:
@@ -121,3 +116,43 @@ def test_causal_reverse_shows_the_masked_triangle_and_the_blind_half():
     np.testing.assert_allclose(array(bars["y"]), result.position_accuracy, rtol=1e-6)
     assert [c == "#e8432e" for c in bars["marker"]["color"]] == list(blind)
     assert any("Why a causal model fails" in m.value for m in at.markdown)
+
+
+def test_a_busy_pool_queues_then_refuses_and_stop_works_waiting_and_running(monkeypatch):
+    """One training at a time and one waiting: the first session trains, the second waits with its
+    place shown, the third is told the server is busy; Stop takes the second out of the queue and
+    ends the first early with what it learnt so far."""
+    from encoder.lab import pool as lab_pool
+
+    pool = lab_pool.TrainingPool(lab_pool.PoolSettings(workers=1, max_waiting=1, idle_timeout=60, niceness=0))
+    monkeypatch.setattr(lab_pool, "_shared", pool)
+    try:
+        first = app_test("lab", **{**TINY, "lab_steps": 2000, "lab_causal": True})  # causal: never stops early
+        first.button(key="labbtn_train").click().run()
+        rerun_until(first, lambda: any(p.value > 0 for p in first.get("progress")))  # training, live
+        assert chart(first, "Training, live") and chart(first, "Held-out example")
+
+        second = app_test("lab", **TINY)
+        second.button(key="labbtn_train").click().run()
+        assert "Waiting, 1 ahead of you" in messages(second)
+        third = app_test("lab", **TINY)
+        third.button(key="labbtn_train").click().run()
+        assert "The server is busy" in messages(third) and not third.get("progress")
+
+        second.button(key="labbtn_stop").click().run()
+        rerun_until(second, lambda: "Stopped before it started" in messages(second))
+        first.button(key="labbtn_stop").click().run()
+        rerun_until(first, lambda: any(header.value.startswith("Replay") for header in first.subheader))
+        steps = next(m for m in first.metric if m.label == "Steps")
+        assert steps.delta == "stopped" and int(steps.value.split()[0]) < 2000, steps.value
+    finally:
+        pool.shutdown()
+
+
+def rerun_until(at, shown, timeout: float = TRAINED_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not shown():
+        assert not at.exception, at.exception
+        assert time.monotonic() < deadline, f"not shown after {timeout} s: {messages(at)}"
+        time.sleep(0.2)
+        at.run()
