@@ -21,6 +21,7 @@ import url
 
 # An emoji icon: a Material icon here makes the browser fetch the favicon from Google's font CDN.
 st.set_page_config(page_title="Headlight", page_icon="🔦", layout="wide")
+state.tune_allocator()  # once per process: see there why a server of many sessions needs it
 ui.init_session(state.DEFAULT_TEXT)
 ui.keep_widget_state()
 

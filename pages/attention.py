@@ -186,78 +186,85 @@ def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
     return f"The pair block {block} leaves out the token you follow (it is in the other sentence)."
 
 
-state.page_header(":material/grid_on: Attention")
-run = state.page_run()
-compare_options, compare_infos = compare_choices(state.current_input().source)
-if st.session_state.get("att_present"):
-    st.html(PRESENT_CSS)
-spans = unreadable_spans(run.tokenized)
-if spans:
-    ui.show_problem("warning", "Parts of the text are unknown to this model: each became [UNK], one vector that "
-                    "stands for anything the vocabulary lacks.", "\n".join(s.describe(run.is_pair) for s in spans))
-model_name = ui.markdown_literal(run.model_name)
-st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
-           "Pick a layer and head, or click any thumbnail below.")
-ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-open_on_a_clear_head(run)
-ui.keep_valid("att_log", list(COLOR_MODES), "auto")
-ui.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
-ui.keep_valid("att_window", list(WINDOW_SIZES), figs.WINDOW_DEFAULT)
-ui.keep_valid("att_block", list(PAIR_BLOCKS), "all")
-if not isinstance(st.session_state.get("att_follow"), int) or not 0 <= st.session_state.att_follow < run.n_tokens:
-    st.session_state.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
-with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
-    with st.popover("View options", icon=":material/tune:"):
-        hide_special = st.toggle("Hide special tokens ([CLS], [SEP])", key="att_hide_special")
-        renormalize = st.toggle("…and renormalise rows to sum to 1", value=True, key="att_renormalize",
-                                disabled=not hide_special)
-        merge = st.toggle("Merge subwords into words", key="att_merge",
-                          help="Attention to a word is the sum over its pieces; from a word, the mean.")
-        st.selectbox("Readable window (tokens)", WINDOW_SIZES, key="att_window",
-                     format_func=lambda n: "off" if n == 0 else f"{n} around the followed token",
-                     help="On long texts, a span of the map beside it with every token labelled.")
-        st.selectbox("Compare with", compare_options, key="att_compare",
-                     format_func=lambda name: "None" if name is None else compare_infos[name].display_name,
-                     help="A second model's attention on the same text, below the main map, at the layer "
-                          "that has done the same share of its depth.")
-    block = "all"
-    if run.is_pair:
-        block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
-    present = st.toggle("Presentation mode", key="att_present", help="Large labels and charts for a projector.")
+def main() -> None:
+    """The page. Its body is a function so that the run and the view are this function's locals: a
+    page script's globals live as long as any fragment or callback defined in it (Streamlit keeps
+    those for the session), and as globals they kept every visitor's run alive for the session."""
+    state.page_header(":material/grid_on: Attention")
+    run = state.page_run()
+    compare_options, compare_infos = compare_choices(state.current_input().source)
+    if st.session_state.get("att_present"):
+        st.html(PRESENT_CSS)
+    spans = unreadable_spans(run.tokenized)
+    if spans:
+        ui.show_problem("warning", "Parts of the text are unknown to this model: each became [UNK], one vector that "
+                        "stands for anything the vocabulary lacks.", "\n".join(s.describe(run.is_pair) for s in spans))
+    model_name = ui.markdown_literal(run.model_name)
+    st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
+               "Pick a layer and head, or click any thumbnail below.")
+    ui.clamp_layer_and_head(run.n_layers, run.n_heads)
+    open_on_a_clear_head(run)
+    ui.keep_valid("att_log", list(COLOR_MODES), "auto")
+    ui.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
+    ui.keep_valid("att_window", list(WINDOW_SIZES), figs.WINDOW_DEFAULT)
+    ui.keep_valid("att_block", list(PAIR_BLOCKS), "all")
+    if not isinstance(st.session_state.get("att_follow"), int) or not 0 <= st.session_state.att_follow < run.n_tokens:
+        st.session_state.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
+    with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
+        with st.popover("View options", icon=":material/tune:"):
+            hide_special = st.toggle("Hide special tokens ([CLS], [SEP])", key="att_hide_special")
+            renormalize = st.toggle("…and renormalise rows to sum to 1", value=True, key="att_renormalize",
+                                    disabled=not hide_special)
+            merge = st.toggle("Merge subwords into words", key="att_merge",
+                              help="Attention to a word is the sum over its pieces; from a word, the mean.")
+            st.selectbox("Readable window (tokens)", WINDOW_SIZES, key="att_window",
+                         format_func=lambda n: "off" if n == 0 else f"{n} around the followed token",
+                         help="On long texts, a span of the map beside it with every token labelled.")
+            st.selectbox("Compare with", compare_options, key="att_compare",
+                         format_func=lambda name: "None" if name is None else compare_infos[name].display_name,
+                         help="A second model's attention on the same text, below the main map, at the layer "
+                              "that has done the same share of its depth.")
+        block = "all"
+        if run.is_pair:
+            block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
+        present = st.toggle("Presentation mode", key="att_present", help="Large labels and charts for a projector.")
 
-try:
-    view = attention_view(run, hide_special, renormalize, merge, block)
-except ValueError as error:
-    st.warning(str(error))
-    st.stop()
-followed = st.session_state.att_follow
-follow_row = row_of_position(view.query_positions, followed)
-window = st.session_state.att_window
-span = None
-if 0 < window < len(view.query_labels):
-    rows = window_span(len(view.query_labels), follow_row or 0, window)
-    key_center = row_of_position(view.key_positions, followed)
-    span = (rows, window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
-                              window))
-if follow_row is None:
-    ui.show_problem("info", hidden_note(run, followed, hide_special, block),
-                    f"Followed: {run.tokens[followed]} ·{followed}")
-current = state.current_input()
-b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
-b_note = "" if b_start is None else f" Dotted lines: sentence B begins at row and column {b_start + 1}."
-options = explorer_figs.ExplorerOptions(
-    auto_log=len(view.query_labels) >= AUTO_LOG_FROM, sizes=figs.PRESENTATION if present else figs.NORMAL,
-    block=block, b_start=b_start,
-    follow_row=follow_row, follow_position=followed, window=span,
-    captions=explorer_figs.captions_for(
-        view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
-    texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))})
-key = (current.source, current.text_a, current.text_b, hide_special, renormalize, merge, block, present, span,
-       followed)
-try:
-    packed_explorer(key, options, view)  # from the view at hand; the fragment finds it in the cache
-except OSError as error:  # plotly.js could not be copied into the static folder (a read-only app folder)
-    ui.show_problem("error", "The charts need plotly.js in the app's static folder, which could not be written.",
-                    str(error))
-    st.stop()
-explorer(options, key)
+    try:
+        view = attention_view(run, hide_special, renormalize, merge, block)
+    except ValueError as error:
+        st.warning(str(error))
+        st.stop()
+    followed = st.session_state.att_follow
+    follow_row = row_of_position(view.query_positions, followed)
+    window = st.session_state.att_window
+    span = None
+    if 0 < window < len(view.query_labels):
+        rows = window_span(len(view.query_labels), follow_row or 0, window)
+        key_center = row_of_position(view.key_positions, followed)
+        span = (rows, window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
+                                  window))
+    if follow_row is None:
+        ui.show_problem("info", hidden_note(run, followed, hide_special, block),
+                        f"Followed: {run.tokens[followed]} ·{followed}")
+    current = state.current_input()
+    b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
+    b_note = "" if b_start is None else f" Dotted lines: sentence B begins at row and column {b_start + 1}."
+    options = explorer_figs.ExplorerOptions(
+        auto_log=len(view.query_labels) >= AUTO_LOG_FROM, sizes=figs.PRESENTATION if present else figs.NORMAL,
+        block=block, b_start=b_start,
+        follow_row=follow_row, follow_position=followed, window=span,
+        captions=explorer_figs.captions_for(
+            view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
+        texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))})
+    key = (current.source, current.text_a, current.text_b, hide_special, renormalize, merge, block, present, span,
+           followed)
+    try:
+        packed_explorer(key, options, view)  # from the view at hand; the fragment finds it in the cache
+    except OSError as error:  # plotly.js could not be copied into the static folder (a read-only app folder)
+        ui.show_problem("error", "The charts need plotly.js in the app's static folder, which could not be written.",
+                        str(error))
+        st.stop()
+    explorer(options, key)
+
+
+main()
