@@ -209,6 +209,11 @@ class ByteBudgetCache:
                 _, (evicted, _) = self._entries.popitem(last=False)
                 self._bytes -= evicted.nbytes
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
     def drop_idle(self) -> int:
         """Drop the entries unused for `idle_seconds`; returns how many bytes that freed. The
         caches serve sessions that show the same text at the same time (a class on one link):
