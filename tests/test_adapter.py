@@ -99,7 +99,8 @@ def test_llama_folder_goes_through_the_adapter_with_transformers_attention(llama
     np.testing.assert_allclose(run.hidden_states, torch.stack(expected.hidden_states, 1)[0].numpy(), atol=1e-5)
     np.testing.assert_allclose(run.attentions.sum(-1), 1, atol=1e-5)
     assert np.all(run.attentions[:, :, run.future_mask()] == 0)  # masked, exactly
-    assert run.queries is None and run.keys is None and run.values is None and run.token_labels is None
+    assert run.token_labels is None
+    assert model.run(TEXT, qkv=False).queries is None  # asked for only
     np.testing.assert_array_equal(run.position_embeddings, 0)  # rotary: no position vector is added
     np.testing.assert_allclose(model.rotary_frequencies(), 10000.0 ** (-np.arange(0, 8, 2) / 8))
     assert model.learned_position_table() is None
@@ -224,3 +225,95 @@ def test_threads_share_one_model(llama_folder):
         np.testing.assert_allclose(together[i].value_output_norms, run.value_output_norms, atol=1e-6)
         np.testing.assert_allclose(together[i].attentions, run.attentions, atol=1e-6)
     assert hooks() == before  # ours were all removed
+
+
+# ---------------------------------------------------------------- queries, keys and values (qkv=True)
+
+
+def _assert_qk_page_equals_attention(run, atol=1e-5):
+    """The Q·K walk-through's softmax(q·k/√d + causal mask), row by row, against the captured weights."""
+    from encoder.analysis import qk_walkthrough
+
+    worst = 0.0
+    for layer in range(run.n_layers):
+        for head in range(run.n_heads):
+            for query in range(run.n_tokens):
+                walk = qk_walkthrough(run, layer, head, query)
+                worst = max(worst, float(np.abs(walk.softmax - run.attentions[layer, head, query]).max()))
+    assert worst < atol, worst
+    return worst
+
+
+def test_llama_queries_and_keys_are_rotated_and_grouped_as_the_attention_uses_them(llama_folder):
+    model = load_model(llama_folder)
+    run = model.run(TEXT, qkv=True)
+    T = run.n_tokens
+    assert run.qkv_unavailable is None and model.qkv_unavailable() is None
+    assert run.queries.shape == run.keys.shape == run.values.shape == (2, 4, T, 8)
+    _assert_qk_page_equals_attention(run)
+    assert run.qkv_parity_error < 1e-5
+    # grouped-query attention: 4 query heads over 2 KV heads, query head h reads KV head h // 2
+    np.testing.assert_array_equal(run.keys[:, 0], run.keys[:, 1])
+    np.testing.assert_array_equal(run.values[:, 2], run.values[:, 3])
+    assert not np.allclose(run.keys[:, 1], run.keys[:, 2])
+    # the keys are those after rotary: position 0 is not rotated (cos 1, sin 0), later ones are
+    attention = model.model.model.layers[0].self_attn
+    with torch.no_grad():
+        normed = model.model.model.layers[0].input_layernorm(torch.tensor(run.hidden_states[0]))  # (T, D)
+        plain = attention.k_proj(normed).reshape(T, 2, 8).transpose(0, 1)  # (KV, T, Dh), not rotated
+    np.testing.assert_allclose(run.keys[0, 0, 0], plain[0, 0].numpy(), atol=1e-6)
+    assert not np.allclose(run.keys[0, 0, 3], plain[0, 3].numpy(), atol=1e-3)
+    values = attention.v_proj(normed).reshape(T, 2, 8).transpose(0, 1).detach().numpy()  # values are never rotated
+    np.testing.assert_allclose(run.values[0, 1], values[0], atol=1e-6)
+    np.testing.assert_allclose(run.values[0, 2], values[1], atol=1e-6)
+
+
+def test_gpt2_queries_and_keys_from_the_fused_projection(gpt2_folder):
+    model = load_model(gpt2_folder)
+    run = model.run(TEXT, qkv=True)
+    assert run.queries.shape == (2, 4, run.n_tokens, 8)
+    _assert_qk_page_equals_attention(run)
+    block = model.model.transformer.h[1]
+    with torch.no_grad():
+        fused = block.attn.c_attn(block.ln_1(torch.tensor(run.hidden_states[1])))  # (T, 3D): q | k | v
+    np.testing.assert_allclose(run.queries[1, 2], fused[:, 16:24].numpy(), atol=1e-6)  # head 3's query
+    np.testing.assert_allclose(run.values[1, 0], fused[:, 64:72].numpy(), atol=1e-6)
+
+
+def test_scores_computed_another_way_are_refused_not_shown(llama_folder):
+    """A layer whose scale is not 1/√d_head (as in families with their own scalar): the recomputed
+    softmax misses the captured weights, so no queries are kept and the run says why."""
+    model = load_model(llama_folder)
+    for layer in model.model.model.layers:
+        layer.self_attn.scaling = 0.05  # instead of 8 ** -0.5
+    run = model.run(TEXT, qkv=True)
+    assert run.queries is None and run.keys is None
+    assert run.qkv_unavailable.startswith(model.name) and "do not give back its attention" in run.qkv_unavailable
+    with pytest.raises(ValueError, match="do not give back"):
+        from encoder.analysis import qk_walkthrough
+
+        qk_walkthrough(run, 0, 0, 0)
+
+
+def test_encoder_decoders_say_why_they_have_no_queries(bart_folder):
+    model = load_model(bart_folder)
+    why = model.qkv_unavailable()
+    assert why.startswith(model.name) and "encoder–decoder" in why
+    assert model.run(TEXT, qkv=True).queries is None
+    assert model.ablation_unavailable().startswith(model.name)
+
+
+def test_smollm2_queries_and_keys_give_back_its_attention():
+    """The real SmolLM2-135M (30 layers, 9 query heads over 3 KV heads, RoPE base 100000)."""
+    from encoder.loading import available_models
+
+    info = {m.name: m for m in available_models()}["smollm2"]
+    for module in ("gguf", "accelerate"):
+        pytest.importorskip(module, reason=f"smollm2 needs {module}: pip install -r requirements-models.txt")
+    if not info.installed:
+        pytest.skip(f"smollm2 is not installed: {info.install_command}")
+    model = load_model("smollm2")
+    run = model.run("The capital of France is Paris, and it is beautiful.", qkv=True)
+    assert run.queries.shape == (30, 9, run.n_tokens, 64)
+    assert _assert_qk_page_equals_attention(run) < 1e-5
+    np.testing.assert_array_equal(run.keys[:, 0], run.keys[:, 2])  # query heads 0-2 share KV head 0

@@ -14,7 +14,13 @@ What differs from a native Run (see `AdapterRun`):
   (decoder queries over encoder keys: (L, H, T_decoder, T_encoder), not square);
 - hidden_states are transformers' own: the embedding output, then each layer's output, the last
   one after the final norm (as a native pre-LN encoder with `final_norm` does);
-- queries, keys and values are None (transformers does not return them);
+- queries, keys and values (qkv=True) are recomputed from each attention module's input for the
+  layouts `qkv.py` knows (Llama-style q_proj/k_proj/v_proj, rotated as the model rotates them, with
+  grouped KV heads repeated per query head; GPT-2's fused c_attn), and kept only when
+  softmax(QKᵀ/√d_head + causal mask) gives back the captured weights; otherwise they are None and
+  `qkv_unavailable` says why (encoder-decoders, unknown layouts, scores computed another way);
+- heads can be switched off (`heads_switched_off`): a pre-hook on the output projection zeroes a
+  head's slice of its input, the concatenated head outputs, as the native engine's ablation does;
 - value_output_norms ‖v_j W_O^h‖ come from hooks on the value projection where the layer has a
   known layout (Llama-style v_proj/o_proj, BART-style v_proj/out_proj, T5 v/o, GPT-2 c_attn/c_proj),
   and are NaN otherwise;
@@ -24,7 +30,9 @@ What differs from a native Run (see `AdapterRun`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +47,8 @@ from ..loading.errors import ModelLoadError, load_boundary, scrub
 from ..loading.limits import LoadLimits, whole
 from ..run import Run
 from ..tokenize import TextTokenizer, Tokenized
-from .value_norms import ValueCapture, attention_modules, capture_values, head_output_norms
+from . import qkv as qkv_capture
+from .value_norms import _HOOK_LOCK, ValueCapture, attention_modules, capture_values, head_output_norms
 
 MAX_TOKENS = 512  # a decoder's window can be 8k tokens; (L, H, T, T) attentions at 8k would not fit in memory
 # Families whose learned position table `learned_position_table` reads (GPT-2's wpe; BART's and
@@ -82,6 +91,10 @@ class AdapterRun(Run):
 
     attention_kind: AttentionKind = "self"
     key_tokenized: Tokenized | None = None  # cross-attention's keys: the encoder's tokens
+    # Why queries/keys/values are None although asked for (a sentence naming the model), else None.
+    qkv_unavailable: str | None = None
+    # max |softmax(QKᵀ/√d_head + mask) − attentions| over the run when queries and keys were kept.
+    qkv_parity_error: float | None = None
 
     @property
     def key_tokens(self) -> list[str]:
@@ -104,6 +117,7 @@ class TransformersModel:
         self.config = config
         self._vocabulary = vocabulary  # id -> piece for tokens we add ourselves (the decoder's start token)
         self._attention = attention_modules(model.base_model)
+        self._attention_modules = {name: model.base_model.get_submodule(name) for name in self._attention}
 
     def __repr__(self) -> str:
         c = self.config
@@ -139,9 +153,10 @@ class TransformersModel:
 
     def run(self, text_a: str, text_b: str | None = None, *, qkv: bool = True,
             attention_kind: AttentionKind | None = None) -> AdapterRun:
-        """One forward pass with attention capture. qkv is accepted for `Model` compatibility; queries,
-        keys and values stay None. A decoder reads one text; an encoder-decoder reads text_a into
-        its encoder and text_b (text_a again when None) into its decoder, teacher-forced."""
+        """One forward pass with attention capture. A decoder reads one text; an encoder-decoder reads
+        text_a into its encoder and text_b (text_a again when None) into its decoder, teacher-forced.
+        qkv=True adds per-head queries, keys and values where `qkv_unavailable()` is None and they
+        reproduce the captured attention (else the run's `qkv_unavailable` says why)."""
         if self.config.encoder_decoder:
             return self._run_encoder_decoder(text_a, text_b, attention_kind or "encoder")
         if attention_kind not in (None, "self"):
@@ -150,12 +165,99 @@ class TransformersModel:
             raise ValueError(f"{self.name} is a decoder: it reads one text, not pairs.")
         tokenized = self.tokenizer.encode(text_a)
         ids = torch.tensor([tokenized.ids])  # (1, T)
-        with torch.inference_mode(), capture_values(self._attention) as values:
+        reason = self.qkv_unavailable() if qkv else None
+        modules = self._attention_modules if qkv and reason is None else {}
+        with (torch.inference_mode(), capture_values(self._attention) as values,
+              qkv_capture.capture_inputs(modules) as inputs):
             out = self.model.base_model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False,
                                         output_attentions=True, output_hidden_states=True)
             norms = self._value_norms(values, list(self._attention), len(tokenized))
-        return self._make_run(tokenized, out.attentions, out.hidden_states, norms, self.model.get_input_embeddings(),
-                              causal=True, kind="self")
+            projections = self._projections(inputs) if modules else None
+        run = self._make_run(tokenized, out.attentions, out.hidden_states, norms, self.model.get_input_embeddings(),
+                             causal=True, kind="self")
+        if not qkv:
+            return run
+        if projections is None:
+            return replace(run, qkv_unavailable=reason or f"{self.name}: no attention input was captured.")
+        queries, keys, values_ = projections
+        error = qkv_capture.parity_error(queries, keys, run.attentions, causal=True)
+        if not error <= qkv_capture.PARITY_TOLERANCE:  # NaN refused too
+            return replace(run, qkv_unavailable=(
+                f"{self.name}'s queries and keys, recomputed from its {self.config.family} layers, do not give back "
+                f"its attention (largest difference {error:.1e}): it computes its scores another way than "
+                "softmax(q·k/√d_head), so they are not shown."))
+        return replace(run, queries=queries, keys=keys, values=values_, qkv_parity_error=error)
+
+    def qkv_unavailable(self) -> str | None:
+        """Why this model's runs cannot carry queries, keys and values, in one sentence naming it;
+        None when every attention layer has a layout `qkv.py` knows (decoders only)."""
+        if self.config.encoder_decoder:
+            return (f"{self.name} is an encoder–decoder run through transformers: Headlight recomputes queries and "
+                    "keys only for decoder-only models.")
+        unknown = sorted({type(m).__name__ for m in self._attention_modules.values()
+                          if qkv_capture.qkv_layout(m) is None})
+        if unknown or not self._attention_modules:
+            return (f"{self.name}'s attention layers ({', '.join(unknown) or 'none found'}) have no query/key layout "
+                    "Headlight knows (q_proj/k_proj/v_proj, or GPT-2's fused c_attn).")
+        return None
+
+    def _projections(self, inputs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(queries, keys, values), each float32 (L, H, T, Dh), from the captured attention inputs."""
+        if any(name not in inputs for name in self._attention_modules):
+            return None
+        per_layer = [qkv_capture.per_head_qkv(module, *inputs[name], self.config.n_heads)
+                     for name, module in self._attention_modules.items()]
+        return tuple(torch.stack([layer[i] for layer in per_layer]).float().numpy() for i in range(3))
+
+    def ablation_unavailable(self) -> str | None:
+        """Why heads of this model cannot be switched off, naming it; None when they can."""
+        if self.config.encoder_decoder:
+            return (f"{self.name} is an encoder–decoder run through transformers: Headlight switches heads off in "
+                    "decoder-only models only.")
+        if not self._attention:
+            return f"{self.name}'s attention layers have no output projection Headlight knows."
+        return None
+
+    @contextmanager
+    def heads_switched_off(self, keep: torch.Tensor) -> Iterator[None]:
+        """Inside the block, head h of layer l in batch row b adds nothing where keep[b, l, h] == 0
+        (keep (B, L, H), or (L, H) for every row), on this thread's passes only.
+
+        A pre-hook on each output projection (o_proj, c_proj) zeroes the head's Dh-wide slice of its
+        input, the concatenation of the heads' outputs: what the native engine's ablation does."""
+        owner = threading.get_ident()
+        n_heads = self.config.n_heads
+
+        def hook_for(layer: int):
+            def zero_heads(module: nn.Module, args: tuple) -> tuple:
+                if threading.get_ident() != owner:
+                    return args
+                x = args[0]  # (B, T, H·Dh)
+                rows = keep[..., layer, :].to(x.dtype)  # (B, H) or (H,)
+                heads = x.reshape(*x.shape[:-1], n_heads, -1) * rows[..., None, :, None]
+                return (heads.reshape(x.shape), *args[1:])
+            return zero_heads
+
+        outs = [out for _, out, _ in self._attention.values()]
+        with _HOOK_LOCK:
+            handles = [out.register_forward_pre_hook(hook_for(layer)) for layer, out in enumerate(outs)]
+        try:
+            yield
+        finally:
+            with _HOOK_LOCK:
+                for handle in handles:
+                    handle.remove()
+
+    def hidden_states_batch(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The hidden states (L + 1 of (B, T, D)) of a right-padded batch, as `Encoder(...).hidden_states`
+        gives them: the embedding output, each layer's output, the last after the final norm. A decoder
+        is causal, so a real token never sees the padding after it."""
+        if self.config.encoder_decoder:
+            raise ValueError(f"{self.name} is an encoder–decoder: its features are not read here.")
+        with torch.inference_mode():
+            out = self.model.base_model(input_ids=ids, attention_mask=attention_mask, use_cache=False,
+                                        output_hidden_states=True)
+        return tuple(out.hidden_states)
 
     def run_batch(self, texts: Sequence[str | tuple[str, str | None]], batch_size: int = 32, *,
                   qkv: bool = False) -> list[AdapterRun]:

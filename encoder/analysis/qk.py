@@ -45,6 +45,14 @@ def is_causal(attentions: np.ndarray) -> bool:
     return not attentions[..., upper[0], upper[1]].any()
 
 
+def qk_unavailable(model) -> str | None:
+    """Why runs of `model` cannot carry the queries and keys the walk-through needs, in one sentence
+    naming it; None when they can (every native encoder; decoders whose layout the transformers
+    adapter knows)."""
+    reason = getattr(model, "qkv_unavailable", None)  # the transformers adapter's
+    return reason() if callable(reason) else None
+
+
 def qk_walkthrough(run: Run, layer: int, head: int, query: int, temperature: float = 1.0) -> QKWalkthrough:
     """The query vector, the keys, their products, the scores, the scaled scores and the softmax.
 
@@ -53,7 +61,8 @@ def qk_walkthrough(run: Run, layer: int, head: int, query: int, temperature: flo
     hidden keys (`run.causal` where the run has it, else `is_causal`) get weight 0, as the model gave them.
     """
     if run.queries is None or run.keys is None:
-        raise ValueError("This run has no queries and keys: make it with model.run(text, qkv=True).")
+        why = getattr(run, "qkv_unavailable", None)  # the transformers adapter says why it kept none
+        raise ValueError(why or "This run has no queries and keys: make it with model.run(text, qkv=True).")
     if not 0 <= layer < run.n_layers or not 0 <= head < run.n_heads or not 0 <= query < run.n_tokens:
         raise ValueError(
             f"No layer {layer}, head {head}, token {query}: the run has {run.n_layers} layers, "
