@@ -8,6 +8,10 @@ unchanged meanwhile.
 
 Every batch row may switch off different heads (`keep`, a (B, L, H) 0/1 tensor), so ranking all
 L × H heads costs one batched pass instead of L × H single ones.
+
+Models run through transformers (`TransformersModel`, decoders) switch heads off with their own
+`heads_switched_off`, a pre-hook zeroing the head's slice of the output projection's input: the
+same intervention on the concatenated head outputs. Both kinds are called the same way here.
 """
 
 from __future__ import annotations
@@ -67,10 +71,48 @@ def keep_mask(n_layers: int, n_heads: int, off: Iterable[Head]) -> torch.Tensor:
     return keep
 
 
+def ablation_unavailable(model) -> str | None:
+    """Why heads of `model` cannot be switched off, in one sentence naming it; None when they can
+    (every native encoder; transformers decoders)."""
+    reason = getattr(model, "ablation_unavailable", None)
+    return reason() if callable(reason) else None
+
+
+def switched_off(model, keep: torch.Tensor):
+    """The head switch for either kind of model (see `heads_switched_off`)."""
+    own = getattr(model, "heads_switched_off", None)  # the transformers adapter's
+    return own(keep) if callable(own) else heads_switched_off(model.encoder, keep)
+
+
+def last_hidden_state(model, ids: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) last hidden state of an unpadded batch (after a pre-LN model's final norm)."""
+    batch = getattr(model, "hidden_states_batch", None)  # the transformers adapter's
+    if callable(batch):
+        return batch(ids, torch.ones_like(ids))[-1]
+    return model.encoder(ids, segments).last_hidden_state
+
+
+def parameter_count(model) -> int:
+    counter = getattr(model, "parameter_count", None)
+    return int(counter() if callable(counter) else model.encoder.parameter_count())
+
+
+# Ranking every head costs (L·H + 1) passes; below this many parameter-token products per pass
+# summed over them (all-MiniLM-L6-v2's 73 passes of 512 tokens) a page can rank on its first view.
+RANKING_BUDGET = 73 * 512 * 22_565_376
+
+
+def ranking_cost(model, n_tokens: int) -> float:
+    """(L·H + 1) × T × parameters, in units of `RANKING_BUDGET`: above 1, a ranking takes longer than
+    the default model's at its longest text (minutes for SmolLM2's 271 passes of 512 tokens)."""
+    config = model.config
+    return (config.n_layers * config.n_heads + 1) * n_tokens * parameter_count(model) / RANKING_BUDGET
+
+
 def ablated_run(model: Model, text_a: str, text_b: str | None, off: Iterable[Head]):
     """`model.run` with the heads in `off` switched off (attentions of later layers change)."""
     keep = keep_mask(model.config.n_layers, model.config.n_heads, off)
-    with heads_switched_off(model.encoder, keep):
+    with switched_off(model, keep):
         return model.run(text_a, text_b, qkv=False)
 
 
@@ -104,8 +146,8 @@ def head_effects(model: Model, text: str, classifier: nn.Module | None = None, l
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             keep = torch.stack([keep_mask(config.n_layers, config.n_heads, [] if r is None else [r]) for r in chunk])
-            with heads_switched_off(model.encoder, keep):
-                hidden = model.encoder(ids.expand(len(chunk), -1), segments.expand(len(chunk), -1)).last_hidden_state
+            with switched_off(model, keep):
+                hidden = last_hidden_state(model, ids.expand(len(chunk), -1), segments.expand(len(chunk), -1))
             outputs.append(hidden)  # (b, T, D)
     hidden = torch.cat(outputs)  # (1 + L·H, T, D)
     pooled = torch.nn.functional.normalize(hidden.mean(dim=1), dim=-1)  # (1 + L·H, D)

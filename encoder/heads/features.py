@@ -31,6 +31,18 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)  # (B, D)
 
 
+def features_unavailable(model) -> str | None:
+    """Why the task heads cannot read features from `model`, in one sentence naming it; None when they
+    can (native encoders; decoders run through transformers, whose last hidden state is mean-pooled
+    the same way, each token having seen only the tokens before it)."""
+    if getattr(model, "hidden_states_batch", None) is None and not hasattr(model, "encoder"):
+        return f"{model.name} offers no hidden states Headlight can batch."
+    if getattr(model.config, "encoder_decoder", False):
+        return (f"{model.name} is an encoder–decoder run through transformers: the task heads read one stack's "
+                "hidden states, and Headlight does not choose between its encoder and its decoder.")
+    return None
+
+
 def encode_all(model: Model, texts: Sequence[str]) -> list[Tokenized]:
     """Tokenize every text (raises ValueError for an empty one, like `Model.run`)."""
     if isinstance(texts, str):
@@ -60,9 +72,11 @@ def hidden_batches(
         ids, mask = pad_batch([tokenized[i].ids for i in indices], PAD_ID)  # (B, T) each
         segments, _ = pad_batch([tokenized[i].segment_ids for i in indices], 0)  # (B, T)
         with torch.inference_mode():
-            output = model.encoder(ids, segments, mask)
+            batch = getattr(model, "hidden_states_batch", None)  # a decoder run through transformers
+            # right padding is safe there too: causal attention never lets a real token see the pads after it
+            hidden_states = batch(ids, mask) if callable(batch) else model.encoder(ids, segments, mask).hidden_states
         # hidden_states[-1] is last_hidden_state (final norm included), so the default is the encoder's output
-        yield indices, output.hidden_states[layer], mask  # (B, T, D)
+        yield indices, hidden_states[layer], mask  # (B, T, D)
 
 
 def pooled_features(
