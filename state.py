@@ -26,7 +26,7 @@ import streamlit as st
 
 import ui
 from encoder import Model, ModelLoadError, Run, load_model
-from encoder.loading import DEFAULT_MODEL
+from encoder.loading import DEFAULT_MODEL, LoadLimits
 
 EXAMPLES_FILE = Path(__file__).resolve().parent / "assets" / "examples.json"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
@@ -38,6 +38,11 @@ MODELS_DIR_ENV = "HEADLIGHT_MODELS_DIR"
 ALLOW_HUB_ENV = "HEADLIGHT_ALLOW_HUB"
 HUB_MODELS_ENV = "HEADLIGHT_HUB_MODELS"
 _YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+# At most MODELS_KEPT models are kept at once, each at most this many MB of weights: SmolLM2-135M,
+# the largest bundled model, is 538 MB as float32.
+MODEL_MAX_MB_ENV = "HEADLIGHT_MODEL_MAX_MB"
+MODEL_MAX_MB = 1024
+MODELS_KEPT = 3
 RUN_CACHE_ENV = "HEADLIGHT_RUN_CACHE_MB"
 RUN_CACHE_MB = 384
 EXPLORER_CACHE_ENV = "HEADLIGHT_EXPLORER_CACHE_MB"
@@ -159,10 +164,17 @@ def unavailable_reason(source: str) -> str | None:
     return f"{named} is not available on this server."
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def model_limits() -> LoadLimits:
+    """The caps a model must meet on this server, checked before anything of it is built or fetched:
+    the engine's shape caps, and at most HEADLIGHT_MODEL_MAX_MB of float32 weights (4 bytes a
+    parameter), so the MODELS_KEPT models kept at once stay within a stated budget."""
+    return LoadLimits(max_parameters=budget_bytes(MODEL_MAX_MB_ENV, MODEL_MAX_MB) // 4)
+
+
+@st.cache_resource(max_entries=MODELS_KEPT, show_spinner="Loading the model…")
 def get_model(source: str) -> Model:
     """One shared model per source for every session (never mutated by a run)."""
-    return load_model(resolve_source(source))
+    return load_model(resolve_source(source), limits=model_limits())
 
 
 # ---------------------------------------------------------------- runs

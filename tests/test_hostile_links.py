@@ -68,3 +68,20 @@ def test_a_dropped_text_of_impossible_length_is_refused(raw):
     assert not at.exception
     assert "-character text" not in said and raw not in said
     assert "The link's value for text_dropped was not used" in said
+
+
+def test_a_models_folder_model_over_the_servers_weight_budget_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    """HEADLIGHT_MODEL_MAX_MB bounds each kept model's float32 weights; the check reads the config only."""
+    from checkpoints import hf_config, write_checkpoint
+
+    import state
+
+    write_checkpoint(tmp_path / "wide", hf_config(hidden_size=512, intermediate_size=2048, num_attention_heads=8))
+    monkeypatch.setenv("HEADLIGHT_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv(state.MODEL_MAX_MB_ENV, "1")  # 262,144 parameters; this one has about 6.4 million
+    assert state.model_limits().max_parameters == 262_144
+    at, _ = open_link(None, model="folder:wide")
+    assert not at.exception
+    said = "\n".join(str(e.value) for e in at.get("error")) + "\n".join(str(e.value) for e in at.get("text"))
+    assert "could not be loaded" in said and "6.3 million parameters (25 MB as float32), more than the 0.3 million (1 MB)" in said, said
+    assert str(tmp_path) not in said

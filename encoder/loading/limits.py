@@ -50,8 +50,16 @@ class LoadLimits:
     def check_parameters(self, name: str, n_parameters: int) -> None:
         if n_parameters > self.max_parameters:
             raise ModelLoadError(
-                f"{name} has {n_parameters / 1e9:.2f} billion parameters ({4 * n_parameters / 1e9:.1f} GB as "
-                f"float32), more than the {self.max_parameters / 1e9:.2f} billion Headlight loads.")
+                f"{name} has {_parameters(n_parameters)} parameters ({_megabytes(4 * n_parameters)} as float32), "
+                f"more than the {_parameters(self.max_parameters)} ({_megabytes(self.max_bytes)}) Headlight loads.")
+
+
+def _parameters(n: int) -> str:
+    return f"{n / 1e9:.2f} billion" if n >= 1e9 else f"{n / 1e6:.1f} million"
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 _WORDS = {"layers": "layers", "width": "as its width", "heads": "attention heads",
