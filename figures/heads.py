@@ -38,6 +38,7 @@ STATISTIC_NAMES = {
     "entropy": ("Entropy of each row", "nats"),
     "cls": ("Mass on [CLS]", "share"),
     "sep": ("Mass on [SEP]", "share"),
+    "first": ("Mass on the first token", "share"),
     "punct": ("Mass on . and , (Clark)", "share"),
     "punct_any": ("Mass on any punctuation (P*)", "share"),
     "prev": ("Mass on the previous token", "share"),

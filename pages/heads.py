@@ -20,6 +20,9 @@ PATTERN_RULES = {
     "[CLS] sink": f"mass on [CLS] ≥ {analysis.SINK_THRESHOLD}: most tokens park their attention on [CLS].",
     "[SEP] sink": f"mass on [SEP] ≥ {analysis.SINK_THRESHOLD}: most tokens park their attention on [SEP], often a "
                   "“no-op” (Clark et al. §3.3).",
+    "first-token sink": f"mass on the first token ≥ {analysis.SINK_THRESHOLD} (Clark's sink threshold; decoders "
+                        "only, in place of the [CLS] and [SEP] rules): most tokens park their attention on the "
+                        "first token, the attention sink of causal models (Xiao et al. 2024).",
     "punctuation": f"mass on “.” and “,” ≥ {analysis.SINK_THRESHOLD} (Clark et al.'s punct, full stops and commas "
                    "only): attention goes to commas and full stops.",
     "previous token": f"mass on the previous token ≥ {analysis.OFFSET_THRESHOLD}: each token looks one step back.",
@@ -57,10 +60,15 @@ run = state.open_page(
 stats = analysis.head_patterns(analysis.head_statistics(run))  # one row per (layer, head), 0-based
 arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads)  # (L, H) each
           for name in analysis.STATISTICS}
+# The model's own terms: a decoder has no [CLS] or [SEP] and never sees the next token (its maps would
+# be all 0), but parks its weight on the first token; in an encoder the first token is [CLS] itself.
+hidden_statistics = {"cls", "sep", "next"} if run.causal else {"first"}
+hidden_patterns = {"[CLS] sink", "[SEP] sink", "next token"} if run.causal else {"first-token sink"}
+shown_statistics = [name for name in analysis.STATISTICS if name not in hidden_statistics]
 
 st.subheader("Statistics, layer by layer")
 columns = st.columns(4, gap="small")
-for index, name in enumerate(analysis.STATISTICS):
+for index, name in enumerate(shown_statistics):
     title, unit = STATISTIC_NAMES[name]
     with columns[index % 4]:
         key = f"chart_statistic_{name}"
@@ -72,14 +80,18 @@ st.caption(f"Each map is layers (down) × heads (across), computed as Clark et a
            "punct_any (Headlight's broader variant, not used by the rules) every Unicode punctuation token. "
            "Entropy is in nats, each row smoothed to 0.9999·α + 0.0001/T as theirs is; a uniform row has ln T. "
            "Distance (Headlight's own) is the attention-weighted |i − j| in tokens. Look for bright single cells: "
-           "heads with one job.")
+           "heads with one job."
+           + (f" {ui.markdown_literal(run.model_name)} is a decoder: its attention is causal, so there is no "
+              "[CLS] or [SEP] and no next token to look at; the first token takes their place as the sink "
+              "(first, summed over rows / T like the others: the first row can see only it, which adds 1/T)."
+              if run.causal else ""))
 
 st.subheader("Every head, sortable")
-table = stats.assign(layer=stats["layer"] + 1, head=stats["head"] + 1)
+table = stats.assign(layer=stats["layer"] + 1, head=stats["head"] + 1).drop(columns=sorted(hidden_statistics))
 st.session_state["_hs_table_order"] = list(zip(stats["layer"], stats["head"], strict=True))
 st.dataframe(table, key="tbl_head_statistics", on_select=open_selected_row, selection_mode="single-row",
              hide_index=True, height=320,
-             column_config={name: st.column_config.NumberColumn(format="%.3f") for name in analysis.STATISTICS}
+             column_config={name: st.column_config.NumberColumn(format="%.3f") for name in shown_statistics}
              | {"reason": st.column_config.TextColumn("why this pattern", width="large")})
 st.caption("Click a column header to sort (e.g. by prev to find previous-token heads); select a row to open "
            "that head. Layers and heads are counted from 1.")
@@ -110,7 +122,7 @@ for pattern in analysis.PATTERNS:
     title = f"{pattern[0].upper()}{pattern[1:]} · {count} · {PATTERN_RULES[pattern]}"
     ui.chart(figures.gallery(matrices, heads, members["reason"].tolist(), title, importance=sizes),
              key, on_select=lambda key=key: open_clicked(key))
-empty = [p for p in analysis.PATTERNS if not (stats["pattern"] == p).any()]
+empty = [p for p in analysis.PATTERNS if p not in hidden_patterns and not (stats["pattern"] == p).any()]
 if empty:
     st.caption(f"No head on this text: {', '.join(empty)}.")
 

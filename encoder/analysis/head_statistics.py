@@ -12,6 +12,15 @@ thresholds named after the paper mean what they meant there:
   Headlight's broader variant, every token made of Unicode punctuation (P*), under its own name;
 - entropy smooths each row to 0.9999·α + 0.0001/T first ("smooth to avoid NaNs"), in nats.
 distance (the attention-weighted |i − j|) is Headlight's own, not the paper's.
+
+Decoders (causal attention) have no [CLS] or [SEP]: most of their heads park their weight on the
+first token instead (the "attention sink" of Xiao et al. 2024, whatever that token is, BOS or the
+first word). `first` is the mass on position 0, as Clark's masses are (Σ over rows / T), and a
+"first-token sink" is a head with first ≥ SINK_THRESHOLD (0.6, Clark's threshold for [CLS] and
+[SEP]). The rule is used for causal attention only, where it takes the place of the [CLS] and
+[SEP] rules; in an encoder the first token is [CLS], which its own rule already covers. In a
+causal run the first row can see nothing but the first token, so it adds 1/T to `first`
+whatever the head does (0.14 on 7 tokens, 0.002 on 512).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from scipy.special import entr
 
 from ..run import Run
 
-STATISTICS = ("entropy", "cls", "sep", "punct", "punct_any", "prev", "self", "next", "distance")
+STATISTICS = ("entropy", "cls", "sep", "first", "punct", "punct_any", "prev", "self", "next", "distance")
 
 # Clark et al.'s punctuation: the two tokens their notebook selects (`token == "." or token == ","`).
 CLARK_PUNCTUATION = frozenset({".", ","})
@@ -46,12 +55,15 @@ BROAD_FRACTION = 0.8
 PATTERN_RULES: tuple[tuple[str, float, str], ...] = (
     ("cls", SINK_THRESHOLD, "[CLS] sink"),
     ("sep", SINK_THRESHOLD, "[SEP] sink"),
+    ("first", SINK_THRESHOLD, "first-token sink"),  # causal attention only (see the module docstring)
     ("punct", SINK_THRESHOLD, "punctuation"),  # Clark's "." and "," (not punct_any)
     ("prev", OFFSET_THRESHOLD, "previous token"),
     ("next", OFFSET_THRESHOLD, "next token"),
     ("self", OFFSET_THRESHOLD, "self"),
 )
 PATTERNS = (*(rule[2] for rule in PATTERN_RULES), "broad", "mixed")
+ENCODER_ONLY_RULES = frozenset({"cls", "sep", "next"})  # no meaning under a causal mask (next is always 0)
+CAUSAL_ONLY_RULES = frozenset({"first"})
 
 _WORD_MARKERS = ("##", "Ġ", "▁")  # WordPiece continuation, byte-level BPE and SentencePiece spaces
 
@@ -104,6 +116,7 @@ def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask
     As Clark et al.'s code computes them (see the module docstring), with T the number of tokens:
     entropy: mean over query rows of −Σ_j α'_ij ln α'_ij, α' = 0.9999·α + 0.0001/T, in nats (a
     uniform row gives ln T). cls / sep / punct / punct_any: Σ over rows of the mass on those keys, / T.
+    first: Σ_i a[i, 0] / T, the mass on the first token (a decoder's sink).
     prev / self / next: Σ_i a[i, i−1], a[i, i], a[i, i+1], / T (a row without that key adds 0).
     distance (Headlight's): mean over rows of Σ_j a_ij |i − j|, the attention-weighted distance in tokens.
     punct_any_mask defaults to punct_mask.
@@ -123,6 +136,7 @@ def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask
         "entropy": entr(smoothed).sum(axis=-1).mean(axis=-1),
         "cls": mass_on(cls_mask),
         "sep": mass_on(sep_mask),
+        "first": attentions[..., 0].mean(axis=-1),  # Σ_i a[i, 0] / T
         "punct": mass_on(punct_mask),
         "punct_any": mass_on(punct_mask if punct_any_mask is None else punct_any_mask),
         "prev": _diagonal_mass(attentions, -1),
@@ -132,26 +146,43 @@ def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask
     }
 
 
-def statistics_frame(arrays: dict[str, np.ndarray], n_tokens: int | None = None) -> pd.DataFrame:
-    """(L, H) arrays -> one row per (layer, head), layers first; `attrs["n_tokens"]` keeps T for `head_patterns`."""
+def statistics_frame(arrays: dict[str, np.ndarray], n_tokens: int | None = None,
+                     causal: bool | None = None) -> pd.DataFrame:
+    """(L, H) arrays -> one row per (layer, head), layers first; `attrs["n_tokens"]` keeps T and
+    `attrs["causal"]` whether the attention was causal, for `head_patterns`."""
     n_layers, n_heads = next(iter(arrays.values())).shape
     layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
     frame = pd.DataFrame({"layer": layer, "head": head, **{name: arrays[name].ravel() for name in STATISTICS}})
     if n_tokens is not None:
         frame.attrs["n_tokens"] = int(n_tokens)
+    if causal is not None:
+        frame.attrs["causal"] = bool(causal)
     return frame
 
 
 def head_statistics(run: Run) -> pd.DataFrame:
     """One row per (layer, head): 0-based `layer`, `head`, then the columns of `STATISTICS`."""
     masks = token_classes(run.tokens, run.special)
-    return statistics_frame(head_statistic_arrays(run.attentions, *masks), run.n_tokens)
+    return statistics_frame(head_statistic_arrays(run.attentions, *masks), run.n_tokens, bool(run.causal))
 
 
-def classify_head(values: dict[str, float], n_tokens: int | None) -> tuple[str, str]:
-    """(pattern, reason) for one head's statistics; see `head_patterns`."""
+def is_causal_table(stats: pd.DataFrame) -> bool:
+    """Whether `stats` describes causal attention: `attrs["causal"]` when set, else the trace a causal
+    mask leaves in the table itself, next = 0 exactly for every head (a softmax never gives exactly 0
+    to every next token by chance), which survives averaging over a corpus."""
+    causal = stats.attrs.get("causal")
+    if causal is not None:
+        return bool(causal)
+    return "next" in stats and len(stats) > 0 and bool((stats["next"] == 0).all())
+
+
+def classify_head(values: dict[str, float], n_tokens: int | None, causal: bool = False) -> tuple[str, str]:
+    """(pattern, reason) for one head's statistics; see `head_patterns`. Under causal attention the
+    first-token rule replaces the [CLS], [SEP] (and next-token) rules; otherwise it is not used."""
+    skipped = ENCODER_ONLY_RULES if causal else CAUSAL_ONLY_RULES
+    rules = [rule for rule in PATTERN_RULES if rule[0] not in skipped and rule[0] in values]
     passed = [(values[column] / threshold, column, threshold, name)
-              for column, threshold, name in PATTERN_RULES
+              for column, threshold, name in rules
               if np.isfinite(values[column]) and values[column] >= threshold]
     if passed:
         _, column, threshold, name = max(passed, key=lambda rule: rule[0])
@@ -161,22 +192,25 @@ def classify_head(values: dict[str, float], n_tokens: int | None) -> tuple[str, 
         if values["entropy"] >= broad_entropy:
             return "broad", (f"entropy = {values['entropy']:.2f} ≥ {BROAD_FRACTION} · ln {n_tokens}"
                              f" = {broad_entropy:.2f}")
-    candidates = [(values[c] / t, c, t) for c, t, _ in PATTERN_RULES if np.isfinite(values[c])]
+    candidates = [(values[c] / t, c, t) for c, t, _ in rules if np.isfinite(values[c])]
     if not candidates:
         return "mixed", "no statistic reaches its threshold"
     _, column, threshold = max(candidates)
     return "mixed", f"no statistic reaches its threshold (highest: {column} = {values[column]:.2f} < {threshold})"
 
 
-def head_patterns(stats: pd.DataFrame, n_tokens: int | None = None) -> pd.DataFrame:
+def head_patterns(stats: pd.DataFrame, n_tokens: int | None = None, causal: bool | None = None) -> pd.DataFrame:
     """A copy of `stats` with `pattern` (one of `PATTERNS`) and `reason` (the threshold that placed it).
 
     A head takes the pattern of `PATTERN_RULES` whose statistic exceeds its threshold by the
     largest factor; else "broad" when entropy ≥ BROAD_FRACTION · ln T; else "mixed". T comes from
     `n_tokens` or `stats.attrs["n_tokens"]` (set by `head_statistics`); without it no head is broad.
+    causal (default: `is_causal_table`) picks the decoder's rules: a first-token sink instead of
+    [CLS] and [SEP] sinks.
     """
     n_tokens = n_tokens if n_tokens is not None else stats.attrs.get("n_tokens")
-    placed = [classify_head(values, n_tokens) for values in stats.to_dict("records")]
+    causal = is_causal_table(stats) if causal is None else causal
+    placed = [classify_head(values, n_tokens, causal) for values in stats.to_dict("records")]
     result = stats.copy()
     result["pattern"] = [pattern for pattern, _ in placed]
     result["reason"] = [reason for _, reason in placed]
