@@ -62,6 +62,22 @@ class Walkthrough:
     recomposition_error: float  # max |layer_output − the captured hidden state|
 
 
+def walkthrough_unavailable(model) -> str | None:
+    """Why `walkthrough` cannot follow `model`, in one sentence naming it; None for a native encoder.
+
+    The stages are recomputed from the native engine's own modules (one fused Q/K/V projection,
+    LayerNorm, an additive position table, a two-matrix feed-forward); a model run through
+    transformers has none of them, and a decoder's layers (RMSNorm, rotary positions, grouped-query
+    attention, a gated feed-forward in Llama) would need stages of their own."""
+    if hasattr(model, "encoder"):
+        return None
+    config = model.config
+    kind = "an encoder–decoder" if getattr(config, "encoder_decoder", False) else "a decoder"
+    return (f"{model.name} is {kind} run through transformers: the walk-through recomputes a native BERT-style "
+            f"encoder layer stage by stage (fused Q/K/V, LayerNorm, a position table, a two-matrix feed-forward), "
+            f"which this model's {getattr(config, 'family', 'transformers')} layers do not have.")
+
+
 def walkthrough(model: Model, run: Run, layer: int = 0, head: int = 0) -> Walkthrough:
     """Recompute layer `layer` (0-based) of `run` stage by stage, showing head `head` in detail."""
     config = model.config

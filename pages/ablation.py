@@ -11,6 +11,7 @@ import state
 import ui
 from encoder import ablation
 from encoder.analysis import sentence_similarity
+from encoder.heads.features import features_unavailable
 from figures import ablation as figures
 
 TOP_ROWS = 12  # rows of the ranking table shown (the grid shows every head)
@@ -36,16 +37,23 @@ def clear() -> None:
     st.session_state.abl_off = []
 
 
-run = state.open_page(
+state.page_header(
     ":material/block: Head ablation",
     "Switch heads off (their output is set to zero before W_O, Michel et al. 2019) and run the text again. Click "
     "cells of a grid, or pick heads in the list.",
 )
 model = state.page_model()
+if (why := ablation.ablation_unavailable(model) or features_unavailable(model)) is not None:  # before any run
+    st.info(ui.markdown_literal(why), icon=":material/info:")
+    st.stop()
+run = state.page_run()
 source = state.current_input().source
 n_layers, n_heads = run.n_layers, run.n_heads
 all_heads = list(range(n_layers * n_heads))
-st.session_state.setdefault("abl_rank", True)
+# Ranking every head alone costs L·H + 1 passes: on by default only where that is no longer than the
+# default model's at 512 tokens (SmolLM2's 271 passes of a long text would take minutes).
+ranking_cost = ablation.ranking_cost(model, run.n_tokens)
+st.session_state.setdefault("abl_rank", ranking_cost <= 1)
 
 with st.spinner("Training the sentiment classifier (once per model, for every session)…", show_time=True):
     classifier, training_seconds = state.get_sentence_classifier(source)
@@ -63,9 +71,12 @@ with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
     st.multiselect("Heads switched off", all_heads, key="abl_off", format_func=head_name, width=640,
                    placeholder="Choose heads…")
     st.button("Switch all back on", key="ablbtn_clear", on_click=clear, icon=":material/restart_alt:")
+    cost_note = ("batched passes, a few seconds per text" if ranking_cost <= 1 else
+                 f"off by default here: {len(all_heads) + 1} passes of {model.name} over {run.n_tokens} tokens, about "
+                 f"{ranking_cost:.0f} times the work of ranking all-MiniLM-L6-v2's heads on 512 tokens")
     st.toggle("Rank every head", key="abl_rank",
               help=f"Switch each of the {len(all_heads)} heads off alone and measure what changes "
-                   "(batched passes, a few seconds per text; kept for every session).")
+                   f"({cost_note}; kept for every session).")
 off = tuple(divmod(i, n_heads) for i in st.session_state.abl_off)
 ablated = state.get_ablated_run(source, run.tokenized.text_a, run.tokenized.text_b, off)
 

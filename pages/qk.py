@@ -10,6 +10,7 @@ import state
 import ui
 from encoder import export
 from encoder.analysis import qk_walkthrough
+from encoder.analysis.qk import qk_unavailable
 from figures import qk as figures
 
 state.page_header(":material/calculate: Q·K walk-through",
@@ -17,7 +18,15 @@ state.page_header(":material/calculate: Q·K walk-through",
                   "scores every key by the dot product q · k, divides by √d_head, and turns the scores into weights "
                   "that sum to 1 with a softmax (Vaswani et al. 2017, eq. 1). Here are the actual numbers of one head.")
 
+model = state.page_model()
+if (why := qk_unavailable(model)) is not None:  # said before the text is run
+    st.info(ui.markdown_literal(why), icon=":material/info:")
+    st.stop()
 run = state.page_run(qkv=True)
+if run.queries is None:  # the adapter kept none: its recomputed scores missed the captured attention
+    st.info(ui.markdown_literal(getattr(run, "qkv_unavailable", None) or f"{model.name} gave no queries and keys."),
+            icon=":material/info:")
+    st.stop()
 labels = run.tokenized.labels
 
 ui.single_head(run.n_layers, run.n_heads)

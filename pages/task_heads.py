@@ -10,18 +10,23 @@ import streamlit as st
 
 import state
 import ui
+from encoder.heads.features import features_unavailable
 from figures import task_heads as figures
 
 VIEWS = ("One head's attention", "Mean-pooling weights")
 MAX_WORD_ROWS = 12  # rows of the word table shown before it scrolls
 
-run = state.open_page(
+state.page_header(
     ":material/label: Task heads",
     "The tutorial's two task heads on top of the pretrained encoder, which stays frozen: a sentence classifier (the "
     "mean of the token vectors, then one linear layer) and a token tagger (one linear layer on every token). Only the "
     "linear layers are trained, on assets/sentiment.csv and assets/ner.tsv.",
 )
 model = state.page_model()
+if (why := features_unavailable(model)) is not None:  # said before the text is run or anything trained
+    st.info(ui.markdown_literal(why), icon=":material/info:")
+    st.stop()
+run = state.page_run()
 source = state.current_input().source
 n_layers = run.n_layers
 ui.single_head(run.n_layers, run.n_heads)
@@ -70,11 +75,13 @@ with left:
                  "each token's vector holds; the classifier then reads the mean of the vectors.")
     else:
         n_tokens = run.n_tokens
+        causal_note = (f" {model.name} is a decoder: each token's vector has seen only the tokens before it, "
+                       "so the later tokens hold more of the sentence." if run.causal else "")
         ui.chart(figures.pooling_bars(np.full(n_tokens, 1.0 / n_tokens), run.tokenized.labels,
                                       f"Mean pooling: every token counts 1/{n_tokens}"), "taskchart_pooling",
-                 "The sentence vector is the plain mean of the token vectors ([CLS] and [SEP] included, padding "
+                 "The sentence vector is the plain mean of the token vectors (special tokens included, padding "
                  "left out), so no token counts more than another here: what matters is what attention put into "
-                 "each token's vector.")
+                 "each token's vector." + causal_note)
 with right:
     label = classifier.labels[predicted]
     st.metric("Prediction for this text", label, f"P({label}) = {probabilities[predicted]:.1%}", delta_color="off",

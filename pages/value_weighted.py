@@ -19,6 +19,10 @@ run = state.open_page(
     "Weight”). Heavy attention to [CLS] or [SEP] often carries little.",
 )
 labels = run.tokenized.labels
+if np.isnan(run.value_output_norms).all():  # the transformers adapter found no value/output projections
+    st.info(ui.markdown_literal(f"{run.model_name}'s attention layers have no value and output projections "
+                                "Headlight knows, so ‖v W_O‖ cannot be measured."), icon=":material/info:")
+    st.stop()
 
 ui.single_head(run.n_layers, run.n_heads)
 with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
@@ -30,13 +34,20 @@ weighted_all = value_weighted(run)  # (L, H, T, T)
 alpha = run.attentions[layer, head].astype(np.float64)  # (T, T)
 weighted = normalize_rows(weighted_all[layer, head])  # (T, T), rows sum to 1 like α
 zmax = float(max(alpha.max(), weighted.max()))
-special = np.asarray(run.special)
+# The model's own sink: [CLS] and [SEP] in an encoder; in a decoder the first token, where most
+# heads park the weight a causal row has nowhere else to put.
+if run.causal:
+    special = np.arange(run.n_tokens) == 0
+    sink_name, sink_help = "the first token", f"the first token, {labels[0]} (a decoder's attention sink)"
+else:
+    special = np.asarray(run.special)
+    sink_name, sink_help = "special tokens", "[CLS] and [SEP]"
 on_special_alpha = float(alpha[:, special].sum(axis=1).mean())
 on_special_weighted = float(weighted[:, special].sum(axis=1).mean())
 
 with st.container(horizontal=True):
-    st.metric("Attention on special tokens (α)", f"{on_special_alpha:.0%}",
-              help="Mean over query rows of the weight on [CLS] and [SEP].")
+    st.metric(f"Attention on {sink_name} (α)", f"{on_special_alpha:.0%}",
+              help=ui.markdown_literal(f"Mean over query rows of the weight on {sink_help}."))
     st.metric("…of what is carried (value-weighted)", f"{on_special_weighted:.0%}",
               f"{(on_special_weighted - on_special_alpha) * 100:+.0f} points", delta_color="off",
               help="The same share after weighting each key by the length of its vector, rows renormalised.")

@@ -13,7 +13,7 @@ from encoder import geometry
 from encoder import lesson as lessons
 from encoder.analysis import head_statistics
 from encoder.positional import decompose_input, sinusoidal_table
-from encoder.walkthrough import walkthrough
+from encoder.walkthrough import walkthrough, walkthrough_unavailable
 from figures import embeddings as embedding_figures
 from figures import walkthrough as figures
 
@@ -27,12 +27,16 @@ def literal(text: str) -> str:
 
 # ---------------------------------------------------------------- the session's choices
 
-run = state.open_page(
+state.page_header(
     ":material/school: Walk-through",
     "Follow your text through one layer of the encoder, one stage at a time, with the real numbers at each stage. "
     "Pick the layer and the head; *Lesson mode* shows one stage per screen with a question to the class.",
 )
 model = state.page_model()
+if (why := walkthrough_unavailable(model)) is not None:  # said before the text is run
+    st.info(ui.markdown_literal(why), icon=":material/info:")
+    st.stop()
+run = state.page_run()
 
 ui.single_head(run.n_layers, run.n_heads)
 all_steps = list(range(len(lessons.STEPS)))
