@@ -261,3 +261,81 @@ def _rgb(color: str) -> tuple[int, int, int]:
         return tuple(int(color[i: i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
     parts = color[color.index("(") + 1: color.index(")")].split(",")
     return tuple(round(float(p)) for p in parts[:3])  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- long texts: a window, top keys, names
+# At 512 tokens a whole token × token map is ~1.5 px a cell: labels every 8th token, a map that reads as
+# blank. The pages that draw such maps show a labelled window or a few top keys instead, with the
+# whole map as an unlabelled overview beside it.
+
+WINDOW_TOKENS = 48  # the Attention page's readable window: every label fits at 1280 px wide
+OVERVIEW_PX = 360  # the whole map's overview: a shape, not labels
+
+
+def token_name(label: str, position: int | None = None) -> str:
+    """A token named in a sentence: its text quoted, so a comma reads “,” and never merges with the
+    sentence's own punctuation; with its position "“like” ·179" when given."""
+    name = f"“{label}”"
+    return name if position is None else f"{name} ·{position}"
+
+
+def window_names(labels: Sequence[str], start: int) -> list[str]:
+    """Unique category names of a span of tokens, numbered by their true positions ('it ·213')."""
+    return [f"{plotly_text(label)} ·{start + i}" for i, label in enumerate(labels)]
+
+
+def labelled_axis(names: Sequence[str], labels: Sequence[str], title: str, tickangle: int = 0) -> dict:
+    """A category axis with every token labelled by its text (the position stays in the hover)."""
+    return dict(type="category", tickmode="array", tickvals=list(names), ticktext=[plotly_text(t) for t in labels],
+                showgrid=False, automargin=True, tickangle=tickangle, title=dict(text=plotly_text(title)))
+
+
+def window_height(n_rows: int) -> int:
+    """A labelled map's height: a line of text per row, plus room for the title and the key labels."""
+    return int(max(360, 190 + 18 * n_rows))
+
+
+def top_positions(rows: np.ndarray, k: int, keep: Sequence[int] = ()) -> np.ndarray:
+    """Sorted positions (C,) that are among the k largest of any row of `rows` (R, T), plus `keep`:
+    the columns a top-k view draws, in text order so that neighbours stay neighbours."""
+    rows = np.atleast_2d(np.nan_to_num(np.asarray(rows, dtype=np.float64), nan=-np.inf))
+    k = max(1, min(int(k), rows.shape[-1]))
+    top = np.argsort(-rows, axis=-1, kind="stable")[:, :k]
+    return np.union1d(top.ravel(), np.asarray(list(keep), dtype=int)).astype(int)
+
+
+def overview_image(matrix: np.ndarray, title: str, *, window: tuple[tuple[int, int], tuple[int, int]] | None = None,
+                   color_scale: str = DEFAULT_COLOR_SCALE, log: bool = False, value_name: str = "weight",
+                   signed: bool = False) -> go.Figure:
+    """The whole (R, C) map as one palette image (a few KB where an exact heatmap of 512 tokens is
+    1.4 MB), with the readable window outlined: where the labelled view sits in the text.
+
+    NaN cells take the background colour. signed: a -bound..bound diverging map, white at 0."""
+    m = np.asarray(matrix, dtype=np.float64)
+    finite = m[np.isfinite(m)]
+    if signed:
+        bound = float(np.max(np.abs(finite))) if finite.size else 1.0
+        bound = bound or 1.0
+        indices = color_indices(np.nan_to_num(m), 255, vmin=-bound, vmax=bound)
+        colors = palette(SIGNED_COLOR_SCALE, 255)
+        bar = colorbar_trace(SIGNED_COLOR_SCALE, False, bound, title=value_name, vmin=-bound)
+    else:
+        vmax = float(finite.max()) if finite.size else 1.0
+        indices = color_indices(np.nan_to_num(m), 255, log=log, vmax=max(vmax, 1e-9))
+        colors = palette(color_scale, 255)
+        bar = colorbar_trace(color_scale, log, max(vmax, 1e-9), title=value_name)
+    indices = np.where(np.isfinite(m), indices, 255).astype(np.uint8)  # 255: the palette's background
+    n_rows, n_cols = m.shape
+    image = go.Image(source=png_data_uri(indices, colors), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip")
+    shapes = []
+    if window is not None:
+        (r0, r1), (c0, c1) = window
+        shapes.append(dict(type="rect", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
+                           line=dict(color="#e4572e", width=2)))
+    bar.marker.colorbar.update(thickness=10, len=0.6)
+    layout = base_layout(title, OVERVIEW_PX + 110, shapes=shapes,
+                         xaxis=dict(range=[-0.5, n_cols - 0.5], showgrid=False, zeroline=False,
+                                    title=dict(text=f"column, 0–{n_cols - 1}")),
+                         yaxis=dict(range=[n_rows - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x",
+                                    title=dict(text=f"row, 0–{n_rows - 1}")))
+    return go.Figure([image, bar], layout)
