@@ -10,33 +10,40 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import axis_ticks, base_layout, colorscale, plotly_text, position_labels
+from .common import axis_ticks, base_layout, colorscale, labelled_axis, plotly_text
 
 TOP_MARK_COLOR = "white"
 AGREED_COLOR = "#e4572e"  # outline of the tokens every method ranks in its top k
 
 
 def methods_figure(rows: np.ndarray, methods: Sequence[str], labels: Sequence[str], top: np.ndarray,
-                   agreed: np.ndarray, title: str, k: int) -> go.Figure:
+                   agreed: np.ndarray, title: str, k: int, columns: Sequence[int] | None = None) -> go.Figure:
     """rows (M, T): each method's row, summing to 1; top (M, T) bool: the method's k largest;
-    agreed (T,) bool: in every method's top k. One colour scale for all rows."""
-    x = position_labels(labels)
+    agreed (T,) bool: in every method's top k. One colour scale for all rows.
+
+    columns: the key positions to draw (a window or the methods' top keys of a long text), each
+    labelled by its text; the colour scale stays the whole rows' so a narrower view is not brighter.
+    """
+    columns = np.arange(len(labels)) if columns is None else np.asarray(columns, dtype=int)
+    shown = [labels[c] for c in columns]
+    x = [f"{plotly_text(labels[c])} ·{c}" for c in columns]
     y = [plotly_text(m) for m in methods]
     heatmap = go.Heatmap(
-        z=np.asarray(rows, dtype=np.float32), x=x, y=y, zmin=0.0, zmax=float(np.max(rows)) or 1.0,
-        colorscale=colorscale("Cividis"), xgap=1, ygap=3,
+        z=np.asarray(rows, dtype=np.float32)[:, columns], x=x, y=y, zmin=0.0, zmax=float(np.max(rows)) or 1.0,
+        colorscale=colorscale("Cividis"), xgap=1 if len(columns) <= 64 else 0, ygap=3,  # gaps: grey lines at 512
         colorbar=dict(thickness=12, len=0.9, title=dict(text="share", side="right")),
         hovertemplate="%{y}<br>key %{x}: %{z:.4f}<extra></extra>",
     )
-    method_index, token_index = np.nonzero(top)
+    method_index, column_index = np.nonzero(np.asarray(top)[:, columns])
     marks = go.Scatter(
-        x=[x[t] for t in token_index], y=[y[m] for m in method_index], mode="text", text=["●"] * len(token_index),
+        x=[x[c] for c in column_index], y=[y[m] for m in method_index], mode="text", text=["●"] * len(column_index),
         textfont=dict(color=TOP_MARK_COLOR, size=11), hoverinfo="skip", showlegend=False,
     )
-    shapes = [dict(type="rect", xref="x", yref="paper", x0=t - 0.5, x1=t + 0.5, y0=0, y1=1,
-                   line=dict(color=AGREED_COLOR, width=3)) for t in np.flatnonzero(agreed)]
-    layout = base_layout(title, 170 + 62 * len(methods), shapes=shapes,
-                         xaxis=dict(axis_ticks(labels), tickangle=-60, title=dict(text="key token")),
+    shapes = [dict(type="rect", xref="x", yref="paper", x0=c - 0.5, x1=c + 0.5, y0=0, y1=1,
+                   line=dict(color=AGREED_COLOR, width=3)) for c in np.flatnonzero(np.asarray(agreed)[columns])]
+    xaxis = (dict(labelled_axis(x, shown, "key token", tickangle=-60)) if len(columns) <= 64
+             else dict(axis_ticks(labels), tickangle=-60, title=dict(text="key token")))
+    layout = base_layout(title, 170 + 62 * len(methods), shapes=shapes, xaxis=xaxis,
                          yaxis=dict(type="category", autorange="reversed", automargin=True, showgrid=False))
     fig = go.Figure([heatmap, marks], layout)
     fig.add_annotation(x=1, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="right", showarrow=False,
