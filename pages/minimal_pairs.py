@@ -10,11 +10,14 @@ import state
 import ui
 from encoder import export
 from encoder.analysis import minimal_pair
+from encoder.attention_view import window_span
 from figures import minimal_pairs as figures
+from figures.common import WINDOW_TOKENS, token_name, top_positions
 
 DEFAULT_A = "The trophy didn't fit in the suitcase because it was too big."
 DEFAULT_B = "The trophy didn't fit in the suitcase because it was too small."
-TYPED, SIDEBAR = "Typed here", "The sidebar's text and second sentence"
+WINDOW_SIZES = (0, 24, 48, 96)  # as on the Attention page; 0: the whole map
+TOP_BARS = 16  # a long text's bars: the words either text's followed word looks at most
 
 
 def open_selected_row() -> None:
@@ -23,84 +26,129 @@ def open_selected_row() -> None:
         ui.select_layer_and_head(*st.session_state["_mp_table_order"][rows[0]])
 
 
+def use_example_in_sidebar() -> None:
+    """Copy the example pair into the sidebar (text and second sentence), where it can be edited:
+    the app has one place to type text."""
+    st.session_state["text"] = st.session_state.get("mp_text_a", DEFAULT_A)
+    st.session_state["pair"] = st.session_state.get("mp_text_b", DEFAULT_B)
+
+
 def main() -> None:
     """The page, as a function: its run and figures are locals, not globals that the callbacks
     defined here (kept by Streamlit for the session) would keep alive."""
     state.page_header(":material/difference: Minimal pairs",
-                      "Change one word and watch the heads. In “The trophy didn't fit in the suitcase because it was "
-                      "too big / small” the word “it” means the trophy, then the suitcase: do any heads follow? "
-                      "Subwords are merged into words and the two texts aligned word by word.")
+                      "Change a word or two and watch the heads. The two texts run through the model separately; "
+                      "their words (subwords merged) are aligned, and the heads ranked by how far each word's "
+                      "attention moves between them.")
 
     source = state.current_input()
-    st.session_state.setdefault("mp_text_a", DEFAULT_A)
-    st.session_state.setdefault("mp_text_b", DEFAULT_B)
-    has_pair = bool(source.text_b)
-    ui.keep_valid("mp_source", [TYPED, SIDEBAR] if has_pair else [TYPED], TYPED)
-    origin = st.radio("Texts", [TYPED, SIDEBAR], key="mp_source", horizontal=True,
-                      captions=["", "" if has_pair else "type a second sentence in the sidebar first"],
-                      help="The sidebar's pair is read here as two separate texts, each run alone.")
-    if origin == SIDEBAR and has_pair:
-        text_a, text_b = source.text_a, source.text_b or ""
-        st.text(f"A: {text_a}\nB: {text_b}")
+    session = st.session_state
+    if source.text_b:
+        text_a, text_b = source.text_a, source.text_b
+        st.caption("A is the sidebar's text, B its second sentence; each runs on its own here, not as one pair.")
     else:
-        left, right = st.columns(2)
-        text_a = left.text_input("Text A", key="mp_text_a", max_chars=2000)
-        text_b = right.text_input("Text B", key="mp_text_b", max_chars=2000)
+        # Without a second sentence there is nothing of the person's to compare: show an example pair
+        # (an old link's typed texts, else the trophy), and one click makes it theirs to edit.
+        text_a, text_b = session.setdefault("mp_text_a", DEFAULT_A), session.setdefault("mp_text_b", DEFAULT_B)
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.caption("The sidebar has no second sentence, so this is an example pair. To compare your own, type "
+                       "A as the sidebar's text and B as its second sentence.")
+            st.button("Edit this pair in the sidebar", key="mp_use_example", on_click=use_example_in_sidebar,
+                      width="content")
+        st.text(f"A: {text_a}\nB: {text_b}")
     if not text_a.strip() or not text_b.strip():
-        ui.show_problem("info", "Type two texts to compare.")
-        st.stop()
+        ui.show_problem("info", "Type two texts to compare: the sidebar's text and its second sentence.")
+        return
     if state.current_model() is None:
-        st.stop()
+        return
     try:
         run_a = state.get_run(source.source, text_a, None)
         run_b = state.get_run(source.source, text_b, None)
     except ValueError as error:
         ui.show_problem("warning", "These texts cannot be compared.", str(error))
-        st.stop()
+        return
     pair = minimal_pair(run_a, run_b)
     labels = pair.labels
+    most = pair.head_changes.iloc[0]
+    most_changed = int(most["layer"]), int(most["head"])
 
     ui.clamp_layer_and_head(run_a.n_layers, run_a.n_heads)
-    ui.keep_valid("mp_word", list(range(len(labels))),
-                  next((i for i, label in enumerate(labels) if label.lower() == "it"), min(1, len(labels) - 1)))
+    pair_key = (source.source, text_a, text_b)
+    if session.get("_mp_pair") != pair_key:
+        # A new pair: what was followed may now be another word or a [SEP], and another head may
+        # change most. Follow the first word that differs and open on that head; a link's own
+        # choices hold on its first view.
+        first_view = "_mp_pair" not in session
+        session["_mp_pair"] = pair_key
+        linked = session.get("mp_word")
+        if not (first_view and isinstance(linked, int) and 0 <= linked < len(labels) and not pair.special[linked]):
+            session["mp_word"] = pair.first_changed_word()
+        if not (first_view and session.get("_link_chose_head")):
+            ui.select_layer_and_head(*most_changed)
+    ui.keep_valid("mp_word", list(range(len(labels))), pair.first_changed_word())
+    ui.keep_valid("mp_window", list(WINDOW_SIZES), WINDOW_TOKENS)
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         st.select_slider("Layer", options=range(1, run_a.n_layers + 1), key="layer", width=240)
         st.select_slider("Head", options=[ui.MEAN_HEAD, *range(1, run_a.n_heads + 1)], key="head", width=320,
                          help="“mean” averages the layer's heads.")
         word = st.selectbox("Word to follow", range(len(labels)), key="mp_word", width=260,
                             format_func=lambda i: f"{labels[i]} ·{i}")
+        window = WINDOW_SIZES[0]
+        if len(labels) > WINDOW_SIZES[1]:
+            window = st.selectbox("Readable window", WINDOW_SIZES, key="mp_window", width=220,
+                                  format_func=lambda n: "off: the whole map" if n == 0 else f"{n} words",
+                                  help="A long text has too many words to label: the window shows this many "
+                                       "around the followed word, every one labelled, with the whole map below "
+                                       "the table.")
     layer, head = ui.layer_and_head()
-
+    if (layer, head) == most_changed:
+        st.caption(f"Layer {layer + 1}, head {head + 1} is the head whose attention changes most between the two "
+                   "texts (the table's first row). Pick another head above or in the table.")
 
     def at_head(matrices: np.ndarray) -> np.ndarray:
         """(L, H, W, W) -> the selected head's (W, W), or the mean over the layer's heads."""
         return matrices[layer].mean(axis=0) if head < 0 else matrices[layer, head]
 
-
     where = f"layer {layer + 1}, " + ("mean of heads" if head < 0 else f"head {head + 1}")
-    difference = figures.difference_heatmap(at_head(pair.difference), labels, f"Attention in B minus A, {where}")
+    span = window_span(len(labels), word, window) if 0 < window < len(labels) else None
+    title = f"Attention in B minus A, {where}"
+    difference = figures.difference_heatmap(at_head(pair.difference), labels,
+                                            title if span is None else f"{title}: words {span[0]}–{span[1] - 1}",
+                                            span)
     left, right = st.columns([3, 2])
     with left:
         ui.chart(difference, "chart_mp_difference",
                  "Red: B attends more than A; blue: less. Rows are query words, columns key words; a label "
-                 "“big → small” marks the words that differ, ∅ a word only one text has (blank cells).")
+                 "“big → small” marks the words that differ, ∅ a word only one text has (blank cells)."
+                 + ("" if span is None else f" The window holds the {span[1] - span[0]} words around "
+                                            f"{token_name(labels[word], word)}, coloured against its own largest "
+                                            "change."))
     with right:
         changes = pair.head_changes.assign(layer=pair.head_changes["layer"] + 1, head=pair.head_changes["head"] + 1)
-        st.session_state["_mp_table_order"] = list(zip(pair.head_changes["layer"], pair.head_changes["head"],
-                                                       strict=True))
+        session["_mp_table_order"] = list(zip(pair.head_changes["layer"], pair.head_changes["head"], strict=True))
         st.markdown("**Heads that change most**")
         st.dataframe(changes, key="tbl_mp_changes", on_select=open_selected_row, selection_mode="single-row",
-                     hide_index=True, height=440,
+                     hide_index=True, height=440 if span is None else 300,
                      column_config={"js": st.column_config.ProgressColumn(
                          "Jensen–Shannon distance", min_value=0.0, max_value=float(changes["js"].max()) or 1.0,
                          format="%.3f")})
         st.caption("Mean over the shared words of the JS distance between a word's rows in A and B (0 = the same "
                    "rows; at most √ln 2 ≈ 0.83); bars are relative to the largest. Select a row to show that head.")
+        if span is not None:
+            ui.chart(figures.difference_overview(at_head(pair.difference), f"The whole map, {len(labels)} words",
+                                                 span), "chart_mp_overview",
+                     "The outline is the window beside it. Choose “off” above for the whole map with labels.")
 
-    ui.chart(figures.word_rows(at_head(pair.attention_a)[word], at_head(pair.attention_b)[word], labels,
-                               f"Where “{labels[word]}” looks in A and in B, {where}"), "chart_mp_word",
-             "The chosen word's attention in each text. For the trophy pair, compare the bars on “trophy” and "
-             "“suitcase”.")
+    row_a, row_b = at_head(pair.attention_a)[word], at_head(pair.attention_b)[word]
+    positions = None if span is None else top_positions(np.stack([row_a, row_b]), TOP_BARS, keep=[word])
+    word_title = f"Where “{labels[word]}” looks in A and in B, {where}"
+    if positions is not None:
+        word_title += f": the {TOP_BARS} words it looks at most in each"
+    default_pair = (text_a, text_b) == (DEFAULT_A, DEFAULT_B)
+    ui.chart(figures.word_rows(row_a, row_b, labels, word_title, positions), "chart_mp_word",
+             "The chosen word's attention in each text."
+             + (" In the trophy pair “it” means the trophy in A and the suitcase in B: follow “it” and compare its bars on "
+                "“trophy” and “suitcase”." if default_pair else ""))
     ui.export_buttons("minimal-pair", lambda: export.attention_long_csv(pair.difference, labels, labels), difference,
                       {"A": run_a, "B": run_b})
 

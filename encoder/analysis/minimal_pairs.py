@@ -37,11 +37,27 @@ class MinimalPair:
     attention_b: np.ndarray  # float64 (L, H, W, W)
     difference: np.ndarray  # float64 (L, H, W, W): attention_b − attention_a
     head_changes: pd.DataFrame  # layer, head, js: most changed first
+    special: list[bool]  # per slot: a special token ([CLS], [SEP]) in the text(s) that hold it
 
     @property
     def paired(self) -> np.ndarray:
         """bool (W,): slots where both texts have a word."""
         return np.array([a is not None and b is not None for a, b in self.slots], dtype=bool)
+
+    @property
+    def changed(self) -> np.ndarray:
+        """bool (W,): slots whose words differ, or that only one text has (case-insensitive)."""
+        return np.array([a is None or b is None or self.words_a[a].lower() != self.words_b[b].lower()
+                         for a, b in self.slots], dtype=bool)
+
+    def first_changed_word(self) -> int:
+        """The slot to follow first: the first word that differs between the texts (the point of the
+        pair), else the first word that is not a special token, else 0."""
+        readable = ~np.array(self.special, dtype=bool)
+        for candidates in (self.changed & readable, readable):
+            if candidates.any():
+                return int(np.flatnonzero(candidates)[0])
+        return 0
 
 
 def run_words(run: Run) -> tuple[list[str], np.ndarray]:
@@ -85,6 +101,12 @@ def _slot_label(a: str | None, b: str | None) -> str:
     return f"{a} → ∅" if a is not None else f"∅ → {b}"
 
 
+def _special_words(run: Run) -> list[bool]:
+    """Per word of `run_words`: whether it is one special token."""
+    groups = word_groups(run.word_ids, run.segment_ids, list(range(run.n_tokens)))
+    return [all(run.special[p] for p in group) for group in groups]
+
+
 def minimal_pair(run_a: Run, run_b: Run) -> MinimalPair:
     """Align two runs word by word and rank their heads by how much their attention differs.
 
@@ -97,6 +119,7 @@ def minimal_pair(run_a: Run, run_b: Run) -> MinimalPair:
     words_a, attention_a = run_words(run_a)
     words_b, attention_b = run_words(run_b)
     slots = align_words(words_a, words_b)
+    special_a, special_b = _special_words(run_a), _special_words(run_b)
     placed_a = _on_slots(attention_a, [a for a, _ in slots])  # (L, H, W, W)
     placed_b = _on_slots(attention_b, [b for _, b in slots])
     paired_a = [a for a, b in slots if a is not None and b is not None]  # P paired words, in A
@@ -115,4 +138,5 @@ def minimal_pair(run_a: Run, run_b: Run) -> MinimalPair:
         words_a=words_a, words_b=words_b, slots=slots,
         labels=[_slot_label(None if a is None else words_a[a], None if b is None else words_b[b]) for a, b in slots],
         attention_a=placed_a, attention_b=placed_b, difference=placed_b - placed_a, head_changes=changes,
+        special=[(a is not None and special_a[a]) or (b is not None and special_b[b]) for a, b in slots],
     )
