@@ -37,7 +37,7 @@ def test_rollout_page_shows_rollout_and_flow(model):
     np.testing.assert_allclose(array(chart(at, "Rollout through layer 6")["data"][0]["z"]), expected[-1], atol=1e-6)
     bars = chart(at, "Each input token's share, through layer 6")["data"]
     np.testing.assert_allclose(array(bars[0]["y"]), expected[-1][0], atol=1e-9)
-    np.testing.assert_allclose(array(bars[1]["y"]), expected[-1][10], atol=1e-9)  # "it" by default
+    np.testing.assert_allclose(array(bars[1]["y"]), expected[-1][2], atol=1e-9)  # "animal": the Attention page's
     flow = normalize_rows(attention_flow(run.attentions))
     np.testing.assert_allclose(array(chart(at, "Attention flow through layer 6")["data"][0]["z"]), flow, atol=1e-6)
     assert download_labels(at).count("Figure (HTML)") == 2
@@ -57,7 +57,7 @@ def test_rollout_follows_fusion_residual_layer_and_token(model):
                                atol=1e-6)
     bars = chart(at, "Each input token's share, through layer 3")["data"]
     np.testing.assert_allclose(array(bars[1]["y"]), expected[8], atol=1e-9)
-    assert "street ·8" in bars[1]["name"]
+    assert "“street” ·8" in bars[1]["name"]
 
 
 def test_flow_beyond_its_limit_is_a_message_not_a_chart():
@@ -164,7 +164,7 @@ def test_methods_rows_share_one_scale_and_agreement_is_marked(model):
     at = app_test("methods", text=TEXT, layer=4, head=2, meth_query=10)
     assert not at.exception
     run = model.run(TEXT)
-    spec = chart(at, "Where it ·10 draws from, layer 4, head 2")
+    spec = chart(at, "Where “it” ·10 draws from, layer 4, head 2")
     rows = array(spec["data"][0]["z"])
     assert spec["data"][0]["y"] == ["raw α (head 2)", "rollout (all heads)", "flow (all heads)",
                                     "value-weighted (head 2)"]
@@ -186,10 +186,20 @@ def test_methods_rows_share_one_scale_and_agreement_is_marked(model):
 def test_minimal_pairs_difference_and_ranking(model):
     from encoder.analysis import minimal_pair
 
-    at = app_test("minimal_pairs", layer=1, head=7)
+    at = app_test("minimal_pairs")
     assert not at.exception
     pair = minimal_pair(model.run("The trophy didn't fit in the suitcase because it was too big."),
                         model.run("The trophy didn't fit in the suitcase because it was too small."))
+    # It opens on the head that changes most, following the word that differs...
+    top_layer, top_head = (int(v) for v in pair.head_changes.loc[0, ["layer", "head"]])
+    assert chart(at, f"Attention in B minus A, layer {top_layer + 1}, head {top_head + 1}")
+    assert chart(at, "Where “big → small” looks in A and in B")
+    assert "trophy" in " ".join(str(c.value) for c in at.caption)  # the example's own hint, for the example
+    # ...until the person picks another head and word.
+    at.session_state["layer"], at.session_state["head"] = 1, 7
+    at.session_state["mp_word"] = pair.labels.index("it")
+    at.run()
+    assert not at.exception
     spec = chart(at, "Attention in B minus A, layer 1, head 7")
     np.testing.assert_allclose(array(spec["data"][0]["z"]), pair.difference[0, 6], atol=1e-6)
     assert "big → small" in " ".join(spec["data"][0]["y"])
@@ -205,9 +215,13 @@ def test_minimal_pairs_difference_and_ranking(model):
 def test_minimal_pairs_reads_the_sidebar_pair(model):
     from encoder.analysis import minimal_pair
 
-    at = app_test("minimal_pairs", text="The cat sat on the mat.", pair="The dog sat on the mat.",
-                  mp_source="The sidebar's text and second sentence", head="mean")
+    at = app_test("minimal_pairs", text="The cat sat on the mat.", pair="The dog sat on the mat.")
     assert not at.exception
+    assert "sidebar's text" in " ".join(str(c.value) for c in at.caption)
+    assert "trophy" not in " ".join(str(c.value) for c in at.caption)  # the caption speaks of these texts
+    assert chart(at, "Where “cat → dog” looks in A and in B")
+    at.session_state["layer"], at.session_state["head"] = 1, "mean"
+    at.run()
     pair = minimal_pair(model.run("The cat sat on the mat."), model.run("The dog sat on the mat."))
     spec = chart(at, "Attention in B minus A, layer 1, mean of heads")
     np.testing.assert_allclose(array(spec["data"][0]["z"]), pair.difference[0].mean(axis=0), atol=1e-6)
