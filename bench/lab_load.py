@@ -1,13 +1,15 @@
 """Everyone else's Attention first view, alone and while Lab trainings run (issue 16 §6), in Chromium.
 
-    python -m bench.lab_load [--views 5] [--trainings 3] [--steps 2000] [--training-timeout 900]
+    python -m bench.lab_load [--rounds 2] [--views 3] [--trainings 3] [--steps 2000]
 
 Starts its own `streamlit run app.py` (bench/app_server.py; the server's own environment, so
 HEADLIGHT_LAB_WORKERS and friends apply) and Debian's Chromium (bench/browser.py). A first view is
 a new browser context (a new Streamlit session) opening the Attention page on a text no one has
 opened before (so the run cache never answers), timed from navigation until every chart is drawn.
 
-1. warm-up: one first view (loads the model), not counted;
+Other work on a shared machine comes and goes, so the phases alternate, --rounds times:
+
+1. warm-up (once): one first view (loads the model), not counted;
 2. alone: --views first views, one after another;
 3. --trainings Lab tabs press Train on causal reverse, --steps steps, the page's defaults otherwise
    (2 layers, 4 heads, d = 64: the causal model never reaches the 99% that stops a run early), and
@@ -17,7 +19,8 @@ opened before (so the run cache never answers), timed from navigation until ever
    priority, which the server never sees. --lab-browser-nice 0 measures with it;
 4. during: --views first views while those trainings wait or run; each is printed with what the
    Lab tabs showed just after it (running / waiting / done) and the load average;
-5. the trainings are left to finish (up to --training-timeout), and each one's "Training time".
+5. the trainings are left to finish, each tab's "Training time" (in its worker) and the seconds
+   from Train to its result (waiting included) are printed, and the tabs closed.
 
 Prints the medians, their ratio against the target (during ≤ 1.5 × alone), and the 1-minute load
 average at each phase: the machine is shared, so other work shows there.
@@ -87,8 +90,8 @@ def training_seconds(app: App) -> str:
     text = app.page.evaluate(MAIN_TEXT_JS)
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        if line.strip() == "Training time" and index + 1 < len(lines):
-            return lines[index + 1].strip()
+        if line.strip() == "Training time":
+            return next((later.strip() for later in lines[index + 1:] if later.strip()), "?")
     return "?"
 
 
@@ -107,13 +110,21 @@ def measure(browser, base: str, phase: str, views: int, labs: list[App]) -> list
     return seconds
 
 
-def finish(labs: list[App], timeout: float) -> None:
+def finish(labs: list[App], pressed: float, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(lab_state(lab) != "done" for lab in labs):
-        time.sleep(2)
+    finished: dict[int, float] = {}
+    while time.monotonic() < deadline and len(finished) < len(labs):
+        for number, lab in enumerate(labs, 1):
+            if number not in finished and lab_state(lab) == "done":
+                finished[number] = time.monotonic() - pressed
+        time.sleep(0.5)
     for number, lab in enumerate(labs, 1):
-        state = lab_state(lab)
-        print(f"  training {number}: {state}" + (f", training time {training_seconds(lab)}" if state == "done" else ""))
+        if number in finished:
+            print(f"  training {number}: training time {training_seconds(lab)}, result {finished[number]:.0f} s "
+                  "after Train")
+        else:
+            print(f"  training {number}: {lab_state(lab)} after {timeout:.0f} s")
+        lab.page.context.close()
 
 
 def niced_chromium(niceness: int, folder: Path) -> Path:
@@ -136,40 +147,46 @@ def run(args: argparse.Namespace, base: str) -> None:
         try:
             print(f"warm-up first view (loads the model): {first_view(browser, base, 'Warm up the model.'):.2f} s",
                   flush=True)
-            loads = {"alone": load_average()}
-            alone = measure(browser, base, "alone", args.views, [])
-            labs = [start_training(lab_browser, base, args.steps) for _ in range(args.trainings)]
-            print(f"{args.trainings} Lab trainings pressed (causal reverse, {args.steps} steps): "
-                  f"{' '.join(lab_state(lab) for lab in labs)}", flush=True)
-            loads["during (start)"] = load_average()
-            during = measure(browser, base, "during", args.views, labs)
-            loads["during (end)"] = load_average()
+            alone, during, loads = [], [], {"alone": [], "during": []}
+            for round_number in range(1, args.rounds + 1):
+                print(f"round {round_number}", flush=True)
+                loads["alone"].append(load_average())
+                alone += measure(browser, base, "alone", args.views, [])
+                pressed = time.monotonic()
+                labs = [start_training(lab_browser, base, args.steps) for _ in range(args.trainings)]
+                print(f"  {args.trainings} Lab trainings pressed (causal reverse, {args.steps} steps): "
+                      f"{' '.join(lab_state(lab) for lab in labs)}", flush=True)
+                loads["during"].append(load_average())
+                during += measure(browser, base, "during", args.views, labs)
+                loads["during"].append(load_average())
+                finish(labs, pressed, args.training_timeout)
             report(alone, during, loads)
-            finish(labs, args.training_timeout)
         finally:
             lab_browser.close()
             browser.close()
 
 
-def report(alone: list[float], during: list[float], loads: dict[str, float]) -> None:
+def report(alone: list[float], during: list[float], loads: dict[str, list[float]]) -> None:
     median_alone, median_during = statistics.median(alone), statistics.median(during)
     ratio = median_during / median_alone
     print(f"\nAttention first view, median of {len(alone)}: alone {median_alone:.2f} s "
           f"(range {min(alone):.2f}-{max(alone):.2f}), during the trainings {median_during:.2f} s "
           f"(range {min(during):.2f}-{max(during):.2f}): {ratio:.2f}× "
           f"(target ≤ {TARGET}×: {'met' if ratio <= TARGET else 'NOT met'})")
-    print("load average (1 min): " + ", ".join(f"{phase} {value:.1f}" for phase, value in loads.items())
+    print("load average (1 min): " + ", ".join(f"{phase} {' '.join(f'{v:.1f}' for v in values)}"
+                                               for phase, values in loads.items())
           + f" on {os.cpu_count()} cores", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--views", type=int, default=5, help="first views per phase (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="alone-then-during rounds (default 2)")
+    parser.add_argument("--views", type=int, default=3, help="first views per phase and round (default 3)")
     parser.add_argument("--trainings", type=int, default=3, help="Lab tabs that train at once (default 3)")
     parser.add_argument("--steps", type=int, default=2000, help="steps of each training (default 2000, the "
                                                                 "page's largest)")
     parser.add_argument("--training-timeout", type=float, default=900.0,
-                        help="seconds to wait for the trainings to finish at the end (default 900)")
+                        help="seconds to wait for a round's trainings to finish (default 900)")
     parser.add_argument("--lab-browser-nice", type=int, default=10,
                         help="OS priority of the Chromium that holds the Lab tabs (default 10; 0: as the rest)")
     args = parser.parse_args()
