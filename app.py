@@ -19,10 +19,12 @@ import state
 import ui
 import url
 
-# An emoji icon: a Material icon here makes the browser fetch the favicon from Google's font CDN.
-st.set_page_config(page_title="Headlight", page_icon="🔦", layout="wide")
-state.tune_allocator()  # once per process: see there why a server of many sessions needs it
 ui.init_session(state.DEFAULT_TEXT)
+# An emoji icon: a Material icon here makes the browser fetch the favicon from Google's font CDN.
+# Presentation mode starts with the sidebar folded away, so the page has the whole projector.
+st.set_page_config(page_title="Headlight", page_icon="🔦", layout="wide",
+                   initial_sidebar_state="collapsed" if ui.presenting() else "auto")
+state.tune_allocator()  # once per process: see there why a server of many sessions needs it
 ui.keep_widget_state()
 
 MODEL_KINDS = {"Bundled": "ready offline", "Models folder": "set up by whoever runs this server",
@@ -115,6 +117,11 @@ with st.sidebar:
     if uses != "nothing":
         with st.expander("Model", icon=":material/memory:"):
             model_picker()
+    st.toggle("Presentation mode", key="present",
+              help="Large text and charts that fit the screen, on every page, for a projector. The link carries "
+                   "it; fold the sidebar away with « at its top.")
+if ui.presenting():
+    st.html(ui.PRESENT_CSS)
 
 current = state.current_input()
 for note in [*st.session_state.pop("_link_notes", []), *url.fit_notes(current.text_a, current.text_b)]:

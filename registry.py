@@ -92,8 +92,7 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page("pages/attention.py", "Attention", ":material/grid_on:", "attention", "att_", "Look", default=True,
          link={"att_hide_special": bool, "att_renormalize": bool, "att_merge": bool, "att_scale": str,
-               "att_log": str, "att_block": str, "att_follow": Int(), "att_window": Int(1, 4096),
-               "att_present": bool, "att_compare": str}),
+               "att_log": str, "att_block": str, "att_follow": Int(), "att_window": Int(1, 4096), "att_compare": str}),
     Page("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embeddings", "emb_", "Look",
          link={"emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": Ints(12),
                "emb_compare": str}),

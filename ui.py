@@ -14,7 +14,7 @@ import streamlit as st
 
 import registry
 import url
-from figures.common import CHART_CONFIG
+from figures.common import CHART_CONFIG, for_projector
 
 STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -23,7 +23,7 @@ EXPLORER_JS = ("explorer_payload.js", "explorer_colours.js", "explorer.js")
 EXPLORER_KEY = "hl_attention_explorer"
 _STATIC_LOCK = threading.Lock()  # outside every page prefix: a component's state cannot be written back
 MEAN_HEAD = url.MEAN_HEAD  # the head selector's extra choice: the mean over a layer's heads
-SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head")
+SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head", "present")
 _MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
 
 
@@ -31,6 +31,25 @@ def markdown_literal(text: str) -> str:
     """Text that st.caption / st.write show exactly as typed: Markdown characters escaped.
     For names people choose (a model folder, a Hub id) inside our own sentences."""
     return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in text)
+
+
+def presenting() -> bool:
+    """Whether the app is in presentation mode (the sidebar's toggle, carried in the link)."""
+    return bool(st.session_state.get("present"))
+
+
+# Presentation mode, on every page: text at least 16 px (18 px body), compact spacing, so that a
+# projector at 1024 x 768 shows a page's main chart; figures get the same sizes (`for_projector`).
+PRESENT_CSS = """<style>
+[data-testid="stMain"] .block-container { padding-top: 3.5rem; padding-bottom: 1rem; }
+[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
+[data-testid="stMain"] [data-testid="stWidgetLabel"] p, [data-testid="stMain"] button p { font-size: 18px !important; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 17px !important; }
+[data-testid="stMain"] h2 { font-size: 34px !important; padding: 0.2rem 0 !important; }
+[data-testid="stMain"] h3 { font-size: 26px !important; }
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] code { font-size: 17px !important; }
+[data-testid="stMain"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
+</style>"""
 
 
 def show_problem(kind: str, headline: str, detail: str | None = None) -> None:
@@ -46,6 +65,8 @@ def chart(fig: go.Figure, key: str | None = None, caption: str | None = None,
           on_select: Callable[[], None] | None = None) -> None:
     """A Plotly figure at full width with the app's modebar; clickable points when `on_select`."""
     options = dict(on_select=on_select, selection_mode="points") if on_select else {}
+    if presenting():
+        fig = for_projector(fig)
     st.plotly_chart(fig, width="stretch", key=key, config=CHART_CONFIG, **options)
     if caption:
         st.caption(caption)

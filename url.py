@@ -22,7 +22,7 @@ PLAIN_LIMIT = 2_000  # up to this many URL characters a text travels as itself, 
 # Beyond, it travels zlib-compressed in URL-safe base64. Streamlit's server (Tornado) refuses
 # request lines over 64 KiB, and some proxies cap URLs lower; 32,000 characters leave room.
 MAX_LINK_CHARS = 32_000
-SHARED_KEYS = ("text", "pair", "model", "layer", "head")
+SHARED_KEYS = ("text", "pair", "model", "layer", "head", "present")
 TEXT_KEYS = ("text", "pair")
 COMPRESSED = "z"  # ?textz=... holds the compressed text
 DROPPED = "_dropped"  # ?text_dropped=12345: the text (that many characters) did not fit
@@ -117,6 +117,10 @@ def read_link(session: MutableMapping) -> list[str]:
         if key in params:
             value = params[key]
             session.setdefault(key, value if value == MEAN_HEAD else _as_int(value, 1))
+    # Presentation mode is the whole app's; links made before said att_present (the Attention page's).
+    for key in ("present", "att_present"):
+        if params.get(key) in ("0", "1"):
+            session.setdefault("present", params[key] == "1")
     for key, setting in registry.link_settings().items():
         if key in params:
             try:
@@ -142,6 +146,8 @@ def write_link(current, page: registry.Page, session: MutableMapping) -> None:
     for key in ("layer", "head"):
         if key in session:
             wanted[key] = str(session[key])
+    if session.get("present"):
+        wanted["present"] = "1"
     for key in page.link:
         if session.get(key) is not None:
             wanted[key] = write_setting(session[key])

@@ -130,6 +130,29 @@ def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype
 
 # Plotly's modebar for st.plotly_chart(config=...): no logo, and a sharp PNG for slides.
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+PROJECTOR_PX = 16  # presentation mode: no text smaller than this, on any chart
+
+
+def for_projector(fig: go.Figure, min_px: int = PROJECTOR_PX) -> go.Figure:
+    """A copy of `fig` whose every text is at least `min_px` (titles `min_px` + 4), for a projector.
+
+    Sizes set explicitly anywhere (axis ticks, legends, colour bars, annotations) are raised too;
+    text that inherits the layout's font follows it."""
+    out = go.Figure(fig)
+    raise_to = lambda size, floor=min_px: max(size or 0, floor)
+    out.update_layout(font_size=raise_to(out.layout.font.size), legend_font_size=raise_to(out.layout.legend.font.size))
+    if out.layout.title.text:
+        out.update_layout(title_font_size=raise_to(out.layout.title.font.size, min_px + 4))
+    out.for_each_xaxis(lambda axis: axis.update(tickfont_size=raise_to(axis.tickfont.size),
+                                                title_font_size=raise_to(axis.title.font.size)))
+    out.for_each_yaxis(lambda axis: axis.update(tickfont_size=raise_to(axis.tickfont.size),
+                                                title_font_size=raise_to(axis.title.font.size)))
+    for annotation in out.layout.annotations:
+        annotation.font.size = raise_to(annotation.font.size)
+    for trace in out.data:
+        if getattr(trace, "colorbar", None) is not None and "colorbar" in trace:
+            trace.colorbar.tickfont.size = raise_to(trace.colorbar.tickfont.size)
+    return out
 
 
 def matrix_layout(row_labels: Sequence[str], col_labels: Sequence[str], title: str, height: int = 560,
@@ -269,7 +292,7 @@ def _rgb(color: str) -> tuple[int, int, int]:
 # whole map as an unlabelled overview beside it.
 
 WINDOW_TOKENS = 48  # the Attention page's readable window: every label fits at 1280 px wide
-OVERVIEW_PX = 360  # the whole map's overview: a shape, not labels
+OVERVIEW_PX = 380  # the whole map's overview, in px: a shape, not labels
 
 
 def token_name(label: str, position: int | None = None) -> str:
@@ -333,9 +356,16 @@ def overview_image(matrix: np.ndarray, title: str, *, window: tuple[tuple[int, i
         shapes.append(dict(type="rect", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
                            line=dict(color="#e4572e", width=2)))
     bar.marker.colorbar.update(thickness=10, len=0.6)
-    layout = base_layout(title, OVERVIEW_PX + 110, shapes=shapes,
+    layout = base_layout(title, OVERVIEW_PX, shapes=shapes,
                          xaxis=dict(range=[-0.5, n_cols - 0.5], showgrid=False, zeroline=False,
                                     title=dict(text=f"column, 0–{n_cols - 1}")),
                          yaxis=dict(range=[n_rows - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x",
                                     title=dict(text=f"row, 0–{n_rows - 1}")))
     return go.Figure([image, bar], layout)
+
+
+def colorbar_on_top(trace: go.Heatmap) -> None:
+    """A short horizontal colour bar above the map's top right corner: beside the map it takes
+    ~70 px of width, which a labelled window of 48 columns needs for its labels."""
+    trace.colorbar.update(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom", yref="paper", len=0.3,
+                          thickness=8, ypad=2, nticks=4, title=dict(side="top"))

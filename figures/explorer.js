@@ -193,8 +193,10 @@ function draw(inst) {
   }
   main.box.dataset.state = shown.exact ? "exact" : "approximate";
   const hover = shown.hover ? rows(shown.hover, nRows, nCols) : null;
-  heatmap(inst, main, inst.templates.main, rows(shown.flat, nRows, nCols), header.titles[layer][slot],
+  const firstDraw = !main.plot.dataset.drawn;
+  const plotted = heatmap(inst, main, inst.templates.main, rows(shown.flat, nRows, nCols), header.titles[layer][slot],
     header.configs.heatmap, hover);
+  if (firstDraw && header.present) Promise.resolve(plotted).then(() => fitToScreen(inst, { scroll: true }));
   main.caption.textContent = header.captions[layer][slot];
   if (inst.charts.window) {
     const { rows: [r0, r1], cols: [c0, c1] } = header.window;
@@ -259,6 +261,51 @@ function drawGrids(inst, layer, head, nHeads) {
     }
   }
 }
+
+// Presentation mode: the sliders at the top of the screen (under Streamlit's bar) and the main map
+// below them, as tall as the screen leaves, at any projector size; refitted when the window is
+// resized (issue 17 §6: at 1280 x 720 only 60 px of the map showed).
+function fitToScreen(inst, { scroll = false } = {}) {
+  const plot = inst.charts?.main?.plot;
+  const controls = inst.root?.querySelector(".hl-controls");
+  if (!inst.header?.present || !plot?.layout || !controls || !inst.Plotly) return;
+  const bar = document.querySelector('[data-testid="stHeader"]');
+  const barBottom = bar ? Math.max(0, bar.getBoundingClientRect().bottom) : 0;
+  if (scroll) {
+    controls.scrollIntoView({ block: "start" });
+    const scroller = scrollParent(controls);
+    const gap = controls.getBoundingClientRect().top - barBottom - 4;
+    if (gap < 0) scroller.scrollBy(0, gap);
+  }
+  const above = plot.getBoundingClientRect().top - controls.getBoundingClientRect().top;
+  const height = Math.max(240, Math.floor(window.innerHeight - barBottom - above - 16));
+  if (Math.abs((plot.layout.height || 0) - height) < 2) return;
+  // Row labels at least PROJECTOR_ROW_PX apart: on a short screen every second (third...) is named.
+  const axis = inst.templates.main.layout.yaxis;
+  const update = { height };
+  if (axis.tickvals && axis.ticktext) {
+    const margin = plot.layout.margin || {};
+    const rowsFit = Math.max(2, Math.floor((height - (margin.t || 0) - (margin.b || 0)) / PROJECTOR_ROW_PX));
+    const step = Math.max(1, Math.ceil(axis.tickvals.length / rowsFit));
+    update["yaxis.tickvals"] = axis.tickvals.filter((_, i) => i % step === 0);
+    update["yaxis.ticktext"] = axis.ticktext.filter((_, i) => i % step === 0);
+  }
+  inst.Plotly.relayout(plot, update);
+}
+
+const PROJECTOR_ROW_PX = 20; // a 17 px label and a little air
+
+function scrollParent(node) {
+  for (let p = node.parentElement; p; p = p.parentElement) {
+    const overflow = getComputedStyle(p).overflowY;
+    if ((overflow === "auto" || overflow === "scroll") && p.scrollHeight > p.clientHeight) return p;
+  }
+  return document.scrollingElement;
+}
+
+window.addEventListener("resize", () => {
+  for (const inst of instances.values()) fitToScreen(inst);
+});
 
 // Thumbnails keep square pixels at any width: the height follows the width the chart got (a
 // fixed height stretched the tiles on narrow or wide screens).

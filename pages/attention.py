@@ -193,7 +193,8 @@ def main() -> None:
     state.page_header(":material/grid_on: Attention")
     run = state.page_run()
     compare_options, compare_infos = compare_choices(state.current_input().source)
-    if st.session_state.get("att_present"):
+    present = ui.presenting()
+    if present:
         st.html(PRESENT_CSS)
     spans = unreadable_spans(run.tokenized)
     if spans:
@@ -227,7 +228,6 @@ def main() -> None:
         block = "all"
         if run.is_pair:
             block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
-        present = st.toggle("Presentation mode", key="att_present", help="Large labels and charts for a projector.")
 
     try:
         view = attention_view(run, hide_special, renormalize, merge, block)

@@ -11,7 +11,7 @@ TEXT = "The animal didn't cross the street because it was too tired."
 PAIR = "It was raining."
 # Every Attention option a link carries, each away from its default.
 OPTIONS = {"att_hide_special": "1", "att_renormalize": "0", "att_merge": "1", "att_scale": "Magma",
-           "att_log": "log", "att_block": "A→B", "att_follow": "3", "att_window": "24", "att_present": "1"}
+           "att_log": "log", "att_block": "A→B", "att_follow": "3", "att_window": "24", "present": "1"}
 LONG_TEXT = " ".join(["The cat sat on the mat and looked at the dog."] * 50)  # cut to 512 tokens
 
 # Bounding boxes of drawn chart parts, per chart, in page pixels.
@@ -91,7 +91,8 @@ def test_a_readable_window_at_512_tokens(app: App):
 def test_presentation_mode_on_a_projector(make_app, tmp_path):
     app = make_app()
     app.page.set_viewport_size({"width": 1920, "height": 1080})
-    open_page(app, text=TEXT, layer="2", head="4", att_present="1")
+    open_page(app, text=TEXT, layer="2", head="4", att_present="1")  # a link made before it was the app's
+    app.wait_for_query(present="1")
     app.page.screenshot(path=tmp_path / "presentation-1920.png")
     main = chart_parts(app, ".xtick text")[0] + chart_parts(app, ".ytick text")[0]
     assert main and min(t["size"] for t in main) >= 16, "axis labels of at least 16 px"
