@@ -14,6 +14,7 @@ from .common import (
     SIGNED_COLOR_SCALE,
     axis_ticks,
     base_layout,
+    colorbar_on_top,
     colorscale,
     labelled_axis,
     matrix_layout,
@@ -46,6 +47,7 @@ def difference_heatmap(difference: np.ndarray, labels: Sequence[str], title: str
         hovertemplate="query %{y} → key %{x}<br>B − A: %{z:+.4f}<extra></extra>",
     )
     if span is not None:
+        colorbar_on_top(trace)
         layout = base_layout(title, window_height(len(labels)),
                              xaxis=labelled_axis(names, labels, "key word", tickangle=-90),
                              yaxis=dict(labelled_axis(names, labels, "query word"), autorange="reversed"))

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from .common import (
     axis_ticks,
     base_layout,
+    colorbar_on_top,
     exact_heatmap,
     labelled_axis,
     matrix_layout,
@@ -54,6 +55,7 @@ def share_window(matrix: np.ndarray, labels: Sequence[str], rows: tuple[int, int
     trace = exact_heatmap(window, row_labels, col_labels, row_title="position", col_title="input token",
                           value_name=value_name, log=log)
     trace.update(x=window_names(col_labels, cols[0]), y=window_names(row_labels, rows[0]))
+    colorbar_on_top(trace)
     layout = base_layout(title, window_height(len(window)),
                          xaxis=labelled_axis(trace.x, col_labels, "input token", tickangle=-90),
                          yaxis=dict(labelled_axis(trace.y, row_labels, "position after the layers"),

@@ -33,6 +33,21 @@ def use_example_in_sidebar() -> None:
     st.session_state["pair"] = st.session_state.get("mp_text_b", DEFAULT_B)
 
 
+def changes_table(pair) -> None:
+    """The heads ranked by how much they change; selecting a row shows that head."""
+    changes = pair.head_changes.assign(layer=pair.head_changes["layer"] + 1, head=pair.head_changes["head"] + 1)
+    st.session_state["_mp_table_order"] = list(zip(pair.head_changes["layer"], pair.head_changes["head"],
+                                                   strict=True))
+    st.markdown("**Heads that change most**")
+    st.dataframe(changes, key="tbl_mp_changes", on_select=open_selected_row, selection_mode="single-row",
+                 hide_index=True, height=380,
+                 column_config={"js": st.column_config.ProgressColumn(
+                     "Jensen–Shannon distance", min_value=0.0, max_value=float(changes["js"].max()) or 1.0,
+                     format="%.3f")})
+    st.caption("Mean over the shared words of the JS distance between a word's rows in A and B (0 = the same "
+               "rows; at most √ln 2 ≈ 0.83); bars are relative to the largest. Select a row to show that head.")
+
+
 def main() -> None:
     """The page, as a function: its run and figures are locals, not globals that the callbacks
     defined here (kept by Streamlit for the session) would keep alive."""
@@ -98,7 +113,7 @@ def main() -> None:
             window = st.selectbox("Readable window", WINDOW_SIZES, key="mp_window", width=220,
                                   format_func=lambda n: "off: the whole map" if n == 0 else f"{n} words",
                                   help="A long text has too many words to label: the window shows this many "
-                                       "around the followed word, every one labelled, with the whole map below "
+                                       "around the followed word, every one labelled, with the whole map beside "
                                        "the table.")
     layer, head = ui.layer_and_head()
     if (layer, head) == most_changed:
@@ -115,29 +130,27 @@ def main() -> None:
     difference = figures.difference_heatmap(at_head(pair.difference), labels,
                                             title if span is None else f"{title}: words {span[0]}–{span[1] - 1}",
                                             span)
-    left, right = st.columns([3, 2])
-    with left:
+    caption = ("Red: B attends more than A; blue: less. Rows are query words, columns key words; a label “big → "
+               "small” marks the words that differ, ∅ a word only one text has (blank cells).")
+    if span is None:
+        left, right = st.columns([3, 2])
+        with left:
+            ui.chart(difference, "chart_mp_difference", caption)
+        with right:
+            changes_table(pair)
+    else:
+        # The window takes the page's width: 48 upright labels need about 16 px a column.
         ui.chart(difference, "chart_mp_difference",
-                 "Red: B attends more than A; blue: less. Rows are query words, columns key words; a label "
-                 "“big → small” marks the words that differ, ∅ a word only one text has (blank cells)."
-                 + ("" if span is None else f" The window holds the {span[1] - span[0]} words around "
-                                            f"{token_name(labels[word], word)}, coloured against its own largest "
-                                            "change."))
-    with right:
-        changes = pair.head_changes.assign(layer=pair.head_changes["layer"] + 1, head=pair.head_changes["head"] + 1)
-        session["_mp_table_order"] = list(zip(pair.head_changes["layer"], pair.head_changes["head"], strict=True))
-        st.markdown("**Heads that change most**")
-        st.dataframe(changes, key="tbl_mp_changes", on_select=open_selected_row, selection_mode="single-row",
-                     hide_index=True, height=440 if span is None else 300,
-                     column_config={"js": st.column_config.ProgressColumn(
-                         "Jensen–Shannon distance", min_value=0.0, max_value=float(changes["js"].max()) or 1.0,
-                         format="%.3f")})
-        st.caption("Mean over the shared words of the JS distance between a word's rows in A and B (0 = the same "
-                   "rows; at most √ln 2 ≈ 0.83); bars are relative to the largest. Select a row to show that head.")
-        if span is not None:
+                 f"{caption} The window holds the {span[1] - span[0]} words around {token_name(labels[word], word)}, "
+                 "coloured against its own largest change.")
+        left, right = st.columns(2)
+        with left:
+            changes_table(pair)
+        with right:
             ui.chart(figures.difference_overview(at_head(pair.difference), f"The whole map, {len(labels)} words",
                                                  span), "chart_mp_overview",
-                     "The outline is the window beside it. Choose “off” above for the whole map with labels.")
+                     "The outline is the window above. Choose “off” as the window for the whole map, labelled every "
+                     "few words.")
 
     row_a, row_b = at_head(pair.attention_a)[word], at_head(pair.attention_b)[word]
     positions = None if span is None else top_positions(np.stack([row_a, row_b]), TOP_BARS, keep=[word])
@@ -147,8 +160,8 @@ def main() -> None:
     default_pair = (text_a, text_b) == (DEFAULT_A, DEFAULT_B)
     ui.chart(figures.word_rows(row_a, row_b, labels, word_title, positions), "chart_mp_word",
              "The chosen word's attention in each text."
-             + (" In the trophy pair “it” means the trophy in A and the suitcase in B: follow “it” and compare its bars on "
-                "“trophy” and “suitcase”." if default_pair else ""))
+             + (" In the trophy pair “it” means the trophy in A and the suitcase in B: follow “it” and compare "
+                "its bars on “trophy” and “suitcase”." if default_pair else ""))
     ui.export_buttons("minimal-pair", lambda: export.attention_long_csv(pair.difference, labels, labels), difference,
                       {"A": run_a, "B": run_b})
 

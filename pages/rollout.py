@@ -16,6 +16,7 @@ from figures.common import WINDOW_TOKENS, token_name, top_positions
 
 FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
 WINDOW_SIZES = (0, 24, 48, 96)  # as on the Attention page; 0: the whole map
+LOG_FROM_TOKENS = 64  # the Attention page's automatic log colour starts here
 TOP_BARS = 12  # a long text's bars: each mixture's largest input tokens, every one labelled
 
 
@@ -36,6 +37,9 @@ def main() -> None:
     ui.keep_valid("roll_token", list(range(run.n_tokens)),
                   content_word_position(run.tokens, run.special, run.word_ids))
     ui.keep_valid("roll_window", list(WINDOW_SIZES), WINDOW_TOKENS)
+    # As on the Attention page, a long text opens in log colour: beside [CLS]'s column and the diagonal,
+    # linear colour leaves the shares a reader looks for black.
+    st.session_state.setdefault("roll_log", run.n_tokens >= LOG_FROM_TOKENS)
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         fusion = st.segmented_control("Head fusion", HEAD_FUSIONS, key="roll_fusion",
                                       help="How a layer's heads become one map before the product: their mean, "
@@ -117,16 +121,18 @@ def show_shares(matrix: np.ndarray, labels: list[str], token: int, span: tuple[i
         return heatmap
     heatmap = figures.share_window(matrix, labels, span, span, f"{title}: tokens {span[0]}–{span[1] - 1}", log=log)
     positions = top_positions(np.stack([matrix[0], matrix[token]]), TOP_BARS, keep=[token])
-    left, right = st.columns([3, 2])
+    # The window takes the page's width: 48 upright labels need about 16 px a column.
+    ui.chart(heatmap, key, f"{map_caption} The window holds the {span[1] - span[0]} tokens around "
+                           f"{token_name(labels[token], token)}, coloured against its own largest share.")
+    left, right = st.columns(2)
     with left:
-        ui.chart(heatmap, key, f"{map_caption} The window holds the {span[1] - span[0]} tokens around "
-                               f"{token_name(labels[token], token)}, coloured against its own largest share.")
-    with right:
         ui.chart(figures.share_overview(matrix, f"The whole map, {len(labels)} tokens", (span, span), log=log),
-                 f"{key}_overview", "The outline is the window beside it. Choose “off” above for the whole map "
-                                    "with labels.")
+                 f"{key}_overview", "The outline is the window above. Choose “off” as the window for the whole "
+                                    "map, labelled every few tokens.")
+    with right:
         ui.chart(figures.share_bars([matrix[0], matrix[token]], names, labels,
-                                    f"{bars_title}: the {TOP_BARS} largest of each", positions=positions),
+                                    bars_title.replace("Each input token's share", f"The {TOP_BARS} largest shares"),
+                                    positions=positions),
                  f"{key}_bars", bars_caption)
     return heatmap
 

@@ -60,7 +60,7 @@ def test_rollout_shows_a_labelled_window_and_the_whole_map_beside(long_run):
     assert array(window["data"][0]["z"]).shape == (len(rows), len(rows))
     overview = spec(at, f"The whole map, {long_run.n_tokens} tokens")
     assert overview["layout"]["shapes"], "the overview outlines where the window is"
-    bars = spec(at, "Each input token's share, through layer 6")
+    bars = spec(at, "The 12 largest shares, through layer 6")
     assert_labelled_by_text(*ticks(bars, "xaxis"), labels)
     assert all("“" in bar["name"] for bar in bars["data"])  # legend names quote the token's text
 
