@@ -19,6 +19,7 @@ from .common import DEFAULT_COLOR_SCALE, base_layout, layer_head_map, plotly_tex
 PATTERN_COLORS = {
     "[CLS] sink": "#E69F00", "[SEP] sink": "#D55E00", "punctuation": "#CC79A7", "previous token": "#0072B2",
     "next token": "#56B4E9", "self": "#009E73", "broad": "#7f7f7f", "mixed": "#c8c8c8",
+    "first-token sink": "#F0E442",  # a decoder's [CLS]: Okabe-Ito yellow, unused above
 }
 CELL_PX = 44  # height of a layer's row in the statistic map
 

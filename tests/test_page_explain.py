@@ -83,7 +83,7 @@ def test_head_patterns_page_maps_table_and_gallery(model):
     np.testing.assert_allclose(array(previous["data"][0]["z"]), stats["prev"].to_numpy().reshape(6, 12), rtol=1e-5)
     assert previous["data"][1]["customdata"][14] == [1, 2]  # the marker of layer 2, head 3
     assert len([t for t in titles(at) if t.startswith("Mass on") or t.startswith("Entropy")
-                or t.startswith("Mean distance")]) == len(STATISTICS)
+                or t.startswith("Mean distance")]) == len(STATISTICS) - 1  # "first" repeats [CLS] on an encoder
     table = at.dataframe[0].value
     assert len(table) == 72 and list(table["layer"][:2]) == [1, 1] and list(table["head"][:2]) == [1, 2]
     for pattern, members in stats.groupby("pattern"):

@@ -33,8 +33,7 @@ def _text_of(o) -> str:
 @pytest.mark.parametrize("page", PAGES_WITH_CALLBACKS)
 def test_a_session_holds_no_run_once_the_caches_let_it_go(page):
     text = f"Zebras graze near the {page.replace('_', ' ')} river at dawn."
-    at = app_test(page, text=text, pair=text.replace("Zebras", "Horses") if page == "minimal_pairs" else None,
-                  mp_source="The sidebar's text and second sentence")
+    at = app_test(page, text=text, pair=text.replace("Zebras", "Horses") if page == "minimal_pairs" else None)
     assert not at.exception
     assert alive(Run, "Zebras"), "the page should have run the text (else this test proves nothing)"
     state.run_cache().clear()
