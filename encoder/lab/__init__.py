@@ -4,6 +4,10 @@
     result = train_task("reverse", seed=0)  # result.accuracy, .history, .snapshots, .model
     predict_text(result.model, "31415926").outputs  # ['6', '2', '9', ...]
 
+A server trains in `encoder.lab.pool` instead: a bounded pool of worker processes, one thread each,
+at a lower OS priority, fed by a queue (`shared_pool().submit(training_spec(...))`), so that
+trainings never slow other visitors' pages.
+
 This package never imports streamlit or plotly.
 """
 
