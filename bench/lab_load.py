@@ -37,6 +37,7 @@ from pathlib import Path
 
 from bench.app_server import HOST, free_port, start_server, stop_server, wait_until_healthy
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, MAIN, PAGES, RUN_COUNTER_JS, VIEWPORT, App
+from bench.load import interrupt_on_signals
 
 TARGET = 1.5
 MAIN_TEXT_JS = "() => (document.querySelector('[data-testid=\"stMain\"]') || {innerText: ''}).innerText"
@@ -190,6 +191,7 @@ def main() -> None:
     parser.add_argument("--lab-browser-nice", type=int, default=10,
                         help="OS priority of the Chromium that holds the Lab tabs (default 10; 0: as the rest)")
     args = parser.parse_args()
+    interrupt_on_signals()  # Ctrl+C or SIGTERM still stops the server (and its Lab workers)
     port = free_port()
     log_path = Path(tempfile.gettempdir()) / f"headlight-bench-lab-load-{port}.log"
     print(f"machine: {os.cpu_count()} cores, load average {load_average():.1f}; server log {log_path}; "
