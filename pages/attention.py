@@ -10,13 +10,12 @@ import registry
 import state
 import ui
 import url
+from encoder.analysis import clearest_head, head_sharpness
 from encoder.attention_view import (
     PAIR_BLOCKS,
     AttentionView,
     attention_view,
-    clearest_head,
     content_word_position,
-    head_sharpness,
     row_of_position,
     segment_b_start,
     window_span,

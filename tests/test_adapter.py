@@ -183,7 +183,7 @@ def test_errors_are_plain(llama_folder, bart_folder):
 
 
 def test_bert_like_encoders_are_not_taken_for_decoders():
-    from encoder.adapters import is_adapter_config
+    from encoder.loading.transformers import is_adapter_config
 
     assert is_adapter_config({"model_type": "llama"}) and is_adapter_config({"model_type": "t5"})
     assert not is_adapter_config({"model_type": "xlm-roberta"})  # an encoder (its LM-head variant aside)

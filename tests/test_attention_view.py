@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from encoder.analysis import clearest_head, head_sharpness
 from encoder.attention_view import (
     attention_view,
-    clearest_head,
     content_word_position,
     head_average,
-    head_sharpness,
     merge_groups,
     renormalize_rows,
     row_of_position,

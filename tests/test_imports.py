@@ -63,6 +63,42 @@ def test_no_import_cycle_in_the_engine():
     assert not cycles, "import cycles in encoder/: " + "; ".join(" → ".join([*c, c[0]]) for c in cycles)
 
 
+def package_graph(graph: nx.DiGraph) -> nx.DiGraph:
+    """The engine's rooms: every module folded into its first level under encoder/ (encoder.loading,
+    encoder.analysis, encoder.attention_view...). A circle between two rooms is a cycle a reader has
+    to untangle even when no two modules import each other (loading.gguf -> adapters ->
+    loading.limits), and a lazy import inside a function hides it from a module-level graph."""
+    rooms = nx.DiGraph()
+    for a, b in graph.edges():
+        room_a, room_b = ".".join(a.split(".")[:2]), ".".join(b.split(".")[:2])
+        if room_a != room_b and "encoder" not in (room_a, room_b):
+            rooms.add_edge(room_a, room_b, via=f"{a} -> {b}")
+    return rooms
+
+
+def test_no_circle_between_the_engines_packages():
+    rooms = package_graph(engine_graph())
+    cycles = list(nx.simple_cycles(rooms))
+    assert not cycles, "circles between encoder/'s packages: " + "; ".join(
+        ", ".join(rooms.edges[c[i], c[(i + 1) % len(c)]]["via"] for i in range(len(c))) for c in cycles)
+
+
+def test_the_package_graph_finds_a_circle_that_hides_in_a_function(tmp_path, monkeypatch):
+    fake = tmp_path / "encoder"
+    for package in ("loading", "adapters"):
+        (fake / package).mkdir(parents=True)
+        (fake / package / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "loading" / "gguf.py").write_text("def load():\n    from ..adapters.model import run\n")
+    (fake / "loading" / "limits.py").write_text("CAP = 1\n")
+    (fake / "adapters" / "model.py").write_text("from ..loading.limits import CAP\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    monkeypatch.setattr(__import__(__name__), "ENGINE", fake)
+    assert not [c for c in nx.simple_cycles(engine_graph()) if not _is_package_reexport(c)]  # no module cycle
+    assert sorted(next(iter(nx.simple_cycles(package_graph(engine_graph()))))) == ["encoder.adapters",
+                                                                                    "encoder.loading"]
+
+
 def _is_package_reexport(cycle: list[str]) -> bool:
     """package/__init__ → package.sub → package: the relative import's anchor, not a real loop."""
     return len(cycle) == 2 and any(b.startswith(a + ".") for a, b in (cycle, cycle[::-1]))

@@ -192,8 +192,7 @@ def test_unreadable_text_is_named_literally(text, literal):
 
 def test_opens_on_a_clear_head_following_a_content_word(model):
     """Bug 10: with no layer or head chosen, the lowest-entropy non-sink head, a content word, and why."""
-    from encoder.analysis import head_statistics
-    from encoder.attention_view import clearest_head
+    from encoder.analysis import clearest_head, head_statistics
 
     text = "The animal didn't cross the street because it was too tired."
     at = app_test(None, text=text)

