@@ -2,6 +2,7 @@
 
     python -m bench.load [--sessions 1 8 30] [--repeats 3] [--shared-link] [--session-timeout 120]
                          [--total-timeout 1200]
+    python -m bench.load --lab [--rounds 3]   # first views alone and during three Lab trainings
 
 Starts its own `streamlit run app.py` on a free loopback port (log in the temp folder), waits
 for /_stcore/health, runs one warm-up session (it loads the model into the shared cache), then
@@ -37,6 +38,7 @@ import os
 import resource
 import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -235,6 +237,8 @@ def parse_args() -> argparse.Namespace:
                         help="seconds a session may take from opening its socket to its result")
     parser.add_argument("--total-timeout", type=float, default=1200.0,
                         help="seconds the whole bench may take, server start included")
+    parser.add_argument("--lab", action="store_true",
+                        help="instead: first views alone and while three Lab trainings run (bench/lab_load.py)")
     parser.add_argument("--shared-link", action="store_true",
                         help="every session of a round opens the same text, as a class opening one shared link")
     args = parser.parse_args()
@@ -267,6 +271,14 @@ def interrupt_on_signals() -> None:
 
 
 def main() -> None:
+    if "--lab" in sys.argv[1:]:
+        # Everyone else's first view while three Lab trainings run, against alone, in Chromium:
+        # bench/lab_load.py (its other flags pass through, e.g. --rounds 3).
+        from bench import lab_load
+
+        sys.argv.remove("--lab")
+        lab_load.main()
+        return
     args = parse_args()
     interrupt_on_signals()
     started = time.perf_counter()
