@@ -77,7 +77,13 @@ def cache_mb() -> float:
 
 def memory_growth(runs: int, warmup: int, report_every: int = 0) -> float:
     """Resident MB gained over `runs` distinct texts, after `warmup` texts, minus what the run
-    cache grew by (it keeps runs on purpose, up to its budget)."""
+    cache grew by (it keeps runs on purpose, up to its budget). The cache starts empty: entries an
+    earlier caller left would go idle during the measurement and be dropped by the cache's sweep,
+    which would read as growth."""
+    import state
+
+    state.run_cache().clear()
+    state.release_free_memory()
     run_texts(warmup)
     gc.collect()
     base, cached = resident_mb(), cache_mb()
