@@ -14,9 +14,10 @@ Other work on a shared machine comes and goes, so the phases alternate, --rounds
 3. --trainings Lab tabs press Train on causal reverse, --steps steps, the page's defaults otherwise
    (2 layers, 4 heads, d = 64: the causal model never reaches the 99% that stops a run early), and
    stay open, polling, as students' tabs would. They run in a second Chromium, at the OS priority
-   --lab-browser-nice (default 10): in a class those tabs draw their live charts on the students'
-   own computers, and on this machine the drawing alone took about 45% of a core, at normal
-   priority, which the server never sees. --lab-browser-nice 0 measures with it;
+   --lab-browser-nice (default 10, and SCHED_IDLE where chrt exists): in a class those tabs draw
+   their live charts on the students' own computers, and on this machine the drawing alone took
+   about 45% of a core, at normal priority, which the server never sees. --lab-browser-nice 0
+   measures with it;
 4. during: --views first views while those trainings wait or run; each is printed with what the
    Lab tabs showed just after it (running / waiting / done) and the load average;
 5. the trainings are left to finish, each tab's "Training time" (in its worker) and the seconds
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -129,11 +131,14 @@ def finish(labs: list[App], pressed: float, timeout: float) -> None:
 
 
 def niced_chromium(niceness: int, folder: Path) -> Path:
-    """A launcher that runs Chromium (and every process it starts) at a lower priority."""
+    """A launcher that runs Chromium (and every process it starts) at a lower priority: the
+    niceness, and where chrt exists the SCHED_IDLE policy, so that the students' tabs, which in a
+    class draw on their own computers, take only CPU time nothing on the server wants."""
     if niceness == 0:
         return CHROMIUM
+    idle = "chrt --idle 0 " if shutil.which("chrt") else ""
     launcher = folder / "chromium-niced"
-    launcher.write_text(f'#!/bin/sh\nexec nice -n {niceness} {CHROMIUM} "$@"\n')
+    launcher.write_text(f'#!/bin/sh\nexec {idle}nice -n {niceness} {CHROMIUM} "$@"\n')
     launcher.chmod(0o755)
     return launcher
 
