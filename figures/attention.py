@@ -36,9 +36,13 @@ GAP = 6  # pixels between thumbnails
 HEADS_TILE_PX = 96  # a layer's heads, beside the main map
 MEANS_PER_ROW = 6  # layer means a row
 LABEL_GAP = 24  # pixels between rows when every tile carries its own label
-# Thumbnail pixels are log codes of weight / tile maximum, the same for every colour choice, so a
+# Thumbnail pixels are log codes of weight / TILE_REFERENCE, the same for every colour choice, so a
 # new colour scale or mode is only a new palette (the browser swaps it in the PNG, no redraw of the
-# tiles): 0 is under LOG_FLOOR x max, 1..TILE_CODES span LOG_FLOOR..1 in log10, 255 is the background.
+# tiles): 0 is under LOG_FLOOR, 1..TILE_CODES span LOG_FLOOR..1 in log10, 255 is the background.
+# The reference is 1, the most any attention weight can be (each row sums to 1), not each tile's
+# own maximum: against its own maximum a broad head, whose weights are all about 1/T, was painted
+# as bright as a head that puts everything on one token ("diffuse" read as "focused", issue 17 §4).
+TILE_REFERENCE = 1.0
 TILE_CODES = 254
 BACKGROUND = 255
 SELECTED = "#e4572e"  # outline of the selected thumbnail; stands out on every colour scale
@@ -211,8 +215,9 @@ def thumbnail_grid(
     """Many small attention maps as ONE image, with an invisible marker on each to click.
 
     matrices: (N, Q, K). Each is average-pooled to at most tile_px cells a side (the pattern
-    survives, the bytes do not grow with T) and scaled up to tile_px with square pixels. Each
-    tile is coloured against its own maximum so weak heads still show their pattern.
+    survives, the bytes do not grow with T) and scaled up to tile_px with square pixels. Colours
+    are the weight itself (TILE_REFERENCE = 1 brightest), so a broad head reads dim and a sharp
+    one bright, at any length.
     selection_ids[i] is returned as the clicked point's customdata. display_width is the
     width in pixels the figure will probably get, used to size its height to the tiles.
     """
@@ -341,11 +346,10 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
 
 def _tile(matrices: np.ndarray, tile_px: int) -> np.ndarray:
     """(..., Q, K) -> (..., tile_px, tile_px) codes (see TILE_CODES), every matrix at once: pooled
-    down, or blown up cell by cell, to fill the whole tile, each against its own maximum. The
+    down, or blown up cell by cell, to fill the whole tile, each against TILE_REFERENCE. The
     colours are the palette's."""
     small = downsample_mean(matrices, tile_px)  # (..., <= tile_px, <= tile_px)
-    top = small.max(axis=(-2, -1), keepdims=True)  # (..., 1, 1)
-    return nearest_resize(log_codes(small, np.where(top > 0, top, 1.0), TILE_CODES), tile_px)
+    return nearest_resize(log_codes(small, TILE_REFERENCE, TILE_CODES), tile_px)
 
 
 @functools.lru_cache(maxsize=16)

@@ -42,7 +42,8 @@ PRESENT_CSS = """<style>
 [data-testid="stMain"] h2 { font-size: 40px !important; }
 </style>"""
 TEXTS = {
-    "heads": "Every head of this layer, each coloured against its own maximum. Click one to open it.",
+    "heads": "Every head of this layer, coloured by the weight itself (1 is the brightest): a head that spreads "
+             "its attention thinly looks dim, one that picks a few tokens looks bright. Click one to open it.",
     "means": "The mean over heads, layer by layer. Click one to open it.",
     "overview": "Rows are layers, columns heads. Look for diagonals (previous or next token), vertical stripes "
                 "(every token attends to one token, often [SEP]) and blocks (within a word or a sentence).",

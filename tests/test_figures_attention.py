@@ -12,7 +12,7 @@ from apptest import array
 
 from encoder.attention_view import attention_view
 from figures import attention as figs
-from figures.common import COLOR_SCALES, _rgb, colorscale, exact_heatmap, figure_bytes, position_labels
+from figures.common import COLOR_SCALES, _rgb, code_fractions, colorscale, exact_heatmap, figure_bytes, position_labels
 
 
 def spec(fig) -> dict:
@@ -96,6 +96,21 @@ def test_every_colour_scale_is_plotlys_own_and_survives_streamlit(name, log):
     thumb = figs.tile_palette(name, log)  # the thumbnails' colours come from the same scale
     assert tuple(thumb[0]) == _rgb(scale[0][1]) and tuple(thumb[figs.TILE_CODES]) == _rgb(scale[-1][1])
     assert tuple(thumb[figs.BACKGROUND]) == (255, 255, 255)
+
+
+def test_a_broad_head_looks_dim_and_a_sharp_one_bright_at_any_length():
+    """Thumbnails colour the weight itself (1 at most), not each tile against its own maximum: at
+    512 tokens a head that spreads its attention evenly (every weight 1/512) was painted as bright
+    as one that looks at a single token (issue 17 §4)."""
+    fractions = code_fractions(figs.TILE_CODES)
+    for n in (16, 512):
+        broad = np.full((n, n), 1.0 / n)
+        sharp = np.eye(n)
+        broad_codes, sharp_codes = figs._tile(np.stack([broad, sharp]), 64)
+        assert fractions[broad_codes].max() <= 1.0 / n * 1.1  # as dim as its weights
+        # A one-hot diagonal pooled into 64 cells still shows its full weight share per cell.
+        assert fractions[sharp_codes].max() >= min(1.0, 64 / n) * 0.9
+        assert fractions[sharp_codes].max() > 5 * fractions[broad_codes].max()
 
 
 def test_thumbnail_codes_colour_linear_and_log_alike():
