@@ -47,13 +47,11 @@ from .train import Progress, TrainingResult
 from .worker import THREAD_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]  # the folder holding the encoder package
-# Lower the priority first, so that even torch's import in the worker yields to the pages: the niceness,
-# and on Linux the SCHED_IDLE policy, under which a worker runs only on CPU time no page wants
-# (bench/lab_load.py: everyone else's first view 1.75x slower while three trained at nice 10 alone,
-# 1.63x with SCHED_IDLE workers, 1.50x with the Lab tabs' browser idle too).
-BOOT = ("import os, sys; os.nice(int(sys.argv[2])); "
-        "hasattr(os, 'SCHED_IDLE') and os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0)); "
-        "from encoder.lab.worker import main; main(int(sys.argv[1]))")
+# Lower the priority first, so that even torch's import in the worker yields to the pages. Not
+# SCHED_IDLE: under it a lone teacher's training on a laptop ran only in the gaps the browser's
+# drawing left, in bursts (its live view skipped every step between), for first views no faster than
+# at nice 10 once the Lab tabs' own drawing was off the server (bench/lab_load.py).
+BOOT = "import os, sys; os.nice(int(sys.argv[2])); from encoder.lab.worker import main; main(int(sys.argv[1]))"
 State = Literal["waiting", "running", "done", "failed", "cancelled"]
 POLL_SECONDS = 0.25  # how often the manager looks at idle jobs when no worker says anything
 CANCEL_GRACE = 15.0  # seconds a running job may take to honour a cancel before its worker is killed

@@ -83,8 +83,10 @@ def test_an_exported_figure_renders_offline(app: App, browser, tmp_path: Path):
     with app.page.expect_download(timeout=60_000) as numbers:
         app.page.get_by_role("button", name="Numbers (CSV)").first.click()
     table = pd.read_csv(numbers.value.path())
-    assert tuple(table.columns) == LONG_COLUMNS and len(table) == 6 * 9 * 9  # layers × tokens × tokens
-    np.testing.assert_allclose(table.groupby(["layer", "query"])["weight"].sum(), 1.0, atol=1e-6)  # rollout rows
+    # numbered as on screen: layers from 1, and the columns say so (the Python API stays 0-based)
+    assert tuple(table.columns) == ("layer_from_1", "head_from_1", *LONG_COLUMNS[2:]) and len(table) == 6 * 9 * 9
+    assert sorted(set(table["layer_from_1"])) == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(table.groupby(["layer_from_1", "query"])["weight"].sum(), 1.0, atol=1e-6)  # rows
     assert table["key_token"].tolist()[:9] == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
 
     with app.page.expect_download(timeout=60_000) as download:

@@ -37,7 +37,7 @@ def expect_text(app: App, *texts: str) -> None:
 
 
 def test_a_lesson_walks_its_steps_and_reveals_an_answer(app: App):
-    # The teacher's link: tokens, positions, softmax; layer 2, head 9.
+    # The teacher's link: tokens, positions, softmax (and a head, which the question's own replaces).
     app.open(PAGES["walkthrough"][1], charts=False, text=TEXT, layer="2", head="9", walk_lesson="1",
              walk_steps="0,2,7", walk_step="0")
     expect_text(app, "Step 1 of 3", "1. Tokens and ids")
@@ -46,12 +46,15 @@ def test_a_lesson_walks_its_steps_and_reveals_an_answer(app: App):
     click(app, "Next")
     expect_text(app, "Step 3 of 3", "attend to most?")
     assert app.page.locator(CHART).count() == 0, "the numbers must wait for the answer"
-    app.wait_for_query(walk_step="2", walk_steps="0,2,7", walk_lesson="1", layer="2", head="9")
+    # The step opens on the head its question is about, picked from the live numbers (issue 17 §7),
+    # whatever head the link came with; the link then carries that head.
+    app.wait_for_query(walk_step="2", walk_steps="0,2,7", walk_lesson="1")
+    layer, head = app.query()["layer"], app.query()["head"]
     click(app, "Reveal the answer")
     assert charts_drawn(app) == 1
     answer = app.page.locator(f"{MAIN} [data-testid='stAlertContentSuccess']").inner_text()
     assert "(position" in answer and "with weight" in answer, answer
-    assert "Attention weights, layer 2 head 9" in app.chart_text()
+    assert f"Attention weights, layer {layer} head {head}" in app.chart_text()
     click(app, "Back")
     expect_text(app, "Step 2 of 3", "Reveal the answer")
     app.wait_for_query(walk_step="1")
