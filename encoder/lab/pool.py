@@ -49,8 +49,8 @@ from .worker import THREAD_VARIABLES
 ROOT = Path(__file__).resolve().parents[2]  # the folder holding the encoder package
 # Lower the priority first, so that even torch's import in the worker yields to the pages. Not
 # SCHED_IDLE: under it a lone teacher's training on a laptop ran only in the gaps the browser's
-# drawing left, in bursts (its live view skipped every step between), for first views no faster than
-# at nice 10 once the Lab tabs' own drawing was off the server (bench/lab_load.py).
+# drawing left, in bursts (its live view skipped every step between), for others' first views within
+# the bench's noise of nice 10 alone (1.50x against 1.57x, bench/lab_load.py).
 BOOT = "import os, sys; os.nice(int(sys.argv[2])); from encoder.lab.worker import main; main(int(sys.argv[1]))"
 State = Literal["waiting", "running", "done", "failed", "cancelled"]
 POLL_SECONDS = 0.25  # how often the manager looks at idle jobs when no worker says anything
