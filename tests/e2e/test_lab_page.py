@@ -47,8 +47,13 @@ TRAINED_JS = ("() => document.querySelector('[data-testid=\"stMain\"]').innerTex
               ".includes('Replay: how the pattern formed')")
 
 
+# Long enough to span several of the page's one-second polls of the worker: a causal model never
+# reaches the 99% that stops a run early, and 200 steps of the tiny one took a fraction of a second.
+LIVE = TINY | {"lab_steps": "2000", "lab_causal": "1"}
+
+
 def test_training_redraws_the_attention_as_it_changes(app: App):
-    app.open(PAGES["lab"][1], charts=False, **TINY)
+    app.open(PAGES["lab"][1], charts=False, **LIVE)
     app.page.wait_for_selector(CHART, timeout=FIRST_RUN_TIMEOUT)
     app.assert_healthy()
     assert any(title.startswith("What to look for") for title in app.page.evaluate(TITLES_JS))
