@@ -10,7 +10,6 @@ Runs are read-only (their arrays refuse writes), so sharing one between sessions
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -293,21 +292,32 @@ def _swept(cache: ByteBudgetCache) -> ByteBudgetCache:
 
 
 @functools.cache
+def _glibc():
+    """glibc, or None where the C library is another (musl, macOS): its allocator then decides."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except (OSError, TypeError):
+        return None
+
+
+@functools.cache
 def tune_allocator() -> None:
     """Once per server process: at most two glibc malloc arenas, and blocks of 1 MB or more always
     mapped on their own (so freeing one returns it to the operating system at once).
 
     By default glibc gives each thread that allocates an arena of its own (up to 8 per core), and
     raises its mmap threshold each time a large block is freed, so that later large blocks (a
-    layer's attention, a payload) come from the arenas too. With a Streamlit thread per session,
-    freed runs then stay as holes in many arenas: 40 visitors of 450-token texts left the server
-    at 3.2 GB where its caches held 0.5 GB (bench/memory.py). Elsewhere than glibc: nothing."""
-    import ctypes
-    import ctypes.util
-
+    layer's attention, a payload) come from the arenas too; with a Streamlit thread per session,
+    freed runs stay as holes in many arenas. Measured with bench/memory.py before the sessions
+    stopped holding their runs: 20 visitors of 450-token texts left the server at 2,171 MB with
+    glibc's defaults, at 1,954 MB with these settings."""
     m_mmap_threshold, m_arena_max = -3, -8  # glibc's malloc.h
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = _glibc()
+    if libc is not None:
         libc.mallopt(m_arena_max, 2)
         libc.mallopt(m_mmap_threshold, 1024 * 1024)
 
@@ -318,11 +328,9 @@ def release_free_memory() -> None:
     glibc keeps what Python and numpy free in its arenas, one per thread that allocated it, and
     Streamlit runs every session's script on a thread of its own: without the trim, the server's
     resident memory stays at its peak long after the runs it held are gone."""
-    import ctypes
-    import ctypes.util
-
-    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc (musl, macOS): its allocator decides
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def get_run(source: str, text_a: str, text_b: str | None, qkv: bool = False) -> Run:

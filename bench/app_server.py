@@ -45,6 +45,14 @@ def start_server(port: int, log_path: Path, env: dict[str, str] | None = None) -
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def proc_status_mb(pid: int | str, field_name: str) -> float:
+    """A memory line of /proc/<pid>/status (VmRSS, VmHWM) in MB; pid "self" is this process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field_name}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
+
+
 def is_healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}/_stcore/health", timeout=2) as response:

@@ -46,7 +46,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.app_server import HOST, ServerNotReady, free_port, start_server, stop_server, wait_until_healthy
+from bench.app_server import (
+    HOST,
+    ServerNotReady,
+    free_port,
+    proc_status_mb,
+    start_server,
+    stop_server,
+    wait_until_healthy,
+)
 from bench.streamlit_client import SessionResult, open_tab
 
 TARGET_RATIO = 10.0
@@ -62,14 +70,6 @@ class RoundSummary:
 
 
 # --- the server --------------------------------------------------------------------------------
-
-def proc_status_mb(pid: int, field_name: str) -> float:
-    """A memory line of /proc/<pid>/status (VmRSS, VmHWM) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field_name}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
-
 
 def own_cpu_seconds() -> float:
     """CPU time of this process (the load generator shares the machine's cores with the server)."""

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from bench.app_server import proc_status_mb
 from encoder.capture import registered_hook_count
 
 WORDS = ("river", "signal", "quiet", "orange", "method", "lantern", "student", "theory", "harbour", "glass",
@@ -34,15 +35,7 @@ WORDS = ("river", "signal", "quiet", "orange", "method", "lantern", "student", "
 
 
 def resident_mb(pid: int | str = "self") -> float:
-    return status_mb(pid, "VmRSS")
-
-
-def status_mb(pid: int | str, field: str) -> float:
-    """A memory field of /proc/<pid>/status (VmRSS, VmHWM) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
+    return proc_status_mb(pid, "VmRSS")
 
 
 def student_text(i: int) -> str:
@@ -147,10 +140,10 @@ def browser_main(args: argparse.Namespace) -> None:
                 visit(long_text(i, args.tokens))
                 if i % 10 == 0:
                     print(f"{i:>4} texts  {resident_mb(server.pid):7.0f} MB resident, peak "
-                          f"{status_mb(server.pid, 'VmHWM'):7.0f} MB  ({time.perf_counter() - started:.0f} s, "
+                          f"{proc_status_mb(server.pid, 'VmHWM'):7.0f} MB  ({time.perf_counter() - started:.0f} s, "
                           f"load {os.getloadavg()[0]:.1f})", flush=True)
             chromium.close()
-        peak = status_mb(server.pid, "VmHWM")
+        peak = proc_status_mb(server.pid, "VmHWM")
         print(f"last tab closed; waiting {args.after:.0f} s (sessions expire after Streamlit's 120 s TTL)", flush=True)
         time.sleep(args.after)
         after = resident_mb(server.pid)

@@ -38,9 +38,7 @@ ROWS_SUM_TO_ONE = 1e-3
 PRESENT_CSS = """<style>
 .st-key-att_controls label p, .st-key-att_controls [data-testid="stWidgetLabel"] p { font-size: 20px !important; }
 .st-key-att_controls button p { font-size: 19px !important; }
-[data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 18px !important; }
-[data-testid="stMain"] h2 { font-size: 40px !important; }
-</style>"""
+</style>"""  # the page's own controls; text and headers everywhere are ui.PRESENT_CSS's
 TEXTS = {
     "heads": "Every head of this layer, coloured by the weight itself (1 is the brightest): a head that spreads "
              "its attention thinly looks dim, one that picks a few tokens looks bright. Click one to open it.",
