@@ -190,6 +190,12 @@ class Question:
     head: int | None = None
     # The facts the answer gives (a number, a quoted word): none may appear before the reveal.
     values: tuple[str, ...] = ()
+    # How a class answers on its own screens (classroom): "choice" (one of `options`), "token" (a
+    # position of the text, also in `options`) or "number"; options are (value, label) pairs and
+    # `accepted` the values counted as right.
+    kind: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    accepted: tuple[str, ...] = ()
 
 
 def _content_positions(tokens: Sequence[str], special: Sequence[bool]) -> list[int]:
@@ -280,7 +286,8 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
             f"“{distinct[a]}” and “{distinct[b]}”",
             f"Cosine {cos[a, b]:.2f} (1 = same direction). Compared across {len(distinct)} different words, "
             "punctuation and special tokens left out; the table knows nothing of this sentence yet.",
-            values=(f"“{distinct[a]}” and “{distinct[b]}”",))
+            values=(f"“{distinct[a]}” and “{distinct[b]}”",),
+            kind="choice", options=tuple((t, t) for t in distinct), accepted=(distinct[a], distinct[b]))
 
     # Positions: the row of the position table most like row `position`.
     if position_table is not None and len(position_table) > 2:
@@ -294,7 +301,7 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
             f"Position {best}",
             f"Cosine {cos[best]:.2f}, out of all {len(position_table)} positions the model knows (counting from 0). "
             "Neighbouring positions get similar vectors, so nearby words look near.",
-            values=(f"position {best}",))
+            values=(f"position {best}",), kind="number", accepted=(str(best),))
 
     # Scores: does this head look at the previous token (Clark et al. 2019, §3.1)? Asked of the head
     # with the strongest previous-token pattern on this text, so there is a pattern to predict.
@@ -310,7 +317,8 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
             "statistic: the weight on the previous token summed over all tokens and divided by their number; "
             f"the first token has none). On itself: {float(row['self']):.0%}; on the next token: "
             f"{float(row['next']):.0%}. Of all heads, this one looks back the most on this text.",
-            layer=q_layer, head=q_head, values=(f"{previous:.0%}",))
+            layer=q_layer, head=q_head, values=(f"{previous:.0%}",),
+            kind="choice", options=(("Yes", "Yes"), ("No", "No")), accepted=(verdict,))
 
     # Mask: what a real token gives a padded key.
     if padded_key_weight is not None:
@@ -319,7 +327,7 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
             f"Exactly {padded_key_weight:g}",
             "Padded keys get a score of −∞ before the softmax, and e^−∞ = 0, so the real tokens' numbers do not "
             f"change. The largest weight any real query gave a [PAD] key in the demo batch is {padded_key_weight:g}.",
-            values=(f"{padded_key_weight:g}",))
+            values=(f"{padded_key_weight:g}",), kind="number", accepted=(f"{padded_key_weight:g}",))
 
     # Softmax: where one query's attention goes, in the head where it goes most to one other word.
     query = attention_query(tokens, special, attentions)
@@ -339,7 +347,9 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
             "Special tokens such as [CLS] and [SEP] are left out of the answer, and so is the word itself: many "
             "heads park attention there when they have nothing to do. Of all heads, this one gives "
             f"“{labels[query]}” its largest weight on one other word." + extra,
-            layer=q_layer, head=q_head, values=(f"“{labels[best]}” (position {best})",))
+            layer=q_layer, head=q_head, values=(f"“{labels[best]}” (position {best})",), kind="token",
+            options=tuple((str(i), f"“{labels[i]}” ({i})") for i in np.flatnonzero(_other_words(special, query))),
+            accepted=(str(best),))
 
     # Concatenation: a sum to do in one's head.
     n_heads, d_head = walk.concatenated.shape[1] // walk.queries.shape[1], walk.queries.shape[1]
@@ -348,7 +358,7 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
                         "token have once the heads are concatenated?",
         f"{n_heads} × {d_head} = {walk.concatenated.shape[1]}",
         "Exactly d_model: that is why d_k is chosen as d_model / heads, so the residual sum fits (§3.2.2).",
-        values=(str(walk.concatenated.shape[1]),))
+        values=(str(walk.concatenated.shape[1]),), kind="number", accepted=(str(walk.concatenated.shape[1]),))
 
     # Next layer: which token did this layer change most?
     turn = token_turn(walk.layer_input, walk.layer_output)  # (T,)
@@ -358,5 +368,6 @@ def lesson_questions(tokens: Sequence[str], special: Sequence[bool], walk: Walkt
         f"“{labels[most]}” (position {most})",
         f"1 − cosine between its vector before and after the layer: {turn[most]:.3f}; the median token "
         f"turned {float(np.median(turn)):.3f}.",
-        values=(f"“{labels[most]}” (position {most})",))
+        values=(f"“{labels[most]}” (position {most})",), kind="token",
+        options=tuple((str(i), f"“{t}” ({i})") for i, t in enumerate(labels)), accepted=(str(most),))
     return questions
