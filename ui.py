@@ -14,12 +14,10 @@ import streamlit as st
 
 import registry
 import url
+from figures import explorer as explorer_assets  # the explorer's JS and CSS (figures/explorer/)
 from figures.common import CHART_CONFIG, for_projector
 
 STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
-FIGURES = Path(__file__).resolve().parent / "figures"
-# The explorer's JavaScript, one module in three files: reading the payload, colours, drawing.
-EXPLORER_JS = ("explorer_payload.js", "explorer_colours.js", "explorer.js")
 EXPLORER_KEY = "hl_attention_explorer"
 _STATIC_LOCK = threading.Lock()  # outside every page prefix: a component's state cannot be written back
 MEAN_HEAD = url.MEAN_HEAD  # the head selector's extra choice: the mean over a layer's heads
@@ -221,8 +219,7 @@ def plotly_js_url() -> str:
 def _explorer_component():
     return st.components.v2.component(
         "headlight_attention_explorer",
-        js="\n".join((FIGURES / name).read_text(encoding="utf-8") for name in EXPLORER_JS),
-        css=(FIGURES / "explorer.css").read_text(encoding="utf-8"), isolate_styles=False)
+        js=explorer_assets.module_js("streamlit"), css=explorer_assets.css(), isolate_styles=False)
 
 
 def explorer_said() -> dict:
@@ -234,7 +231,7 @@ def explorer_said() -> dict:
 
 
 def attention_explorer(payload: bytes, on_change: Callable[[], None]) -> dict | None:
-    """Mount the browser-side explorer (figures/explorer.py and .js) with one packed payload;
+    """Mount the browser-side explorer (figures/explorer/) with one packed payload;
     `on_change` runs when the person picks a layer, head or token there. Returns its selection."""
     result = _explorer_component()(key=EXPLORER_KEY, data=payload, default={"selection": None},
                                    on_selection_change=on_change)

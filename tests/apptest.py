@@ -39,91 +39,12 @@ def figure_specs(at: AppTest) -> list[dict]:
 
 
 def explorer_shows(at: AppTest) -> dict:
-    """What the Attention page's explorer draws in the browser, rebuilt from the payload it was sent
-    as figures/explorer.js does: its figures in page order (main, window, the heads of the layer,
-    the layer means, the overview, the followed token), with numbers and titles filled in; its
-    captions; the selection; and the reason for an automatic choice. On long texts z holds the
-    quantized weights and customdata what hover reads."""
-    import zlib
+    """What the Attention page's explorer draws in the browser, read from the payload it was sent by
+    the explorer's own reader (figures/explorer/reader.py; a test's session never told the page it
+    holds a view, so the view is always sent whole)."""
+    from figures.explorer import reader
 
-    from figures.explorer import dequantize_heads, unpack
-
-    header, blobs = unpack(at.get("bidi_component")[0].proto.bytes)
-    view = header["view"]  # a test's session never told the page it holds a view: always sent whole
-    _, n_heads, n_rows, n_cols = view["shape"]
-    layer, head = header["selection"]["layer"], header["selection"]["head"]
-    slot = n_heads if head < 0 else head
-    layers = {}
-    for entry in header["layers"]:
-        data = blobs[entry["blob"]]
-        if entry["deflated"]:
-            codes = np.frombuffer(zlib.decompress(data), np.uint8).reshape(n_heads, n_rows, n_cols)
-            layers[entry["layer"]] = dequantize_heads(codes, np.asarray(entry["maxima"], np.float32))
-        else:
-            layers[entry["layer"]] = np.frombuffer(data, "<f4").reshape(n_heads, n_rows, n_cols)
-    matrix = layers[layer][head] if head >= 0 else layers[layer].mean(0)
-    hover = token_hover = None  # what hover reads, when z holds quantized weights
-
-    def counts(entry: dict | None, shape: tuple) -> np.ndarray | None:
-        if entry is None:
-            return None
-        data = np.frombuffer(zlib.decompress(blobs[entry["blob"]]), "<u2")
-        return (data / entry["scale"]).reshape(shape)
-
-    hover = counts(header["exact"], (n_rows, n_cols))
-    token_hover = counts(header["token_hover"], (len(view["titles"]), n_heads, n_cols))
-
-    def filled(template: str, z, title: str | None = None, shapes=None, customdata=None) -> dict:
-        figure = json.loads(template)
-        if customdata is not None:
-            figure["data"][0]["customdata"] = np.asarray(customdata).tolist()
-        if z is not None:
-            figure["data"][0]["z"] = np.asarray(z).tolist()
-        if title is not None:
-            figure["layout"]["title"]["text"] = title
-        if shapes is not None:
-            figure["layout"]["shapes"] = shapes
-        return figure
-
-    def outline(template: str, index: int | None) -> list:
-        return [] if index is None else [json.loads(template)["layout"]["meta"]["outlines"][index]]
-
-    colours, chosen = view["colours"], header["colour"]
-    mode = "log" if chosen["mode"] == "log" or (chosen["mode"] == "auto" and colours["auto_log"]) else "linear"
-
-    def coloured(figure: dict) -> dict:
-        """The colours the browser applies: the chosen scale and mode (explorer.js colourNow)."""
-        trace = figure["data"][0]
-        if trace.get("type") == "heatmap":
-            trace["colorscale"] = colours["colorscale"][chosen["scale"]][mode]
-            trace["colorbar"]["title"]["text"] = colours["legend"][mode]
-        return figure
-
-    figures = [filled(view["main"], matrix, view["titles"][layer][slot], customdata=hover)]
-    captions = [view["captions"][layer][slot]]
-    if view["window"]:
-        (r0, r1), (c0, c1) = view["window"]["rows"], view["window"]["cols"]
-        figures.append(filled(view["window"]["figure"], matrix[r0:r1, c0:c1],
-                              customdata=None if hover is None else hover[r0:r1, c0:c1]))
-        captions.append(view["texts"]["window"])
-    heads = filled(view["heads_grid"], None, view["heads_titles"][layer], outline(view["heads_grid"],
-                                                                                   None if head < 0 else head))
-    heads["data"][0]["source"] = next(entry["image"] for entry in header["layers"] if entry["layer"] == layer)
-    figures += [heads, filled(view["means"], None, shapes=outline(view["means"], layer if head < 0 else None)),
-                filled(view["overview"], None, shapes=outline(view["overview"],
-                                                              None if head < 0 else layer * n_heads + head))]
-    captions += [view["texts"]["heads"], view["texts"]["means"], view["texts"]["overview"]]
-    if view["token"] and layer in layers:
-        row = view["follow"]["row"]
-        figures.append(filled(view["token"], layers[layer][:, row, :], view["token_titles"][layer],
-                              customdata=None if token_hover is None else token_hover[layer]))
-        captions.append(view["texts"]["token"].replace("{layer}", str(layer + 1)))
-    auto = header["auto"]
-    figures = [coloured(figure) for figure in figures]
-    return {"figures": figures, "colour": (chosen["scale"], mode), "captions": captions, "selection": (layer, head),
-            "view": view,
-            "auto": auto["reason"] if auto and (auto["layer"], auto["head"]) == (layer, head) else None,
-            "bytes": len(at.get("bidi_component")[0].proto.bytes)}
+    return reader.shows(at.get("bidi_component")[0].proto.bytes)
 
 
 def drawn_text(at: AppTest, page: str) -> list[str]:

@@ -4,6 +4,7 @@ what a rerun leaves out, and the 3 MB budget at 512 tokens."""
 from __future__ import annotations
 
 import json
+import re
 import zlib
 
 import numpy as np
@@ -13,6 +14,7 @@ from encoder.attention_view import attention_view
 from figures import attention as figs
 from figures import explorer
 from figures.common import LOG_FLOOR
+from figures.explorer import reader
 
 
 def options(view, follow_row=1, window=None) -> explorer.ExplorerOptions:
@@ -103,3 +105,71 @@ def test_titles_carry_text_escaped_for_plotly(model):
     header, _ = explorer.unpack(explorer.Explorer(view, options(view, follow_row=row), "x").payload(0, 0))
     assert all("<b>" not in title for title in header["view"]["token_titles"])
     assert "&lt;" in header["view"]["token_titles"][0]
+
+
+# ---------------------------------------------------------------- the protocol, both sides
+
+PROTOCOL = explorer.FOLDER / "PROTOCOL.md"
+
+
+def protocol_keys(section: str) -> set[str]:
+    """The keys of the table under the PROTOCOL.md heading that starts with `section`."""
+    text = PROTOCOL.read_text(encoding="utf-8")
+    body = text.split(f"\n{section}", 1)[1].split("\n#", 1)[0]
+    keys = {row.split("|")[1].strip().strip("`") for row in body.splitlines() if row.startswith("| `")}
+    assert keys, section
+    return keys
+
+
+def js_reads(*names: str) -> set[str]:
+    """The keys the explorer's JavaScript reads from objects it calls one of `names`, with what it
+    destructures from `inst.header` (the view)."""
+    source = "\n".join((explorer.FOLDER / name).read_text(encoding="utf-8") for name in explorer.CORE_JS)
+    keys = set(re.findall(rf"\b(?:{'|'.join(names)})\.([A-Za-z_]\w*)", source))
+    if "header" in names:
+        for group in re.findall(r"const \{([^}]*)\} = inst\.header", source):
+            keys |= {part.split(":")[0].strip() for part in group.split(",")}
+    return keys
+
+
+JS_OWN = {"templates", "tokenHover"}  # what explorer.js adds to a view it keeps (not sent)
+
+
+def test_the_packer_and_the_javascript_agree_with_the_protocol(model):
+    """PROTOCOL.md's tables are the contract: the packer writes exactly their keys, and the
+    JavaScript reads every one of them and nothing else (a renamed key fails here, not in a browser)."""
+    view = attention_view(model.run("The cat sat on the mat."))
+    packed = explorer.Explorer(view, options(view), "x")
+    first, _ = explorer.unpack(packed.payload(0, 0))
+    later, _ = explorer.unpack(packed.payload(1, -1, held={"have": packed.id, "layers": [0]}))
+    message, entry, view_keys = protocol_keys("### The message header"), protocol_keys("### A layer entry"), \
+        protocol_keys("### The view")
+    assert set(first) == message and set(later) == message - {"view"}
+    assert all(set(e) == entry for e in first["layers"])
+    assert set(first["view"]) == view_keys == set(packed.header)
+    assert js_reads("header", "view") - JS_OWN == view_keys
+    assert js_reads("msg", "message") == message
+    assert js_reads("entry") == entry
+
+
+def test_both_hosts_run_the_same_javascript():
+    """The app's component and the notebook widget get the same shared files, joined, then their
+    own adapter: one explorer, two hosts."""
+    core = "\n".join((explorer.FOLDER / name).read_text(encoding="utf-8") for name in explorer.CORE_JS)
+    for host in explorer.HOSTS:
+        module = explorer.module_js(host)
+        assert module.startswith(core) and module.count("export default") == 1
+    with pytest.raises(ValueError):
+        explorer.module_js("../etc")
+
+
+def test_the_reader_rebuilds_what_the_browser_draws(model):
+    run = model.run("The cat sat on the mat.")
+    view = attention_view(run)
+    payload = explorer.Explorer(view, options(view), "x").payload(3, 2, colour={"scale": "Viridis", "mode": "log"})
+    shown = reader.shows(payload)
+    assert shown["selection"] == (3, 2) and shown["colour"] == ("Viridis", "log")
+    np.testing.assert_array_equal(np.asarray(shown["figures"][0]["data"][0]["z"], np.float32), run.attentions[3, 2])
+    assert shown["figures"][0]["layout"]["title"]["text"] == "Layer 4, head 3"
+    mean = reader.shows(explorer.Explorer(view, options(view), "x").payload(1, -1))
+    np.testing.assert_allclose(mean["figures"][0]["data"][0]["z"], run.attentions[1].mean(0), rtol=1e-6)

@@ -1,8 +1,9 @@
 // Headlight's attention explorer: draws the Attention page's charts in the browser, so a layer or
-// head change needs no script rerun. figures/explorer.py packs what it is sent (its docstring has
-// the format; explorer_payload.js reads it); the Plotly templates come from figures/attention.py;
-// explorer_colours.js recolours. The three files are one module (ui._explorer_component). Text from the model or the
-// person (tokens) reaches the page only as textContent or inside Plotly's escaped labels.
+// head change needs no script rerun. packer.py packs what it is sent (PROTOCOL.md has the format;
+// payload.js reads it); the Plotly templates come from figures/attention.py; colours.js recolours.
+// payload.js, colours.js and this file are joined with one host adapter into one module
+// (figures.explorer.module_js: streamlit.js for the app, widget.js for notebooks). Text from the
+// model or the person (tokens) reaches the page only as textContent or inside Plotly's escaped labels.
 
 const instances = new Map(); // component key -> the instance's state
 const views = new Map(); // explorer id -> the view: shape, labels, templates (sent once per id)
@@ -380,7 +381,7 @@ async function update(inst, root, data) {
     send(inst);
     return;
   }
-  const plotly = loadPlotly(view.plotly); // starts the download at once (cached after the first time)
+  const plotly = inst.loadPlotly ? inst.loadPlotly() : loadPlotly(view.plotly); // starts the download at once (cached after the first time)
   const fresh = msg.id !== inst.id;
   inst.header = view;
   inst.templates = view.templates;
@@ -420,8 +421,10 @@ async function update(inst, root, data) {
   applyColour(inst);
 }
 
-export default function (component) {
-  const { data, parentElement, setStateValue, key } = component;
+// Mount (or update) the explorer in `parent` with one payload. The host adapter (streamlit.js,
+// widget.js) says how the browser's choices travel back (`setStateValue("selection", value)`) and,
+// where no URL serves plotly.js, how to load it (`loadPlotly`). `key` names one instance.
+function mount(key, parent, data, setStateValue, host = {}) {
   let inst = instances.get(key);
   if (!inst) {
     inst = { sel: { layer: 0, head: 0 }, pending: null, server: null, colour: null, pendingColour: null, id: null,
@@ -429,16 +432,22 @@ export default function (component) {
     instances.set(key, inst);
   }
   inst.setStateValue = setStateValue;
-  let root = parentElement.querySelector(":scope > .hl-explorer");
+  inst.loadPlotly = host.loadPlotly || null;
+  let root = parent.querySelector(":scope > .hl-explorer");
   if (!root) {
-    root = element("div", "hl-explorer", parentElement);
+    root = element("div", "hl-explorer", parent);
     inst.id = null; // a new mount: build the charts again
   }
   inst.root = root;
-  update(inst, root, data).catch((error) => {
+  return update(inst, root, data).catch((error) => {
     root.replaceChildren();
     const box = element("div", "hl-error", root);
     box.textContent = `The attention explorer could not draw: ${error.message}`;
     inst.id = null;
   });
+}
+
+// A host's instance is gone (a notebook output cleared): forget it, keep the shared views.
+function unmount(key) {
+  instances.delete(key);
 }

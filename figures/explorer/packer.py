@@ -1,5 +1,5 @@
-"""The Attention page's explorer, packed once for the browser so that a layer or head change is
-drawn there, without a script rerun.
+"""The explorer's packer: an attention view packed once for the browser (the Attention page's
+explorer, the notebook widget), so that a layer or head change is drawn there, without a rerun.
 
 A Streamlit rerun costs 0.25-0.7 s however little it draws (the issue's bare-page floor), so the
 browser gets the attention itself plus Plotly templates of every chart (built here by
@@ -16,7 +16,8 @@ head's numbers. What it is sent, as one binary message (`pack`):
   log colour scale floors at 0.001 x max (`figures.common.LOG_FLOOR`), so every colour shown is
   kept, with a relative error of at most 2.8 % (half a step of 10^(3/126)).
 
-JavaScript (`explorer.js`) decodes with the formulas of `dequantize_heads`.
+JavaScript (`payload.js`) decodes with the formulas of `dequantize_heads`; PROTOCOL.md has the layout
+and every header key, and `reader.py` reads it back in Python for the tests.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import plotly.graph_objects as go
 
 from encoder.attention_view import AttentionView, row_sum_ranges
 
-from . import attention as figs
-from .common import COLOR_SCALES, DECADES, code_fractions, colorscale, log_codes, plotly_text
+from .. import attention as figs
+from ..common import COLOR_SCALES, DECADES, code_fractions, colorscale, log_codes, plotly_text
 
 LEVELS = 127  # quantization steps above zero: 7 bits
 EXACT_BYTES = 1_500_000  # every head as float32 while the whole run is at most this
@@ -92,7 +93,7 @@ def pack(header: dict, blobs: list[bytes], encoded: dict[str, str] | None = None
 
 
 def unpack(payload: bytes) -> tuple[dict, list[bytes]]:
-    """The inverse of `pack` (for tests; explorer.js reads the same layout)."""
+    """The inverse of `pack` (reader.py builds on it; payload.js reads the same layout)."""
     (length,) = HEADER_LENGTH.unpack_from(payload)
     start = HEADER_LENGTH.size + length
     header = json.loads(payload[HEADER_LENGTH.size: start])

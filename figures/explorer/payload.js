@@ -1,6 +1,6 @@
-// The explorer's payload, read in the browser (figures/explorer.py packs it; its docstring has the
-// format): plotly.js, the binary message, deflated blobs, quantized layers and hover values.
-// Joined with explorer_colours.js and explorer.js into one module (ui._explorer_component).
+// The explorer's payload, read in the browser (packer.py packs it; PROTOCOL.md has the format):
+// plotly.js, the binary message, deflated blobs, quantized layers and hover values.
+// Joined with colours.js, explorer.js and a host adapter into one module (figures.explorer.module_js).
 
 let plotlyLoading = null;
 
@@ -18,13 +18,16 @@ function loadPlotly(url) {
   return plotlyLoading;
 }
 
+// The message (PROTOCOL.md): an ArrayBuffer, or a view of one (Streamlit sends a Uint8Array, a
+// notebook comm a DataView).
 function readPayload(data) {
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
   const length = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+  const message = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
   const start = 4 + length;
-  const blobs = header.blobs.map(([offset, size]) => bytes.slice(start + offset, start + offset + size));
-  return { header, blobs };
+  const blobs = message.blobs.map(([offset, size]) => bytes.slice(start + offset, start + offset + size));
+  return { header: message, blobs };
 }
 
 async function inflate(bytes) {
@@ -32,7 +35,7 @@ async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// One layer's heads as float32: as sent, or decoded from 7-bit log codes (explorer.dequantize_heads).
+// One layer's heads as float32: as sent, or decoded from 7-bit log codes (packer.dequantize_heads).
 async function decodeLayer(header, entry, blob) {
   if (!entry.deflated) return new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4);
   const codes = await inflate(blob);

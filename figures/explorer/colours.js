@@ -1,6 +1,6 @@
-// The explorer's colours (joined with explorer_payload.js and explorer.js into one module).
+// The explorer's colours (joined with payload.js, explorer.js and a host adapter into one module).
 
-// Colour scale and mode: switched here, in every chart at once, with no rerun (explorer.py sends
+// Colour scale and mode: switched here, in every chart at once, with no rerun (packer.py sends
 // every scale's colours; the thumbnails' PNGs get a new palette).
 function buildColourControls(inst, controls) {
   const { colours, texts } = inst.header;
@@ -61,15 +61,15 @@ function withPalette(uri, palette) {
   if (repainted.has(key)) return repainted.get(key);
   const bytes = Uint8Array.from(atob(uri.slice(uri.indexOf(",") + 1)), (c) => c.charCodeAt(0));
   const colours = Uint8Array.from(atob(palette), (c) => c.charCodeAt(0));
-  const view = new DataView(bytes.buffer);
+  const chunks = new DataView(bytes.buffer);
   for (let at = 8; at < bytes.length;) {
-    const length = view.getUint32(at);
+    const length = chunks.getUint32(at);
     const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
     if (type === "PLTE") {
       bytes.set(colours.subarray(0, length), at + 8);
       let crc = 0xffffffff;
       for (const b of bytes.subarray(at + 4, at + 8 + length)) crc = CRC_TABLE[(crc ^ b) & 0xff] ^ (crc >>> 8);
-      view.setUint32(at + 8 + length, (crc ^ 0xffffffff) >>> 0);
+      chunks.setUint32(at + 8 + length, (crc ^ 0xffffffff) >>> 0);
       break;
     }
     at += length + 12;

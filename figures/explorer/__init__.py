@@ -1,0 +1,55 @@
+"""The browser-side attention explorer, in one folder: the packer (`packer.py`) that turns an
+attention view into one binary message, the protocol it follows (`PROTOCOL.md`), the JavaScript
+that draws it (`payload.js`, `colours.js`, `explorer.js`, host-neutral) with one small adapter per
+host (`streamlit.js` for the app's component, `widget.js` for the notebook widget), its CSS, and
+`reader.py`, the Python reader the tests share.
+
+`from figures.explorer import Explorer, ...` keeps working: the packer's names are re-exported here.
+The notebook widget (`widget.py`) is not imported here: it needs anywidget, which the app does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .packer import (
+    ALL_LAYERS_BYTES,
+    DECADES,
+    EXACT_BYTES,
+    HEADER_LENGTH,
+    HOVER_SCALE,
+    LEVELS,
+    RESPONSIVE,
+    Explorer,
+    ExplorerOptions,
+    captions_for,
+    colour_choices,
+    dequantize_heads,
+    hover_counts,
+    pack,
+    quantize_heads,
+    unpack,
+)
+
+FOLDER = Path(__file__).resolve().parent
+CORE_JS = ("payload.js", "colours.js", "explorer.js")  # host-neutral: read, colour, draw
+HOSTS = ("streamlit", "widget")
+CSS = FOLDER / "explorer.css"
+
+__all__ = [
+    "ALL_LAYERS_BYTES", "CORE_JS", "CSS", "DECADES", "EXACT_BYTES", "FOLDER", "HEADER_LENGTH", "HOSTS",
+    "HOVER_SCALE", "LEVELS", "RESPONSIVE", "Explorer", "ExplorerOptions", "captions_for", "colour_choices",
+    "css", "dequantize_heads", "hover_counts", "module_js", "pack", "quantize_heads", "unpack",
+]
+
+
+def module_js(host: str) -> str:
+    """The explorer as one ES module for `host` ("streamlit" or "widget"): the shared files, then
+    the host's adapter (its `export default`). Both hosts get the same code, joined, never copied."""
+    if host not in HOSTS:
+        raise ValueError(f"unknown explorer host {host!r}; one of {HOSTS}")
+    return "\n".join((FOLDER / name).read_text(encoding="utf-8") for name in (*CORE_JS, f"{host}.js"))
+
+
+def css() -> str:
+    return CSS.read_text(encoding="utf-8")
