@@ -1,0 +1,41 @@
+"""Attributions for the model's own outputs, and how faithful each one is.
+
+    from encoder.attribution import METHODS, attribute, faithfulness, class_probability
+    out = class_probability(default_sentence_classifier(model), "positive")
+    a = attribute(model, "The plot was dull but the acting was superb.", out, method="integrated_gradients")
+    a.tokens, a.scores, a.completeness_error
+    table = faithfulness(model, texts, out, methods=METHODS)
+
+Targets (`targets.py`) are differentiable functions of the encoder's output; methods (`methods.py`)
+give one score per token; faithfulness (`faithfulness.py`) removes what each method ranks on top and
+measures how far the target falls (DeYoung et al. 2020). Never imports streamlit or plotly.
+"""
+
+from .backend import MAX_TOKENS, REMOVAL_WORDS, backend_for
+from .faithfulness import PERCENTS, RANDOM, Erasure, FaithfulnessReport, erase, faithfulness, faithfulness_report
+from .methods import (
+    IG_STEPS,
+    METHOD_NAMES,
+    METHODS,
+    Attribution,
+    Explainer,
+    attribute,
+    attribute_all,
+    chefer_relevance,
+)
+from .targets import (
+    Target,
+    class_probability,
+    lab_output,
+    model_tag_probability,
+    next_token_probability,
+    similarity,
+    tag_probability,
+)
+
+__all__ = [
+    "IG_STEPS", "MAX_TOKENS", "METHODS", "METHOD_NAMES", "PERCENTS", "RANDOM", "REMOVAL_WORDS", "Attribution",
+    "Erasure", "Explainer", "FaithfulnessReport", "Target", "attribute", "attribute_all", "backend_for",
+    "chefer_relevance", "class_probability", "erase", "faithfulness", "faithfulness_report", "lab_output",
+    "model_tag_probability", "next_token_probability", "similarity", "tag_probability",
+]

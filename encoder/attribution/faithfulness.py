@@ -1,0 +1,152 @@
+"""Faithfulness, measured: does removing what a method ranks on top change the target? (DeYoung et al. 2020, ERASER)
+
+For a ranking of the removable tokens (special tokens and the target's own token never are) and
+k ∈ {1, 5, 10, 20, 50}% of them (at least one token):
+- comprehensiveness_k = f(x) − f(x without its top k): large when the top tokens were needed;
+- sufficiency_k = f(x) − f(only its top k, special tokens kept): small when they were enough;
+each averaged over the k's: the area over the perturbation curve (AOPC). Removal is one operation for
+every method of a model (`Backend.removal`: [MASK], a zero embedding, or dropping the token), and a
+random ranking is the floor a method has to beat. The deletion curve is f(x without its top k) over k.
+
+These say whether the model follows an explanation, not whether the explanation is how language works:
+a faithful ranking of a model that reads shortcuts shows the shortcuts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .methods import IG_STEPS, METHODS, Explainer
+from .targets import Target
+
+PERCENTS = (1, 5, 10, 20, 50)
+RANDOM = "random"
+ProgressCallback = Callable[[int, int], None]  # (texts done, texts in all)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """One ranking on one text: what the target becomes with its top k% removed, or with only them kept."""
+
+    value: float  # f(x)
+    counts: np.ndarray  # int (K,): tokens removed (or kept) at each percent
+    without_top: np.ndarray  # (K,) f(x without the top k): the deletion curve
+    only_top: np.ndarray  # (K,) f(only the top k)
+
+    @property
+    def comprehensiveness(self) -> np.ndarray:
+        return self.value - self.without_top  # (K,)
+
+    @property
+    def sufficiency(self) -> np.ndarray:
+        return self.value - self.only_top  # (K,)
+
+
+def top_counts(n_removable: int, percents: Sequence[float] = PERCENTS) -> np.ndarray:
+    """How many tokens k% of n is: ⌈k·n/100⌉, at least 1 and at most n."""
+    return np.array([min(n_removable, max(1, math.ceil(p * n_removable / 100))) for p in percents], dtype=int)
+
+
+def ranking(scores: np.ndarray, removable: np.ndarray) -> np.ndarray:
+    """The removable positions, highest score first (NaN last; ties by position, so runs repeat)."""
+    positions = np.flatnonzero(removable)
+    values = np.nan_to_num(np.asarray(scores, np.float64)[positions], nan=-np.inf)
+    return positions[np.argsort(-values, kind="stable")]
+
+
+def erase(values: Callable[[torch.Tensor], np.ndarray], value: float, rankings: dict[str, np.ndarray],
+          removable: np.ndarray, percents: Sequence[float] = PERCENTS) -> dict[str, Erasure]:
+    """Every ranking's comprehensiveness and sufficiency rows in one batch of perturbed passes.
+
+    values: keep (R, T) bool -> (R,) the target with the other tokens removed. value: f(x).
+    """
+    n = len(removable)
+    counts = top_counts(int(removable.sum()), percents)
+    keeps = []
+    for order in rankings.values():
+        for k in counts:
+            without = torch.ones(n, dtype=torch.bool)
+            without[torch.from_numpy(order[:k])] = False
+            only = torch.from_numpy(~removable)  # special tokens and the target's token stay
+            only[torch.from_numpy(order[:k])] = True
+            keeps += [without, only]
+    out = values(torch.stack(keeps)).reshape(len(rankings), len(counts), 2) if keeps else np.zeros((0, 0, 2))
+    return {name: Erasure(value, counts, out[m, :, 0], out[m, :, 1]) for m, name in enumerate(rankings)}
+
+
+@dataclass(frozen=True)
+class FaithfulnessReport:
+    table: pd.DataFrame  # one row per method + random: method, comprehensiveness, sufficiency, n_texts, seconds
+    curves: pd.DataFrame  # long: method, percent, comprehensiveness, sufficiency, deletion (mean f without top k)
+    per_text: pd.DataFrame  # long: text, method, percent, tokens, comprehensiveness, sufficiency
+    removal: str  # the removal operation, in words
+    target: str
+    skipped: tuple[str, ...]  # one line per text left out, and why
+
+
+def faithfulness_report(model, texts: Sequence[str], target: Target, methods: Sequence[str] = METHODS, *,
+                        percents: Sequence[float] = PERCENTS, steps: int = IG_STEPS, baseline: str = "pad",
+                        seed: int = 0, progress: ProgressCallback | None = None) -> FaithfulnessReport:
+    """Comprehensiveness and sufficiency (AOPC over `percents`) of each method over `texts`, with a random
+    ranking as the floor. progress(done, total) is called after each text."""
+    from .backend import REMOVAL_WORDS, backend_for
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"Unknown methods: {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+    backend = backend_for(model)
+    rows, skipped = [], []
+    seconds = dict.fromkeys([*methods, RANDOM], 0.0)
+    for index, text in enumerate(texts):
+        try:
+            explainer = Explainer(model, text, target, backend)
+        except ValueError as error:
+            skipped.append(f"Text {index + 1}: {error}")
+            continue
+        if not explainer.removable.any():
+            skipped.append(f"Text {index + 1}: no token to remove.")
+            continue
+        rankings = {}
+        for method in methods:
+            attribution = explainer.attribute(method, steps=steps, baseline=baseline)
+            seconds[method] += attribution.seconds
+            if np.isfinite(attribution.scores[explainer.removable]).all():
+                rankings[method] = ranking(attribution.scores, explainer.removable)
+        rng = np.random.default_rng([seed, index])
+        rankings[RANDOM] = rng.permutation(np.flatnonzero(explainer.removable))
+        start = time.perf_counter()
+        erasures = erase(explainer.values, explainer.value, rankings, explainer.removable, percents)
+        share = (time.perf_counter() - start) / len(rankings)  # the erasure passes, split evenly
+        for name, e in erasures.items():
+            seconds[name] += share
+            for p, k, c, s, d in zip(percents, e.counts, e.comprehensiveness, e.sufficiency, e.without_top,
+                                     strict=True):
+                rows.append((index, name, p, int(k), c, s, d, e.value))
+        if progress is not None:
+            progress(index + 1, len(texts))
+    per_text = pd.DataFrame(rows, columns=["text", "method", "percent", "tokens", "comprehensiveness",
+                                           "sufficiency", "deletion", "value"])
+    curves = (per_text.groupby(["method", "percent"], sort=False)[["comprehensiveness", "sufficiency", "deletion"]]
+              .mean().reset_index())
+    aopc = per_text.groupby(["method", "text"], sort=False)[["comprehensiveness", "sufficiency"]].mean()
+    table = aopc.groupby("method", sort=False).agg(comprehensiveness=("comprehensiveness", "mean"),
+                                                   sufficiency=("sufficiency", "mean"),
+                                                   n_texts=("comprehensiveness", "size")).reset_index()
+    table["seconds"] = table["method"].map(seconds)
+    table = table.sort_values("comprehensiveness", ascending=False, kind="stable").reset_index(drop=True)
+    return FaithfulnessReport(table, curves, per_text.drop(columns=["value"]), REMOVAL_WORDS[backend.removal],
+                              target.name, tuple(skipped))
+
+
+def faithfulness(model, texts: Sequence[str], target: Target, methods: Sequence[str] = METHODS,
+                 **options) -> pd.DataFrame:
+    """`faithfulness_report(...).table`: method, comprehensiveness, sufficiency (AOPC), n_texts, seconds;
+    most comprehensive first, "random" among them."""
+    return faithfulness_report(model, texts, target, methods, **options).table
