@@ -8,10 +8,13 @@
 
 `python -m encoder.corpus INPUT --out stats.parquet [--engine ray]` does the same from the command
 line; `corpus_head_map` places the heads on Clark et al.'s map from a sample;
+`build_context_index` / `nearest_contexts` find
+similar contexts (exBERT); `label_split` splits the statistics by a label column;
 `ray_corpus_statistics` (encoder.corpus.ray_engine) spreads it over a Ray cluster (Ray is an optional extra,
 requirements-scale.txt, imported only when used).
 """
 
+from .context_index import ContextIndex, build_context_index, nearest_contexts
 from .head_map import CorpusHeadMap, corpus_head_map
 from .reading import Sentences, Tally, read_sentences
 from .statistics import (
@@ -23,5 +26,6 @@ from .statistics import (
     text_statistics,
 )
 
-__all__ = ["CorpusHeadMap", "RunningMeans", "SentenceStatistics", "Sentences", "Tally", "corpus_head_map",
-           "corpus_statistics", "read_sentences", "runs_or_reasons", "seconds_left", "text_statistics"]
+__all__ = ["ContextIndex", "CorpusHeadMap", "RunningMeans", "SentenceStatistics", "Sentences", "Tally",
+           "build_context_index", "corpus_head_map", "corpus_statistics", "nearest_contexts", "read_sentences",
+           "runs_or_reasons", "seconds_left", "text_statistics"]
