@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +46,52 @@ def attention(
         # In place only into `out` (inference): softmax's backward needs its own output intact.
         weights = weights.masked_fill_(~mask, 0.0) if out is not None else weights.masked_fill(~mask, 0.0)
     return weights @ v, weights  # (B, H, T, Dh), (B, H, T, T)
+
+
+# W_O^hᵀ W_O^h per output-projection weight, (H, Dh, Dh): the weight's id -> (a weak reference to
+# it, its in-place version, H, the Gram matrices). Recomputed when the weight changes in place
+# (an optimiser step, load_state_dict) and forgotten when it is freed.
+_GRAMS: dict[int, tuple[weakref.ref, int, int, torch.Tensor]] = {}
+_GRAMS_LOCK = threading.Lock()
+
+
+def head_grams(w_out: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """W_O^hᵀ W_O^h for every head h: (H, Dh, Dh), from w_out (D, H·Dh) in nn.Linear layout.
+
+    Head h's share of the output projection is the slice W_O^h = w_out[:, h·Dh:(h+1)·Dh], (D, Dh).
+    Cached per weight while no gradient is wanted: a model's weights do not change between runs,
+    and at 16 tokens computing these (H·Dh·D·Dh multiply-adds a layer) cost more than using them.
+    """
+    if torch.is_grad_enabled() and w_out.requires_grad:
+        return _grams_of(w_out, n_heads)  # training: keep the graph, cache nothing
+    key = id(w_out)
+    entry = _GRAMS.get(key)
+    if entry is not None and entry[0]() is w_out and entry[1] == w_out._version and entry[2] == n_heads:
+        return entry[3]
+    # A normal tensor even when called under inference_mode, so a later no_grad caller may use it.
+    with torch.inference_mode(False), torch.no_grad():
+        grams = _grams_of(w_out.detach(), n_heads)
+    with _GRAMS_LOCK:
+        _GRAMS[key] = (weakref.ref(w_out, lambda _, key=key: _GRAMS.pop(key, None)),
+                       w_out._version, n_heads, grams)
+    return grams
+
+
+def _grams_of(w_out: torch.Tensor, n_heads: int) -> torch.Tensor:
+    w_heads = w_out.reshape(w_out.shape[0], n_heads, -1).transpose(0, 1)  # (H, D, Dh)
+    return w_heads.transpose(1, 2) @ w_heads  # (H, Dh, Dh)
+
+
+def value_output_norms(values: torch.Tensor, grams: torch.Tensor) -> torch.Tensor:
+    """‖v_j W_O^h‖ for every head and token: values (..., H, T, Dh), grams (..., H, Dh, Dh) -> (..., H, T).
+
+    The length head h's value for token j has once projected into the residual stream; times
+    α_ij it is Kobayashi et al.'s (2020, eq. 5) value-weighted attention, without the bias,
+    which α does not weigh. ‖W_O^h v‖² = vᵀ (W_O^hᵀ W_O^h) v: one (T, Dh)·(Dh, Dh) product per
+    head instead of materialising the (T, D) projections (D / Dh times fewer multiply-adds).
+    """
+    squared = ((values @ grams) * values).sum(-1)  # (..., H, T)
+    return squared.clamp_min(0).sqrt()  # rounding can take a tiny square below zero
 
 
 class ScaledDotProductAttention(nn.Module):

@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from .batching import length_sorted_batches, pad_batch
-from .capture import AttentionRecord, capture_attention, stack_layers
+from .capture import capture_attention, stack_layers
 from .config import EncoderConfig
 from .model import Encoder
+from .modules import EmbeddingParts, head_grams, value_output_norms
 from .tokenize import TextTokenizer, Tokenized
 
 
@@ -141,6 +142,16 @@ class Model:
     def config(self) -> EncoderConfig:
         return self.encoder.config
 
+    @property
+    def device(self) -> torch.device:
+        """Where the encoder's weights are, and so where `run` computes (results come back as numpy)."""
+        return next(self.encoder.parameters()).device
+
+    def _head_grams(self) -> torch.Tensor:
+        """W_O^hᵀ W_O^h for every layer and head: (L, H, Dh, Dh), each cached per weight (modules.head_grams)."""
+        n_heads = self.config.n_heads
+        return torch.stack([head_grams(layer.attention.out.weight, n_heads) for layer in self.encoder.layers])
+
     def __repr__(self) -> str:
         c = self.config
         return f"Model({self.name!r}, layers={c.n_layers}, heads={c.n_heads}, d_model={c.d_model})"
@@ -193,19 +204,28 @@ class Model:
 
     def _forward(self, batch: list[Tokenized], qkv: bool) -> list[Run]:
         """One padded forward pass for a batch of tokenized texts, cut back into one Run each."""
+        device = self.device
         ids, mask = pad_batch([t.ids for t in batch], self.config.pad_token_id)  # (B, T) each
         segments, _ = pad_batch([t.segment_ids for t in batch], 0)  # (B, T)
         with torch.inference_mode(), capture_attention(self.encoder) as record:
-            output = self.encoder(ids, segments, mask)
+            output = self.encoder(ids.to(device), segments.to(device), mask.to(device))
             attentions = record.stacked_weights()  # (B, L, H, T, T)
             hidden = torch.stack(output.hidden_states, dim=1)  # (B, L + 1, T, D)
-            norms = value_output_norms(self.encoder, record)  # (B, L, H, T)
-            projections = {name: stack_layers(getattr(record, name)) for name in ("queries", "keys", "values")
-                           } if qkv else {}  # each (B, L, H, T, Dh)
+            values = stack_layers(record.values)  # (B, L, H, T, Dh): one copy, for the norms and the Run
+            norms = value_output_norms(values, self._head_grams())  # (B, L, H, T)
+            # Queries and keys are copied out of the layers' fused projections only when asked.
+            projections = {"queries": stack_layers(record.queries), "keys": stack_layers(record.keys),
+                           "values": values} if qkv else {}  # each (B, L, H, T, Dh)
             predicted = None
             if self.token_classifier is not None:  # BertForTokenClassification: Linear(last hidden state)
                 predicted = self.token_classifier(output.last_hidden_state).argmax(-1)  # (B, T)
-        parts = output.embedding_parts
+            parts = output.embedding_parts
+            if device.type != "cpu":  # results are numpy on the CPU, whatever ran the model
+                attentions, hidden, norms = attentions.cpu(), hidden.cpu(), norms.cpu()
+                projections = {name: array.cpu() for name, array in projections.items()}
+                parts = EmbeddingParts(parts.token.cpu(), parts.position.cpu(),
+                                       None if parts.segment is None else parts.segment.cpu())
+                predicted = None if predicted is None else predicted.cpu()
         runs = []
         for b, tokenized in enumerate(batch):
             n = len(tokenized)  # real tokens of this row; the rest is padding
@@ -223,21 +243,3 @@ class Model:
                 causal=self.config.causal,
             ))
         return runs
-
-
-def value_output_norms(encoder: Encoder, record: AttentionRecord) -> torch.Tensor:
-    """‖v_j W_O^h‖ for every layer, head and token: (B, L, H, T).
-
-    Head h's share of the output projection is the slice W_O^h = W_O[:, h·Dh:(h+1)·Dh], (D, Dh),
-    so ‖W_O^h v‖² = vᵀ (W_O^hᵀ W_O^h) v: a (Dh, Dh) Gram matrix per head instead of a (D,)
-    vector per token (Kobayashi et al. 2020, eq. 5, without the bias, which α does not weigh).
-    """
-    per_layer = []
-    for layer, values in zip(encoder.layers, record.values, strict=True):  # values: (B, H, T, Dh)
-        n_heads, d_head = values.shape[1], values.shape[-1]
-        w_out = layer.attention.out.weight  # (D, H·Dh)
-        w_heads = w_out.view(w_out.shape[0], n_heads, d_head).transpose(0, 1)  # (H, D, Dh)
-        gram = w_heads.transpose(1, 2) @ w_heads  # (H, Dh, Dh)
-        squared = torch.einsum("bhtd,hde,bhte->bht", values, gram, values)  # (B, H, T)
-        per_layer.append(squared.clamp_min(0).sqrt())
-    return torch.stack(per_layer, dim=1)  # (B, L, H, T)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..modules import head_grams, value_output_norms
+
 _HOOK_LOCK = threading.Lock()  # registering/removing hooks edits shared dicts: one thread at a time
 
 
@@ -72,10 +74,11 @@ def head_output_norms(values: torch.Tensor, w_out: torch.Tensor, n_heads: int) -
     values: (T, KV·Dh), the value projection's output; with grouped-query attention each of the
     KV heads serves n_heads / KV query heads (repeat_kv in transformers), so it is repeated.
     w_out: (D, H·Dh), the output projection in nn.Linear layout; W_O^h = w_out[:, h·Dh:(h+1)·Dh].
+    The norms themselves are the engine's (modules.value_output_norms), computed in one place.
     """
     d_head = w_out.shape[1] // n_heads
     n_kv = values.shape[-1] // d_head
     per_kv = values.reshape(values.shape[0], n_kv, d_head).transpose(0, 1)  # (KV, T, Dh)
     per_head = per_kv.repeat_interleave(n_heads // n_kv, dim=0)  # (H, T, Dh)
-    w_heads = w_out.reshape(w_out.shape[0], n_heads, d_head).transpose(0, 1)  # (H, D, Dh)
-    return (per_head @ w_heads.transpose(1, 2)).norm(dim=-1)  # (H, T, D) -> (H, T)
+    grams = head_grams(w_out, n_heads).to(per_head.dtype)  # (H, Dh, Dh)
+    return value_output_norms(per_head, grams)  # (H, T)

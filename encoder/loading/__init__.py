@@ -46,6 +46,7 @@ from .checkpoint import (
     read_tensors,
     weight_files,
 )
+from .device import resolve_device
 from .errors import ModelLoadError, load_boundary, scrub
 from .families import FAMILIES, Family, family_for
 from .hub import HUB_FILES, HUB_ID, HUB_LOCK, download_from_hub
@@ -73,7 +74,8 @@ def bundled_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def load_model(source: str | Path | None = None, limits: LoadLimits | None = None) -> Model | TransformersModel:
+def load_model(source: str | Path | None = None, limits: LoadLimits | None = None, *,
+               device: str | torch.device | None = None) -> Model | TransformersModel:
     """Load a model and its tokenizer, ready for `model.run(text)`.
 
     source: None or "minilm-l6" for the bundled all-MiniLM-L6-v2; another name in `BUNDLED`
@@ -85,25 +87,47 @@ def load_model(source: str | Path | None = None, limits: LoadLimits | None = Non
     limits: the caps a model's shape must meet before anything is built (`LoadLimits()`'s
     defaults when None). Every failure is a ModelLoadError whose message names the model by its
     name (a folder's name, never its path).
+
+    device: "cpu" (None: the default), "cuda", "cuda:1" or "mps": where the model's weights live and
+    its runs compute; a Run's arrays come back as numpy on the CPU either way. A device this
+    machine lacks is a ModelLoadError, checked before anything is read.
     """
     limits = limits or LoadLimits()
+    target = resolve_device(device)
     with load_boundary(_label(source)):
-        if source is None or source == DEFAULT_MODEL:
-            return _load_folder(bundled_model_dir(), BUNDLED_NAME, limits)
-        if isinstance(source, str) and source in BUNDLED:
-            return load_bundled(BUNDLED[source], limits)
-        text = str(source).strip()
-        path = Path(text).expanduser()
-        if path.exists():
-            return _load_folder(path, path.name, limits)
-        if isinstance(source, Path) or text.startswith((".", "/", "~")) or "\\" in text:
-            raise ModelLoadError(f"No model folder named “{path.name}”.")
-        if not HUB_ID.match(text):
-            raise ModelLoadError(
-                f"'{text}' is neither an existing folder nor a Hub id of the form 'org/name'."
-            )
-        with HUB_LOCK:  # the Hub cache may evict a repository: not while it is being read
-            return _load_folder(download_from_hub(text, limits=limits), text, limits)
+        return place(_load_source(source, limits), target)
+
+
+def place(model: Model | TransformersModel, device: torch.device) -> Model | TransformersModel:
+    """`model` with its weights moved to `device` (the same object: loading made it, nobody shares it yet)."""
+    if device.type == "cpu":
+        return model
+    if not isinstance(model, Model):
+        raise ModelLoadError(f"{model.name} runs through transformers, which Headlight runs on the CPU only.")
+    model.encoder.to(device)
+    if model.token_classifier is not None:
+        model.token_classifier.to(device)
+    return model
+
+
+def _load_source(source: str | Path | None, limits: LoadLimits) -> Model | TransformersModel:
+    """The model `source` names, on the CPU (load_model says what a source may be)."""
+    if source is None or source == DEFAULT_MODEL:
+        return _load_folder(bundled_model_dir(), BUNDLED_NAME, limits)
+    if isinstance(source, str) and source in BUNDLED:
+        return load_bundled(BUNDLED[source], limits)
+    text = str(source).strip()
+    path = Path(text).expanduser()
+    if path.exists():
+        return _load_folder(path, path.name, limits)
+    if isinstance(source, Path) or text.startswith((".", "/", "~")) or "\\" in text:
+        raise ModelLoadError(f"No model folder named “{path.name}”.")
+    if not HUB_ID.match(text):
+        raise ModelLoadError(
+            f"'{text}' is neither an existing folder nor a Hub id of the form 'org/name'."
+        )
+    with HUB_LOCK:  # the Hub cache may evict a repository: not while it is being read
+        return _load_folder(download_from_hub(text, limits=limits), text, limits)
 
 
 def _label(source: str | Path | None) -> str:
