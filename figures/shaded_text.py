@@ -63,7 +63,7 @@ def shaded_text(text: str, offsets: Sequence[tuple[int, int] | None], scores: Se
 
     text: the text the offsets index into. offsets: one (start, end) character span per score (None
     or an empty span: not drawn). scores: (T,) floats. scale: the |score| drawn at full colour
-    (default: this row's largest |score|, so each line uses the whole range; pass one scale for
+    (default: the largest |score| among the tokens drawn, so each line uses the whole range; pass one scale for
     lines that must compare). signed: draw negatives in blue (default: whenever a score is < 0).
     names: a per-token name for the tooltip (default: the span's text). Returns an HTML fragment.
     """
@@ -72,8 +72,10 @@ def shaded_text(text: str, offsets: Sequence[tuple[int, int] | None], scores: Se
         raise ValueError(f"{len(offsets)} offsets but {len(scores)} scores.")
     cut = len(text) > max_chars
     text = text[:max_chars]
-    finite = scores[np.isfinite(scores)]
-    if scale is None:
+    spans = _spans(text, offsets, scores)
+    drawn = np.array([score for _, _, score in spans])
+    finite = drawn[np.isfinite(drawn)]
+    if scale is None:  # the tokens drawn set the scale: a large score on [CLS] would wash the words out
         scale = float(np.abs(finite).max()) if finite.size else 0.0
     if signed is None:
         signed = bool((finite < 0).any())
@@ -88,7 +90,7 @@ def shaded_text(text: str, offsets: Sequence[tuple[int, int] | None], scores: Se
             if span is not None:
                 names_by_start.setdefault(int(span[0]), name)
     cursor = 0
-    for start, end, score in _spans(text, offsets, scores):
+    for start, end, score in spans:
         parts.append(html.escape(text[cursor:start]))
         name = names_by_start.get(start, text[start:end])
         tip = html.escape(f"{name}: {score:+.4g}" if signed else f"{name}: {score:.4g}")
@@ -128,7 +130,8 @@ def shaded_lines(text: str, offsets: Sequence[tuple[int, int] | None], rows: dic
     """Several `shaded_text` lines for one text (one per method), then the legend. shared_scale: one
     scale for every line (their largest |score|) instead of each line's own."""
     values = [np.asarray(v, dtype=np.float64) for v in rows.values()]
-    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(0)
+    drawn = [np.array([s for _, _, s in _spans(text[:MAX_CHARS], offsets, v)]) for v in values]
+    finite = np.concatenate([d[np.isfinite(d)] for d in drawn]) if drawn else np.zeros(0)
     signed = bool((finite < 0).any())
     scale = float(np.abs(finite).max()) if shared_scale and finite.size else None
     lines = [shaded_text(text, offsets, v, label=name, scale=scale, signed=signed, names=names)

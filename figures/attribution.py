@@ -1,0 +1,68 @@
+"""Attribution figures: the deletion curves, the methods' agreement, and the text shaded by each method.
+
+Pure builders on prepared arrays (the page computes nothing, these compute no analysis): the curves
+come from `encoder.attribution.FaithfulnessReport.curves`, the agreement from
+`encoder.analysis.method_agreement`, the shading from `figures.shaded_text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import base_layout, plotly_text
+from .methods import pairwise_figure
+from .shaded_text import shaded_lines
+
+RANDOM_NAME = "random (floor)"
+
+
+def deletion_figure(percents: Sequence[float], curves: dict[str, np.ndarray], value: float | None, title: str,
+                    y_title: str = "target with its top k% removed") -> go.Figure:
+    """One line per method: the target after removing each method's top k% of tokens (the deletion
+    curve). A faithful method's line falls fastest; the random ranking (dashed) is the floor; `value`
+    (the target with nothing removed) is drawn at k = 0 when given."""
+    fig = go.Figure()
+    for name, values in curves.items():
+        x, y = list(percents), list(np.asarray(values, dtype=np.float64))
+        if value is not None:
+            x, y = [0, *x], [value, *y]
+        floor = name == RANDOM_NAME
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers", name=plotly_text(name),
+            line=dict(dash="dash", color="#888888") if floor else dict(),
+            hovertemplate=f"{plotly_text(name)}<br>top %{{x}}% removed: %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(base_layout(title, 380, xaxis=dict(title="tokens removed (% of the text, top first)",
+                                                         ticksuffix="%"),
+                                  yaxis=dict(title=plotly_text(y_title)), legend=dict(font=dict(size=11))))
+    return fig
+
+
+def agreement_figures(correlations: np.ndarray, overlap: np.ndarray, names: Sequence[str], k: int
+                      ) -> tuple[go.Figure, go.Figure]:
+    """(Spearman ρ between every pair of methods, top-k overlap), drawn as the Methods view draws them."""
+    return (pairwise_figure(correlations, names, "Rank correlation between methods (Spearman ρ)", "ρ"),
+            pairwise_figure(overlap, names, f"Top-{k} overlap between methods", "overlap", signed=False))
+
+
+def faithfulness_bars(names: Sequence[str], comprehensiveness: Sequence[float], sufficiency: Sequence[float],
+                      title: str) -> go.Figure:
+    """Comprehensiveness (higher = more faithful) and sufficiency (lower = more faithful) per method."""
+    shown = [plotly_text(n) for n in names]
+    fig = go.Figure([
+        go.Bar(x=shown, y=list(comprehensiveness), name="comprehensiveness (↑)",
+               hovertemplate="%{x}<br>comprehensiveness %{y:.3f}<extra></extra>"),
+        go.Bar(x=shown, y=list(sufficiency), name="sufficiency (↓)",
+               hovertemplate="%{x}<br>sufficiency %{y:.3f}<extra></extra>"),
+    ])
+    fig.update_layout(base_layout(title, 340, barmode="group", xaxis=dict(tickangle=-30, automargin=True),
+                                  yaxis=dict(title="AOPC")))
+    return fig
+
+
+def shaded_methods(text: str, offsets: Sequence[tuple[int, int]], rows: dict[str, np.ndarray],
+                   names: Sequence[str] | None = None) -> str:
+    """The text once per method, shaded by that method's scores (an HTML fragment for `st.html`)."""
+    return shaded_lines(text, offsets, rows, names=names)
