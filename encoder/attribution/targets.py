@@ -188,3 +188,45 @@ def lab_output(task_model, position: int, symbol: str | None = None) -> Target:
 
 def _unbound(f: Forwarded) -> torch.Tensor:
     raise ValueError("This target depends on the text: bind it first (Target.bind).")
+
+
+TARGET_KINDS = {
+    "classifier": "the sentiment classifier's probability for a label",
+    "tagger": "the NER tagger's probability for a tag at a token",
+    "model_tags": "the model's own tag probability at a token",
+    "similarity": "the cosine with text B (sentence embedding)",
+    "next_token": "the probability of the next token",
+}
+
+
+def available_targets(model) -> dict[str, str | None]:
+    """Each target kind of `TARGET_KINDS` -> None where `model` offers it, else why not (one sentence)."""
+    from ..heads.features import features_unavailable
+    from ..run import Model
+
+    native = isinstance(model, Model)
+    decoder = not native and callable(getattr(getattr(model, "model", None), "get_output_embeddings", None)) \
+        and not getattr(model.config, "encoder_decoder", False)
+    reasons: dict[str, str | None] = {}
+    reasons["classifier"] = features_unavailable(model) if (native or decoder) else "it reads no text features"
+    reasons["tagger"] = None if native else "the tagger is trained on native encoders only"
+    reasons["model_tags"] = None if native and model.token_classifier is not None else \
+        "it has no token-classification head"
+    if native:
+        from ..analysis.sentence import sentence_config
+
+        reasons["similarity"] = None if sentence_config(model.name) is not None else "it makes no sentence embedding"
+    else:
+        reasons["similarity"] = "it makes no sentence embedding"
+    reasons["next_token"] = None if decoder else "it is not a decoder: it predicts no next token"
+    return reasons
+
+
+def most_probable_next_token(model, text: str) -> tuple[str, float]:
+    """A decoder's most probable next token after `text` and its probability (to preselect a target)."""
+    ids = torch.tensor([model.tokenizer.encode(text).ids])  # (1, T)
+    with torch.inference_mode():
+        logits = model.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits[0, -1]
+        probabilities = torch.softmax(logits, dim=-1)
+    index = int(probabilities.argmax())
+    return model.tokenizer.decode([index]), float(probabilities[index])
