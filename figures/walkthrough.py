@@ -152,3 +152,16 @@ def padding_mask_strip(attention_mask: np.ndarray, tokens: Sequence[Sequence[str
 
 def _short(token: str, limit: int = 8) -> str:
     return plotly_text(token if len(token) <= limit else token[: limit - 1] + "…")
+
+
+def answer_distribution(labels: Sequence[str], counts: Sequence[int], right: Sequence[bool] | None = None,
+                        title: str = "The class's answers", height: int = 300) -> go.Figure:
+    """A class's answers, one horizontal bar per distinct answer (labels may quote the text or a
+    student's number: escaped); after the reveal, `right` colours the right answers green."""
+    colours = ["#1b9e77" if ok else "#bbbbbb" for ok in right] if right is not None else OKABE_ITO[4]
+    bar = go.Bar(x=list(counts), y=[plotly_text(label) for label in labels], orientation="h",
+                 marker=dict(color=colours), text=list(counts), textposition="auto",
+                 hovertemplate="%{y}: %{x}<extra></extra>")
+    return go.Figure(bar, base_layout(title, height,
+                                      xaxis=dict(title=dict(text="students"), dtick=1, rangemode="tozero"),
+                                      yaxis=dict(autorange="reversed", type="category")))

@@ -9,6 +9,7 @@ import streamlit as st
 
 import state
 import ui
+from classroom import screens as classroom
 from encoder import geometry
 from encoder import lesson as lessons
 from encoder.analysis import head_statistics
@@ -33,6 +34,7 @@ state.page_header(
     "Pick the layer and the head; *Lesson mode* shows one stage per screen with a question to the class.",
 )
 model = state.page_model()
+classroom.back_to_class_bar()  # a student exploring on their own
 if (why := walkthrough_unavailable(model)) is not None:  # said before the text is run
     st.info(ui.markdown_literal(why), icon=":material/info:")
     st.stop()
@@ -309,6 +311,14 @@ def reveal(key: str) -> None:
     st.session_state.walk_revealed = key
 
 
+def class_view(steps: list[int], index: int, number: int, revealed: bool) -> dict:
+    """What a class in step follows: the step, the text, the model, the layer, the head, the token."""
+    return {"steps": list(steps), "index": index, "step": number, "text_a": run.text_a, "text_b": run.text_b,
+            "model": state.current_input().source, "layer": layer + 1, "head": head + 1,
+            "token": st.session_state.get("att_follow"), "pad_text": st.session_state.get("walk_pad_text"),
+            "revealed": lessons.STEPS[number].key if revealed else None}
+
+
 def show_lesson() -> None:
     with st.expander("Prepare the lesson", icon=":material/edit_note:"):
         st.multiselect("Steps of this lesson", all_steps, key="walk_steps", on_change=go_to, args=(0,),
@@ -329,17 +339,24 @@ def show_lesson() -> None:
     questions = lessons.lesson_questions(labels, run.special, walk, head_statistics(run), position_table(),
                                          demo.padded_key_weight if demo else None, attentions=run.attentions)
     question = questions.get(key)
+    revealed = st.session_state.get("walk_revealed") == key
+    in_class = classroom.teach(class_view(steps, index, number, revealed), question, lessons.STEPS[number].title)
     show_heading(number)
     if question is not None:  # asked before the numbers are shown: predict, then reveal
         with st.container(border=True):
-            st.caption("Ask the class")
-            st.markdown(f"#### {literal(question.prompt)}")  # large enough to read from the back of a room
-            if st.session_state.get("walk_revealed") == key:
-                st.success(f"#### {literal(question.answer)}", icon=":material/lightbulb:")
-                st.caption(literal(question.detail))
-            else:
-                st.button("Reveal the answer", key="walkbtn_reveal", type="primary", icon=":material/visibility:",
-                          on_click=reveal, args=(key,))
+            asked, answers = st.columns([3, 2]) if in_class else (st.container(), None)
+            with asked:
+                st.caption("Ask the class")
+                st.markdown(f"#### {literal(question.prompt)}")  # large enough to read from the back of a room
+                if revealed:
+                    st.success(f"#### {literal(question.answer)}", icon=":material/lightbulb:")
+                    st.caption(literal(question.detail))
+                else:
+                    st.button("Reveal the answer", key="walkbtn_reveal", type="primary",
+                              icon=":material/visibility:", on_click=reveal, args=(key,))
+            if answers is not None:  # the class's answers, live, and beside the answer after the reveal
+                with answers:
+                    classroom.class_answers(in_class.code, key, revealed)
     if question is None or st.session_state.get("walk_revealed") == key:
         STAGES[key]()
     else:
