@@ -165,7 +165,7 @@ class Explainer:
         from captum.attr import InputXGradient
 
         with torch.enable_grad():
-            scores = InputXGradient(self.function).attribute(self.x.clone())  # (1, T, E)
+            scores = InputXGradient(self.function).attribute(self.x.clone().requires_grad_(True))  # (1, T, E)
         return {"scores": scores.sum(-1)[0].detach().double().numpy()}
 
     def _integrated_gradients(self, *, steps: int, baseline: str, **_) -> dict:
