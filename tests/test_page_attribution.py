@@ -1,0 +1,42 @@
+"""The Gradients & faithfulness section (pages/parts/faithfulness.render), run by AppTest from a tiny
+script in a temporary folder until a page mounts it: it draws the shaded texts, the agreement and the
+faithfulness table for the sidebar's text."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import ROOT, TIMEOUT
+
+SCRIPT = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+import streamlit as st
+st.session_state.setdefault("_from_url_done", True)  # app.py's entry run, which this script stands in for
+from pages.parts import faithfulness
+faithfulness.render()
+"""
+
+
+def test_section_draws_shaded_texts_agreement_and_table(tmp_path):
+    script = tmp_path / "section.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
+    at.session_state["text"] = "The plot was dull but the <b>acting</b> was superb."
+    at.session_state["attr_methods"] = ["integrated_gradients", "occlusion", "raw_attention"]
+    at.run()
+    assert not at.exception
+    assert "can't offer" in " ".join(c.value for c in at.caption)  # what this model lacks, said before running
+    assert not at.get("html")  # nothing computed before the button
+    at.button(key="attr_go").click().run()
+    assert not at.exception
+    (shaded,) = at.get("html")
+    body = shaded.proto.body
+    assert body.count('class="hl-shaded"') == 3  # one line per method
+    assert "<b>" not in body and "</b>" not in body and "&lt;" in body and "acting" in body  # escaped, not markup
+    titles = [chart.proto.spec for chart in at.get("plotly_chart")]
+    assert any("Spearman" in t for t in titles) and any("overlap" in t for t in titles)
+    assert any("Deletion curves" in t for t in titles)
+    (table,) = at.dataframe
+    assert {"integrated gradients", "occlusion (leave one out)", "random (floor)"} <= set(table.value["method"])
+    assert list(table.value["rank"]) == list(range(1, len(table.value) + 1))
