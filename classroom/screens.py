@@ -34,7 +34,7 @@ from .store import Limits, open_store
 
 POLL_SECONDS = float(os.environ.get("HEADLIGHT_CLASS_POLL_SECONDS", "1.0"))  # a student's check for a change
 TEACHER_POLL_SECONDS = 2.0  # the teacher's count and distribution
-TEACHER, STUDENT, SEEN, TRIES = "_class_teacher", "_class_student", "_class_seen", "_class_tries"
+TEACHER, STUDENT, SEEN, TRIES, AWAY = "_class_teacher", "_class_student", "_class_seen", "_class_tries", "_class_away"
 JOIN_TRIES = 10  # codes one session may try per minute: a typo is fine, a scan of codes is not
 MAX_ROWS = 64  # tokens a student's chart draws (the Walk-through's limit)
 
@@ -253,9 +253,8 @@ def follow(me: Student) -> None:
         main_chart(view)
     else:
         st.caption("The numbers of this step appear with the answer.")
-    if st.button("Explore on your own", key="joinbtn_explore", icon=":material/explore:",
-                 help="The whole Walk-through at the teacher's step; Back to the class returns here."):
-        step_away(view)
+    st.button("Explore on your own", key="joinbtn_explore", icon=":material/explore:", on_click=step_away,
+              args=(view,), help="The whole Walk-through at the teacher's step; Back to the class returns here.")
 
 
 def question_box(me: Student, snapshot: Snapshot, question: Question, mine: str | None) -> None:
@@ -384,7 +383,7 @@ def step_away(view: dict) -> None:
         st.session_state.walk_revealed = key
     else:
         st.session_state.pop("walk_revealed", None)
-    st.switch_page("pages/walkthrough.py")
+    st.session_state[AWAY] = True  # the page switch happens in the run this click starts (join_page)
 
 
 def back_to_class_bar() -> None:
@@ -394,11 +393,12 @@ def back_to_class_bar() -> None:
         return
     with st.container(border=True, horizontal=True, vertical_alignment="center"):
         st.caption(f"You are exploring on your own; class {me.code} goes on without you.")
-        if st.button("Back to the class", key="walkbtn_class_back", type="primary", icon=":material/groups:"):
-            st.switch_page("pages/join.py")
+        st.page_link("pages/join.py", label="Back to the class", icon=":material/groups:")
 
 
 def join_page() -> None:
+    if st.session_state.pop(AWAY, False):
+        st.switch_page("pages/walkthrough.py")
     me = student()
     if me is None:
         join_form()

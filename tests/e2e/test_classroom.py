@@ -78,9 +78,8 @@ def class_in_step(make_app, teacher_base: str, student_bases: list[str]) -> None
     options = students[0].page.locator(f'{MAIN} [data-testid="stButtonGroup"] button').all_inner_texts()
     assert len(options) >= 3, options
     chosen = [options[number % 2] for number in range(STUDENTS)]
-    for student, label in zip(students, chosen, strict=True):
-        student.rerun_after(lambda s=student, label=label: s.page.locator(MAIN).get_by_role(
-            "button", name=label, exact=True).click(), charts=False)
+    for number, (student, label) in enumerate(zip(students, chosen, strict=True)):
+        student.page.locator(f'{MAIN} [data-testid="stButtonGroup"] button').nth(number % 2).click()
         click(student, "Send")
         expect_text(student, f"Your answer: {label}")
     expect_text(teacher, f"{STUDENTS} of {STUDENTS}")
@@ -109,7 +108,8 @@ def class_in_step(make_app, teacher_base: str, student_bases: list[str]) -> None
     for student in students[1:]:
         expect_text(student, "Step 2 of 2: Softmax")
     expect_text(teacher, "Step 2 of 2", f"code {code}")
-    click(away, "Back to the class")
+    away.rerun_after(lambda: away.page.locator(MAIN).get_by_role("link", name="Back to the class").click(),
+                     charts=False)
     expect_text(away, "Step 2 of 2: Softmax", "You answered")
 
     # The teacher ends the class; every student is told.
