@@ -16,14 +16,19 @@ The time excludes the teacher's own page run before the publish (the Walk-throug
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
+import os
 import shutil
+import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.app_server import free_port
+from bench.app_server import free_port, proc_status_mb, start_server, stop_server, wait_until_healthy
 
 
 @contextlib.contextmanager
@@ -57,3 +62,239 @@ def redis_server(folder: Path) -> Iterator[str]:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+# ---------------------------------------------------------------- a student, headless
+
+TEXT = "The animal didn't cross the street because it was too tired."
+STEPS = [4, 5, 7, 14]  # Q·K·V, scores, softmax, next layer: each draws a chart (no question: the chart is shown)
+
+
+def client_state_message(query: str, port: int, page_hash: str = "", page_name: str = "join",
+                         widgets: dict | None = None, fragment: str | None = None) -> bytes:
+    """A rerun_script BackMsg as a browser tab sends it: the page (its name, and its hash once the
+    server's navigation message gave it), widget values, or a fragment's auto-rerun."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    from bench.streamlit_client import BROWSER_CONTEXT
+
+    message = BackMsg()
+    state = message.rerun_script
+    state.query_string = query
+    state.page_script_hash = page_hash
+    state.page_name = page_name
+    for name, value in BROWSER_CONTEXT.items():
+        setattr(state.context_info, name, value)
+    state.context_info.url = f"http://127.0.0.1:{port}/join?{query}"
+    state.widget_states.SetInParent()
+    for widget_id, value in (widgets or {}).items():
+        widget = state.widget_states.widgets.add()
+        widget.id = widget_id
+        if value is True:
+            widget.trigger_value = True
+        else:
+            widget.string_value = value
+    if fragment:
+        state.fragment_id = fragment
+        state.is_auto_rerun = True
+    return message.SerializeToString()
+
+
+class Tab:
+    """One student's tab: what its runs drew (widget ids by label, the step heading) and its
+    polling fragment (id, interval), as the frontend would keep them."""
+
+    def __init__(self, socket, port: int, query: str):
+        self.socket, self.port, self.query = socket, port, query
+        self.page_hash = ""
+        self.widgets: dict[str, str] = {}
+        self.heading = ""
+        self.fragment: tuple[str, float] | None = None
+        self.finished: list[tuple[float, str]] = []  # (time, the heading on screen) per full run
+        self.errors: list[str] = []
+
+    def fold(self, message) -> str | None:
+        kind = message.WhichOneof("type")
+        if kind == "navigation":  # the page the app's st.navigation chose (new_session names app.py)
+            self.page_hash = message.navigation.page_script_hash or self.page_hash
+        elif kind == "auto_rerun":
+            self.fragment = (message.auto_rerun.fragment_id, message.auto_rerun.interval)
+        elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+            element = message.delta.new_element
+            which = element.WhichOneof("type")
+            if which == "heading" and element.heading.body.startswith("Step "):
+                self.heading = element.heading.body
+            elif which in ("text_input", "button"):
+                self.widgets[getattr(element, which).label] = getattr(element, which).id
+            elif which == "exception":
+                self.errors.append(element.exception.message[:200])
+        elif kind == "script_finished":
+            return str(message.script_finished)
+        return None
+
+    async def send(self, **options) -> None:
+        await self.socket.send(client_state_message(self.query, self.port, self.page_hash, **options))
+
+    async def until_finished(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        async for frame in self.socket:
+            message = ForwardMsg()
+            message.ParseFromString(frame)
+            status = self.fold(message)
+            if status is not None and int(status) != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return
+
+    async def listen(self) -> None:
+        """Record every finished full run (a fragment run draws no heading) with its time."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        async for frame in self.socket:
+            message = ForwardMsg()
+            message.ParseFromString(frame)
+            status = self.fold(message)
+            if status is not None and int(status) == ForwardMsg.FINISHED_SUCCESSFULLY:
+                self.finished.append((time.perf_counter(), self.heading))
+
+    async def poll(self) -> None:
+        """The fragment's auto-rerun, every interval the server asked for."""
+        while True:
+            if self.fragment is None:
+                await asyncio.sleep(0.2)
+                continue
+            await asyncio.sleep(self.fragment[1])
+            await self.send(fragment=self.fragment[0])
+
+
+async def student(port: int, code: str, number: int, ready: asyncio.Event, done: asyncio.Event) -> Tab:
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    from bench.streamlit_client import MAX_FRAME_BYTES, stream_url
+
+    query = f"join_code={code}"
+    async with connect(stream_url(port), subprotocols=[Subprotocol("streamlit")], max_size=MAX_FRAME_BYTES,
+                       proxy=None, ping_interval=None, open_timeout=60) as socket:
+        tab = Tab(socket, port, query)
+        await tab.send()
+        await asyncio.wait_for(tab.until_finished(), 120)
+        await tab.send(widgets={tab.widgets["Class code"]: code, tab.widgets["Nickname (optional)"]: f"s{number}",
+                                tab.widgets["Join"]: True})
+        await asyncio.wait_for(tab.until_finished(), 120)
+        if not tab.heading:
+            tab.errors.append("joined, but no step shown")
+        ready.set()
+        listener, poller = asyncio.create_task(tab.listen()), asyncio.create_task(tab.poll())
+        await done.wait()
+        listener.cancel()
+        poller.cancel()
+        return tab
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def measure(port: int, pid: int, url: str, n_students: int, changes: int, gap: float) -> dict:
+    from classroom.protocol import Classroom
+    from classroom.store import RedisStore
+    from state import DEFAULT_SOURCE
+
+    room = Classroom(RedisStore(url), max_students=max(60, n_students + 1))
+    teacher = room.start()
+
+    def view(index: int) -> dict:
+        step = STEPS[index % len(STEPS)]
+        return {"steps": STEPS, "index": index % len(STEPS), "step": step, "text_a": TEXT, "text_b": None,
+                "model": DEFAULT_SOURCE, "layer": 1 + index % 6, "head": 1 + index % 12, "token": None,
+                "pad_text": "", "revealed": None}
+
+    room.publish(teacher, view(0), None)
+    done = asyncio.Event()
+    warm = asyncio.Event()
+    warm_task = asyncio.create_task(student(port, teacher.code, -1, warm, done))  # loads the model
+    await asyncio.wait_for(warm.wait(), 300)
+    rss_before, cpu_start = proc_status_mb(pid, "VmRSS"), cpu_seconds(pid)
+    joined_at = time.perf_counter()
+    readies = [asyncio.Event() for _ in range(n_students)]
+    tasks = [asyncio.create_task(student(port, teacher.code, k, readies[k], done)) for k in range(n_students)]
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 600)
+    join_seconds = time.perf_counter() - joined_at
+    await asyncio.sleep(gap)
+    idle_start, idle_cpu = time.perf_counter(), cpu_seconds(pid)
+    await asyncio.sleep(10)  # only the polls
+    idle = (cpu_seconds(pid) - idle_cpu) / (time.perf_counter() - idle_start)
+    rss_joined = proc_status_mb(pid, "VmRSS")
+    published_views: list[tuple[float, str]] = []  # (when, the heading it shows)
+    change_cpu, change_start = cpu_seconds(pid), time.perf_counter()
+    for index in range(1, changes + 1):
+        published_views.append((time.perf_counter(), f"Step {index % len(STEPS) + 1} of {len(STEPS)}"))
+        room.publish(teacher, view(index), None)
+        await asyncio.sleep(gap)
+    busy = (cpu_seconds(pid) - change_cpu) / (time.perf_counter() - change_start)
+    rss_after = proc_status_mb(pid, "VmRSS")
+    done.set()
+    tabs = await asyncio.gather(*tasks)
+    await warm_task
+    times, missed = [], 0
+    for published, expected in published_views:
+        for tab in tabs:
+            seen = [t for t, heading in tab.finished if t >= published and heading.startswith(expected)]
+            if seen:
+                times.append(seen[0] - published)
+            else:
+                missed += 1
+    errors = sorted({f"{sum(e in t.errors for t in tabs)} of {len(tabs)} students: {e}"
+                     for tab in tabs for e in tab.errors})
+    room.end(teacher)
+    return {"times": times, "missed": missed, "errors": errors, "join_seconds": join_seconds,
+            "rss_before": rss_before, "rss_joined": rss_joined, "rss_after": rss_after, "idle_cpu": idle,
+            "busy_cpu": busy, "cpu_total": cpu_seconds(pid) - cpu_start}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--changes", type=int, default=8)
+    parser.add_argument("--gap", type=float, default=5.0, help="seconds between the teacher's changes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="headlight-class-") as folder, redis_server(Path(folder)) as url:
+        port = free_port()
+        log = Path(folder) / "streamlit.log"
+        server = start_server(port, log, {"HEADLIGHT_CLASS_STORE": url})
+        try:
+            wait_until_healthy(server, port, log)
+            load_before = Path("/proc/loadavg").read_text().split()[:3]
+            result = asyncio.run(measure(port, server.pid, url, args.students, args.changes, args.gap))
+            load_after = Path("/proc/loadavg").read_text().split()[:3]
+        finally:
+            stop_server(server)
+    n, times = args.students, result["times"]
+    from classroom.screens import POLL_SECONDS
+
+    print(f"A class in step: {n} students, {args.changes} changes of the teacher's view {args.gap:g} s apart, "
+          f"students poll every {POLL_SECONDS:g} s; load average {' '.join(load_before)} before, "
+          f"{' '.join(load_after)} after (2 cores)")
+    if times:
+        print(f"  teacher's change -> student's page run finished with the new step: p50 "
+              f"{statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, max {max(times):.2f} s "
+              f"({len(times)} screens, {result['missed']} missed)")
+    print(f"  {n} joined in {result['join_seconds']:.1f} s")
+    print(f"  server CPU: {result['idle_cpu'] * 100:.1f}% of a core while the class only polls "
+          f"({result['idle_cpu'] * 100 / n:.2f}% per student); {result['busy_cpu'] * 100:.0f}% while the "
+          f"teacher changes the view every {args.gap:g} s ({result['busy_cpu'] * 100 / n:.1f}% per student)")
+    print(f"  server memory: {result['rss_before']:.0f} MB before the students, {result['rss_joined']:.0f} MB with "
+          f"{n} joined, {result['rss_after']:.0f} MB after the changes: "
+          f"{(result['rss_after'] - result['rss_before']) / n:.1f} MB per student")
+    if result["errors"]:
+        print("  errors:", *result["errors"], sep="\n    ")
+
+
+if __name__ == "__main__":
+    main()
