@@ -156,6 +156,26 @@ state.page_header(":material/library_books: Corpus",
 if st.session_state.pop(OPEN_FLAG, False):
     st.switch_page(ATTENTION_PAGE)
 
+# The other views of a corpus live in pages/parts/corpus_*.py; only the chosen one runs.
+SECTIONS = ("Head statistics", "Similar contexts", "Query–key map", "By label")
+ui.keep_valid("corp_section", list(SECTIONS), SECTIONS[0])
+section = st.segmented_control("View", SECTIONS, key="corp_section", label_visibility="collapsed")
+if section == SECTIONS[1]:
+    from pages.parts import corpus_contexts
+
+    corpus_contexts.render()
+    st.stop()
+if section == SECTIONS[2]:
+    from pages.parts import corpus_qk_map
+
+    corpus_qk_map.render()
+    st.stop()
+if section == SECTIONS[3]:
+    from pages.parts import corpus_labels
+
+    corpus_labels.render()
+    st.stop()
+
 
 ui.keep_valid("corp_source", list(SOURCES), SOURCES[0])
 ui.keep_valid("corp_sample", SAMPLE_SIZES, 32)

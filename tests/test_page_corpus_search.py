@@ -1,0 +1,102 @@
+"""AppTests of the Corpus page's other views: similar contexts are the engine's nearest_contexts with links to
+the Attention page, the query–key map is the engine's joint map, and the label split is compare_labels."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import streamlit
+from apptest import app_test, array, figure_specs, messages
+
+from encoder.analysis.joint_qk import head_queries_keys, joint_qk_map
+from encoder.corpus import build_context_index, nearest_contexts
+from encoder.corpus.label_split import compare_labels, read_labelled, split_by_label
+
+SENTENCES = ["The cat sat on the mat.", "Where did you park the car?", "A cat <b>slept</b> on the sofa.",
+             "It rained all week, so the picnic was moved indoors.", "The dog sat by the door."]
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    at = app_test("corpus", corp_section="Similar contexts", corp_ctx_source="Paste sentences",
+                  corp_ctx_paste="\n".join(SENTENCES))
+    at.button(key="corpbtn_ctx_build").click().run()
+    assert not at.exception
+    return at
+
+
+def test_similar_contexts_are_the_engines(contexts, model):
+    index = build_context_index(model, SENTENCES)
+    contexts.selectbox(key="corp_ctx_sentence").set_value(0).run()
+    contexts.selectbox(key="corp_ctx_token").set_value(2).run()  # "cat"
+    contexts.select_slider(key="corp_ctx_layer").set_value(4).run()
+    assert not contexts.exception
+    table = contexts.dataframe[0].value
+    expected = nearest_contexts(index, 0, 2, 4, k=10)
+    assert table["token"].tolist()[0] == "cat" and table["cosine"].iloc[0] == pytest.approx(1.0, abs=1e-4)
+    assert table["sentence"].tolist() == (expected["sentence_index"] + 1).tolist()
+    np.testing.assert_allclose(table["cosine"], expected["cosine"], atol=2e-3)
+    assert table["open"].iloc[0].startswith("attention?text=The+cat+sat") and "att_follow=2" in table["open"].iloc[0]
+    # The hostile-looking sentence is text in the shaded list, never markup.
+    html = " ".join(element.proto.body for element in contexts.get("html"))
+    assert "&lt;b&gt;slept&lt;/b&gt;" in html and "<b>slept" not in html
+
+
+def test_the_attention_mode_searches_signatures(contexts):
+    contexts.radio(key="corp_ctx_mode").set_value("Attention behaviour").run()
+    assert not contexts.exception
+    table = contexts.dataframe[0].value
+    assert table["rank"].iloc[0] == 1 and table["cosine"].iloc[0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_the_query_key_map_is_the_engines(model):
+    at = app_test("corpus", corp_section="Query–key map", corp_qk_source="Paste sentences",
+                  corp_qk_paste="\n".join(SENTENCES), corp_qk_layer=2, corp_qk_head=4)
+    at.button(key="corpbtn_qk_draw").click().run()
+    assert not at.exception
+    (spec,) = figure_specs(at)
+    expected = joint_qk_map(head_queries_keys(model, SENTENCES, 1, 3), "pca")
+    n = len(expected.sample.tokens)
+    points = {}
+    for trace in spec["data"]:
+        for d, x, y in zip(trace["customdata"], array(trace["x"]), array(trace["y"]), strict=True):
+            points[(int(d[0]), int(d[1]), d[3])] = (x, y)
+    assert len(points) == 2 * n
+    for row in (0, 5, n - 1):
+        s, p = int(expected.sample.sentence[row]), int(expected.sample.position[row])
+        np.testing.assert_allclose(points[(s, p, "query")], expected.xy[row], atol=1e-4)
+        np.testing.assert_allclose(points[(s, p, "key")], expected.xy[n + row], atol=1e-4)
+    at.radio(key="corp_qk_color").set_value("token").run()
+    assert not at.exception and len(figure_specs(at)[0]["data"]) > 2
+
+
+def test_the_label_split_is_compare_labels(monkeypatch, model):
+    rows = [("Yes.", "short"), ("No way.", "short"), ("Fine.", "short"), ("Stop.", "short"),
+            *((s, "long") for s in SENTENCES[1:]), ("=cmd|' /C calc'!A0", "")]
+    data = pd.DataFrame(rows, columns=["text", "kind"]).to_csv(index=False).encode()
+    upload = io.BytesIO(data)
+    upload.name = "labelled.csv"
+    monkeypatch.setattr(streamlit, "file_uploader", lambda *args, **kwargs: upload)
+    at = app_test("corpus", corp_section="By label", corp_lab_source="Upload a CSV", corp_lab_column="kind",
+                  corp_lab_perm=200)
+    at.button(key="corpbtn_lab_run").click().run()
+    assert not at.exception
+    labelled = read_labelled(io.BytesIO(data), "kind")
+    expected = compare_labels(split_by_label(model, labelled.texts, labelled.labels), "long", "short", 200)
+    (spec,) = figure_specs(at)
+    z = array(spec["data"][0]["z"])
+    entropy = expected[expected["statistic"] == "entropy"]
+    np.testing.assert_allclose(z, entropy["difference"].to_numpy().reshape(6, 12), atol=1e-6)
+    stars = np.asarray(spec["data"][0]["text"]) == "★"
+    np.testing.assert_array_equal(stars, entropy["significant"].to_numpy().reshape(6, 12))
+
+
+def test_the_sections_ask_before_running():
+    for section, words in (("Similar contexts", "Build the index"), ("Query–key map", "Draw the map"),
+                           ("By label", "Split by label")):
+        at = app_test("corpus", corp_section=section)
+        assert not at.exception
+        assert words in messages(at)
