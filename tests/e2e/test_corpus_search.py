@@ -1,0 +1,38 @@
+"""End to end: on the Corpus page a search for similar contexts returns results (the chosen token first, a link
+to the Attention page), and the joint query–key map draws."""
+
+from __future__ import annotations
+
+from bench.browser import CHART, FIRST_RUN_TIMEOUT, MAIN, PAGES, App
+
+SENTENCES = ["The cat sat on the mat.", "A cat slept on the warm sofa.", "The dog barked at the cat.",
+             "Where did you park the car?", "It rained all week in the city."]
+
+
+def test_a_corpus_search_returns_results_and_the_joint_map_draws(app: App):
+    app.open(PAGES["corpus"][1], charts=False)
+    app.assert_no_exception()
+    app.rerun_after(lambda: app.page.get_by_text("Similar contexts", exact=True).click(), charts=False)
+    app.rerun_after(lambda: app.page.get_by_text("Paste sentences", exact=True).click(), charts=False)
+    area = app.page.locator(f"{MAIN} textarea")
+    area.fill("\n".join(SENTENCES))
+    app.rerun_after(lambda: area.press("Control+Enter"), charts=False)
+    app.page.get_by_role("button", name="Build the index").click()
+    table = app.page.locator(f"{MAIN} [data-testid='stDataFrame']")
+    table.wait_for(state="visible", timeout=FIRST_RUN_TIMEOUT)
+    app.assert_no_exception()
+    shaded = app.page.locator(f"{MAIN} .hl-shaded")
+    shaded.first.wait_for(state="visible", timeout=30_000)
+    assert shaded.count() == 10
+    assert "cosine 1.000" in shaded.first.inner_text()
+    assert any(sentence in shaded.first.inner_text() for sentence in SENTENCES)
+    assert "tokens indexed" in app.page.locator(MAIN).inner_text()
+
+    app.rerun_after(lambda: app.page.get_by_text("Query–key map", exact=True).click(), charts=False)
+    app.page.get_by_role("button", name="Draw the map").click()
+    app.page.wait_for_selector(CHART, timeout=FIRST_RUN_TIMEOUT)
+    app.assert_healthy()
+    chart = app.page.locator(CHART).filter(has_text="queries and keys")
+    chart.wait_for(state="visible", timeout=30_000)
+    assert chart.locator("g.trace.scatter path.point").count() > 100  # 40 sentences: hundreds of tokens × 2
+    assert not app.external_requests, sorted(set(app.external_requests))
