@@ -112,10 +112,13 @@ class Tab:
         self.fragment: tuple[str, float] | None = None
         self.finished: list[tuple[float, str]] = []  # (time, the heading on screen) per full run
         self.errors: list[str] = []
+        self.running = False  # a run is going: the frontend's fragment timer waits for it to end
 
     def fold(self, message) -> str | None:
         kind = message.WhichOneof("type")
-        if kind == "navigation":  # the page the app's st.navigation chose (new_session names app.py)
+        if kind == "new_session":
+            self.running = True
+        elif kind == "navigation":  # the page the app's st.navigation chose (new_session names app.py)
             self.page_hash = message.navigation.page_script_hash or self.page_hash
         elif kind == "auto_rerun":
             self.fragment = (message.auto_rerun.fragment_id, message.auto_rerun.interval)
@@ -129,6 +132,7 @@ class Tab:
             elif which == "exception":
                 self.errors.append(element.exception.message[:200])
         elif kind == "script_finished":
+            self.running = message.script_finished == message.FINISHED_EARLY_FOR_RERUN
             return str(message.script_finished)
         return None
 
@@ -163,7 +167,8 @@ class Tab:
                 await asyncio.sleep(0.2)
                 continue
             await asyncio.sleep(self.fragment[1])
-            await self.send(fragment=self.fragment[0])
+            if not self.running:
+                await self.send(fragment=self.fragment[0])
 
 
 async def student(port: int, code: str, number: int, ready: asyncio.Event, done: asyncio.Event) -> Tab:
@@ -245,7 +250,9 @@ async def measure(port: int, pid: int, url: str, n_students: int, changes: int, 
     times, missed = [], 0
     for published, expected in published_views:
         for tab in tabs:
-            seen = [t for t, heading in tab.finished if t >= published and heading.startswith(expected)]
+            # The steps come round again every len(STEPS) changes: a screen counts only before that.
+            horizon = published + (len(STEPS) - 1) * gap
+            seen = [t for t, heading in tab.finished if published <= t < horizon and heading.startswith(expected)]
             if seen:
                 times.append(seen[0] - published)
             else:
@@ -258,12 +265,93 @@ async def measure(port: int, pid: int, url: str, n_students: int, changes: int, 
             "busy_cpu": busy, "cpu_total": cpu_seconds(pid) - cpu_start}
 
 
+# ---------------------------------------------------------------- the README's screenshots
+
+
+def small_png(path: Path) -> None:
+    """Re-save a screenshot with a 256-colour palette: a few tens of kB instead of a few hundred."""
+    from PIL import Image
+
+    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
+
+
+def screenshots(out: Path) -> None:
+    """class-projector.png (the teacher's lesson in presentation mode after the reveal, the class's
+    answers beside it) and class-phone.png (a student's screen at 400 px), with 12 students."""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS, MAIN, RUN_COUNTER_JS, App
+    from bench.screenshots import HIDE_CHROME
+    from classroom.protocol import Classroom
+    from classroom.store import RedisStore
+
+    def wait_text(app: App, text: str) -> None:
+        app.page.wait_for_function("([s, t]) => document.querySelector(s).innerText.includes(t)", arg=[MAIN, text],
+                                   timeout=120_000)
+
+    def click(app: App, name: str, role: str = "button") -> None:
+        app.rerun_after(lambda: app.page.locator(MAIN).get_by_role(role, name=name).first.click(), charts=False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="headlight-class-") as folder, redis_server(Path(folder)) as url:
+        port, log = free_port(), Path(folder) / "streamlit.log"
+        server = start_server(port, log, {"HEADLIGHT_CLASS_STORE": url})
+        try:
+            wait_until_healthy(server, port, log)
+            base = f"http://127.0.0.1:{port}"
+            with sync_playwright() as driver:
+                browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                projector = browser.new_context(viewport={"width": 1280, "height": 800})
+                phone = browser.new_context(viewport={"width": 400, "height": 860}, is_mobile=True, has_touch=True)
+                for context in (projector, phone):
+                    context.add_init_script(RUN_COUNTER_JS)
+                teacher, student = App(projector.new_page(), base), App(phone.new_page(), base)
+                teacher.open("/walkthrough", charts=False, text=TEXT, walk_lesson="1", walk_steps="0,7",
+                             walk_step="1", present="1")
+                click(teacher, "Start a class")
+                wait_text(teacher, "Join the class: code")
+                code = re.search(r"code ([A-Z0-9]{6})", teacher.page.locator(MAIN).inner_text()).group(1)
+                room = Classroom(RedisStore(url))
+                question = room.snapshot(code).question
+                values = [value for value, _ in question.options]
+                right = question.accepted[0]
+                others = [v for v in values if v != right]
+                for number, value in enumerate([right] * 7 + others[:3] + others[:1]):
+                    room.answer(room.join(code, "" if number % 3 else f"student {number}"), question.step, value)
+                student.open("/join", charts=False, join_code=code)
+                student.page.get_by_label("Nickname (optional)").fill("Ada")
+                click(student, "Join")
+                wait_text(student, "Step 2 of 2")
+                student.page.locator(f'{MAIN} [data-testid="stButtonGroup"] button').nth(values.index(right)).click()
+                click(student, "Send")
+                wait_text(teacher, "12 of 12")
+                click(teacher, "Reveal the answer")
+                wait_text(student, "You answered")
+                for app, name in ((teacher, "class-projector.png"), (student, "class-phone.png")):
+                    app.page.wait_for_timeout(2500)  # the charts' drawing and the teacher's next poll
+                    app.page.mouse.move(0, 0)
+                    path = out / name
+                    app.page.screenshot(path=path, full_page=name == "class-phone.png", animations="disabled",
+                                        caret="hide", style=HIDE_CHROME)
+                    small_png(path)
+                    print(f"{path}  {path.stat().st_size / 1e3:.0f} kB")
+                browser.close()
+        finally:
+            stop_server(server)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--changes", type=int, default=8)
     parser.add_argument("--gap", type=float, default=5.0, help="seconds between the teacher's changes")
+    parser.add_argument("--screenshots", type=Path, help="write the README's two class screenshots here instead")
     args = parser.parse_args()
+    if args.screenshots:
+        screenshots(args.screenshots)
+        return
     with tempfile.TemporaryDirectory(prefix="headlight-class-") as folder, redis_server(Path(folder)) as url:
         port = free_port()
         log = Path(folder) / "streamlit.log"

@@ -27,7 +27,7 @@ import pandas as pd
 
 from encoder.export import csv_text
 
-from .store import ClassFull, Limits, MemoryStore, RedisStore
+from .store import ClassFull, Limits, MemoryStore, RedisStore, TooLarge
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read off a projector, typed on a phone
 CODE_LENGTH = 6  # 31^6 ≈ 8.9e8 codes: a guessed code finds a class about once in 44 million tries at 20 classes
@@ -181,13 +181,20 @@ class Classroom:
                                  "Try again when one has ended.") from None
         raise ClassError("No free class code was found; try again.")
 
+    def _update(self, code: str, change: Callable[[dict], dict]) -> dict | None:
+        try:
+            return self.store.update(code, change)
+        except TooLarge:
+            raise ClassError(f"This class holds as much as it can ({self.limits.max_bytes // 1024} KiB): "
+                             "a shorter text, or a new class, makes room.") from None
+
     def _as_teacher(self, teacher: Teacher, change: Callable[[dict], dict]) -> dict:
         def checked(doc: dict) -> dict:
             if not hmac.compare_digest(doc["teacher"], _hash(teacher.token)):
                 raise NotTeacher("Only the teacher who started this class can change it.")
             return change(doc)
 
-        doc = self.store.update(teacher.code, checked)
+        doc = self._update(teacher.code, checked)
         if doc is None:
             raise NotFound("This class has ended.")
         return doc
@@ -238,7 +245,7 @@ class Classroom:
             doc["students"][_hash(sid)[:20]] = {"nick": name, "joined": now, "times": []}
             return doc
 
-        if not code or self.store.update(code, change) is None:
+        if not code or self._update(code, change) is None:
             raise NotFound("No class has this code (it may have ended). Check the code on the projector.")
         return Student(code, sid, name)
 
@@ -269,7 +276,7 @@ class Classroom:
                                                         "right": question.is_right(normal)}
             return doc
 
-        doc = self.store.update(student.code, change)
+        doc = self._update(student.code, change)
         if doc is None:
             raise NotFound("This class has ended.")
         return bool(doc["answers"][step][key]["right"])

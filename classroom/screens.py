@@ -234,8 +234,14 @@ def follow(me: Student) -> None:
         st.button("Join another class", key="joinbtn_leave", on_click=_leave)
         return
     snapshot = room.snapshot(me.code, doc)
-    st.session_state[SEEN] = snapshot.version
     poll(me.code)
+    show_view(me, room, snapshot, doc)
+    # Seen once the whole view was drawn: a run cut short (by a rerun request, which raises inside
+    # the page) leaves the old number, so the next poll draws the view again instead of half of it.
+    st.session_state[SEEN] = snapshot.version
+
+
+def show_view(me: Student, room: Classroom, snapshot: Snapshot, doc: dict) -> None:
     who = f" as {ui.markdown_literal(me.nickname)}" if me.nickname else ""
     st.caption(f"Class {me.code}{who} · in step with the teacher")
     view = snapshot.view

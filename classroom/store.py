@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MAX_CLASS_BYTES = 64 * 1024  # one class: 60 students × 15 answers of ≤ 64 chars fit with room to spare
+# One class: 60 students (≤ 300 bytes each), their answers at the lesson's 7 question steps (≤ 250 bytes each)
+# and the view (a text of ≤ 4,000 characters and its tokens as answer options) fit with room to spare.
+MAX_CLASS_BYTES = 256 * 1024
 PREFIX = "headlight:class:"
 
 

@@ -166,10 +166,12 @@ def test_limits_classes_students_and_bytes(make_store):
     with pytest.raises(ClassError, match="at most 3 students"):
         room.join(first.code)
     room.end(first)
-    room.start()  # an ended class frees its place
+    teacher = room.start()  # an ended class frees its place
     with pytest.raises(TooLarge):
         store.create("AAAAAA", {"version": 0, "x": "y" * 5000})
     assert store.limits.budget_bytes == 2 * 4096
+    with pytest.raises(ClassError, match="holds as much as it can"):
+        room.publish(teacher, {**VIEW, "text_a": "z" * 3000, "text_b": "z" * 3000}, QUESTION)  # bytes, in words
 
 
 def test_numbers_compare_as_numbers(make_store):
