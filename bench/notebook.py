@@ -1,6 +1,7 @@
 """Headlight in a notebook, measured in a real JupyterLab in Chromium, with BertViz's head_view beside it.
 
-    python -m bench.notebook            # prints one table (about two minutes)
+    python -m bench.notebook                # prints one table (about two minutes)
+    python -m bench.notebook --screenshot   # assets/screenshots/notebook.png, the README's picture
 
 Printed: the widget's payload at 16, 128 and 512 tokens; the time from a cell's execution to a drawn
 widget at 16 and 512 tokens; a head change in the widget (a key press on the Head slider until the
@@ -55,6 +56,9 @@ def _jupyter_env(home: Path) -> dict[str, str]:
     settings = home / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    notices = home / "settings" / "@jupyterlab" / "apputils-extension"
+    notices.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast (it would fetch them)
+    (notices / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     env = dict(os.environ)
     env.update({
         "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
@@ -305,5 +309,42 @@ def _plotly_bytes() -> bytes:
     return plotly_js()
 
 
+SCREENSHOT = ROOT / "assets" / "screenshots" / "notebook.png"
+
+
+def screenshot(path: Path = SCREENSHOT) -> None:
+    """The README's picture: a widget in JupyterLab, offline, as a small palette PNG."""
+    import io
+
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    cells = ["import headlight\nmodel = headlight.load_model()\n"
+             f"w = headlight.show(model, {SHORT!r}, layer=2, head=6)\nw"]
+    with tempfile.TemporaryDirectory(prefix="headlight-shot-") as folder:
+        folder = Path(folder)
+        (folder / "root").mkdir()
+        write_notebook(folder / "root" / "headlight.ipynb", cells)
+        with jupyter_lab(folder / "root", folder / "home", folder / "lab.log") as (base, token), \
+                sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1400, "height": 1250})
+            offline(context)
+            lab = Lab(context.new_page(), base, token, "headlight.ipynb")
+            lab.run_cell(0)
+            lab.wait_drawn(0)
+            lab.page.wait_for_timeout(1500)  # thumbnails settle their square size
+            lab.page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+            lab.page.wait_for_timeout(500)
+            png = lab.page.screenshot(clip={"x": 0, "y": 0, "width": 1400, "height": 1250})
+            browser.close()
+    image = Image.open(io.BytesIO(png)).convert("RGB").resize((1120, 1000), Image.LANCZOS)
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e3:.0f} kB")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--screenshot"]:
+        screenshot()
+    else:
+        main()

@@ -57,6 +57,9 @@ export default {
   render({ model, el }) {
     const key = `headlight-widget-${++widgetViews}`;
     el.classList.add("hl-widget");
+    // Keys pressed in the widget (arrows on a slider) are the widget's, not the notebook's shortcuts.
+    el.dataset.lmSuppressShortcuts = "true";
+    el.addEventListener("keydown", (event) => event.stopPropagation());
     const host = { loadPlotly: () => plotlyFromKernel(model) };
     const setStateValue = (_name, value) => model.send({ type: "selection", ...value });
     const onMessage = (content, buffers) => {

@@ -77,6 +77,11 @@ def test_the_widget_draws_offline_and_a_clicked_head_reaches_the_kernel(lab):
     # and the other way: set from Python, drawn in the browser
     lab.run_cell(3)
     wait_title(lab, 0, "Layer 1, head 5")
+    # keys on the widget's sliders are the widget's (JupyterLab's shortcuts would swallow arrows)
+    slider = lab.cell(0).get_by_role("slider", name="Head")
+    slider.focus()
+    slider.press("ArrowRight")
+    wait_title(lab, 0, "Layer 1, head 6")
     assert not [url for url in aborted if url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))]
 
 
