@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 pytest.importorskip("anywidget")
+
+from conftest import ROOT
 
 import headlight
 from figures.explorer import reader
@@ -97,3 +100,14 @@ def test_static_renderers_get_save_htmls_page_escaped_in_an_iframe(model):
     page = data["text/html"]
     assert page.startswith('<iframe class="headlight-static"') and "<b>bold" not in page
     assert "plotly.js v" in page  # offline: plotly.js inside
+
+
+def test_the_readmes_three_lines_give_a_widget():
+    """README "In a notebook": its code block (tagged py, apart from the engine's python examples)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## In a notebook", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```py\n(.*?)```", section, flags=re.S)
+    assert len(block.strip().splitlines()) == 3
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert isinstance(namespace["w"], headlight.Widget) and (namespace["w"].layer, namespace["w"].head) == (0, 0)
