@@ -202,18 +202,26 @@ SHORT = "The animal didn't cross the street because it was too tired."
 LONG = " ".join(["The cat sat on the mat and looked at the dog."] * 50)  # cut to 512 tokens
 
 
-def payload_sizes() -> dict[int, int]:
-    """The first message a widget sends (the view and what it draws first) at 16, 128 and 512 tokens."""
+def payload_sizes() -> tuple[dict[int, int], dict[int, int]]:
+    """The first message a widget sends (the view and what it draws first) at 16, 128 and 512 tokens,
+    and BertViz's head_view HTML at 16 and 128 (at 512 it would be 16 x 128's: its attention
+    travels as JSON lists, and building ~0.9 GB of HTML is left out on a shared machine)."""
+    import torch
+    from bertviz import head_view
+
     import headlight
 
     model = headlight.load_model()
-    sizes = {}
+    sizes, bertviz = {}, {}
     for n_tokens in (16, 128, 512):
         words = " ".join(["word"] * (n_tokens - 2))
         run = model.run(words)
         assert run.n_tokens == n_tokens, run.n_tokens
         sizes[n_tokens] = len(headlight.Widget(run).payload())
-    return sizes
+        if n_tokens <= 128:
+            layers = [torch.from_numpy(layer.copy())[None] for layer in run.attentions]  # (1, H, T, T) each
+            bertviz[n_tokens] = len(head_view(layers, run.tokens, html_action="return").data.encode())
+    return sizes, bertviz
 
 
 BENCH_CELLS = [
@@ -223,7 +231,7 @@ BENCH_CELLS = [
     "w512 = headlight.show(long_run)\nw512",
     # BertViz's head_view on the same run: attention as (1, H, T, T) tensors per layer, its HTML returned
     "from bertviz import head_view\n"
-    "layers = [torch.from_numpy(a)[None] for a in short_run.attentions]\n"
+    "layers = [torch.from_numpy(a.copy())[None] for a in short_run.attentions]\n"
     "html = head_view(layers, short_run.tokens, html_action='return')\n"
     "print('BERTVIZ_BYTES', len(html.data.encode()))\nhtml",
 ]
@@ -238,7 +246,7 @@ def main() -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    sizes = payload_sizes()
+    sizes, bertviz_sizes = payload_sizes()
     with tempfile.TemporaryDirectory(prefix="headlight-bench-nb-") as folder:
         folder = Path(folder)
         (folder / "root").mkdir()
@@ -284,6 +292,7 @@ def main() -> None:
             bertviz_errors = lab.output_text(3)
             widget_html = lab.page.evaluate(
                 "() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.innerHTML.length")
+            context.unroute_all(behavior="ignoreErrors")  # no route left to answer a closing page
             browser.close()
     load = Path("/proc/loadavg").read_text().split()[:3]
     print(f"load average {' '.join(load)}; Chromium {CHROMIUM}; every request outside 127.0.0.1 aborted "
@@ -293,8 +302,9 @@ def main() -> None:
     print(f"| sent to the browser, 16 tokens | {sizes[16] / 1e3:.0f} kB payload + plotly.js once "
           f"({len(_plotly_bytes()) / 1e6:.1f} MB, from the plotly package) | {bertviz_bytes / 1e3:.0f} kB HTML "
           "+ require.js and d3 from a CDN |")
-    print(f"| payload, 128 tokens | {sizes[128] / 1e6:.2f} MB | |")
-    print(f"| payload, 512 tokens | {sizes[512] / 1e6:.2f} MB | |")
+    print(f"| payload, 128 tokens | {sizes[128] / 1e6:.2f} MB | {bertviz_sizes[128] / 1e6:.1f} MB HTML |")
+    print(f"| payload, 512 tokens | {sizes[512] / 1e6:.2f} MB | ~{16 * bertviz_sizes[128] / 1e9:.1f} GB "
+          "(16 x 128's, not built) |")
     print(f"| cell run → drawn, 16 tokens | {times[16] / 1000:.2f} s | offline: {bertviz_draw} |")
     print(f"| cell run → drawn, 512 tokens | {times[512] / 1000:.2f} s | |")
     print(f"| head change (median of 5), 16 tokens | {head_change[16] / 1000:.3f} s | |")
@@ -337,6 +347,7 @@ def screenshot(path: Path = SCREENSHOT) -> None:
             lab.page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
             lab.page.wait_for_timeout(500)
             png = lab.page.screenshot(clip={"x": 0, "y": 0, "width": 1400, "height": 1250})
+            context.unroute_all(behavior="ignoreErrors")  # no route left to answer a closing page
             browser.close()
     image = Image.open(io.BytesIO(png)).convert("RGB").resize((1120, 1000), Image.LANCZOS)
     image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)

@@ -107,6 +107,8 @@ def test_the_example_notebook_runs_and_its_export_draws_the_static_fallback_offl
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the kernel imports headlight from the checkout
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    for name in ("JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):  # the kernel's connection file and profile
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
     notebook = nbformat.read(ROOT / "examples" / "headlight.ipynb", as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells), "the example is kept without outputs in git"
     NotebookClient(notebook, timeout=300, kernel_name="python3", store_widget_state=False,
