@@ -18,6 +18,7 @@ import streamlit as st
 import state
 import ui
 import url
+from encoder.adapters.transformers_adapter import TransformersModel
 from encoder.corpus import ContextIndex, build_context_index, nearest_contexts, seconds_left
 from encoder.corpus.context_index import SIGNATURE, spans
 from figures import context_search as figures
@@ -89,6 +90,13 @@ def render() -> None:
                "(exBERT, Hoover et al. 2020): by the cosine of their hidden states, or by how alike they spread "
                "their attention (per head: entropy, mass on [CLS], [SEP], punctuation, the previous token, "
                "itself and the next, and the mean offset, each standardised over the corpus).")
+    model = state.current_model()
+    if model is None:
+        return
+    if isinstance(model, TransformersModel):  # said before anything runs
+        st.info(f"{ui.markdown_literal(model.name)} runs through transformers one sentence at a time, so indexing "
+                f"is slower; each token keeps {model.config.n_layers + 1} × {model.config.d_model} numbers, so an "
+                f"index holds fewer sentences within {INDEX_BUDGET // 2**20} MB.", icon=":material/info:")
     with st.container(border=True):
         source, upload, limit = corpus_sources.picker("corp_ctx", DEFAULT, MOST)
         clicked = st.button("Build the index", key="corpbtn_ctx_build", type="primary", icon=":material/search:")
