@@ -27,7 +27,15 @@ CELLS = [
     f"a = headlight.show(model, {OTHER!r})\nb = headlight.show(model.run({TEXT!r}), layer=3, head=2)\n"
     "display(a, b)",
     "w.head = 4  # set from Python: the widget redraws",
+    f"r = headlight.show(model, {TEXT!r}, view='rollout', layer=5)\n"
+    f"h = headlight.show(model, {TEXT!r}, view='heads')\ndisplay(r, h)",
 ]
+FIGURE_DRAWN_JS = """(index) => {
+  const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+  const figures = [...cell.node.querySelectorAll('.hl-figure')];
+  return figures.length === 2 && figures.every((f) => f.querySelector('.main-svg g.hm, .main-svg image, canvas'))
+    ? figures.map((f) => f.layout.title.text) : null;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +102,13 @@ def test_two_widgets_in_one_notebook_both_draw(lab):
     assert main_title(lab, 2, 1) == "Layer 4, head 3"
     errors = lab.page.locator(".hl-error").count()
     assert errors == 0, lab.page.locator(".hl-error").first.inner_text()
+
+
+def test_the_rollout_and_head_statistics_views_draw(lab):
+    lab, _ = lab
+    lab.run_cell(4)
+    titles = lab.page.wait_for_function(FIGURE_DRAWN_JS, arg=4, timeout=120_000).json_value()
+    assert "rollout through layer 6" in titles[0] and "Entropy" in titles[1]
 
 
 def test_the_example_notebook_runs_and_its_export_draws_the_static_fallback_offline(browser, tmp_path,
