@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -169,6 +170,28 @@ def bundled_model(name: str) -> BundledModel | None:
     return BUNDLED.get(name)
 
 
+# importlib.metadata walks sys.path on every lookup (0.4 ms each here); the app asks which models
+# are installed several times in every page run, which was a tenth of a first view's server CPU
+# (bench/profile_first_view.py). Answers are kept this long, so a package installed while the
+# server runs still shows up within it.
+INSTALL_CHECK_TTL_S = 30.0
+_DISTRIBUTIONS: dict[str, tuple[float, importlib.metadata.Distribution | None]] = {}
+
+
+def _distribution(package: str) -> importlib.metadata.Distribution | None:
+    """The installed distribution of `package`, or None, looked up at most once per INSTALL_CHECK_TTL_S."""
+    now = time.monotonic()
+    cached = _DISTRIBUTIONS.get(package)
+    if cached is not None and now - cached[0] < INSTALL_CHECK_TTL_S:
+        return cached[1]
+    try:
+        found = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        found = None
+    _DISTRIBUTIONS[package] = (now, found)
+    return found
+
+
 def package_file(model: BundledModel, relative: str | None = None) -> Path:
     """An installed file of `model` (its weights unless `relative` names another), found without
     importing its package.
@@ -176,12 +199,11 @@ def package_file(model: BundledModel, relative: str | None = None) -> Path:
     Raises ModelLoadError naming the pip command when the package (or the file) is missing.
     """
     relative = relative or model.weights
-    try:
-        distribution = importlib.metadata.distribution(model.package)
-    except importlib.metadata.PackageNotFoundError:
+    distribution = _distribution(model.package)
+    if distribution is None:
         raise ModelLoadError(
             f"{model.display_name} ('{model.name}') is not installed. Run: {model.install_command}"
-        ) from None
+        )
     path = Path(str(distribution.locate_file(relative)))
     if not path.is_file():
         raise ModelLoadError(
