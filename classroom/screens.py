@@ -234,11 +234,12 @@ def follow(me: Student) -> None:
         st.button("Join another class", key="joinbtn_leave", on_click=_leave)
         return
     snapshot = room.snapshot(me.code, doc)
-    poll(me.code)
     show_view(me, room, snapshot, doc)
     # Seen once the whole view was drawn: a run cut short (by a rerun request, which raises inside
     # the page) leaves the old number, so the next poll draws the view again instead of half of it.
+    # The poll comes last, as its first run (inside this one) compares with that number.
     st.session_state[SEEN] = snapshot.version
+    poll(me.code)
 
 
 def show_view(me: Student, room: Classroom, snapshot: Snapshot, doc: dict) -> None:
