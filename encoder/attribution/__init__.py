@@ -12,7 +12,16 @@ measures how far the target falls (DeYoung et al. 2020). Never imports streamlit
 """
 
 from .backend import MAX_TOKENS, REMOVAL_WORDS, backend_for
-from .faithfulness import PERCENTS, RANDOM, Erasure, FaithfulnessReport, erase, faithfulness, faithfulness_report
+from .faithfulness import (
+    FAITHFULNESS_STEPS,
+    PERCENTS,
+    RANDOM,
+    Erasure,
+    FaithfulnessReport,
+    erase,
+    faithfulness,
+    faithfulness_report,
+)
 from .methods import (
     IG_STEPS,
     METHOD_NAMES,
@@ -37,6 +46,7 @@ from .targets import (
 )
 
 __all__ = [
+    "FAITHFULNESS_STEPS",
     "IG_STEPS",
     "MAX_TOKENS",
     "METHODS",

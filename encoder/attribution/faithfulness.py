@@ -23,10 +23,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .methods import IG_STEPS, METHODS, Explainer
+from .methods import METHODS, Explainer
 from .targets import Target
 
 PERCENTS = (1, 5, 10, 20, 50)
+# Integrated gradients' steps in a faithfulness run: its completeness error at 16 Gauss–Legendre steps
+# stays far below 1% on the held-out sentiment sentences (`FaithfulnessReport.completeness` reports
+# it), and it is 3x cheaper than 50 on a run over a set of texts.
+FAITHFULNESS_STEPS = 16
 RANDOM = "random"
 ProgressCallback = Callable[[int, int], None]  # (texts done, texts in all)
 
@@ -72,12 +76,17 @@ def erase(values: Callable[[torch.Tensor], np.ndarray], value: float, rankings: 
     keeps = []
     for order in rankings.values():
         for k in counts:
-            without = torch.ones(n, dtype=torch.bool)
-            without[torch.from_numpy(order[:k])] = False
-            only = torch.from_numpy(~removable)  # special tokens and the target's token stay
-            only[torch.from_numpy(order[:k])] = True
+            without = np.ones(n, dtype=bool)
+            without[order[:k]] = False
+            only = ~removable  # special tokens and the target's token stay
+            only[order[:k]] = True
             keeps += [without, only]
-    out = values(torch.stack(keeps)).reshape(len(rankings), len(counts), 2) if keeps else np.zeros((0, 0, 2))
+    if not keeps:
+        return {}
+    # Short texts make equal rows (1% and 5% of 12 tokens are both one token; methods share a top
+    # token): each distinct row is run once.
+    unique, inverse = np.unique(np.stack(keeps), axis=0, return_inverse=True)
+    out = values(torch.from_numpy(unique))[inverse.reshape(-1)].reshape(len(rankings), len(counts), 2)
     return {name: Erasure(value, counts, out[m, :, 0], out[m, :, 1]) for m, name in enumerate(rankings)}
 
 
@@ -89,20 +98,22 @@ class FaithfulnessReport:
     removal: str  # the removal operation, in words
     target: str
     skipped: tuple[str, ...]  # one line per text left out, and why
+    completeness: float | None = None  # integrated gradients' largest completeness error over the texts
 
 
 def faithfulness_report(model, texts: Sequence[str], target: Target, methods: Sequence[str] = METHODS, *,
-                        percents: Sequence[float] = PERCENTS, steps: int = IG_STEPS, baseline: str = "pad",
+                        percents: Sequence[float] = PERCENTS, steps: int = FAITHFULNESS_STEPS, baseline: str = "pad",
                         seed: int = 0, progress: ProgressCallback | None = None) -> FaithfulnessReport:
     """Comprehensiveness and sufficiency (AOPC over `percents`) of each method over `texts`, with a random
-    ranking as the floor. progress(done, total) is called after each text."""
+    ranking as the floor. progress(done, total) is called after each text. Integrated gradients runs at
+    `steps` (16 by default, see FAITHFULNESS_STEPS; its largest completeness error is reported)."""
     from .backend import REMOVAL_WORDS, backend_for
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"Unknown methods: {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
     backend = backend_for(model)
-    rows, skipped = [], []
+    rows, skipped, errors = [], [], []
     seconds = dict.fromkeys([*methods, RANDOM], 0.0)
     for index, text in enumerate(texts):
         try:
@@ -117,6 +128,8 @@ def faithfulness_report(model, texts: Sequence[str], target: Target, methods: Se
         for method in methods:
             attribution = explainer.attribute(method, steps=steps, baseline=baseline)
             seconds[method] += attribution.seconds
+            if attribution.completeness_error is not None:
+                errors.append(attribution.completeness_error)
             if np.isfinite(attribution.scores[explainer.removable]).all():
                 rankings[method] = ranking(attribution.scores, explainer.removable)
         rng = np.random.default_rng([seed, index])
@@ -142,7 +155,7 @@ def faithfulness_report(model, texts: Sequence[str], target: Target, methods: Se
     table["seconds"] = table["method"].map(seconds)
     table = table.sort_values("comprehensiveness", ascending=False, kind="stable").reset_index(drop=True)
     return FaithfulnessReport(table, curves, per_text.drop(columns=["value"]), REMOVAL_WORDS[backend.removal],
-                              target.name, tuple(skipped))
+                              target.name, tuple(skipped), max(errors) if errors else None)
 
 
 def faithfulness(model, texts: Sequence[str], target: Target, methods: Sequence[str] = METHODS,

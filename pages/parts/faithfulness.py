@@ -137,7 +137,8 @@ def render() -> None:
             try:
                 target = make_target()
                 results = attribution.attribute_all(model, run.text_a, target, methods)
-                report = attribution.faithfulness_report(model, [run.text_a], target, methods)
+                report = attribution.faithfulness_report(model, [run.text_a], target, methods,
+                                                         steps=attribution.IG_STEPS)
             except ValueError as error:  # a target that cannot read this text says why, in words
                 st.warning(str(error))
                 return
@@ -221,6 +222,9 @@ def _show_corpus(model, source: str, target_key: tuple, make_target, methods) ->
         st.caption("The sentiment classifier never saw these sentences in training. Takes about a minute.")
         return
     st.dataframe(_faithfulness_table(report), hide_index=True, width="stretch")
+    if report.completeness is not None:
+        st.caption(f"Integrated gradients ran at {attribution.FAITHFULNESS_STEPS} steps here; its largest completeness "
+                   f"error over the sentences was {report.completeness:.2%}.")
     if report.skipped:
         st.caption(f"{len(report.skipped)} sentences left out: " + "; ".join(report.skipped[:3]))
     ui.chart(_curves_figure(report, None, f"Deletion curves, mean over {int(report.table['n_texts'].max())} "
