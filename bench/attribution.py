@@ -1,6 +1,6 @@
 """How long attributions and their faithfulness take on the bundled model (issue 19's speed targets).
 
-    python -m bench.attribution [--repeats 3] [--corpus-repeats 1] [--steps 50]
+    python -m bench.attribution [--repeats 3] [--corpus-repeats 1] [--steps 50] [--corpus-steps 16]
 
 Prints (nothing asserted; the figures go in the README):
 - every method's median time on one 40-token text for the sentiment classifier's P(positive), with
@@ -20,7 +20,7 @@ import torch
 
 from bench.forward import text_of_length
 from encoder import load_model
-from encoder.attribution import METHODS, Explainer, class_probability, faithfulness_report
+from encoder.attribution import FAITHFULNESS_STEPS, METHODS, Explainer, class_probability, faithfulness_report
 from encoder.heads import default_sentence_classifier, read_sentiment, split_sentiment
 
 
@@ -33,7 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--corpus-repeats", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=50, help="integrated gradients' steps")
+    parser.add_argument("--steps", type=int, default=50, help="integrated gradients' steps on one text")
+    parser.add_argument("--corpus-steps", type=int, default=FAITHFULNESS_STEPS,
+                        help="integrated gradients' steps in the faithfulness run")
     args = parser.parse_args()
     print(f"torch threads: {torch.get_num_threads()}; load average before: {load_average()}")
 
@@ -61,11 +63,11 @@ def main() -> None:
     walls, report = [], None
     for _ in range(args.corpus_repeats):
         start = time.perf_counter()
-        report = faithfulness_report(model, texts, target, METHODS, steps=args.steps)
+        report = faithfulness_report(model, texts, target, METHODS, steps=args.corpus_steps)
         walls.append(time.perf_counter() - start)
-    print(f"\nFaithfulness over {len(texts)} held-out sentences, all methods, IG at {args.steps} steps: "
+    print(f"\nFaithfulness over {len(texts)} held-out sentences, all methods, IG at {args.corpus_steps} steps: "
           f"median {statistics.median(walls):.1f} s of {args.corpus_repeats} (target ≤ 60 s; load {load_average()})")
-    print(f"Removal: a token is {report.removal}.")
+    print(f"Removal: a token is {report.removal}. IG's largest completeness error: {report.completeness:.2%}.")
     print(report.table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
