@@ -91,6 +91,8 @@ def test_rollout_and_head_statistics_views_draw_a_figure_and_take_a_click(model,
     assert ("layer 4" in title) if view == "rollout" else ("Entropy" in title)
     with pytest.raises(ValueError):
         headlight.show(model.run(TEXT), view="nothing")
+    with pytest.raises(ValueError, match="statistic"):
+        headlight.show(model.run(TEXT), view="heads", statistic="<script>")
 
 
 def test_static_renderers_get_save_htmls_page_escaped_in_an_iframe(model):

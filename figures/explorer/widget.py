@@ -89,6 +89,8 @@ class Widget(anywidget.AnyWidget):
     def __init__(self, run, view: str = "attention", layer: int = 0, head: int = 0, statistic: str = "entropy"):
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
+        if statistic not in head_figures.STATISTIC_NAMES:
+            raise ValueError(f"statistic must be one of {tuple(head_figures.STATISTIC_NAMES)}, not {statistic!r}")
         self._run, self._statistic = run, statistic
         self._attention = attention_view(run) if view == "attention" else None
         self._explorers: dict[int, Explorer] = {}  # followed position -> packed view
