@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+import registry
 import state
 import ui
 import url
@@ -27,6 +28,7 @@ from pages.parts import corpus_sources
 INDEX = "_corp_ctx_index"  # this session's index (an Indexed)
 INDEX_BUDGET = 96 * 1024 * 1024  # bytes one session's index may hold (float16 vectors)
 MOST, DEFAULT = 2_000, 300
+ATTENTION_PAGE = "pages/attention.py"
 MODES = {"Hidden states (context)": "hidden", "Attention behaviour": "attention"}
 
 
@@ -80,9 +82,13 @@ def build(texts: list[str]) -> None:
 
 
 def attention_link(source: str, sentence: str, layer: int, token: int) -> str:
-    """A relative link to the Attention page on `sentence`, at attention layer `layer` (0-based), following `token`."""
-    params = {**url.text_params("text", sentence), "model": source, "layer": str(layer + 1), "att_follow": str(token)}
-    return "attention?" + urlencode(params)
+    """A relative link to the Attention page on `sentence`, at attention layer `layer` (0-based), following `token`
+    (when the page's link carries a followed token)."""
+    page = next(p for p in registry.PAGES if p.script == ATTENTION_PAGE)
+    params = {**url.text_params("text", sentence), "model": source, "layer": str(layer + 1)}
+    if "att_follow" in page.link:
+        params["att_follow"] = str(token)
+    return f"{page.url_path}?{urlencode(params)}"
 
 
 def render() -> None:
