@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from encoder.corpus import build_context_index, nearest_contexts, read_sentences
-from encoder.corpus.context_index import SIGNATURE, attention_signature
+from encoder.corpus.context_index import SIGNATURE, attention_signature, nearest_to_run
 
 CORPUS = "assets/corpus.txt"
 
@@ -124,3 +124,20 @@ def test_unreadable_sentences_are_skipped_and_named(model):
     assert 1 not in set(hits["sentence_index"])
     with pytest.raises(ValueError):
         nearest_contexts(index, 1, 1, 1)
+
+
+def test_a_token_of_any_text_searches_the_corpus(model, sentences, index32):
+    # A corpus sentence run again finds the same neighbours as its indexed copy, in both modes.
+    run = model.run(sentences[12])
+    for mode, layer in (("hidden", 5), ("attention", 2)):
+        by_run = nearest_to_run(index32, run, 3, layer, k=8, mode=mode)
+        by_index = nearest_contexts(index32, 12, 3, layer, k=8, mode=mode)
+        assert (by_run.loc[0, "sentence_index"], by_run.loc[0, "token_index"]) == (12, 3)
+        np.testing.assert_allclose(by_run["cosine"], by_index["cosine"], atol=1e-4)
+    # A new text: its "cat" finds corpus tokens, best first, and never a special token.
+    outside = model.run("A small cat slept under the table.")
+    hits = nearest_to_run(index32, outside, outside.tokens.index("cat"), 4, k=5)
+    assert len(hits) == 5 and np.all(np.diff(hits["cosine"].to_numpy()) <= 1e-7)
+    assert hits["cosine"].max() < 1.0 - 1e-6
+    with pytest.raises(ValueError, match="not in this text"):
+        nearest_to_run(index32, outside, outside.n_tokens, 4)

@@ -13,6 +13,7 @@ from apptest import app_test, array, figure_specs, messages
 
 from encoder.analysis.joint_qk import head_queries_keys, joint_qk_map
 from encoder.corpus import build_context_index, nearest_contexts
+from encoder.corpus.context_index import nearest_to_run
 from encoder.corpus.label_split import compare_labels, read_labelled, split_by_label
 
 SENTENCES = ["The cat sat on the mat.", "Where did you park the car?", "A cat <b>slept</b> on the sofa.",
@@ -50,6 +51,19 @@ def test_the_attention_mode_searches_signatures(contexts):
     assert not contexts.exception
     table = contexts.dataframe[0].value
     assert table["rank"].iloc[0] == 1 and table["cosine"].iloc[0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_token_of_the_sidebars_text_searches_the_corpus(contexts, model):
+    contexts.session_state["text"] = "A small cat slept under the table."
+    contexts.radio(key="corp_ctx_mode").set_value("Hidden states (context)").run()
+    contexts.radio(key="corp_ctx_query").set_value("The sidebar's text").run()
+    contexts.selectbox(key="corp_ctx_own_token").set_value(3).run()  # "cat"
+    assert not contexts.exception
+    table = contexts.dataframe[0].value
+    expected = nearest_to_run(build_context_index(model, SENTENCES), model.run("A small cat slept under the table."),
+                              3, int(contexts.select_slider(key="corp_ctx_layer").value), k=10)
+    assert table["sentence"].tolist() == (expected["sentence_index"] + 1).tolist()
+    assert table["token"].iloc[0] == "cat" and table["cosine"].iloc[0] < 0.9999
 
 
 def test_the_query_key_map_is_the_engines(model):

@@ -283,6 +283,31 @@ def nearest_contexts(index: ContextIndex, sentence_index: int, token_index: int,
     return hits_frame(index, rows, cosines)
 
 
+def query_vector(index: ContextIndex, run: Run, token_index: int, layer: int, mode: str = "hidden") -> np.ndarray:
+    """The vector a token of any run (a text outside the corpus too) is searched with: float32 (1, dim),
+    made as the index's own (normalised hidden state; signature z-scored by the corpus's mean and spread)."""
+    index._key(mode, layer)
+    if not 0 <= token_index < run.n_tokens:
+        raise ValueError(f"Token {token_index} is not in this text ({run.n_tokens} tokens).")
+    if mode == "hidden":
+        vector = np.asarray(run.hidden_states[layer, token_index], dtype=np.float64)
+    else:
+        k = index.attention_layers.index(layer)
+        raw = attention_signature(run.attentions[[layer]], run.tokens, run.special)[0, token_index]
+        vector = (raw - index.signature_mean[k]) / index.signature_std[k]
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)[None]
+
+
+def nearest_to_run(index: ContextIndex, run: Run, token_index: int, layer: int, k: int = 10,
+                   mode: str = "hidden") -> pd.DataFrame:
+    """`nearest_contexts` for a token of any run of the same model (the sidebar's text, say): the k tokens
+    of the corpus most alike at `layer`, best first, as the same DataFrame."""
+    if run.model_name != index.model_name:
+        raise ValueError(f"This index was built with {index.model_name}, not {run.model_name}.")
+    cosines, rows = search(index, query_vector(index, run, token_index, layer, mode), mode, layer, k)
+    return hits_frame(index, rows[0], cosines[0])
+
+
 def hits_frame(index: ContextIndex, rows: np.ndarray, cosines: np.ndarray) -> pd.DataFrame:
     sentence = index.sentence_of(rows)
     return pd.DataFrame({

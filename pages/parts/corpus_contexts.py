@@ -21,7 +21,8 @@ import ui
 import url
 from encoder.adapters.transformers_adapter import TransformersModel
 from encoder.corpus import ContextIndex, build_context_index, nearest_contexts, seconds_left
-from encoder.corpus.context_index import SIGNATURE, spans
+from encoder.corpus.context_index import SIGNATURE, nearest_to_run, spans
+from encoder.run import Run
 from figures import context_search as figures
 from pages.parts import corpus_sources
 
@@ -29,6 +30,7 @@ INDEX = "_corp_ctx_index"  # this session's index (an Indexed)
 INDEX_BUDGET = 96 * 1024 * 1024  # bytes one session's index may hold (float16 vectors)
 MOST, DEFAULT = 2_000, 300
 ATTENTION_PAGE = "pages/attention.py"
+QUERIES = ("A sentence of the corpus", "The sidebar's text")
 MODES = {"Hidden states (context)": "hidden", "Attention behaviour": "attention"}
 
 
@@ -91,6 +93,44 @@ def attention_link(source: str, sentence: str, layer: int, token: int) -> str:
     return f"{page.url_path}?{urlencode(params)}"
 
 
+def pick_in_corpus(index: ContextIndex) -> tuple[int, int, None] | None:
+    """(sentence, token position, None) picked among the indexed sentences."""
+    columns = st.columns([3, 2], vertical_alignment="bottom")
+    n = len(index.sentences)
+    with columns[0]:
+        ui.keep_valid("corp_ctx_sentence", list(range(n)), 0)
+        sentence = st.selectbox("Sentence", range(n), key="corp_ctx_sentence",
+                                format_func=lambda i: f"{i + 1}. {index.sentences[i][:90]}")
+    begin, end = int(index.starts[sentence]), int(index.starts[sentence + 1])
+    if begin == end:
+        ui.show_problem("info", "This sentence could not be read; choose another.")
+        return None
+    positions = [int(p) for p in index.positions[begin:end]]
+    with columns[1]:
+        ui.keep_valid("corp_ctx_token", positions, positions[len(positions) // 2])
+        token = st.selectbox("Token", positions, key="corp_ctx_token",
+                             format_func=lambda p: f"{index.tokens[begin + positions.index(p)]} ·{p}")
+    return sentence, token, None
+
+
+def pick_in_sidebar(index: ContextIndex) -> tuple[int, int, Run] | None:
+    """(-1, token position, the sidebar text's run) picked in the sidebar's text (the Attention page's)."""
+    run = state.current_run()
+    if run is None:
+        return None
+    if run.model_name != index.model_name:
+        ui.show_problem("info", "The sidebar's model is not the one this index was built with: build it again.")
+        return None
+    positions = [i for i in range(run.n_tokens) if not run.special[i]]
+    if not positions:
+        ui.show_problem("info", "The sidebar's text has no token to search with.")
+        return None
+    ui.keep_valid("corp_ctx_own_token", positions, positions[len(positions) // 2])
+    token = st.selectbox("Token of the sidebar's text", positions, key="corp_ctx_own_token",
+                         format_func=lambda p: f"{run.tokens[p]} ·{p}")
+    return -1, token, run
+
+
 def render() -> None:
     st.caption("Pick a token at a layer and find the tokens of a corpus whose contexts are most alike there "
                "(exBERT, Hoover et al. 2020): by the cosine of their hidden states, or by how alike they spread "
@@ -121,21 +161,12 @@ def render() -> None:
                                 f"{INDEX_BUDGET // 2**20} MB.")
     if index.skipped:
         st.caption(f"{len(index.skipped):,} sentences could not be read and are not indexed.")
-    columns = st.columns([3, 2], vertical_alignment="bottom")
-    n = len(index.sentences)
-    with columns[0]:
-        ui.keep_valid("corp_ctx_sentence", list(range(n)), 0)
-        sentence = st.selectbox("Sentence", range(n), key="corp_ctx_sentence",
-                                format_func=lambda i: f"{i + 1}. {index.sentences[i][:90]}")
-    begin, end = int(index.starts[sentence]), int(index.starts[sentence + 1])
-    if begin == end:
-        ui.show_problem("info", "This sentence could not be read; choose another.")
+    ui.keep_valid("corp_ctx_query", list(QUERIES), QUERIES[0])
+    query = st.radio("Query token from", QUERIES, key="corp_ctx_query", horizontal=True)
+    picked = pick_in_corpus(index) if query == QUERIES[0] else pick_in_sidebar(index)
+    if picked is None:
         return
-    positions = [int(p) for p in index.positions[begin:end]]
-    with columns[1]:
-        ui.keep_valid("corp_ctx_token", positions, positions[len(positions) // 2])
-        token = st.selectbox("Token", positions, key="corp_ctx_token",
-                             format_func=lambda p: f"{index.tokens[begin + positions.index(p)]} ·{p}")
+    sentence, token, run = picked
     columns = st.columns(3, vertical_alignment="bottom")
     with columns[0]:
         ui.keep_valid("corp_ctx_mode", list(MODES), next(iter(MODES)))
@@ -148,7 +179,8 @@ def render() -> None:
     with columns[2]:
         k = st.number_input("Results", 1, 100, 10, key="corp_ctx_k")
     search_layer = int(layer) if mode == "hidden" else int(layer) - 1
-    hits = nearest_contexts(index, sentence, token, search_layer, int(k), mode=mode)
+    hits = (nearest_contexts(index, sentence, token, search_layer, int(k), mode=mode) if run is None
+            else nearest_to_run(index, run, token, search_layer, int(k), mode=mode))
     marks = spans(index, hits)
     attention_layer = max(search_layer - 1, 0) if mode == "hidden" else search_layer
     links = [attention_link(held.source, s, attention_layer, int(t))
@@ -157,5 +189,5 @@ def render() -> None:
                  column_config={"open": st.column_config.LinkColumn("open", display_text="Attention page"),
                                 "cosine": st.column_config.NumberColumn(format="%.4f")})
     st.html(figures.marked_sentences(hits, marks))
-    st.caption("The first hit is the chosen token itself (cosine 1). Each link opens the sentence on the Attention "
+    st.caption("A token of the corpus finds itself first (cosine 1). Each link opens the sentence on the Attention "
                "page at the layer that produced these states, following the matched token.")
