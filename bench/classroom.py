@@ -247,9 +247,9 @@ async def measure(port: int, pid: int, url: str, n_students: int, changes: int, 
     done.set()
     tabs = await asyncio.gather(*tasks)
     await warm_task
-    times, missed = [], 0
+    times, missed, missing = [], 0, set()
     for published, expected in published_views:
-        for tab in tabs:
+        for number, tab in enumerate(tabs):
             # The steps come round again every len(STEPS) changes: a screen counts only before that.
             horizon = published + (len(STEPS) - 1) * gap
             seen = [t for t, heading in tab.finished if published <= t < horizon and heading.startswith(expected)]
@@ -257,10 +257,11 @@ async def measure(port: int, pid: int, url: str, n_students: int, changes: int, 
                 times.append(seen[0] - published)
             else:
                 missed += 1
+                missing.add(number)
     errors = sorted({f"{sum(e in t.errors for t in tabs)} of {len(tabs)} students: {e}"
                      for tab in tabs for e in tab.errors})
     room.end(teacher)
-    return {"times": times, "missed": missed, "errors": errors, "join_seconds": join_seconds,
+    return {"times": times, "missed": missed, "missing": len(missing), "errors": errors, "join_seconds": join_seconds,
             "rss_before": rss_before, "rss_joined": rss_joined, "rss_after": rss_after, "idle_cpu": idle,
             "busy_cpu": busy, "cpu_total": cpu_seconds(pid) - cpu_start}
 
@@ -304,7 +305,7 @@ def screenshots(out: Path) -> None:
             with sync_playwright() as driver:
                 browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 projector = browser.new_context(viewport={"width": 1280, "height": 800})
-                phone = browser.new_context(viewport={"width": 400, "height": 860}, is_mobile=True, has_touch=True)
+                phone = browser.new_context(viewport={"width": 400, "height": 1500}, is_mobile=True, has_touch=True)
                 for context in (projector, phone):
                     context.add_init_script(RUN_COUNTER_JS)
                 teacher, student = App(projector.new_page(), base), App(phone.new_page(), base)
@@ -333,7 +334,7 @@ def screenshots(out: Path) -> None:
                     app.page.wait_for_timeout(2500)  # the charts' drawing and the teacher's next poll
                     app.page.mouse.move(0, 0)
                     path = out / name
-                    app.page.screenshot(path=path, full_page=name == "class-phone.png", animations="disabled",
+                    app.page.screenshot(path=path, animations="disabled",
                                         caret="hide", style=HIDE_CHROME)
                     small_png(path)
                     print(f"{path}  {path.stat().st_size / 1e3:.0f} kB")
@@ -372,7 +373,7 @@ def main() -> None:
     if times:
         print(f"  teacher's change -> student's page run finished with the new step: p50 "
               f"{statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, max {max(times):.2f} s "
-              f"({len(times)} screens, {result['missed']} missed)")
+              f"({len(times)} screens; {result['missed']} missed, by {result['missing']} students)")
     print(f"  {n} joined in {result['join_seconds']:.1f} s")
     print(f"  server CPU: {result['idle_cpu'] * 100:.1f}% of a core while the class only polls "
           f"({result['idle_cpu'] * 100 / n:.2f}% per student); {result['busy_cpu'] * 100:.0f}% while the "

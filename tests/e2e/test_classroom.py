@@ -44,7 +44,8 @@ def join(app: App, code: str, nickname: str) -> None:
     click(app, "Join")
 
 
-def class_in_step(make_app, teacher_base: str, student_bases: list[str]) -> None:
+def class_in_step(make_app, teacher_base: str, student_bases: list[str], explore: bool = True) -> None:
+    """The class's whole lesson; `explore`: also a student stepping away and back, trying to move the class."""
     teacher = make_app(teacher_base)
     teacher.open(PAGES["walkthrough"][1], charts=False, text=TEXT, walk_lesson="1", walk_steps="0,7",
                  walk_step="0")
@@ -96,12 +97,22 @@ def class_in_step(make_app, teacher_base: str, student_bases: list[str]) -> None
         expect_text(student, answer.strip(), f"You answered {label}: {verdict}")
     assert teacher.page.locator(f"{MAIN} [data-testid='stPlotlyChart']").count() >= 2  # distribution beside
 
+    if explore:
+        step_away_and_back(teacher, students, code)
+
+    # The teacher ends the class; every student is told.
+    click(teacher, "End the class")
+    for student in students:
+        expect_text(student, "This class has ended.")
+
+
+def step_away_and_back(teacher: App, students: list[App], code: str) -> None:
     # A student steps away to explore, and comes back with one click.
     away = students[0]
     click(away, "Explore on your own")
     expect_text(away, "You are exploring on your own", "Step 2 of 2")
-    # A student cannot change the class: going Back in their own lesson, or starting a class of
-    # their own, leaves the teacher's class where it is.
+    # A student cannot change the class: going Back in their own lesson (the same page and buttons
+    # the teacher uses, without the teacher's token) leaves the class where the teacher put it.
     click(away, "Back")
     expect_text(away, "Step 1 of 2")
     time.sleep(3)  # several polls
@@ -111,11 +122,6 @@ def class_in_step(make_app, teacher_base: str, student_bases: list[str]) -> None
     away.rerun_after(lambda: away.page.locator(MAIN).get_by_role("link", name="Back to the class").click(),
                      charts=False)
     expect_text(away, "Step 2 of 2: Softmax", "You answered")
-
-    # The teacher ends the class; every student is told.
-    click(teacher, "End the class")
-    for student in students:
-        expect_text(student, "This class has ended.")
 
 
 def test_a_class_in_step(make_app, server):
@@ -140,4 +146,4 @@ def replicas(browser, serve, tmp_path_factory):
 
 def test_a_class_in_step_across_two_replicas(make_app, replicas):
     one, two = replicas
-    class_in_step(make_app, one, [one, two, two, one, two])
+    class_in_step(make_app, one, [one, two, two, one, two], explore=False)  # exploring is per replica
