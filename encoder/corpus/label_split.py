@@ -22,6 +22,7 @@ marked heads is at most alpha.
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,8 +166,8 @@ def label_means(split: LabelSplit) -> pd.DataFrame:
     n_layers, n_heads = split.values.shape[2:]
     layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
     for label, count in split.counts.items():
-        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as quiet:
-            quiet.filter(RuntimeWarning)  # a statistic never defined for this label stays NaN
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a statistic never defined for this label stays NaN
             means = np.nanmean(split.values[labels == label].astype(np.float64), axis=0)  # (S, L, H)
         frame = pd.DataFrame({"label": label, "n_sentences": count, "layer": layer, "head": head})
         for s, name in enumerate(STATISTICS):
