@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from encoder.corpus import build_context_index, nearest_contexts, read_sentences
-from encoder.corpus.context_index import SIGNATURE, attention_signature, nearest_to_run
+from encoder.corpus.context_index import SIGNATURE, SentenceVectors, assemble, attention_signature, nearest_to_run
 
 CORPUS = "assets/corpus.txt"
 
@@ -27,6 +27,13 @@ def index32(model, sentences):
     return build_context_index(model, sentences, dtype="float32")
 
 
+def from_runs(model, sentences, runs, layers, attention_layers=(), dtype="float16"):
+    """The index `build_context_index` makes, from runs already made (the same assembly, no second forward)."""
+    storage = np.float16 if dtype == "float16" else np.float32
+    parts = {i: SentenceVectors.of_run(run, layers, attention_layers, storage) for i, run in enumerate(runs)}
+    return assemble(model.name, sentences[: len(runs)], parts, layers, attention_layers, dtype)
+
+
 def brute_force(runs, layer: int, sentence: int, token: int, k: int):
     """Every non-special token's hidden state at `layer`, normalised; the k best cosines by numpy."""
     where, vectors = [], []
@@ -43,8 +50,8 @@ def brute_force(runs, layer: int, sentence: int, token: int, k: int):
     return [where[i] for i in best], cosines[best], len(where)
 
 
-def test_a_token_finds_itself_first_with_cosine_one(model, sentences, index32):
-    index16 = build_context_index(model, sentences[:30], layers=[0, 3, 6])
+def test_a_token_finds_itself_first_with_cosine_one(model, sentences, runs, index32):
+    index16 = from_runs(model, sentences, runs[:30], (0, 3, 6), (2, 5))
     for index, layers in ((index32, (0, 4, 6)), (index16, (0, 3, 6))):
         for sentence, token in ((3, 5), (0, 1), (17, 2), (29, 4)):
             for layer in layers:
@@ -76,7 +83,7 @@ def test_the_search_is_brute_force_numpy(runs, index32, layer, sentence, token):
 
 
 def test_float16_storage_keeps_the_ranking_within_its_rounding(model, sentences, runs):
-    index16 = build_context_index(model, sentences, layers=[4], attention=False)
+    index16 = from_runs(model, sentences, runs, (4,))
     expected, cosines, _ = brute_force(runs, 4, 3, 5, k=10)
     hits = nearest_contexts(index16, 3, 5, 4, k=10)
     np.testing.assert_allclose(hits["cosine"].to_numpy(), cosines, atol=2e-3)
