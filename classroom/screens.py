@@ -55,6 +55,18 @@ def classroom() -> Classroom:
                      max_students=int(_env_number("HEADLIGHT_CLASS_STUDENTS", 60)))
 
 
+def store_ready() -> bool:
+    """Whether this server's class store could be set up; if not, says so (HEADLIGHT_CLASS_STORE is
+    the operator's setting: its value is not echoed, it may hold a password)."""
+    try:
+        classroom()
+    except Exception:
+        st.error("Classes are not available on this server: its HEADLIGHT_CLASS_STORE setting is not "
+                 "'memory' or a redis:// address.", icon=":material/error:")
+        return False
+    return True
+
+
 def limits_text() -> str:
     room = classroom()
     return (f"At most {room.limits.max_classes} classes on this server and {room.max_students} students per class. "
@@ -118,6 +130,8 @@ def _end() -> None:
 def teach(view: dict, question: lessons.Question | None, title: str) -> Teacher | None:
     """Lesson mode's class bar: *Start a class*, or publish this view to the class and show how to
     join. Returns the teacher while a class runs."""
+    if not store_ready():
+        return None
     me = teacher()
     if me is None:
         st.button("Start a class", key="walkbtn_class_start", icon=":material/groups:", on_click=_start,
@@ -406,6 +420,8 @@ def back_to_class_bar() -> None:
 def join_page() -> None:
     if st.session_state.pop(AWAY, False):
         st.switch_page("pages/walkthrough.py")
+    if not store_ready():
+        return
     me = student()
     if me is None:
         join_form()

@@ -257,3 +257,49 @@ def test_lesson_questions_say_how_a_class_answers():
         assert question.kind in protocol.KINDS and question.accepted
         if question.kind != "number":
             assert set(question.accepted) <= {value for value, _ in question.options}
+
+
+def test_pages_teacher_starts_student_joins_and_follows():
+    """The Streamlit side without a browser: lesson mode starts a class, the Join page joins it,
+    shows the teacher's step, refuses a wrong code in words, and says so when the store is unusable."""
+    from apptest import app_test
+
+    from classroom import screens
+
+    screens.classroom.clear()
+    text = "The animal didn't cross the street because it was too tired."
+    teacher = app_test("walkthrough", text=text, walk_lesson=True, walk_steps=[0, 7], walk_step=1)
+    teacher.button(key="walkbtn_class_start").click().run()
+    assert not teacher.exception
+    code = teacher.session_state["_class_teacher"].code
+    assert f"## `{code}`" in [m.value for m in teacher.markdown]
+    wrong = app_test("join")
+    wrong.text_input(key="join_code").input("ZZZZZZ" if code != "ZZZZZZ" else "YYYYYY")
+    wrong.get("form_submit_button")[0].click().run()
+    assert not wrong.exception and any("No class has this code" in w.value for w in wrong.warning)
+    student = app_test("join")
+    student.text_input(key="join_code").input(code.lower())
+    student.text_input(key="join_nick").input("**bold** [x](http://e.i)")
+    student.get("form_submit_button")[0].click().run()
+    assert not student.exception
+    assert [h.value for h in student.subheader] == ["Step 2 of 2: Softmax"]
+    assert any("attend to most?" in m.value for m in student.markdown)
+    assert any("\\*\\*bold\\*\\*" in c.value for c in student.caption)  # the nickname, literally
+    assert "_class_teacher" not in student.session_state and teacher.session_state["_class_teacher"].token not in str(
+        student.session_state["_class_student"])
+
+
+def test_pages_say_when_the_store_setting_is_unusable(monkeypatch):
+    from apptest import app_test
+
+    from classroom import screens
+
+    monkeypatch.setenv("HEADLIGHT_CLASS_STORE", "file:///etc/passwd")
+    screens.classroom.clear()
+    try:
+        page = app_test("join")
+        assert not page.exception and any("not available on this server" in e.value for e in page.error)
+        assert "passwd" not in str([e.value for e in page.error])
+    finally:
+        monkeypatch.delenv("HEADLIGHT_CLASS_STORE")
+        screens.classroom.clear()
