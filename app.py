@@ -95,6 +95,9 @@ sections: dict[str, list] = {}
 for page in registry.PAGES:
     sections.setdefault(page.section, []).append(
         st.Page(page.script, title=page.title, icon=page.icon, url_path=page.url_path, default=page.default))
+for old in registry.FORWARDS:  # addresses from before the merges: hidden from the menus, they forward
+    sections[registry.by_title(old.to).section].append(
+        st.Page(old.script, title=old.title, url_path=old.url_path, visibility="hidden"))
 navigation = st.navigation(sections, position="top")
 uses = registry.by_title(navigation.title).uses
 
@@ -113,7 +116,8 @@ with st.sidebar:
     else:  # the text stays in the session (ui.keep_widget_state) for the pages that read it
         st.info(f"The {navigation.title} page does not read the text typed on the other pages"
                 + ("; it reads its own sentences through the model below." if uses == "model" else
-                   ", nor the model: it trains a small Transformer of its own."), icon=":material/info:")
+                   ", nor the model: it trains a small Transformer of its own." if navigation.title == "Lab" else
+                   ", nor the model: it shows the class's, as the teacher set them."), icon=":material/info:")
     if uses != "nothing":
         with st.expander("Model", icon=":material/memory:"):
             model_picker()

@@ -58,8 +58,10 @@ class Page:
 
     script: the page's file; url_path: its address (/<url_path>; the default page is also /);
     prefix: the start of every widget key the page owns, so its settings survive switching
-    pages; link: the page's own settings a shared link carries, key -> a type (bool, int, str:
-    any value of it) or a `Setting` with bounds, read back from the URL that way.
+    pages; absorbed: the prefixes of the pages merged into this one, whose settings keep their keys
+    so that old links still carry them; link: the page's own settings a shared link carries,
+    key -> a type (bool, int, str: any value of it) or a `Setting` with bounds, read back from the
+    URL that way.
     """
 
     script: str
@@ -71,71 +73,112 @@ class Page:
     default: bool = False
     link: dict[str, type | Setting] = field(default_factory=dict)
     uses: str = "text"  # what of the sidebar the page reads: "text" (and the model), "model", or "nothing"
+    absorbed: tuple[str, ...] = ()
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return (self.prefix, *self.absorbed)
 
     def __post_init__(self) -> None:
         if self.uses not in ("text", "model", "nothing"):
             raise ValueError(f"{self.title}: uses is 'text', 'model' or 'nothing', not {self.uses!r}")
         if self.section not in SECTIONS:
             raise ValueError(f"{self.title}: section {self.section!r} is not one of {SECTIONS}")
-        if not self.prefix.endswith("_"):
-            raise ValueError(f"{self.title}: a widget prefix ends with '_', not {self.prefix!r}")
+        if not all(prefix.endswith("_") for prefix in self.prefixes):
+            raise ValueError(f"{self.title}: a widget prefix ends with '_', not {self.prefixes!r}")
         if Path(self.script).stem != self.url_path:
             # A link to a page as a fresh server's first request is served by Streamlit's legacy
             # pages/ mode, which knows a page only by its file name ("Page not found" otherwise).
             raise ValueError(f"{self.title}: url_path {self.url_path!r} must be the file's name, "
                              f"{Path(self.script).stem!r}")
-        stray = [key for key in self.link if not key.startswith(self.prefix)]
+        stray = [key for key in self.link if not key.startswith(self.prefixes)]
         if stray:
-            raise ValueError(f"{self.title}: link keys {stray} do not start with {self.prefix!r}")
+            raise ValueError(f"{self.title}: link keys {stray} do not start with one of {self.prefixes!r}")
 
 
+# Menus in the order people open them. Each page shows one idea; pages that showed one idea from
+# several sides were merged, and their addresses forward (FORWARDS).
 PAGES: tuple[Page, ...] = (
     Page("pages/attention.py", "Attention", ":material/grid_on:", "attention", "att_", "Look", default=True,
-         link={"att_hide_special": bool, "att_renormalize": bool, "att_merge": bool, "att_scale": str,
-               "att_log": str, "att_block": str, "att_follow": Int(), "att_window": Int(1, 4096), "att_compare": str}),
+         link={"att_view": str, "att_hide_special": bool, "att_renormalize": bool, "att_merge": bool,
+               "att_scale": str, "att_log": str, "att_block": str, "att_follow": Int(), "att_window": Int(1, 4096),
+               "att_compare": str, "qk_query": Int(), "qk_temperature": Float(0.1, 5.0)}, absorbed=("qk_",)),
+    Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Look",
+         link={"hs_importance": bool}),
+    Page("pages/corpus.py", "Corpus", ":material/library_books:", "corpus", "corp_", "Look",
+         link={"corp_source": str, "corp_sample": Int(1, 128), "corp_statistic": str}, uses="model"),
     Page("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embeddings", "emb_", "Look",
-         link={"emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": Ints(12),
-               "emb_compare": str}),
+         link={"emb_view": str, "emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": Ints(12),
+               "emb_compare": str}, absorbed=("sim_",)),
     Page("pages/positional.py", "Positional encoding", ":material/waves:", "positional", "pos_", "Look",
          link={"pos_positions": Int(2, 100_000), "pos_dims": Ints(8)}),
-    Page("pages/rollout.py", "Rollout", ":material/account_tree:", "rollout", "roll_", "Explain",
-         link={"roll_fusion": str, "roll_residual": Float(0.0, 1.0), "roll_layer": Int(1), "roll_token": Int(),
-               "roll_flow": bool, "roll_log": bool,
-               "roll_window": Int(0, 4096)}),
-    Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Explain",
-         link={"hs_importance": bool}),
-    Page("pages/qk.py", "Q·K walk-through", ":material/calculate:", "qk", "qk_", "Explain",
-         link={"qk_query": Int(), "qk_temperature": Float(0.1, 5.0)}),
-    Page("pages/value_weighted.py", "Value-weighted", ":material/scale:", "value_weighted", "vw_", "Explain"),
-    Page("pages/methods.py", "Methods side by side", ":material/compare:", "methods", "meth_", "Explain",
-         link={"meth_query": Int(), "meth_k": Int(1, 10), "meth_flow": bool, "meth_keys": str}),
+    Page("pages/attribution.py", "Attribution", ":material/account_tree:", "attribution", "attr_", "Explain",
+         link={"attr_view": str,
+               "roll_fusion": str, "roll_residual": Float(0.0, 1.0), "roll_layer": Int(1), "roll_token": Int(),
+               "roll_flow": bool, "roll_log": bool, "roll_window": Int(0, 4096),
+               "meth_query": Int(), "meth_k": Int(1, 10), "meth_flow": bool, "meth_keys": str},
+         absorbed=("roll_", "vw_", "meth_")),
     Page("pages/minimal_pairs.py", "Minimal pairs", ":material/difference:", "minimal_pairs", "mp_", "Explain",
          link={"mp_text_a": str, "mp_text_b": str, "mp_word": int, "mp_window": Int(0, 4096)}),
-    Page("pages/similarity.py", "Sentence similarity", ":material/join_inner:", "similarity", "sim_", "Explain",
-         link={"sim_text_b": str}),
-    Page("pages/corpus.py", "Corpus", ":material/library_books:", "corpus", "corp_", "Explain",
-         link={"corp_source": str, "corp_sample": Int(1, 128), "corp_statistic": str}, uses="model"),
     Page("pages/walkthrough.py", "Walk-through", ":material/school:", "walkthrough", "walk_", "Learn",
          link={"walk_lesson": bool, "walk_steps": Ints(64), "walk_step": Int(), "walk_pad_text": str}),
-    Page("pages/ablation.py", "Head ablation", ":material/block:", "ablation", "abl_", "Learn",
-         link={"abl_off": Ints(1024), "abl_rank": bool}),
-    Page("pages/task_heads.py", "Task heads", ":material/label:", "task_heads", "task_", "Learn",
-         link={"task_layer": int, "task_view": str}),
+    Page("pages/join.py", "Join a class", ":material/groups:", "join", "join_", "Learn", link={"join_code": str},
+         uses="nothing"),
+    Page("pages/task_heads.py", "Task heads and ablation", ":material/label:", "task_heads", "task_", "Learn",
+         link={"task_section": str, "task_layer": int, "task_view": str, "abl_off": Ints(1024), "abl_rank": bool},
+         absorbed=("abl_",)),
     Page("pages/lab.py", "Lab", ":material/science:", "lab", "lab_", "Learn",
          link={"lab_task": str, "lab_layers": int, "lab_heads": int, "lab_d_model": int, "lab_steps": int,
                "lab_seed": int, "lab_causal": bool, "lab_refresh": int}, uses="nothing"),
-    Page("pages/models.py", "Models", ":material/memory:", "models", "mod_", "Models"),
-    Page("pages/compare.py", "Compare two models", ":material/compare_arrows:", "compare", "cmp_", "Models",
-         link={"cmp_model_b": str, "cmp_layer": int, "cmp_head": int, "cmp_head_b": int}),
+    Page("pages/models.py", "Models", ":material/memory:", "models", "mod_", "Models",
+         link={"mod_view": str, "cmp_model_b": str, "cmp_layer": int, "cmp_head": int, "cmp_head_b": int},
+         absorbed=("cmp_",)),
+)
+
+
+@dataclass(frozen=True)
+class Forward:
+    """An address from before a merge: /url_path opens the page that absorbed it, on the view it
+    showed (view: the setting that chooses it), with the settings the link carries. Its file
+    pages/<url_path>.py stays, because a fresh server's first request to a deep link is served by
+    Streamlit's legacy pages/ mode, which knows a page only by its file name. moves: settings the
+    old page had that now live elsewhere (Similarity's own "Text B" is the sidebar's pair)."""
+
+    url_path: str
+    title: str
+    to: str  # the page's title
+    view: tuple[str, str]  # (setting, value)
+    moves: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def script(self) -> str:
+        return f"pages/{self.url_path}.py"
+
+
+FORWARDS: tuple[Forward, ...] = (
+    Forward("rollout", "Rollout", "Attribution", ("attr_view", "Rollout")),
+    Forward("value_weighted", "Value-weighted", "Attribution", ("attr_view", "Value-weighted")),
+    Forward("methods", "Methods side by side", "Attribution", ("attr_view", "Methods compared")),
+    Forward("qk", "Q·K walk-through", "Attention", ("att_view", "Q·K step by step")),
+    Forward("similarity", "Sentence similarity", "Embeddings", ("emb_view", "Sentence similarity"),
+            moves=(("sim_text_b", "pair"),)),
+    Forward("ablation", "Head ablation", "Task heads and ablation", ("task_section", "Head ablation")),
+    Forward("compare", "Compare two models", "Models", ("mod_view", "Compare two models")),
 )
 
 
 def by_title(title: str) -> Page:
+    """The page of this title; for a forwarding address, the page it forwards to."""
+    title = next((f.to for f in FORWARDS if f.title == title), title)
     return next(p for p in PAGES if p.title == title)
 
 
+def forward_at(url_path: str) -> Forward:
+    return next(f for f in FORWARDS if f.url_path == url_path)
+
+
 def widget_prefixes() -> tuple[str, ...]:
-    return tuple(p.prefix for p in PAGES)
+    return tuple(prefix for p in PAGES for prefix in p.prefixes)
 
 
 def setting(spec: type | Setting) -> Setting:

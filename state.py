@@ -447,6 +447,38 @@ def open_page(title: str, caption: str, qkv: bool = False) -> Run:
     return page_run(qkv)
 
 
+def view_caption(caption: str) -> None:
+    """A view's first line on a page of several views: what it shows (the page has the title)."""
+    st.caption(caption)
+
+
+def open_view(caption: str, qkv: bool = False) -> Run:
+    """A view's opening: its caption, then the run it draws (`page_run`)."""
+    view_caption(caption)
+    return page_run(qkv)
+
+
+def page_views(key: str, views: dict[str, Callable[[], None]]) -> None:
+    """A page of several views: one control chooses which is drawn (only that one runs), and the
+    link carries the choice as `key`."""
+    names = list(views)
+    ui.keep_valid(key, names, names[0])
+    chosen = st.segmented_control("View", names, key=key, required=True, label_visibility="collapsed")
+    views[chosen or names[0]]()
+
+
+def forward(url_path: str) -> None:
+    """An address from before a merge (registry.FORWARDS): open the page that absorbed it, on its view.
+    The link's settings were read into the session when it opened (ui.init_session)."""
+    import registry
+
+    ui.entry_script_ran()
+    old = registry.forward_at(url_path)
+    setting, value = old.view
+    st.session_state[setting] = value
+    st.switch_page(registry.by_title(old.to).script)
+
+
 def page_model() -> Model:
     """The model, for a page that reads its weights too; when it cannot be loaded, the page stops
     after `current_model` said why. After `page_run` it is the model that made the run."""

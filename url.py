@@ -111,6 +111,10 @@ def read_link(session: MutableMapping) -> list[str]:
                          "paste the text to see it.")
         elif name + DROPPED in params:
             notes.append(f"The link's value for {name + DROPPED} was not used: it must be a length in characters.")
+    for old in registry.FORWARDS:  # an old page's own setting that lives elsewhere now
+        for source, target in old.moves:
+            if params.get(source, "").strip() and not session.get(target, "").strip():
+                session[target] = clean(params[source])[:MAX_TEXT_CHARS]
     if "model" in params:
         session.setdefault("model_source", params["model"].strip())
     for key in ("layer", "head"):

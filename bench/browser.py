@@ -54,6 +54,9 @@ NAV_SECTION = '[data-testid="stTopNavSection"]'
 NAV_LINK = '[data-testid="stTopNavDropdownLink"]'
 SECTION_OF = {page.title: page.section for page in registry.PAGES}
 ALERT = f'{MAIN} [data-testid="stAlert"]'
+# The addresses of pages merged into others: name -> (the page's name, the view it opens on).
+VIEWS = {old.url_path: (registry.by_title(old.to).url_path, old.view[1]) for old in registry.FORWARDS}
+VIEW_BUTTON = f'{MAIN} [data-testid="stButtonGroup"] button'
 LOCAL_URL = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
 
 # Counts script runs in the page and logs each change of Streamlit's script state with its time
@@ -256,6 +259,26 @@ class App:
         deadline = time.monotonic() + 10
         while self.path().rstrip("/") != path.rstrip("/") and time.monotonic() < deadline:
             self.page.wait_for_timeout(100)
+
+    def visit(self, name: str, charts: bool = True) -> None:
+        """Go to a page by its name (registry url_path) as a person would: through the navigation, and
+        for a view of a merged page (an old address, `VIEWS`), then through the page's view control."""
+        page_name, view = VIEWS.get(name, (name, None))
+        title, path = PAGES[page_name]
+        if self.path().rstrip("/") != path.rstrip("/"):
+            self.click_nav(title, charts=charts and view is None)
+        if view is not None:
+            self.choose_view(view, charts=charts)
+
+    def choose_view(self, view: str, charts: bool = True) -> None:
+        """Click a merged page's view control (state.page_views), unless that view is already shown."""
+        button = self.page.locator(VIEW_BUTTON, has_text=view).first
+        button.wait_for(timeout=RERUN_TIMEOUT)
+        if button.get_attribute("kind") and "Active" in (button.get_attribute("kind") or ""):
+            if charts:
+                self.wait_for_charts()
+            return
+        self.rerun_after(button.click, charts=charts)
 
     # reading the page -----------------------------------------------------------------------
 

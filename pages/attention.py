@@ -26,6 +26,7 @@ from figures import attention as figs
 from figures import explorer as explorer_figs
 from figures import models as model_figures
 from figures.common import COLOR_SCALES
+from pages.parts import qk
 
 COLOR_MODES = ("auto", "linear", "log")
 # From this length a few [CLS]/[SEP] cells take the whole linear range and the rest of a map is
@@ -184,11 +185,10 @@ def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
     return f"The pair block {block} leaves out the token you follow (it is in the other sentence)."
 
 
-def main() -> None:
-    """The page. Its body is a function so that the run and the view are this function's locals: a
-    page script's globals live as long as any fragment or callback defined in it (Streamlit keeps
+def heatmaps() -> None:
+    """The explorer. Its body is a function so that the run and the view are this function's locals:
+    a page script's globals live as long as any fragment or callback defined in it (Streamlit keeps
     those for the session), and as globals they kept every visitor's run alive for the session."""
-    state.page_header(":material/grid_on: Attention")
     run = state.page_run()
     compare_options, compare_infos = compare_choices(state.current_input().source)
     present = ui.presenting()
@@ -265,4 +265,5 @@ def main() -> None:
     explorer(options, key)
 
 
-main()
+state.page_header(":material/grid_on: Attention")
+state.page_views("att_view", {"Heatmaps": heatmaps, "Q·K step by step": qk.render})

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+import registry
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds: the first run loads the model
 
@@ -28,8 +30,19 @@ def app_test(page: str | None = None, text: str | None = None, pair: str | None 
         # After a first run st.navigation has registered the pages, so the switch runs app.py
         # and then the page, as a click in the browser does. (AppTest then lists only the
         # page's elements, not the sidebar's: set inputs through session_state.)
-        at.switch_page(f"pages/{page}.py").run()
+        open_page(at, page)
     return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    """Switch to pages/<page>.py and run it. An old address (a view of a merged page) opens that
+    page on that view, as its forward does in a browser (tests/e2e/test_old_addresses.py), so
+    that later at.run() calls rerun the page itself."""
+    forward = next((old for old in registry.FORWARDS if old.url_path == page), None)
+    if forward is not None:
+        at.session_state[forward.view[0]] = forward.view[1]
+        page = Path(registry.by_title(forward.to).script).stem
+    return at.switch_page(f"pages/{page}.py").run()
 
 def figure_specs(at: AppTest) -> list[dict]:
     """The Plotly figures the page shows, as dicts: those the Attention page's explorer draws in the
@@ -50,7 +63,7 @@ def explorer_shows(at: AppTest) -> dict:
 def drawn_text(at: AppTest, page: str) -> list[str]:
     """Switch to pages/<page>.py and return, per figure, the text it draws (data, annotations and
     title), after checking the page ran and drew something."""
-    at.switch_page(f"pages/{page}.py").run()
+    open_page(at, page)
     assert not at.exception, page
     specs = figure_specs(at)
     assert specs, page

@@ -5,7 +5,7 @@ or shows a traceback (issue 16, findings 4 and 8)."""
 from __future__ import annotations
 
 import pytest
-from apptest import ROOT, TIMEOUT, messages
+from apptest import ROOT, TIMEOUT, messages, open_page
 from streamlit.testing.v1 import AppTest
 
 
@@ -17,7 +17,7 @@ def open_link(page: str | None, **params: str) -> AppTest:
     at.run()
     said = messages(at)
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        open_page(at, page)
     return at, said
 
 

@@ -231,7 +231,7 @@ def test_similarity_is_the_models_cosine_split_by_token(model):
     from encoder.analysis import sentence_similarity, similarity_contributions
 
     text_b = "A tired animal stayed on the pavement."
-    at = app_test("similarity", text=TEXT, sim_text_b=text_b)
+    at = app_test("similarity", text=TEXT, pair=text_b)
     assert not at.exception
     run_a, run_b = model.run(TEXT), model.run(text_b)
     cosine = sentence_similarity(run_a, run_b)
@@ -261,7 +261,7 @@ def test_similarity_works_for_paraphrase_minilm_l3():
     except ModelLoadError as error:
         pytest.skip(str(error))
     text_b = "A tired animal stayed on the pavement."
-    at = app_test("similarity", text=TEXT, sim_text_b=text_b, model_source="paraphrase-minilm-l3")
+    at = app_test("similarity", text=TEXT, pair=text_b, model_source="paraphrase-minilm-l3")
     assert not at.exception
     assert at.metric[0].value == f"{sentence_similarity(l3.run(TEXT), l3.run(text_b)):.4f}"
     assert any("reading at most 128 tokens" in c.value for c in at.caption)
@@ -272,7 +272,7 @@ def test_similarity_says_when_a_text_was_cut_to_the_configured_length(model):
 
     long_text = " ".join(["the quick brown fox jumps over the lazy dog"] * 34)  # 308 tokens, beyond 256
     text_b = "A tired animal stayed on the pavement."
-    at = app_test("similarity", text=long_text, sim_text_b=text_b)
+    at = app_test("similarity", text=long_text, pair=text_b)
     assert not at.exception
     assert "truncated to the model's configured length" in messages(at)
     expected = float(sentence_embedding(model.run(long_text), model) @ sentence_embedding(model.run(text_b)))
@@ -288,7 +288,7 @@ EXPLAIN_PAGES = ["rollout", "heads", "qk", "value_weighted", "methods", "minimal
 def test_html_in_the_text_stays_literal_and_exports_are_offered():
     hostile = "<b>bold</b> <img src=x onerror=alert(1)> & done"
     at = app_test(None, text=hostile, mp_text_a=hostile, mp_text_b=hostile.replace("done", "over"),
-                  sim_text_b="<i>x</i>")
+                  pair="<i>x</i>")
     for page in EXPLAIN_PAGES:
         for text in drawn_text(at, page):
             assert "<b>bold" not in text and "<img" not in text and "<i>x" not in text, page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from apptest import ROOT
 
 import registry
 import url
@@ -73,11 +74,24 @@ def test_every_bounded_float_and_list_setting_matches_its_widget():
 def test_every_link_key_belongs_to_its_page_and_types_are_known():
     for page in registry.PAGES:
         for key, spec in page.link.items():
-            assert key.startswith(page.prefix)
+            assert key.startswith(page.prefixes)
             assert registry.setting(spec).kind in (bool, int, float, str, list)
-    assert len({p.prefix for p in registry.PAGES}) == len(registry.PAGES)
+    prefixes = registry.widget_prefixes()
+    assert len(set(prefixes)) == len(prefixes), "two pages share a widget prefix"
     assert len({p.url_path for p in registry.PAGES}) == len(registry.PAGES)
     assert sum(p.default for p in registry.PAGES) == 1
+
+
+def test_every_old_address_forwards_to_a_view_of_a_page():
+    """Merged pages keep their addresses (registry.FORWARDS): each has its file (the legacy first
+    request needs it), names a page, and chooses a view through a setting that page's link carries."""
+    paths = {p.url_path for p in registry.PAGES}
+    for old in registry.FORWARDS:
+        assert old.url_path not in paths
+        assert (ROOT / old.script).read_text().count(f'state.forward("{old.url_path}")') == 1
+        page = registry.by_title(old.to)
+        assert old.view[0] in page.link, old
+        assert registry.by_title(old.title) is page
 
 
 def test_the_registry_refuses_a_link_key_without_the_page_prefix():

@@ -65,7 +65,7 @@ def test_a_head_change_is_drawn_in_the_browser_and_reaches_the_url_and_other_pag
     np.testing.assert_allclose(np.asarray(mean["z"]), model.run(TEXT).attentions[0].mean(0), atol=1e-6)
     app.wait_for_query(layer="1", head="mean")
     # another page opens on the same layer and head
-    app.click_nav(PAGES["qk"][0])
+    app.visit("qk")
     app.wait_for_query(layer="1")
     assert app.query()["head"] in {"mean", "1"}  # Q·K shows one head's arithmetic: the mean becomes head 1
 

@@ -82,7 +82,7 @@ def test_a_non_default_model_loads_and_shows_its_heatmaps(make_app, server_with_
     assert "mat" in app.chart_text()
     sidebar = app.page.locator('[data-testid="stSidebar"]').inner_text()
     assert "paraphrase-MiniLM-L3-v2: BERT, 3 layers × 12 heads, d = 384" in sidebar
-    app.click_nav(PAGES["compare"][0], charts=False)
+    app.visit("compare", charts=False)
     charts_drawn(app)
     drawn = app.chart_text()
     # A is the sidebar's 3-layer model; B defaults to the bundled 6-layer one: layer 3 of 3 faces layer 6 of 6.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.browser import CHART, FIRST_RUN_TIMEOUT, MAIN, PAGES, App
+from bench.browser import CHART, FIRST_RUN_TIMEOUT, MAIN, PAGES, VIEWS, App
 from encoder.export import LONG_COLUMNS
 
 TEXT = "The animal didn't cross the street because it was too tired."
@@ -28,8 +28,10 @@ def open_page(app: App, name: str, **params: str) -> None:
 
 
 def visit(app: App, name: str) -> None:
-    app.click_nav(PAGES[name][0], charts=False)
-    assert app.path() == PAGES[name][1], app.page.url
+    """A page, or a view of a merged page (an old address), reached through the navigation."""
+    app.visit(name, charts=False)
+    page_name = VIEWS.get(name, (name,))[0]
+    assert app.path() == PAGES[page_name][1], app.page.url
     assert charts_drawn(app) > 0, name
 
 

@@ -65,7 +65,7 @@ def test_walkthrough_and_ablation_draw(app: App):
     expect_text(app, "Stages 1–14 recompose layer 1's output", "15. The next layer")
     app.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length >= 20", timeout=RERUN_TIMEOUT)
     assert charts_drawn(app) >= 20
-    app.open(PAGES["ablation"][1], charts=False, text=TEXT, abl_off="1", abl_rank="0")
+    app.open("/ablation", charts=False, text=TEXT, abl_off="1", abl_rank="0")
     assert charts_drawn(app) == 2  # the change grid and the thumbnails
     expect_text(app, "1 of 72", "Sentence embedding")
     # A click on layer 3, head 5 of the change grid switches that head off too.

