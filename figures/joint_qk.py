@@ -22,6 +22,7 @@ QUERY_COLOR, KEY_COLOR = "#0072B2", "#E69F00"  # Okabe & Ito: blue and orange, c
 TOKEN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
                 "#8c564b", "#7f7f7f")
 OTHER_COLOR = "#d0d0d0"
+PLURAL = {"query": "queries", "key": "keys"}
 SIDE_CHARS = 40  # characters of the sentence shown on each side of the token in the hover
 
 
@@ -59,12 +60,12 @@ def joint_scatter(xy: np.ndarray, is_key: np.ndarray, tokens: Sequence[str], pos
     traces = []
     if color_by == COLOR_BY[0]:
         for kind, color in (("query", QUERY_COLOR), ("key", KEY_COLOR)):
-            traces.append(trace(np.flatnonzero(kinds == kind), f"{kind}s", dict(color=color, symbol=symbols[kind])))
+            traces.append(trace(np.flatnonzero(kinds == kind), PLURAL[kind], dict(color=color, symbol=symbols[kind])))
     elif color_by == "position":
         top = float(max(positions.max(), 1))
         for kind in ("query", "key"):
             members = np.flatnonzero(kinds == kind)
-            traces.append(trace(members, f"{kind}s", dict(
+            traces.append(trace(members, PLURAL[kind], dict(
                 color=positions[members], colorscale="Viridis", cmin=0, cmax=top, symbol=symbols[kind],
                 colorbar=dict(title=dict(text="position"), thickness=12) if kind == "query" else None)))
     else:

@@ -56,7 +56,7 @@ def test_the_attention_mode_searches_signatures(contexts):
 def test_a_token_of_the_sidebars_text_searches_the_corpus(contexts, model):
     contexts.session_state["text"] = "A small cat slept under the table."
     contexts.radio(key="corp_ctx_mode").set_value("Hidden states (context)").run()
-    contexts.radio(key="corp_ctx_query").set_value("The sidebar's text").run()
+    contexts.radio(key="corp_ctx_query").set_value("The Attention page's text").run()
     contexts.selectbox(key="corp_ctx_own_token").set_value(3).run()  # "cat"
     assert not contexts.exception
     table = contexts.dataframe[0].value

@@ -30,7 +30,7 @@ INDEX = "_corp_ctx_index"  # this session's index (an Indexed)
 INDEX_BUDGET = 96 * 1024 * 1024  # bytes one session's index may hold (float16 vectors)
 MOST, DEFAULT = 2_000, 300
 ATTENTION_PAGE = "pages/attention.py"
-QUERIES = ("A sentence of the corpus", "The sidebar's text")
+QUERIES = ("A sentence of the corpus", "The Attention page's text")
 MODES = {"Hidden states (context)": "hidden", "Attention behaviour": "attention"}
 
 
@@ -113,20 +113,21 @@ def pick_in_corpus(index: ContextIndex) -> tuple[int, int, None] | None:
     return sentence, token, None
 
 
-def pick_in_sidebar(index: ContextIndex) -> tuple[int, int, Run] | None:
-    """(-1, token position, the sidebar text's run) picked in the sidebar's text (the Attention page's)."""
+def pick_in_attention_text(index: ContextIndex) -> tuple[int, int, Run] | None:
+    """(-1, token position, its run) picked in the text the Attention page shows (the session's text)."""
     run = state.current_run()
     if run is None:
         return None
     if run.model_name != index.model_name:
-        ui.show_problem("info", "The sidebar's model is not the one this index was built with: build it again.")
+        ui.show_problem("info", "The model chosen now is not the one this index was built with: build it again.")
         return None
     positions = [i for i in range(run.n_tokens) if not run.special[i]]
     if not positions:
-        ui.show_problem("info", "The sidebar's text has no token to search with.")
+        ui.show_problem("info", "The Attention page's text has no token to search with.")
         return None
+    st.text(run.text_a[:300] + ("…" if len(run.text_a) > 300 else ""))  # plain text, never markup
     ui.keep_valid("corp_ctx_own_token", positions, positions[len(positions) // 2])
-    token = st.selectbox("Token of the sidebar's text", positions, key="corp_ctx_own_token",
+    token = st.selectbox("Token of the Attention page's text", positions, key="corp_ctx_own_token",
                          format_func=lambda p: f"{run.tokens[p]} ·{p}")
     return -1, token, run
 
@@ -154,7 +155,7 @@ def render() -> None:
         return
     index = held.index
     st.caption(f"{index.model_name} · {len(index.sentences):,} sentences · {index.n_tokens:,} tokens indexed at "
-               f"{len(index.layers)} layers · {index.nbytes / 1e6:.0f} MB (float16, exact search by faiss) · "
+               f"{len(index.layers)} layers · {index.nbytes / 1e6:.1f} MB (float16, exact search by faiss) · "
                f"{held.seconds:.1f} s.")
     if held.cut:
         ui.show_problem("info", f"{held.cut:,} sentences were left out: an index here holds at most "
@@ -163,7 +164,7 @@ def render() -> None:
         st.caption(f"{len(index.skipped):,} sentences could not be read and are not indexed.")
     ui.keep_valid("corp_ctx_query", list(QUERIES), QUERIES[0])
     query = st.radio("Query token from", QUERIES, key="corp_ctx_query", horizontal=True)
-    picked = pick_in_corpus(index) if query == QUERIES[0] else pick_in_sidebar(index)
+    picked = pick_in_corpus(index) if query == QUERIES[0] else pick_in_attention_text(index)
     if picked is None:
         return
     sentence, token, run = picked

@@ -132,7 +132,9 @@ def render() -> None:
     ui.chart(fig, "chart_corpus_label_difference",
              caption=f"{int(frame['significant'].sum())} of {len(frame)} (statistic, head) differences are marked "
                      f"across all statistics; {int(rows['significant'].sum())} for this one ({permutations:,} "
-                     "shuffles, seeded).")
+                     "shuffles, seeded). Most statistics depend on sentence length (entropy grows with ln T, "
+                     "masses on [CLS] and [SEP] shrink), so labels whose sentences differ in length differ for "
+                     "that reason too.")
     table = frame.assign(layer=frame["layer"] + 1, head=frame["head"] + 1)
     st.download_button("Differences (CSV)", lambda: csv_text(table), "corpus-label-differences.csv", "text/csv",
                        key="dl_corpus_label_differences", on_click="ignore", icon=":material/table_view:")

@@ -98,7 +98,7 @@ def render() -> None:
                 for s, span, token in zip(sample.sentence, sample.offsets, sample.tokens, strict=True)] * 2
     tokens = list(sample.tokens) * 2
     method_name = {v: k for k, v in METHODS.items()}[joint.method]
-    explained = (f" · PCA keeps {100 * sum(joint.explained):.0f}% of the variance" if joint.explained else "")
+    explained = (f", {100 * sum(joint.explained):.0f}% of the variance" if joint.explained else "")
     title = (f"Layer {sample.layer + 1}, head {sample.head + 1}: {len(sample.tokens):,} queries and keys from "
              f"{len(set(sample.sentence.tolist()))} sentences ({method_name}{explained})")
     fig = figures.joint_scatter(joint.xy, joint.is_key, tokens, list(sample.position) * 2, list(sample.sentence) * 2,
