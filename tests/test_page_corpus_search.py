@@ -114,3 +114,16 @@ def test_the_sections_ask_before_running():
         at = app_test("corpus", corp_section=section)
         assert not at.exception
         assert words in messages(at)
+
+
+@pytest.mark.parametrize("data, words", [(b"\x00\x01\x02\x03binary", "cannot be read"),
+                                         (b"text,stars\nA fine sentence.,5\n", "no column named")])
+def test_a_bad_labelled_file_is_a_sentence_not_a_traceback(monkeypatch, data, words):
+    upload = io.BytesIO(data)
+    upload.name = "hostile.csv"
+    monkeypatch.setattr(streamlit, "file_uploader", lambda *args, **kwargs: upload)
+    at = app_test("corpus", corp_section="By label", corp_lab_source="Upload a CSV", corp_lab_column="kind")
+    at.button(key="corpbtn_lab_run").click().run()
+    assert not at.exception
+    shown = messages(at) + " ".join(str(t.value) for t in at.text)
+    assert words in shown and "Traceback" not in shown and "/work" not in shown
