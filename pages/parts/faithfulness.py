@@ -219,12 +219,15 @@ def _show_corpus(model, source: str, target_key: tuple, make_target, methods) ->
         bar.empty()
         _remember(CORPUS, key, report)
     if report is None:
-        st.caption("The sentiment classifier never saw these sentences in training. Takes about a minute.")
+        st.caption("The sentiment classifier never saw these sentences in training. Takes a minute or more on the "
+                   "bundled encoder (every method on every sentence), much longer on a decoder.")
         return
     st.dataframe(_faithfulness_table(report), hide_index=True, width="stretch")
-    if report.completeness is not None:
-        st.caption(f"Integrated gradients ran at {attribution.FAITHFULNESS_STEPS} steps here; its largest completeness "
-                   f"error over the sentences was {report.completeness:.2%}.")
+    if report.completeness:
+        errors = np.asarray(report.completeness)
+        st.caption(f"Integrated gradients ran at {attribution.FAITHFULNESS_STEPS} steps here: median completeness "
+                   f"error {np.median(errors):.2%}, above 5% on {int((errors > 0.05).sum())} of {len(errors)} "
+                   "sentences.")
     if report.skipped:
         st.caption(f"{len(report.skipped)} sentences left out: " + "; ".join(report.skipped[:3]))
     ui.chart(_curves_figure(report, None, f"Deletion curves, mean over {int(report.table['n_texts'].max())} "
