@@ -3,6 +3,8 @@ to the Attention page), and the joint query–key map draws."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.browser import CHART, FIRST_RUN_TIMEOUT, MAIN, PAGES, App
 
 SENTENCES = ["The cat sat on the mat.", "A cat slept on the warm sofa.", "The dog barked at the cat.",
@@ -35,4 +37,17 @@ def test_a_corpus_search_returns_results_and_the_joint_map_draws(app: App):
     chart = app.page.locator(CHART).filter(has_text="queries and keys")
     chart.wait_for(state="visible", timeout=30_000)
     assert chart.locator("g.trace.scatter path.point").count() > 100  # 40 sentences: hundreds of tokens × 2
+
+    # A click on a point opens its sentence (a sentence of the example corpus) on the Attention page.
+    chart.scroll_into_view_if_needed()
+    box = chart.locator("g.trace.scatter path.point").first.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    app.page.mouse.move(x, y)
+    app.page.wait_for_timeout(300)
+    app.rerun_after(lambda: app.page.mouse.click(x, y), charts=False)
+    app.page.wait_for_function(f"location.pathname === {PAGES['attention'][1]!r}", timeout=60_000)
+    app.page.wait_for_selector(CHART, timeout=FIRST_RUN_TIMEOUT)
+    corpus = Path(__file__).resolve().parents[2] / "assets" / "corpus.txt"
+    assert app.text_values()[0] in corpus.read_text(encoding="utf-8").splitlines()
     assert not app.external_requests, sorted(set(app.external_requests))
