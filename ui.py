@@ -15,7 +15,7 @@ import streamlit as st
 import registry
 import url
 from figures import explorer as explorer_assets  # the explorer's JS and CSS (figures/explorer/)
-from figures.common import CHART_CONFIG, for_projector
+from figures.common import CHART_CONFIG, PRINT_CONFIG, for_projector
 
 STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
 EXPLORER_KEY = "hl_attention_explorer"
@@ -169,15 +169,22 @@ def select_layer_and_head(layer: int, head: int | None = None) -> None:
 # ---------------------------------------------------------------- exports
 
 
-def export_buttons(name: str, csv: Callable[[], str], fig: go.Figure, runs: dict[str, object]) -> None:
-    """A view's downloads: its numbers as long CSV, the run(s) as .npz, the figure as offline HTML.
+def export_buttons(name: str, csv: Callable[[], str], fig: go.Figure | Callable[[], go.Figure],
+                   runs: dict[str, object]) -> None:
+    """A view's downloads: its numbers as long CSV, the run(s) as .npz, the figure as offline HTML
+    whose camera button saves an SVG (the charts' own camera saves a PNG at 3× scale, for print).
 
     Each file is made only when its button is clicked (deferred data), so drawing the page
     never pays for plotly.js's 4.6 MB or a run's arrays; a click does not rerun the page.
-    `runs` maps a file-name suffix ("" for one run) to a Run. Keys start with "dl_", outside
-    every page prefix, because a download button's value cannot be written back to the session.
+    `runs` maps a file-name suffix ("" for one run) to a Run, or to a function that returns it
+    (so that the session keeps only what names the run: see state.py). `fig` may be such a
+    function too. Keys start with "dl_", outside every page prefix, because a download button's
+    value cannot be written back to the session.
     """
     from encoder import export
+
+    def made(thing):
+        return thing() if callable(thing) else thing
 
     with st.container(horizontal=True, gap="small"):
         st.download_button("Numbers (CSV)", csv, f"{name}.csv", "text/csv", key=f"dl_{name}_csv",
@@ -185,13 +192,16 @@ def export_buttons(name: str, csv: Callable[[], str], fig: go.Figure, runs: dict
                            help="Long format: layer_from_1, head_from_1 (numbered as on screen), query, query_token, "
                                 "key, key_token (positions ·N from 0), weight.")
         for suffix, run in runs.items():
-            st.download_button(f"Run{' ' + suffix if suffix else ''} (.npz)", lambda run=run: export.run_npz_bytes(run),
+            st.download_button(f"Run{' ' + suffix if suffix else ''} (.npz)",
+                               lambda run=run: export.run_npz_bytes(made(run)),
                                f"{name}-run{'-' + suffix if suffix else ''}.npz", "application/octet-stream",
                                key=f"dl_{name}_npz{suffix}", on_click="ignore", icon=":material/data_array:",
                                help="Every array of the run; np.load(path) reads it without pickle.")
-        st.download_button("Figure (HTML)", lambda: export.figure_html(fig, CHART_CONFIG), f"{name}.html",
+        st.download_button("Figure (HTML)", lambda: export.figure_html(made(fig), PRINT_CONFIG), f"{name}.html",
                            "text/html", key=f"dl_{name}_html", on_click="ignore", icon=":material/code:",
-                           help="One self-contained file with plotly.js inside: it opens offline.")
+                           help="One self-contained file with plotly.js inside: it opens offline, and its camera "
+                                "button saves the figure as SVG for print. On this page the camera above a chart "
+                                "saves a PNG at three times its size.")
 
 
 # ---------------------------------------------------------------- the attention explorer

@@ -124,6 +124,27 @@ def screen_csv(frame: pd.DataFrame, **options) -> str:
     return csv_text(screen_numbered(frame), **options)
 
 
+def grid_frame(values: np.ndarray, rows: Sequence, columns: Sequence, row_name: str, column_name: str,
+                value_name: str = "value") -> pd.DataFrame:
+    """A (R, C) grid in long format: one row per cell, named by its row and column labels."""
+    values = np.asarray(values)
+    if values.shape != (len(rows), len(columns)):
+        raise ValueError(f"{len(rows)} row and {len(columns)} column labels for a {values.shape} grid.")
+    row, column = (index.ravel() for index in np.indices(values.shape))
+    return pd.DataFrame({row_name: np.asarray(list(rows), dtype=object)[row],
+                         column_name: np.asarray(list(columns), dtype=object)[column], value_name: values.ravel()})
+
+
+def projection_frame(tokens: Sequence[str], coordinates: np.ndarray, depth: str) -> pd.DataFrame:
+    """Each token's coordinates on the principal axes: depth (as the screens name it), position (·N,
+    from 0), token, pc1, pc2[, pc3]."""
+    coordinates = np.asarray(coordinates)
+    frame = pd.DataFrame({"depth": depth, "position": np.arange(len(tokens)), "token": list(tokens)})
+    for axis in range(coordinates.shape[-1]):
+        frame[f"pc{axis + 1}"] = coordinates[:, axis]
+    return frame
+
+
 def attention_long_csv(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], *,
                        layers: Sequence[int] | None = None, heads: Sequence[int] | None = None) -> str:
     """`long_format` as a download's CSV (`screen_csv`: layers and heads from 1, tokens made

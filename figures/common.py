@@ -129,7 +129,10 @@ def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype
 
 
 # Plotly's modebar for st.plotly_chart(config=...): no logo, and a sharp PNG for slides.
-CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+# The camera button saves a PNG at 3x the chart's size (a 700 px chart prints 7 in wide at 300 dpi);
+# in an exported HTML file it saves an SVG, which prints at any size.
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 3}}
+PRINT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg"}}
 PROJECTOR_PX = 16  # presentation mode: no text smaller than this, on any chart
 
 

@@ -34,6 +34,7 @@ COLOR_MODES = ("auto", "linear", "log")
 AUTO_LOG_FROM = 64
 WINDOW_SIZES = (0, 24, 48, 96)  # 0: no window
 ROWS_SUM_TO_ONE = 1e-3
+EXPORT_CELLS = 500_000  # a CSV row a cell, ~40 bytes: the whole run, else the layer, else the head
 # Presentation mode enlarges Streamlit's own controls and captions for a projector (the explorer's
 # own controls and charts size themselves: figures/explorer.css, figures.attention.PRESENTATION).
 PRESENT_CSS = """<style>
@@ -147,6 +148,33 @@ def explorer(options: explorer_figs.ExplorerOptions, key: tuple) -> None:
     if st.session_state.get("att_compare") is not None:
         second_model_heatmap(state.get_run(*key[:3]), st.session_state.att_compare, layer, head)
     url.write_link(state.current_input(), registry.by_title("Attention"), st.session_state)
+
+
+def export_view(source: str, text_a: str, text_b: str | None, view_options: tuple, layer: int, head: int) -> None:
+    """The Attention view's downloads, as every page has them. Only names are kept for the click
+    (the run is taken from the cache then), so the session holds no run (tests/test_session_memory.py).
+    The CSV holds what the view shows (hidden tokens, merged words): the whole run when it is
+    small, else the selected layer's heads, else the selected head."""
+    from encoder import export
+
+    def current_view():
+        return attention_view(state.get_run(source, text_a, text_b), *view_options)
+
+    def numbers() -> str:
+        view = current_view()
+        n_layers, n_heads, n_rows, n_cols = view.weights.shape
+        if n_layers * n_heads * n_rows * n_cols <= EXPORT_CELLS:
+            return export.attention_long_csv(view.weights, view.query_labels, view.key_labels)
+        if n_heads * n_rows * n_cols <= EXPORT_CELLS:
+            return export.attention_long_csv(view.weights[layer:layer + 1], view.query_labels, view.key_labels,
+                                             layers=[layer])
+        return export.attention_long_csv(figs.head_matrix(view, layer, head), view.query_labels, view.key_labels,
+                                         layers=[layer], heads=[None if head < 0 else head])
+
+    ui.export_buttons("attention", numbers, lambda: figs.head_heatmap(current_view(), layer, head),
+                      {"": lambda: state.get_run(source, text_a, text_b)})
+    st.caption("The CSV holds the view as shown: every layer and head of a short text, the selected layer's "
+               "heads of a longer one, the selected head beyond that.")
 
 
 def compare_choices(source_a: str) -> tuple[list, dict]:
@@ -263,6 +291,8 @@ def heatmaps() -> None:
                         str(error))
         st.stop()
     explorer(options, key)
+    export_view(current.source, current.text_a, current.text_b, (hide_special, renormalize, merge, block),
+                *ui.layer_and_head())
 
 
 state.page_header(":material/grid_on: Attention")

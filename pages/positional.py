@@ -7,7 +7,7 @@ import streamlit as st
 
 import state
 import ui
-from encoder import EncoderConfig, ModelLoadError
+from encoder import EncoderConfig, ModelLoadError, export
 from encoder.geometry import cosine_similarity
 from encoder.positional import decompose_input, describe_similarity, similarity_by_offset, sinusoidal_table
 from figures import positional as figures
@@ -80,6 +80,9 @@ with right:
     ui.chart(figures.sinusoid_waves(sinusoids, dims), "pos_sinusoid_waves",
           "Each dimension is one sine or cosine of the position; its wavelength grows geometrically "
           "from 2π to 10000·2π.")
+ui.export_buttons("sinusoids", lambda: export.csv_text(export.grid_frame(
+    sinusoids, range(n_positions), range(config.d_model), "position", "dimension")),
+    figures.sinusoid_heatmap(sinusoids), {})
 
 frequencies = model.rotary_frequencies() if model is not None and hasattr(model, "rotary_frequencies") else None
 if frequencies is not None:

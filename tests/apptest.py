@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
@@ -96,3 +99,28 @@ def markdown_bodies(at: AppTest) -> list[str]:
     boxes...). Tests that user text never reaches Markdown assert this list is not empty first,
     so they cannot pass because a page showed nothing."""
     return [str(e.value) for kind in MARKDOWN_KINDS for e in at.get(kind)]
+
+
+@contextlib.contextmanager
+def captured_downloads() -> Iterator[dict[str, Callable]]:
+    """The deferred download buttons' callables registered by the runs inside, by file id: what a
+    click on the button would make (AppTest has no click for downloads)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    found: dict[str, Callable] = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(self, data_callable, *args, **kwargs):
+        file_id = original(self, data_callable, *args, **kwargs)
+        found[file_id] = data_callable
+        return file_id
+
+    with mock.patch.object(MediaFileManager, "add_deferred", add_deferred):
+        yield found
+
+
+def downloaded(at: AppTest, found: dict[str, Callable], label: str) -> bytes:
+    """The file the page's first download button labelled `label` makes."""
+    button = next(b for b in at.get("download_button") if b.proto.label == label)
+    data = found[button.proto.deferred_file_id]()
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)

@@ -9,7 +9,7 @@ import streamlit as st
 
 import state
 import ui
-from encoder import ablation
+from encoder import ablation, export
 from encoder.analysis import sentence_similarity
 from encoder.heads.features import features_unavailable
 from figures import ablation as figures
@@ -130,6 +130,17 @@ def render() -> None:
                                                "Each layer's most changed head: attention with the heads off − intact"),
                  "ablchart_thumbnails", f"Red = more weight now, blue = less; hover for the tokens. Layers up to "
                                         f"{first + 1} read the same input as before, so their attention cannot change.")
+
+    def numbers_csv() -> str:
+        """Each head's attention change with the chosen heads off, and its effect alone (when ranked)."""
+        frame = export.grid_frame(change, range(n_layers), range(n_heads), "layer", "head", "attention_change")
+        if effects is not None:
+            frame = frame.merge(effects.table, on=["layer", "head"], how="left")
+        return export.screen_csv(frame)
+
+    ui.export_buttons("ablation", numbers_csv, lambda: figures.head_grid(change, "How much each head's attention "
+                                                                           "changed", "change", off),
+                      {"intact": run, "ablated": ablated})
 
     if effects is not None:
         st.subheader("Every head ranked by its effect on this text")

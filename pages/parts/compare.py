@@ -4,10 +4,12 @@ of each side by side at matching depths, and each model's token vectors there (P
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import state
 import ui
+from encoder import export
 from encoder.compare import MASSIVE_FACTOR, compared_attention, compared_embeddings, is_causal, layer_mapping
 from figures import embeddings as embedding_figures
 from figures import models as figures
@@ -87,6 +89,17 @@ def render() -> None:
                                            f"B · {infos[source_b].display_name} · layer {compared.layer_b + 1}, "
                                            f"{head_label(compared.head_b)}", is_causal(run_b), height),
                  "chart_compare_b")
+    def numbers_csv() -> str:
+        frames = [export.long_format(matrix, run.tokens, run.tokens, layers=[layer], heads=[None if head < 0 else head])
+                  .assign(model=name) for matrix, run, layer, head, name in (
+                      (compared.matrix_a, run_a, compared.layer_a, compared.head_a, "A"),
+                      (compared.matrix_b, run_b, compared.layer_b, compared.head_b, "B"))]
+        return export.screen_csv(pd.concat(frames, ignore_index=True))
+
+    ui.export_buttons("compare", numbers_csv, lambda: figures.attention_heatmap(
+        compared.matrix_a, run_a.tokenized.labels, run_a.tokenized.labels,
+        f"A · {name_a} · layer {compared.layer_a + 1}, {head_label(compared.head_a)}", is_causal(run_a), height),
+        {"A": run_a, "B": run_b})
     notes = ["Rows are queries, columns keys. The models may cut the text into different tokens."]
     if is_causal(run_a) or is_causal(run_b):
         notes.append("A decoder cannot look at later tokens: its cells above the diagonal are masked (grey), not zero.")

@@ -7,7 +7,7 @@ import streamlit as st
 
 import state
 import ui
-from encoder import geometry
+from encoder import export, geometry
 from encoder.compare import compared_embeddings
 from figures import embeddings as figures
 from figures.common import plotly_text
@@ -81,7 +81,8 @@ def render() -> None:
     cosine_caption = ("Cell (row, column) is the cosine of two tokens' vectors: red = same direction, white = "
                       "unrelated, blue = opposite. Deeper layers turn pink overall because all tokens share one "
                       "direction; *Centre before cosine* removes it.")
-    scatter = figures.depth_scatter(run, geometry.depth_projection(run, depth, dimensions), depth)
+    projection = geometry.depth_projection(run, depth, dimensions)
+    scatter = figures.depth_scatter(run, projection, depth)
     cosine = figures.cosine_figure(run, geometry.token_cosines(geometry.vectors_at_depth(run, depth), centred),
                                    depth, centred)
     left, right = st.columns(2)
@@ -108,6 +109,8 @@ def render() -> None:
                         + ui.markdown_literal(", ".join(f"“{run_b.labels[i]}” ({i})" for i in left_out_b))
                         + ", whose vector is a massive activation (Sun et al. 2024)."))
         ui.chart(cosine, "emb_cosine", cosine_caption)
+    ui.export_buttons("embeddings", lambda: export.screen_csv(
+        export.projection_frame(run.tokens, projection.coordinates, depth)), scatter, {"": run})
 
     st.subheader("Through the layers")
     positions = chosen_tracks(run)

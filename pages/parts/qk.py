@@ -74,12 +74,10 @@ def render() -> None:
              "becomes most of the weight. Move τ: small τ sharpens the row toward the top key, large τ spreads it. "
              "At τ = 1 the bars match the model's weights (diamonds).")
 
-
     def numbers_csv() -> str:
         frame = export.long_format(walk.softmax[None, :], [run.tokens[query]], run.tokens, layers=[layer], heads=[head])
         frame["query"] = query  # the query's position in the run, not 0 in a one-row matrix
-        return frame.assign(score=walk.scores, scaled_score=walk.scaled_scores, temperature=temperature).to_csv(
-            index=False)
-
+        return export.screen_csv(frame.assign(score=walk.scores, scaled_score=walk.scaled_scores,
+                                              temperature=temperature))
 
     ui.export_buttons("qk-walkthrough", numbers_csv, softmax, {"": run})

@@ -6,10 +6,12 @@ NER tags, and both heads' held-out scores."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import state
 import ui
+from encoder import export
 from encoder.heads.features import features_unavailable
 from figures import task_heads as figures
 
@@ -114,6 +116,17 @@ def render() -> None:
                                "grey words "
                                "are O (no entity). A word split into pieces is tagged by its first piece. Hover for "
                                "the tagger's confidence.")
+    def numbers_csv() -> str:
+        """The classifier's probabilities, then the tagger's tag and confidence for each word."""
+        frame = pd.concat([
+            pd.DataFrame({"task_head": "classifier", "item": list(classifier.labels), "label": list(classifier.labels),
+                          "score": probabilities}),
+            pd.DataFrame({"task_head": "tagger", "item": list(tagged.words), "label": list(tagged.tags),
+                          "score": list(tagged.confidence)})], ignore_index=True)
+        return export.csv_text(frame)
+
+    ui.export_buttons("task-heads", numbers_csv, lambda: figures.tagged_text(
+        tagged.words, tagged.tags, tagged.confidence, "Your text, tagged word by word"), {"": run})
     words_column, scores_column = st.columns([2, 3], gap="large")
     with words_column:
         st.dataframe({"word": list(tagged.words), "tag": list(tagged.tags), "confidence": list(tagged.confidence)},
