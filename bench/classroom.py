@@ -247,8 +247,9 @@ async def measure(port: int, pid: int, url: str, n_students: int, changes: int, 
     done.set()
     tabs = await asyncio.gather(*tasks)
     await warm_task
-    times, missed, missing = [], 0, set()
+    times, missed, missing, slowest = [], 0, set(), []
     for published, expected in published_views:
+        first = len(times)
         for number, tab in enumerate(tabs):
             # The steps come round again every len(STEPS) changes: a screen counts only before that.
             horizon = published + (len(STEPS) - 1) * gap
@@ -258,10 +259,12 @@ async def measure(port: int, pid: int, url: str, n_students: int, changes: int, 
             else:
                 missed += 1
                 missing.add(number)
+        slowest.append(max(times[first:], default=float("nan")))
     errors = sorted({f"{sum(e in t.errors for t in tabs)} of {len(tabs)} students: {e}"
                      for tab in tabs for e in tab.errors})
     room.end(teacher)
-    return {"times": times, "missed": missed, "missing": len(missing), "errors": errors, "join_seconds": join_seconds,
+    return {"times": times, "slowest": slowest, "missed": missed, "missing": len(missing), "errors": errors,
+            "join_seconds": join_seconds,
             "rss_before": rss_before, "rss_joined": rss_joined, "rss_after": rss_after, "idle_cpu": idle,
             "busy_cpu": busy, "cpu_total": cpu_seconds(pid) - cpu_start}
 
@@ -374,6 +377,7 @@ def main() -> None:
         print(f"  teacher's change -> student's page run finished with the new step: p50 "
               f"{statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, max {max(times):.2f} s "
               f"({len(times)} screens; {result['missed']} missed, by {result['missing']} students)")
+    print("  the last student's screen, change by change: " + ", ".join(f"{t:.2f}" for t in result["slowest"]) + " s")
     print(f"  {n} joined in {result['join_seconds']:.1f} s")
     print(f"  server CPU: {result['idle_cpu'] * 100:.1f}% of a core while the class only polls "
           f"({result['idle_cpu'] * 100 / n:.2f}% per student); {result['busy_cpu'] * 100:.0f}% while the "
