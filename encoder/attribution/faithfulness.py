@@ -23,15 +23,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .methods import METHODS, Explainer
+from .methods import IG_STEPS, METHODS, Explainer
 from .targets import Target
 
 PERCENTS = (1, 5, 10, 20, 50)
-# Integrated gradients' steps in a faithfulness run, 3x cheaper than 50 over a set of texts. Its
-# completeness error per text is kept (`FaithfulnessReport.completeness`) so the run shows what the
-# fewer steps cost: a text whose baseline barely moves the target (f(x) ≈ f(baseline)) can show a large
-# relative error while its scores are all near zero.
-FAITHFULNESS_STEPS = 16
+# Integrated gradients' steps in a faithfulness run: the same 50 as on one text. 16 steps would be 3x
+# cheaper, but left 10 of 32 held-out sentiment sentences above 5% completeness error (median 1.6%),
+# against none above 1.2% at 50 (median 0.003%). Each run keeps its errors (`FaithfulnessReport.completeness`).
+FAITHFULNESS_STEPS = IG_STEPS
 RANDOM = "random"
 ProgressCallback = Callable[[int, int], None]  # (texts done, texts in all)
 
@@ -108,7 +107,7 @@ def faithfulness_report(model, texts: Sequence[str], target: Target, methods: Se
                         seed: int = 0, progress: ProgressCallback | None = None) -> FaithfulnessReport:
     """Comprehensiveness and sufficiency (AOPC over `percents`) of each method over `texts`, with a random
     ranking as the floor. progress(done, total) is called after each text. Integrated gradients runs at
-    `steps` (16 by default, see FAITHFULNESS_STEPS; its completeness error per text is reported)."""
+    `steps` (50 by default, see FAITHFULNESS_STEPS; its completeness error per text is reported)."""
     from .backend import REMOVAL_WORDS, backend_for
 
     unknown = [m for m in methods if m not in METHODS]
