@@ -1,5 +1,5 @@
-"""Issue 17, §4: at 512 tokens the Rollout, Methods and Minimal pairs pages stay readable: their
-token maps show a labelled window around the followed token (or each method's top keys), every
+"""Issue 17, §4: at 512 tokens the Rollout, Methods, Q·K, Value-weighted and Minimal pairs views stay
+readable: their token maps show a labelled window around the followed token (or each method's top keys), every
 label the token's own text, with the whole map beside as an overview; summaries name tokens by
 their quoted text, never a bare ", ·345"."""
 
@@ -151,3 +151,30 @@ def test_minimal_pairs_follows_a_valid_word_and_the_most_changed_head_after_a_ne
     assert second.labels[at.session_state["mp_word"]] == "cat → car"
     layer, head = (int(v) for v in second.head_changes.loc[0, ["layer", "head"]])
     assert spec(at, f"Where “cat → car” looks in A and in B, layer {layer + 1}, head {head + 1}")
+
+
+def test_qk_draws_the_keys_with_most_weight_each_labelled(long_run):
+    at = app_test("qk", text=LONG, layer=3, head=4)
+    assert not at.exception
+    labels = long_run.tokenized.labels
+    vectors = spec(at, "Layer 3, head 4: the query of")
+    assert "keys with most weight, of" in vectors["layout"]["title"]["text"]
+    softmax = spec(at, "From scores to weights")
+    names, texts = ticks(softmax, "xaxis")
+    assert_labelled_by_text(names, [re.sub(r"\s+", " ", t) for t in texts], labels)
+    # the drawn keys include the row's largest weight, which the model gives there
+    row = long_run.attentions[2, 3, int(at.session_state["qk_query"])]
+    assert f"{labels[int(row.argmax())]} ·{int(row.argmax())}" in names
+
+
+def test_value_weighted_shows_a_labelled_window_and_the_top_keys(long_run):
+    at = app_test("value_weighted", text=LONG, layer=2, head=5)
+    assert not at.exception
+    labels = long_run.tokenized.labels
+    raw = spec(at, "Raw attention α, layer 2, head 5, tokens")
+    names, texts = ticks(raw, "xaxis")
+    assert_labelled_by_text(names, texts, labels)
+    assert len(array(raw["data"][0]["z"])) == len(names)
+    bars = spec(at, "What each token receives")
+    names, texts = ticks(bars, "xaxis")
+    assert_labelled_by_text(names, texts, labels)

@@ -12,6 +12,9 @@ from encoder import export
 from encoder.analysis import qk_walkthrough
 from encoder.analysis.qk import qk_unavailable
 from figures import qk as figures
+from figures.common import WINDOW_TOKENS, top_positions
+
+TOP_KEYS = 24  # a long text's keys drawn: the 24 with most weight (at τ or in the model), and the query
 
 
 def render() -> None:
@@ -63,12 +66,15 @@ def render() -> None:
         st.metric("Entropy of the row", f"{entropy:.2f} nats",
                   help=f"0 = all weight on one key; ln {run.n_tokens} = {np.log(run.n_tokens):.2f} = uniform.")
 
-    vectors = figures.vectors_figure(walk, labels)
+    # A long text draws the keys that matter (and the query itself), each labelled; the CSV has every key.
+    shown = None if run.n_tokens <= WINDOW_TOKENS else top_positions(
+        np.stack([walk.softmax, model_row]), TOP_KEYS, keep=[query])
+    vectors = figures.vectors_figure(walk, labels, shown)
     ui.chart(vectors, "chart_qk_vectors",
              "Left: the query (top strip) and each token's key, dimension by dimension (red positive, blue negative). "
              "Middle: their products; where q and k share a sign the product is red and pushes the score up. "
              "Right: each row's sum, the raw score.")
-    softmax = figures.softmax_figure(walk, labels, model_row)
+    softmax = figures.softmax_figure(walk, labels, model_row, shown)
     ui.chart(softmax, "chart_qk_softmax",
              "The softmax exponentiates the scaled scores and rescales them to sum to 1, so a lead of a few units "
              "becomes most of the weight. Move τ: small τ sharpens the row toward the top key, large τ spreads it. "

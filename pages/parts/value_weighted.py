@@ -10,7 +10,11 @@ import state
 import ui
 from encoder import export
 from encoder.analysis import normalize_rows, value_weighted
+from encoder.attention_view import content_word_position, window_span
 from figures import value_weighted as figures
+from figures.common import WINDOW_TOKENS, top_positions
+
+TOP_KEYS = 24  # a long text's bars: the keys that receive most, under α or value-weighted
 
 
 def render() -> None:
@@ -57,9 +61,18 @@ def render() -> None:
                   help="The same share after weighting each key by the length of its vector, rows renormalised.")
 
     where = f"layer {layer + 1}, head {head + 1}"
-    raw_figure = figures.weight_heatmap(alpha, labels, f"Raw attention α, {where}", zmax)
+    # A long text: the readable window around the token the Attention page follows, and the keys
+    # that receive most; the CSV holds every cell.
+    span = positions = None
+    if run.n_tokens > WINDOW_TOKENS:
+        ui.keep_valid("att_follow", list(range(run.n_tokens)),
+                      content_word_position(run.tokens, run.special, run.word_ids))
+        span = window_span(run.n_tokens, st.session_state.att_follow, WINDOW_TOKENS)
+        where += f", tokens {span[0]}–{span[1] - 1} around {labels[st.session_state.att_follow]}"
+        positions = top_positions(np.stack([alpha.mean(axis=0), weighted.mean(axis=0)]), TOP_KEYS)
+    raw_figure = figures.weight_heatmap(alpha, labels, f"Raw attention α, {where}", zmax, span=span)
     weighted_figure = figures.weight_heatmap(weighted, labels, f"Value-weighted ‖α · v W_O‖, {where}, rows normalised",
-                                             zmax, value_name="share")
+                                             zmax, value_name="share", span=span)
     left, right = st.columns(2)
     with left:
         ui.chart(raw_figure, "chart_vw_raw", "What the softmax gave: rows sum to 1.")
@@ -68,7 +81,9 @@ def render() -> None:
                  "The same rows with each key's weight multiplied by the length of its value vector, rescaled to "
                  "sum to 1. Same colour scale as on the left: a column that fades here was weight without content.")
     ui.chart(figures.received_bars(alpha.mean(axis=0), weighted.mean(axis=0), run.value_output_norms[layer, head],
-                                   labels, f"What each token receives, {where}"), "chart_vw_received",
+                                   labels, f"What each token receives, layer {layer + 1}, head {head + 1}"
+                               + ("" if positions is None else f": the {TOP_KEYS} keys that receive most"),
+                               positions), "chart_vw_received",
              "Grey: the mean share of attention each key gets; blue: its share of what is actually carried. The green "
              "dots are the lengths of the keys' value vectors: short vectors ([SEP], often [CLS] and punctuation) "
              "turn large attention into a small contribution.")
