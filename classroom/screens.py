@@ -201,6 +201,9 @@ def student() -> Student | None:
 def join_form() -> None:
     st.caption("Type the code your teacher shows (or scan the QR code). A nickname is optional: without "
                "one, nothing you answer names you.")
+    linked = st.session_state.get("join_code")
+    if linked is not None:  # a link's value, capped like the box (a link is hostile input)
+        st.session_state.join_code = str(linked)[:12]
     with st.form("join_form"):
         st.text_input("Class code", key="join_code", max_chars=12, placeholder="ABC123")
         st.text_input("Nickname (optional)", key="join_nick", max_chars=24)

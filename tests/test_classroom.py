@@ -303,3 +303,19 @@ def test_pages_say_when_the_store_setting_is_unusable(monkeypatch):
     finally:
         monkeypatch.delenv("HEADLIGHT_CLASS_STORE")
         screens.classroom.clear()
+
+
+def test_a_join_link_is_capped_and_the_store_modules_need_no_streamlit():
+    import sys
+
+    from apptest import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["join_code"] = "<script>" * 10
+    at.run()
+    at.switch_page("pages/join.py").run()
+    assert not at.exception and at.text_input(key="join_code").value == "<script><scr"
+    code = ("import sys, classroom.store, classroom.protocol; "
+            "assert 'streamlit' not in sys.modules, 'the class store must not need streamlit'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
