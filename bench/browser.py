@@ -274,7 +274,7 @@ class App:
         """Click a merged page's view control (state.page_views), unless that view is already shown."""
         button = self.page.locator(VIEW_BUTTON, has_text=view).first
         button.wait_for(timeout=RERUN_TIMEOUT)
-        if button.get_attribute("kind") and "Active" in (button.get_attribute("kind") or ""):
+        if button.get_attribute("aria-checked") == "true":
             if charts:
                 self.wait_for_charts()
             return

@@ -26,7 +26,7 @@ def opens_its_view(app: App, old: str, params: dict[str, str], shown: str) -> No
     page_name, view = VIEWS[old]
     app.open(f"/{old}", charts=False, text=TEXT, **params)
     app.page.wait_for_function(f"location.pathname === {PAGES[page_name][1]!r}", timeout=FIRST_RUN_TIMEOUT)
-    active = app.page.locator(f"{VIEW_BUTTON}[kind$='Active']")
+    active = app.page.locator(f"{VIEW_BUTTON}[aria-checked='true']")
     active.first.wait_for(timeout=FIRST_RUN_TIMEOUT)
     assert active.first.inner_text().strip() == view, (old, active.first.inner_text())
     app.page.locator(MAIN).get_by_text(shown).first.wait_for(timeout=FIRST_RUN_TIMEOUT)
