@@ -67,8 +67,13 @@ def render() -> None:
         candidates = [] if effects is None else effects.table[effects.table["layer"] < n_layers - 1]
         st.session_state.abl_off = [int(candidates.iloc[0]["layer"]) * n_heads + int(candidates.iloc[0]["head"])
                                     ] if len(candidates) else []
+        st.session_state._abl_opened_on = list(st.session_state.abl_off)
     st.session_state.abl_off = sorted({i for i in st.session_state.abl_off or [] if i in all_heads})
 
+    if st.session_state.abl_off and st.session_state.get("_abl_opened_on") == st.session_state.abl_off:
+        st.caption(f"Opened with {head_name(st.session_state.abl_off[0])} switched off: of the heads with a layer "
+                   "after them to change, it moves the classifier's answer for this text the most. Switch all back "
+                   "on to start from the intact model.")
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         st.multiselect("Heads switched off", all_heads, key="abl_off", format_func=head_name, width=640,
                        placeholder="Choose heads…")

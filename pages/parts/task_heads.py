@@ -21,11 +21,10 @@ MAX_WORD_ROWS = 12  # rows of the word table shown before it scrolls
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption("The tutorial's two task heads on top of the pretrained encoder, which stays frozen: a "
-                       "sentence classifier (the "
-        "mean of the token vectors, then one linear layer) and a token tagger (one linear layer on every "
-        "token). Only the "
-        "linear layers are trained, on assets/sentiment.csv and assets/ner.tsv.",
+    state.view_caption("The Transformer-encoder tutorial Headlight follows (its stages are the Walk-through's) ends "
+                       "with two task heads on top of the encoder, which stays frozen here: a sentence classifier (the "
+                       "mean of the token vectors, then one linear layer) and a token tagger (one linear layer on "
+                       "every token). Only the linear layers are trained, on assets/sentiment.csv and assets/ner.tsv.",
     )
     model = state.page_model()
     if (why := features_unavailable(model)) is not None:  # said before the text is run or anything trained

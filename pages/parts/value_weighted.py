@@ -57,7 +57,7 @@ def render() -> None:
         st.metric(f"Attention on {sink_name} (α)", f"{on_special_alpha:.0%}",
                   help=ui.markdown_literal(f"Mean over query rows of the weight on {sink_help}."))
         st.metric("…of what is carried (value-weighted)", f"{on_special_weighted:.0%}",
-                  f"{(on_special_weighted - on_special_alpha) * 100:+.0f} points", delta_color="off",
+                  f"{(on_special_weighted - on_special_alpha) * 100:+.0f} points", delta_color="off", delta_arrow="off",
                   help="The same share after weighting each key by the length of its vector, rows renormalised.")
 
     where = f"layer {layer + 1}, head {head + 1}"
