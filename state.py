@@ -42,6 +42,7 @@ _YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MODEL_MAX_MB_ENV = "HEADLIGHT_MODEL_MAX_MB"
 MODEL_MAX_MB = 1024
 MODELS_KEPT = 3
+DEVICE_ENV = "HEADLIGHT_DEVICE"
 RUN_CACHE_ENV = "HEADLIGHT_RUN_CACHE_MB"
 RUN_CACHE_MB = 384
 EXPLORER_CACHE_ENV = "HEADLIGHT_EXPLORER_CACHE_MB"
@@ -170,10 +171,16 @@ def model_limits() -> LoadLimits:
     return LoadLimits(max_parameters=budget_bytes(MODEL_MAX_MB_ENV, MODEL_MAX_MB) // 4)
 
 
-@st.cache_resource(max_entries=MODELS_KEPT, show_spinner="Loading the model…")
 def get_model(source: str) -> Model:
-    """One shared model per source for every session (never mutated by a run)."""
-    return load_model(resolve_source(source), limits=model_limits())
+    """One shared model per source for every session (never mutated by a run), on the operator's
+    device (HEADLIGHT_DEVICE: "cuda", "cuda:1", "mps"; the CPU when unset). A device this machine
+    lacks is refused as a ModelLoadError sentence, which the pages show."""
+    return _model(source, os.environ.get(DEVICE_ENV, "").strip() or None)
+
+
+@st.cache_resource(max_entries=MODELS_KEPT, show_spinner="Loading the model…")
+def _model(source: str, device: str | None) -> Model:
+    return load_model(resolve_source(source), limits=model_limits(), device=device)
 
 
 # ---------------------------------------------------------------- runs

@@ -99,3 +99,16 @@ def test_an_offline_server_refuses_hub_ids(monkeypatch):
     monkeypatch.setenv(state.ALLOW_HUB_ENV, "1")
     assert state.resolve_source("hub:org/name") == "org/name"
     assert state.normalize_source("bundled") == state.normalize_source("") == state.DEFAULT_SOURCE
+
+
+def test_a_device_the_server_lacks_is_said_on_the_page(monkeypatch):
+    """HEADLIGHT_DEVICE names where the app's models run; one this machine lacks is one sentence."""
+    import torch
+    from apptest import app_test, messages
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: the refusal cannot be shown here")
+    monkeypatch.setenv("HEADLIGHT_DEVICE", "cuda")
+    at = app_test(None, text="Dogs bark loudly at night.")
+    assert not at.exception
+    assert "this machine has no CUDA GPU" in messages(at)
