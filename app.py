@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st
 
 import registry
+import sources
 import state
 import ui
 import url
@@ -41,35 +42,35 @@ def use_example() -> None:
 
 def model_picker() -> None:
     """Bundled models, the operator's models folder, or a Hub id: never a path on the server."""
-    kinds = ["Bundled"] + (["Models folder"] if state.folder_names() else []) + (
-        ["Hugging Face Hub"] if state.hub_allowed() else [])
-    source = state.normalize_source(st.session_state.get("model_source"))
-    refused = state.unavailable_reason(source)
+    kinds = ["Bundled"] + (["Models folder"] if sources.folder_names() else []) + (
+        ["Hugging Face Hub"] if sources.hub_allowed() else [])
+    source = sources.normalize_source(st.session_state.get("model_source"))
+    refused = sources.unavailable_reason(source)
     if refused:  # said once, above the page; the default model is shown instead
-        default = state.model_info(state.DEFAULT_SOURCE)
+        default = state.model_info(sources.DEFAULT_SOURCE)
         st.session_state.setdefault("_link_notes", []).append(
-            f"{refused} Showing {default.display_name if default else state.DEFAULT_SOURCE} instead.")
-        source = st.session_state.model_source = state.DEFAULT_SOURCE
+            f"{refused} Showing {default.display_name if default else sources.DEFAULT_SOURCE} instead.")
+        source = st.session_state.model_source = sources.DEFAULT_SOURCE
         st.session_state.pop("model_kind", None)
     if "model_kind" not in st.session_state or st.session_state.model_kind not in kinds:
-        st.session_state.model_kind = ("Models folder" if source.startswith(state.FOLDER) else
-                                       "Hugging Face Hub" if source.startswith(state.HUB) else "Bundled")
+        st.session_state.model_kind = ("Models folder" if source.startswith(sources.FOLDER) else
+                                       "Hugging Face Hub" if source.startswith(sources.HUB) else "Bundled")
     kind = st.radio("Source", kinds, key="model_kind", captions=[MODEL_KINDS[k] for k in kinds])
     if kind == "Bundled":
-        names = state.bundled_names()
+        names = sources.bundled_names()
         infos = {info.name: info for info in state.model_infos()}
         chosen = st.selectbox("Model", names, index=names.index(source) if source in names else 0,
                               format_func=lambda name: infos[name].display_name,  # the caption below says more
                               help="The named models whose packages are installed (requirements-models.txt "
                                    "adds three); the Models page lists them all.")
     elif kind == "Models folder":
-        names = state.folder_names()
-        current = source.removeprefix(state.FOLDER)
-        chosen = state.FOLDER + st.selectbox("Model", names, index=names.index(current) if current in names else 0)
+        names = sources.folder_names()
+        current = source.removeprefix(sources.FOLDER)
+        chosen = sources.FOLDER + st.selectbox("Model", names, index=names.index(current) if current in names else 0)
     else:
-        typed = st.text_input("Hub id", value=source.removeprefix(state.HUB) if source.startswith(state.HUB) else "",
-                              placeholder="org/name")
-        chosen = state.HUB + typed.strip() if typed.strip() else source
+        hub_id = source.removeprefix(sources.HUB) if source.startswith(sources.HUB) else ""
+        typed = st.text_input("Hub id", value=hub_id, placeholder="org/name")
+        chosen = sources.HUB + typed.strip() if typed.strip() else source
     st.session_state.model_source = chosen
     info = state.model_info(chosen)
     if info is not None:  # what the model is, before it loads; visible below the closed expander too
@@ -80,7 +81,7 @@ def model_picker() -> None:
         if info.licence.startswith("CC-BY"):  # the licence asks for credit wherever the model is used
             # The credit's first sentence (author, source, licence); the Models page shows all of it.
             st.sidebar.caption(ui.markdown_literal(info.attribution.split(". ")[0] + "."))
-    label = info.display_name if info else chosen.removeprefix(state.FOLDER).removeprefix(state.HUB)
+    label = info.display_name if info else chosen.removeprefix(sources.FOLDER).removeprefix(sources.HUB)
     import contextlib
 
     from encoder import ModelLoadError

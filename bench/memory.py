@@ -56,10 +56,11 @@ def long_text(i: int, tokens: int) -> str:
 
 
 def run_texts(count: int, start: int = 0) -> None:
+    import sources
     import state
 
     for i in range(start, start + count):
-        state.get_run(state.DEFAULT_SOURCE, student_text(i), None)
+        state.get_run(sources.DEFAULT_SOURCE, student_text(i), None)
 
 
 def cache_mb() -> float:
@@ -94,12 +95,13 @@ def memory_growth(runs: int, warmup: int, report_every: int = 0) -> float:
 
 def engine_main(args: argparse.Namespace) -> None:
     logging.disable(logging.WARNING)
+    import sources
     import state
 
     start = time.perf_counter()
     growth = memory_growth(args.runs, args.warmup, report_every=100)
     seconds = time.perf_counter() - start
-    hooks = registered_hook_count(state.get_model(state.DEFAULT_SOURCE).encoder)
+    hooks = registered_hook_count(state.get_model(sources.DEFAULT_SOURCE).encoder)
     print(f"growth after warm-up beyond the run cache: {growth:+.1f} MB over {args.runs} runs "
           f"(target: at most +50 MB; the cache holds {cache_mb():.0f} MB); "
           f"{seconds:.1f} s; hooks left registered: {hooks}")

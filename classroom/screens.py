@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import segno
 import streamlit as st
 
+import sources
 import state
 import ui
 from encoder import lesson as lessons
@@ -336,7 +337,7 @@ def _walk(source: str, text_a: str, text_b: str | None, layer: int, head: int):
 
 
 def main_chart(view: dict) -> None:
-    refused = state.unavailable_reason(view["model"])
+    refused = sources.unavailable_reason(view["model"])
     if refused:
         ui.show_problem("info", "This server cannot open the teacher's model.", refused)
         return

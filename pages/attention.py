@@ -7,6 +7,7 @@ import functools
 import streamlit as st
 
 import registry
+import sources
 import state
 import ui
 import url
@@ -180,7 +181,7 @@ def export_view(source: str, text_a: str, text_b: str | None, view_options: tupl
 def compare_choices(source_a: str) -> tuple[list, dict]:
     """The 'Compare with' options (None, then every installed named model but the sidebar's) and their infos."""
     infos = {info.name: info for info in state.model_infos()}
-    others = [name for name in state.bundled_names() if name != source_a and name in infos]
+    others = [name for name in sources.bundled_names() if name != source_a and name in infos]
     ui.keep_valid("att_compare", [None, *others], None)
     return [None, *others], infos
 

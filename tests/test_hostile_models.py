@@ -453,24 +453,24 @@ def test_an_unknown_repository_is_a_clear_error(hub):
 
 
 def test_the_hub_is_off_unless_the_operator_allows_it(monkeypatch):
-    import state
+    import sources
 
     monkeypatch.delenv("HEADLIGHT_ALLOW_HUB", raising=False)
     monkeypatch.delenv("HEADLIGHT_HUB_MODELS", raising=False)
-    assert not state.hub_allowed()
+    assert not sources.hub_allowed()
     with pytest.raises(ModelLoadError, match="does not fetch models from the Hugging Face Hub"):
-        state.resolve_source("hub:org/name")
+        sources.resolve_source("hub:org/name")
     monkeypatch.setenv("HEADLIGHT_HUB_MODELS", "org/listed, trusted/*")
-    assert state.hub_allowed()
-    assert state.resolve_source("hub:org/listed") == "org/listed"
-    assert state.resolve_source("hub:Trusted/anything") == "Trusted/anything"
+    assert sources.hub_allowed()
+    assert sources.resolve_source("hub:org/listed") == "org/listed"
+    assert sources.resolve_source("hub:Trusted/anything") == "Trusted/anything"
     with pytest.raises(ModelLoadError, match="only the Hub models its operator listed"):
-        state.resolve_source("hub:org/other")
+        sources.resolve_source("hub:org/other")
     monkeypatch.setenv("HEADLIGHT_ALLOW_HUB", "0")  # an offline server: the switch wins over the list
-    assert not state.hub_allowed()
+    assert not sources.hub_allowed()
     monkeypatch.setenv("HEADLIGHT_ALLOW_HUB", "1")
     monkeypatch.delenv("HEADLIGHT_HUB_MODELS")
-    assert state.resolve_source("hub:org/other") == "org/other"
+    assert sources.resolve_source("hub:org/other") == "org/other"
 
 
 def _open(model: str):

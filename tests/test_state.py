@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import sources
 import state
 from encoder import ModelLoadError
 
@@ -67,10 +68,10 @@ def test_a_class_asking_for_one_entry_at_once_builds_it_once():
 
 
 def test_get_run_serves_every_caller_the_same_cached_run():
-    first = state.get_run(state.DEFAULT_SOURCE, "Shared between sessions.", None)
-    assert state.get_run(state.DEFAULT_SOURCE, "Shared between sessions.", None) is first
+    first = state.get_run(sources.DEFAULT_SOURCE, "Shared between sessions.", None)
+    assert state.get_run(sources.DEFAULT_SOURCE, "Shared between sessions.", None) is first
     assert first.queries is None  # the app asks for Q/K/V only where a view needs them
-    assert state.get_run(state.DEFAULT_SOURCE, "Shared between sessions.", None, qkv=True).queries is not None
+    assert state.get_run(sources.DEFAULT_SOURCE, "Shared between sessions.", None, qkv=True).queries is not None
 
 
 def test_a_link_cannot_tell_which_paths_exist(tmp_path, monkeypatch):
@@ -80,25 +81,25 @@ def test_a_link_cannot_tell_which_paths_exist(tmp_path, monkeypatch):
     (models / "tiny" / "config.json").write_text("{}")
     (tmp_path / "secret").mkdir()
     (tmp_path / "secret" / "config.json").write_text("{}")
-    monkeypatch.setenv(state.MODELS_DIR_ENV, str(models))
-    assert state.folder_names() == ["tiny"]
-    assert state.resolve_source("folder:tiny") == models / "tiny"
+    monkeypatch.setenv(sources.MODELS_DIR_ENV, str(models))
+    assert sources.folder_names() == ["tiny"]
+    assert sources.resolve_source("folder:tiny") == models / "tiny"
     messages = set()
     for source in ["/etc", str(tmp_path / "secret"), "folder:../secret", "folder:missing", "folder:/etc",
                    "folder:tiny/../../secret", "../../etc/passwd", "hub:../x", "hub:org/na me", "bundled-ish"]:
         with pytest.raises(ModelLoadError) as info:
-            state.resolve_source(source)
+            sources.resolve_source(source)
         messages.add(str(info.value).replace(source, "<source>"))
     assert messages == {"The model “<source>” is not available on this server."}
 
 
 def test_an_offline_server_refuses_hub_ids(monkeypatch):
-    monkeypatch.setenv(state.ALLOW_HUB_ENV, "0")
+    monkeypatch.setenv(sources.ALLOW_HUB_ENV, "0")
     with pytest.raises(ModelLoadError, match="does not fetch models from the Hugging Face Hub"):
-        state.resolve_source("hub:org/name")
-    monkeypatch.setenv(state.ALLOW_HUB_ENV, "1")
-    assert state.resolve_source("hub:org/name") == "org/name"
-    assert state.normalize_source("bundled") == state.normalize_source("") == state.DEFAULT_SOURCE
+        sources.resolve_source("hub:org/name")
+    monkeypatch.setenv(sources.ALLOW_HUB_ENV, "1")
+    assert sources.resolve_source("hub:org/name") == "org/name"
+    assert sources.normalize_source("bundled") == sources.normalize_source("") == sources.DEFAULT_SOURCE
 
 
 def test_a_device_the_server_lacks_is_said_on_the_page(monkeypatch):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import sources
 import state
 import ui
 from encoder import export
@@ -37,7 +38,7 @@ def render() -> None:
                       "least (l + 1) / L_A of B's layers.")
 
     current = state.current_input()
-    names = state.bundled_names()
+    names = sources.bundled_names()
     others = [name for name in names if name != current.source]
     if not others:
         ui.show_problem("info", "Only one model is installed, so there is nothing to compare it with.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import sources
 import state
 import ui
 from encoder import export, geometry
@@ -32,7 +33,7 @@ def render() -> None:
     def second_model(source_a: str) -> str | None:
         """The 'Compare with' picker: None, or an installed named model other than the sidebar's."""
         infos = {info.name: info for info in state.model_infos()}
-        others = [name for name in state.bundled_names() if name != source_a and name in infos]
+        others = [name for name in sources.bundled_names() if name != source_a and name in infos]
         ui.keep_valid("emb_compare", [None, *others], None)
         return st.selectbox("Compare with", [None, *others], key="emb_compare",
                             format_func=lambda name: "None" if name is None else infos[name].display_name,

@@ -9,6 +9,7 @@ import itertools
 import pandas as pd
 import streamlit as st
 
+import sources
 import state
 import ui
 from encoder.compare import head_or_mean, is_causal, masked_attention
@@ -35,7 +36,7 @@ def render() -> None:
                  column_config={"notes": st.column_config.TextColumn(width="large"),
                                 "task": st.column_config.TextColumn(width="medium"),
                                 "installed": st.column_config.TextColumn(width="medium")})
-    folders = state.folder_names()
+    folders = sources.folder_names()
     if folders:
         st.caption(f"Also in this server's models folder: {ui.markdown_literal(', '.join(folders))}.")
 

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from bench.browser import MAIN, PAGES, App
+from bench.browser import MAIN, App
 
 TEXT = "The animal didn't cross the street because it was too tired."
 LONG_TEXT = " ".join(["The cat sat on the mat and looked at the dog."] * 50)  # cut to 512 tokens
