@@ -145,3 +145,25 @@ def test_a_target_for_another_model_is_refused(model, positive):
     lab = TaskModel(task_config(make_task("reverse")), make_task("reverse"))
     with pytest.raises(ValueError, match="belongs to"):
         attribute(lab, "12345678", positive)
+
+
+def test_token_targets_read_one_position_and_keep_it(model):
+    from torch import nn
+
+    from encoder.attribution import model_tag_probability, tag_probability
+    from encoder.heads import TokenTagger
+    from encoder.run import Model
+
+    tagger = TokenTagger(model, seed=0)  # untrained: the target's shape is what is checked here
+    text, position = "Maria Garcia moved to Lisbon.", 1
+    a = attribute(model, text, tag_probability(tagger, "B-PER", position), method="integrated_gradients")
+    assert a.completeness_error < 0.05 and a.target == "P(B-PER) at token 1"
+    occlusion = attribute(model, text, tag_probability(tagger, "B-PER", position), method="occlusion")
+    assert occlusion.scores[position] == 0.0 and np.abs(occlusion.scores).max() > 0  # its own token stays
+    torch.manual_seed(0)
+    tagging = Model(model.encoder, model.tokenizer, "toy tagger", token_classifier=nn.Linear(384, 3),
+                    id2label=["O", "B-X", "I-X"])
+    own = attribute(tagging, text, model_tag_probability(tagging, "B-X", position), method="attention_x_gradient")
+    assert own.per_head.shape[-1] == len(own.tokens) and np.isfinite(own.scores).all()
+    with pytest.raises(ValueError, match="token-classification head"):
+        model_tag_probability(model, "B-X", 1)
