@@ -52,6 +52,10 @@ def _target_picker(model, run, source: str):
             label = st.selectbox("Label", classifier.labels, key="attr_label", width=180)
             return (kind, label), lambda: attribution.class_probability(classifier, label), f"P({label})"
         if kind in ("tagger", "model_tags"):
+            # open on a token worth explaining: the first the model tags as an entity, else the first word
+            words = [i for i in tokens if not run.special[i]] or tokens
+            tagged = [i for i in words if run.token_labels and run.token_labels[i] != "O"]
+            ui.keep_valid("attr_token", tokens, (tagged or words)[0])
             position = st.selectbox("Token", tokens, key="attr_token", width=200,
                                     format_func=lambda i: f"{labels[i]} ·{i}")
             if kind == "tagger":
@@ -61,7 +65,7 @@ def _target_picker(model, run, source: str):
                 names = list(model.id2label)
             default = run.token_labels[position] if kind == "model_tags" and run.token_labels else names[0]
             label = st.selectbox("Tag", names, index=names.index(default) if default in names else 0,
-                                 key=f"attr_tag_{kind}", width=220)
+                                 key=f"attr_tag_{kind}_{position}", width=220)  # per token: its own default
             if kind == "tagger":
                 return ((kind, label, position), lambda: attribution.tag_probability(tagger, label, position),
                         f"P({label}) at {labels[position]}")
