@@ -71,9 +71,11 @@ def _target_picker(model, run, source: str):
                         f"P({label}) at {labels[position]}")
             return ((kind, label, position), lambda: attribution.model_tag_probability(model, label, position),
                     f"P({label}) at {labels[position]}")
-        if kind == "similarity":
-            other = run.text_b or st.text_input("Text B", "A film with fine performances.", key="attr_text_b",
-                                                max_chars=500, width=360)
+        if kind == "similarity":  # text B is the sidebar's second sentence, as on every page that reads two
+            if not run.text_b:
+                st.info("Type a second sentence in the sidebar: the cosine of the two texts is what gets explained.")
+                return None
+            other = run.text_b
             return (kind, other), lambda: attribution.similarity(model, other), "cosine with text B"
         token = st.text_input("Next token", key="attr_next", max_chars=40, width=200,
                               help="One token of the model's vocabulary; empty: its most probable next token.")
@@ -122,8 +124,9 @@ def render() -> None:
     model = state.page_model()
     source = state.current_input().source
     if run.n_tokens > attribution.MAX_TOKENS:
-        st.info(f"Attributions read at most {attribution.MAX_TOKENS} tokens; this text makes {run.n_tokens}. "
-                "Shorten it in the sidebar.")
+        st.info(ui.markdown_literal(f"Attributions read at most {attribution.MAX_TOKENS} tokens (each method runs "
+                                    f"{run.model_name} once per token and more); this text makes {run.n_tokens}. "
+                                    "Shorten it in the sidebar."))
         return
     picked = _target_picker(model, run, source)
     if picked is None:
