@@ -50,9 +50,13 @@ def free_port(host: str = LOOPBACK) -> int:
 
 def render_config(listen: str, replica_ports: list[int], state: Path, body_mb: int = UPLOAD_MB + 1) -> str:
     """The nginx configuration for these replicas, from the template."""
-    servers = "\n".join(f"        server {LOOPBACK}:{port} max_fails=0;" for port in replica_ports)
+    n = len(replica_ports)
+    # split_clients shares: equal percentages, the last replica taking the rest ("*").
+    splits = "\n".join([f"        {100 / n:.2f}% replica{i};" for i in range(n - 1)] + [f"        * replica{n - 1};"])
+    upstreams = "\n".join(f"    upstream replica{i} {{\n        server {LOOPBACK}:{port};\n    }}"
+                          for i, port in enumerate(replica_ports))
     text = TEMPLATE.read_text(encoding="utf-8")
-    for name, value in {"@SERVERS@": servers, "@LISTEN@": listen, "@STATE@": str(state),
+    for name, value in {"@SPLITS@": splits, "@UPSTREAMS@": upstreams, "@LISTEN@": listen, "@STATE@": str(state),
                         "@BODY_MB@": str(body_mb)}.items():
         text = text.replace(name, value)
     return text

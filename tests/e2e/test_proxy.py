@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import LOCAL_URL, MAIN, PAGES, RUN_COUNTER_JS, VIEWPORT, App
+from bench.browser import CHART, LOCAL_URL, MAIN, NOT_RUNNING, PAGES, RUN_COUNTER_JS, VIEWPORT, App, PlaywrightError
 from deploy.serve import Cluster, ClusterError, free_port, nginx_binary
 
 TEXTS = ("Alpha: the first class reads about rivers and bridges.",
@@ -69,6 +69,18 @@ def log_key(routes_seen: dict[str, set[str]], cookie: str) -> str:
     return key
 
 
+def route_of(state: Path, cookie: str) -> set[str]:
+    """The replicas the browser holding `cookie` reached; nginx writes a request's log line just
+    after its response, so the line may come a moment after the browser has the answer."""
+    for _ in range(100):
+        with contextlib.suppress(AssertionError):
+            seen = routes(state)
+            return seen[log_key(seen, cookie)]
+        time.sleep(0.05)
+    seen = routes(state)
+    return seen[log_key(seen, cookie)]
+
+
 def test_two_sessions_on_two_replicas_keep_their_own_state(browser, cluster, tmp_path):
     contexts, pinned = [], {}
     try:
@@ -78,7 +90,7 @@ def test_two_sessions_on_two_replicas_keep_their_own_state(browser, cluster, tmp
             context.add_init_script(RUN_COUNTER_JS)
             contexts.append(context)
             assert context.request.get(f"{cluster.url}/_stcore/health").ok
-            (replica,) = routes(cluster.state)[log_key(routes(cluster.state), cookie_of(context))]
+            (replica,) = route_of(cluster.state, cookie_of(context))
             pinned.setdefault(replica, context)
             if len(pinned) == 2:
                 break
@@ -105,7 +117,17 @@ def test_two_sessions_on_two_replicas_keep_their_own_state(browser, cluster, tmp
         first.rerun_after(lambda: first.page.get_by_text("Upload a file", exact=True).click(), charts=False)
         first.rerun_after(lambda: first.page.locator(f"{MAIN} input[type='file']").set_input_files(str(upload)),
                           charts=False)
-        first.page.get_by_role("button", name="Run on the corpus").click()
+        # The upload's request can outlast rerun_after's wait for a run to start on a busy machine:
+        # wait until the file is listed and no run is going, or the click would run without it.
+        first.page.locator(MAIN).get_by_text("sentences.csv").wait_for(timeout=60_000)
+        first.page.wait_for_selector(NOT_RUNNING, timeout=60_000)
+        first.rerun_after(lambda: first.page.get_by_role("button", name="Run on the corpus").click(), charts=False)
+        try:  # the corpus run may outlast wait_for_charts's pause for a chart-less run
+            first.page.wait_for_selector(CHART, timeout=120_000)
+        except PlaywrightError:
+            logs = "".join(path.read_text()[-1500:] for path in sorted(cluster.state.glob("replica-*.log")))
+            raise AssertionError("no corpus chart; the page ends: " + first.page.locator(MAIN).inner_text()[-800:]
+                                 + "\nthe replicas' logs end:\n" + logs) from None
         first.wait_for_charts(120_000)
         assert "mean over 2 sentences" in first.chart_text()  # the upload reached the session's replica
         second.click_nav(PAGES["corpus"][0], charts=False)
