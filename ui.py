@@ -3,6 +3,7 @@ widget persistence, and the layer/head selection (1-based in widgets, 0-based in
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import threading
@@ -95,10 +96,14 @@ def keep_widget_state() -> None:
     pages/ mode, see `entry_script_ran`); a value set through the session survives both, so
     page settings and typed text are never lost. Pages' keys are those with a registry prefix.
     """
+    from streamlit.errors import StreamlitAPIException
+
     prefixes = registry.widget_prefixes()
     for key in list(st.session_state.keys()):
         if key in SIDEBAR_KEYS or key.startswith(prefixes):
-            st.session_state[key] = st.session_state[key]
+            # a button's or an uploader's value is one Streamlit never lets a script set
+            with contextlib.suppress(StreamlitAPIException):
+                st.session_state[key] = st.session_state[key]
 
 
 def entry_script_ran() -> None:

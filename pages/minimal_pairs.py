@@ -68,7 +68,7 @@ def main() -> None:
         with st.container(horizontal=True, vertical_alignment="center"):
             st.caption("The sidebar has no second sentence, so this is an example pair. To compare your own, type "
                        "A as the sidebar's text and B as its second sentence.")
-            st.button("Edit this pair in the sidebar", key="mp_use_example", on_click=use_example_in_sidebar,
+            st.button("Edit this pair in the sidebar", key="mpbtn_use_example", on_click=use_example_in_sidebar,
                       width="content")
         st.text(f"A: {text_a}\nB: {text_b}")
     if not text_a.strip() or not text_b.strip():

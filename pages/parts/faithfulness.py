@@ -14,7 +14,7 @@ import streamlit as st
 
 import state
 import ui
-from encoder import attribution
+from encoder import attribution, export
 from encoder.analysis import method_agreement
 from encoder.heads import read_sentiment, split_sentiment
 from figures import attribution as figures
@@ -139,7 +139,7 @@ def render() -> None:
         return
     key = (source, run.text_a, run.text_b, target_key, tuple(methods))
     held = (st.session_state.get(RESULTS) or {}).get(key)
-    if st.button("Compute attributions", key="attr_go", type="primary", icon=":material/calculate:"):
+    if st.button("Compute attributions", key="attrbtn_go", type="primary", icon=":material/calculate:"):
         with st.spinner("Attributing and removing tokens…", show_time=True):
             try:
                 target = make_target()
@@ -195,7 +195,7 @@ def _show_text(run, held, target_name: str) -> None:
         curves = report.per_text.melt(id_vars=["method", "percent"], value_vars=["comprehensiveness", "sufficiency",
                                                                                  "deletion"],
                                       var_name="measure", value_name="value")
-        return pd.concat([scores, curves], ignore_index=True).to_csv(index=False)
+        return export.csv_text(pd.concat([scores, curves], ignore_index=True))  # tokens made spreadsheet-safe
 
     ui.export_buttons("attribution", numbers_csv, figure, {"": run})
 
@@ -210,7 +210,7 @@ def _show_corpus(model, source: str, target_key: tuple, make_target, methods) ->
     texts = list(held_out.texts)
     key = (source, target_key, tuple(methods))
     report = (st.session_state.get(CORPUS) or {}).get(key)
-    if st.button(f"Measure over {len(texts)} sentences", key="attr_corpus_go", icon=":material/functions:"):
+    if st.button(f"Measure over {len(texts)} sentences", key="attrbtn_corpus_go", icon=":material/functions:"):
         bar = st.progress(0.0, text="Starting…")
         start = time.perf_counter()
 
