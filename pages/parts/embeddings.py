@@ -60,7 +60,7 @@ def render() -> None:
     depths = geometry.depth_names(run)
     ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
     ui.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
-    controls = st.columns([3, 1, 1, 1.3], vertical_alignment="bottom")
+    controls = st.columns([2.7, 1, 1.4, 1.3], vertical_alignment="bottom")
     with controls[0]:
         depth = st.select_slider("Depth", depths, key="emb_depth",
                                  help="From the raw token table, through the sum with positions and the "
@@ -68,7 +68,7 @@ def render() -> None:
     with controls[1]:
         dimensions = 3 if st.radio("Projection", ["2-D", "3-D"], key="emb_dims", horizontal=True) == "3-D" else 2
     with controls[2]:
-        centred = st.toggle("Centre before cosine", key="emb_centred",
+        centred = st.toggle("Centred cosine", key="emb_centred",
                             help="Subtract the mean token vector first, removing the direction all "
                                  "tokens share (Ethayarajh 2019).")
     with controls[3]:
@@ -81,7 +81,7 @@ def render() -> None:
                        "tokens. Each depth gets its own axes.")
     cosine_caption = ("Cell (row, column) is the cosine of two tokens' vectors: red = same direction, white = "
                       "unrelated, blue = opposite. Deeper layers turn pink overall because all tokens share one "
-                      "direction; *Centre before cosine* removes it.")
+                      "direction; *Centred cosine* removes it.")
     projection = geometry.depth_projection(run, depth, dimensions)
     scatter = figures.depth_scatter(run, projection, depth)
     cosine = figures.cosine_figure(run, geometry.token_cosines(geometry.vectors_at_depth(run, depth), centred),
