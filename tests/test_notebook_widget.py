@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from conftest import ROOT
+from apptest import ROOT
 
 import headlight
 from figures.explorer import reader

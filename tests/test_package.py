@@ -11,7 +11,7 @@ import sys
 import tomllib
 
 import pytest
-from conftest import ROOT
+from apptest import ROOT
 
 FIXED_NAMES = ("load_model", "show")  # called by checks outside this suite: never rename
 
