@@ -229,7 +229,8 @@ def heatmaps() -> None:
                         "stands for anything the vocabulary lacks.", "\n".join(s.describe(run.is_pair) for s in spans))
     model_name = ui.markdown_literal(run.model_name)
     st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
-               "Pick a layer and head, or click any thumbnail below.")
+               "Pick a layer and head, or click any thumbnail below. A token written “it ·10” is the token at "
+               "position 10, counted from 0 ([CLS] or the first token is ·0), as on every page.")
     ui.clamp_layer_and_head(run.n_layers, run.n_heads)
     open_on_a_clear_head(run)
     ui.keep_valid("att_log", list(COLOR_MODES), "auto")
