@@ -294,3 +294,22 @@ def test_html_in_the_text_stays_literal_and_exports_are_offered():
             assert "<b>bold" not in text and "<img" not in text and "<i>x" not in text, page
         labels = download_labels(at)
         assert "Numbers (CSV)" in labels and "Figure (HTML)" in labels and any(".npz" in x for x in labels), page
+
+
+def test_rollout_shades_the_running_text_by_the_chosen_tokens_shares():
+    """Issue 20 §2 on the Rollout view: the text itself, character for character and literal, shaded
+    by each input token's share in the chosen token, one line per sentence of a pair."""
+    import html
+    import re
+
+    text, pair = "Dogs <b>bark</b> loudly at night.", "Cats sleep."
+    at = app_test("rollout", text=text, pair=pair)
+    assert not at.exception
+    shaded = [e.proto.body for e in at.main if e.type == "html" and "hl-shaded" in e.proto.body]
+    assert len(shaded) == 1
+    lines = re.findall(r'<div class="hl-shaded"[^>]*>(.*?)</div>', shaded[0], flags=re.S)
+    assert len(lines) == 2  # A and B
+    drawn = [html.unescape(re.sub(r"<span style=\"display:inline-block[^>]*>[AB]</span>|<[^>]+>", "", line))
+             for line in lines]
+    assert drawn == [text, pair]
+    assert "<b>" not in shaded[0]

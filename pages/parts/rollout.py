@@ -13,6 +13,7 @@ from encoder.analysis import HEAD_FUSIONS, MAX_FLOW_TOKENS, normalize_rows, roll
 from encoder.attention_view import content_word_position, window_span
 from figures import rollout as figures
 from figures.common import WINDOW_TOKENS, token_name, top_positions
+from figures.shaded_text import shaded_legend, shaded_text
 
 FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
 WINDOW_SIZES = (0, 24, 48, 96)  # as on the Attention page; 0: the whole map
@@ -72,6 +73,7 @@ def render() -> None:
                           "bright column means one input token has spread everywhere.",
                           "Grey: what the first position ([CLS]), which a classifier reads, is made of. Blue: the "
                           "chosen token. Shares far from the token itself show what the layers have mixed in.")
+    show_shaded(run, matrix[token], f"The text, shaded by each token's share in {token_name(labels[token], token)}")
     ui.export_buttons("rollout", lambda: export.attention_long_csv(rolled, run.tokens, run.tokens), heatmap,
                       {"": run})
 
@@ -101,6 +103,19 @@ def render() -> None:
     ui.export_buttons("attention-flow",
                       lambda: export.attention_long_csv(flow, run.tokens, run.tokens, layers=[layer - 1],
                                                         heads=[None]), flow_heatmap, {"": run})
+
+
+def show_shaded(run, shares, title: str) -> None:
+    """The running text itself (each sentence of a pair on its line), every token's characters shaded
+    by its share, readable at any length; special tokens have no characters to shade."""
+    texts = [("A", run.tokenized.text_a, 0)] + ([("B", run.tokenized.text_b, 1)] if run.is_pair else [])
+    scale = float(np.max(shares)) or 1.0  # one scale for both lines, so they compare
+    lines = [shaded_text(text, [None if run.special[i] or run.segment_ids[i] != segment else offset
+                                for i, offset in enumerate(run.tokenized.offsets)], shares,
+                         label=name if run.is_pair else None, scale=scale, names=run.tokenized.labels)
+             for name, text, segment in texts]
+    st.markdown(f"**{ui.markdown_literal(title)}**")
+    st.html("".join(lines) + shaded_legend(signed=False, scale_note="full colour = the largest share"))
 
 
 def show_shares(matrix: np.ndarray, labels: list[str], token: int, span: tuple[int, int] | None, title: str,
