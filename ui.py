@@ -251,3 +251,17 @@ def attention_explorer(payload: bytes, on_change: Callable[[], None]) -> dict | 
     result = _explorer_component()(key=EXPLORER_KEY, data=payload, default={"selection": None},
                                    on_selection_change=on_change)
     return result.selection
+
+
+@functools.cache
+def _line_view_component():
+    from figures import lineview
+
+    return st.components.v2.component("headlight_line_view", js=lineview.module_js("streamlit"),
+                                      isolate_styles=False)
+
+
+def line_view(data: dict, key: str) -> None:
+    """Mount the browser-side line view (figures/lineview/) with one payload: heads, threshold and
+    hover change what it draws without a rerun."""
+    _line_view_component()(key=key, data=data)

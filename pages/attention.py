@@ -27,7 +27,7 @@ from figures import attention as figs
 from figures import explorer as explorer_figs
 from figures import models as model_figures
 from figures.common import COLOR_SCALES
-from pages.parts import qk
+from pages.parts import lines, qk
 
 COLOR_MODES = ("auto", "linear", "log")
 # From this length a few [CLS]/[SEP] cells take the whole linear range and the rest of a map is
@@ -298,4 +298,4 @@ def heatmaps() -> None:
 
 
 state.page_header(":material/grid_on: Attention")
-state.page_views("att_view", {"Heatmaps": heatmaps, "Q·K step by step": qk.render})
+state.page_views("att_view", {"Heatmaps": heatmaps, "Lines": lines.render, "Q·K step by step": qk.render})

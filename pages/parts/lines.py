@@ -1,0 +1,48 @@
+"""The Attention page's line view (BertViz's head view, Vig 2019): the layer's heads as lines from
+each query to its keys, drawn in the browser (figures/lineview)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import state
+import ui
+from encoder import export
+from encoder.attention_view import content_word_position
+from figures import lineview
+
+
+def render() -> None:
+    """The view: the layer's heads, the selected one shown first, on the followed token's window."""
+    run = state.page_run()
+    ui.clamp_layer_and_head(run.n_layers, run.n_heads)
+    ui.keep_valid("att_follow", list(range(run.n_tokens)),
+                  content_word_position(run.tokens, run.special, run.word_ids))
+    state.view_caption("Each line joins a query (left) to a key (right); the darker, the more weight. One colour per "
+                       "head: click the heads to overlay them. Hover a token to keep only its lines, click it to "
+                       "keep them. A long text shows the 48 tokens around the followed token; each query keeps its "
+                       f"{lineview.TOP_KEYS} strongest lines.")
+    st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=300)
+    layer, head = ui.layer_and_head()
+    followed = st.session_state.att_follow
+    data = lineview.payload(run.attentions[layer], run.tokenized.labels, layer,
+                            heads_on=range(run.n_heads) if head < 0 else [head], followed=followed,
+                            title=f"Layer {layer + 1}: {run.model_name}",
+                            font_px=18 if ui.presenting() else 13)
+    ui.line_view(data, key="hl_line_view")
+
+    def numbers_csv() -> str:
+        rows = [(layer, h["head"], data["positions"][q], data["labels"][q], data["positions"][k], data["labels"][k], w)
+                for h in data["heads"] for q, k, w in h["lines"]]
+        frame = pd.DataFrame(rows, columns=["layer", "head", "query", "query_token", "key", "key_token", "weight"])
+        return export.screen_csv(frame)
+
+    with st.container(horizontal=True, gap="small"):
+        st.download_button("Lines (CSV)", numbers_csv, f"lines-layer-{layer + 1}.csv", "text/csv",
+                           key="dl_lines_csv", on_click="ignore", icon=":material/table_view:",
+                           help="Every line drawn: layer_from_1, head_from_1 (as on screen), query, key, weight.")
+        st.download_button("Line view (HTML)", lambda: lineview.standalone_html(data), f"lines-layer-{layer + 1}.html",
+                           "text/html", key="dl_lines_html", on_click="ignore", icon=":material/code:",
+                           help="The same interactive view in one offline file. Its Save SVG button (as here) "
+                                "saves the lines for print.")

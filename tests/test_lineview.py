@@ -1,0 +1,47 @@
+"""The line view's payload (issue 20 §1): within the explorer's byte budget at 512 tokens, a window
+around the followed token on long texts, each query's strongest lines with their exact weights, and
+an offline file in which no label can close its script."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from figures import lineview
+
+
+def test_a_512_token_layer_fits_the_budget_and_keeps_each_querys_strongest_lines():
+    rng = np.random.default_rng(0)
+    attentions = rng.dirichlet(np.full(512, 0.05), size=(12, 512))  # (H, T, T), rows sum to 1
+    labels = [f"tok{i}" for i in range(512)]
+    data = lineview.payload(attentions, labels, 3, followed=300)
+    assert lineview.payload_bytes(data) <= lineview.BUDGET_BYTES
+    start = data["positions"][0]
+    assert len(data["labels"]) == lineview.WINDOW and start <= 300 < start + lineview.WINDOW
+    window = attentions[:, start:start + lineview.WINDOW, start:start + lineview.WINDOW]
+    for head in data["heads"]:
+        lines = np.asarray(head["lines"])
+        assert len(lines) <= lineview.WINDOW * lineview.TOP_KEYS
+        for q in range(lineview.WINDOW):
+            mine = lines[lines[:, 0] == q]
+            expected = np.sort(window[head["head"], q])[::-1][:lineview.TOP_KEYS]
+            expected = expected[expected >= lineview.MIN_WEIGHT]
+            np.testing.assert_allclose(np.sort(mine[:, 2])[::-1], expected, atol=5e-5)
+    assert data["note"].startswith(f"Tokens {start}–")
+
+
+def test_a_short_text_draws_every_token_and_the_chosen_heads():
+    attentions = np.full((4, 5, 5), 0.2)
+    data = lineview.payload(attentions, list("abcde"), 0, heads_on=[2, 9])
+    assert data["labels"] == list("abcde") and data["on"] == [2] and data["note"] == ""
+    assert len({h["colour"] for h in data["heads"]}) == 4
+
+
+def test_the_offline_file_keeps_hostile_labels_as_data():
+    hostile = "</script><script>alert(1)</script>"
+    data = lineview.payload(np.full((1, 2, 2), 0.5), [hostile, "b"], 0)
+    page = lineview.standalone_html(data)
+    assert page.count("</script>") == 2  # the data block's and the code's own: no label closes one
+    blob = page.split("type='application/json'>")[1].split("</script>")[0]
+    assert json.loads(blob)["labels"][0] == hostile
