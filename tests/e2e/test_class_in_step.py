@@ -5,13 +5,14 @@ and a student cannot change the class. Then the same against two replicas sharin
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
 
 import pytest
 
-from bench.browser import MAIN, PAGES, RERUN_TIMEOUT, App, PlaywrightTimeout
+from bench.browser import MAIN, PAGES, RERUN_TIMEOUT, App, PlaywrightError, PlaywrightTimeout
 from bench.classroom import redis_server
 
 TEXT = "The animal didn't cross the street because it was too tired."
@@ -84,8 +85,15 @@ def class_in_step(make_app, teacher_base: str, student_bases: list[str], explore
         click(student, "Send")
         expect_text(student, f"Your answer: {label}")
     expect_text(teacher, f"{STUDENTS} of {STUDENTS}")
+    counts = [str(chosen.count(options[0])), str(chosen.count(options[1]))]
+    chart_texts = f"[...document.querySelectorAll({MAIN + ' [data-testid=stPlotlyChart] svg text'!r})]"
+    # The count is text; the chart beside it is drawn by Plotly a moment later (the assertion below
+    # says what was drawn if it never is).
+    with contextlib.suppress(PlaywrightError):
+        teacher.page.wait_for_function(f"counts => {{ const t = {chart_texts}.map(e => e.textContent); "
+                                       "return counts.every(c => t.includes(c)); }", arg=counts, timeout=30_000)
     drawn = teacher.page.locator(f"{MAIN} [data-testid='stPlotlyChart'] svg text").all_text_contents()
-    assert str(chosen.count(options[0])) in drawn and str(chosen.count(options[1])) in drawn, drawn
+    assert counts[0] in drawn and counts[1] in drawn, drawn
     assert "kid" not in " ".join(drawn)
 
     # The reveal reaches every student, with whether they were right.
