@@ -9,8 +9,26 @@ import streamlit as st
 import state
 import ui
 from encoder import export
+from encoder.analysis import rollout
 from encoder.attention_view import content_word_position
 from figures import lineview
+from pages.parts.rollout import show_shaded
+
+SHADES = ("The chosen head", "Mean of the layer's heads", "Rollout through this layer")
+
+
+def shade_by_attention(run, layer: int, head: int, followed: int) -> None:
+    """The running text shaded by where the followed token looks (Inspectus-style): by the chosen
+    head, the mean of the layer's heads, or rollout through the layer (Abnar & Zuidema 2020)."""
+    ui.keep_valid("att_shade", list(SHADES), SHADES[0])
+    by = st.segmented_control("Shade the text by", SHADES, key="att_shade", required=True) or SHADES[0]
+    if by == SHADES[2]:
+        weights = rollout(run.attentions, "mean", 0.5)[layer, followed]
+    elif by == SHADES[1] or head < 0:
+        weights = run.attentions[layer, :, followed].mean(axis=0)
+    else:
+        weights = run.attentions[layer, head, followed]
+    show_shaded(run, weights, f"{by}: where {run.tokenized.labels[followed]} ·{followed} looks, layer {layer + 1}")
 
 
 def render() -> None:
@@ -31,6 +49,7 @@ def render() -> None:
                             title=f"Layer {layer + 1}: {run.model_name}",
                             font_px=18 if ui.presenting() else 13)
     ui.line_view(data, key="hl_line_view")
+    shade_by_attention(run, layer, head, followed)
 
     def numbers_csv() -> str:
         rows = [(layer, h["head"], data["positions"][q], data["labels"][q], data["positions"][k], data["labels"][k], w)
