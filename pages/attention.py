@@ -283,7 +283,7 @@ def heatmaps() -> None:
         follow_row=follow_row, follow_position=followed, window=span,
         captions=explorer_figs.captions_for(
             view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
-        texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))})
+        texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))}, causal=bool(run.causal))
     key = (current.source, current.text_a, current.text_b, hide_special, renormalize, merge, block, present, span,
            followed)
     try:

@@ -173,3 +173,25 @@ def test_the_reader_rebuilds_what_the_browser_draws(model):
     assert shown["figures"][0]["layout"]["title"]["text"] == "Layer 4, head 3"
     mean = reader.shows(explorer.Explorer(view, options(view), "x").payload(1, -1))
     np.testing.assert_allclose(mean["figures"][0]["data"][0]["z"], run.attentions[1].mean(0), rtol=1e-6)
+
+
+def test_a_decoders_view_names_each_rows_visible_keys_and_greys_the_rest():
+    """Issue 17 §3: masked cells are drawn as masked. A causal view's header says, per row, how many
+    keys (a prefix) the mask lets it see, merged words included; the maps' background is grey."""
+    from dataclasses import replace
+
+    from encoder.attention_view import AttentionView
+
+    weights = np.tril(np.ones((1, 1, 4, 4), np.float32)) / np.arange(1, 5)[None, None, :, None]
+    view = AttentionView(weights, ["a", "b", "c", "d"], ["a", "b", "c", "d"], [[0], [1], [2], [3]],
+                         [[0], [1], [2], [3]])
+    causal = explorer.Explorer(view, replace(options(view), causal=True), "plotly.js")
+    assert causal.header["visible_cols"] == [1, 2, 3, 4]
+    assert json.loads(causal.header["main"])["layout"]["plot_bgcolor"] == explorer.packer.MASKED_COLOUR
+    merged = AttentionView(weights[..., :3, :3], ["a", "bc", "d"], ["a", "bc", "d"], [[0], [1, 2], [3]],
+                           [[0], [1, 2], [3]])
+    assert explorer.visible_columns(merged) == [1, 2, 3]
+    encoder_view = explorer.Explorer(view, options(view), "plotly.js")
+    assert encoder_view.header["visible_cols"] is None
+    assert "plot_bgcolor" not in json.loads(encoder_view.header["main"])["layout"] or json.loads(
+        encoder_view.header["main"])["layout"]["plot_bgcolor"] != explorer.packer.MASKED_COLOUR

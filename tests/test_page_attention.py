@@ -56,7 +56,7 @@ def test_view_options(model):
 def test_pair_blocks(model):
     at = app_test(None, text="Where is it?", pair="Over there.", layer=2, head=1)
     run = model.run("Where is it?", "Over there.")
-    at.get("button_group")[0].set_value("B→A").run()
+    block_control(at).set_value("B→A").run()
     assert not at.exception
     b = [i for i, s in enumerate(run.segment_ids) if s == 1]
     a = [i for i, s in enumerate(run.segment_ids) if s == 0]
@@ -174,7 +174,7 @@ def test_pair_titles_name_the_block_and_mark_sentence_b(model):
     lines = figure_specs(at)[0]["layout"]["shapes"]
     assert {line["x0"] for line in lines if line["type"] == "line"} >= {b_start - 0.5}
     assert f"sentence B begins at row and column {b_start + 1}" in captions(at)
-    at.get("button_group")[0].set_value("A→B").run()
+    block_control(at).set_value("A→B").run()
     assert "block A→B" in titles(at)[0]
     assert "each row sums to 1" not in captions(at) and "block A→B" in captions(at)
 
@@ -242,3 +242,8 @@ def test_presentation_mode_enlarges_labels_and_the_heatmap():
     after = figure_specs(at)[0]["layout"]
     assert after["xaxis"]["tickfont"]["size"] >= 16 and after["yaxis"]["tickfont"]["size"] >= 16
     assert after["height"] > before["height"]
+
+
+def block_control(at):
+    """The pair-block control (the page's view control is a button group too)."""
+    return next(group for group in at.get("button_group") if group.key == "att_block")

@@ -29,6 +29,7 @@ from .packer import (
     pack,
     quantize_heads,
     unpack,
+    visible_columns,
 )
 
 FOLDER = Path(__file__).resolve().parent
@@ -39,7 +40,7 @@ CSS = FOLDER / "explorer.css"
 __all__ = [
     "ALL_LAYERS_BYTES", "CORE_JS", "CSS", "DECADES", "EXACT_BYTES", "FOLDER", "HEADER_LENGTH", "HOSTS",
     "HOVER_SCALE", "LEVELS", "RESPONSIVE", "Explorer", "ExplorerOptions", "captions_for", "colour_choices",
-    "css", "dequantize_heads", "hover_counts", "module_js", "pack", "quantize_heads", "unpack",
+    "css", "dequantize_heads", "hover_counts", "module_js", "pack", "quantize_heads", "unpack", "visible_columns",
 ]
 
 

@@ -127,6 +127,20 @@ function rows(flat, nRows, nCols, r0 = 0, r1 = nRows, c0 = 0, c1 = nCols) {
   return z;
 }
 
+// A decoder's view: cells after each row's visible keys become NaN, which Plotly leaves empty, so
+// the masked triangle shows the plot's grey background instead of reading as zero weight.
+function masked(inst, z, r0 = 0, c0 = 0) {
+  const visible = inst.header.visible_cols;
+  if (!visible) return z;
+  return z.map((row, i) => {
+    const keep = Math.max(0, visible[r0 + i] - c0);
+    if (keep >= row.length) return row;
+    const copy = Float32Array.from(row);
+    copy.fill(NaN, keep);
+    return copy;
+  });
+}
+
 function maximum(z) {
   let top = 0;
   for (const row of z) for (const v of row) if (v > top) top = v;
@@ -195,13 +209,15 @@ function draw(inst) {
   main.box.dataset.state = shown.exact ? "exact" : "approximate";
   const hover = shown.hover ? rows(shown.hover, nRows, nCols) : null;
   const firstDraw = !main.plot.dataset.drawn;
-  const plotted = heatmap(inst, main, inst.templates.main, rows(shown.flat, nRows, nCols), header.titles[layer][slot],
+  const plotted = heatmap(inst, main, inst.templates.main, masked(inst, rows(shown.flat, nRows, nCols)),
+    header.titles[layer][slot],
     header.configs.heatmap, hover);
   if (firstDraw && header.present) Promise.resolve(plotted).then(() => fitToScreen(inst, { scroll: true }));
   main.caption.textContent = header.captions[layer][slot];
   if (inst.charts.window) {
     const { rows: [r0, r1], cols: [c0, c1] } = header.window;
-    heatmap(inst, inst.charts.window, inst.templates.window, rows(shown.flat, nRows, nCols, r0, r1, c0, c1),
+    heatmap(inst, inst.charts.window, inst.templates.window,
+      masked(inst, rows(shown.flat, nRows, nCols, r0, r1, c0, c1), r0, c0),
       inst.templates.window.layout.title.text, header.configs.heatmap,
       shown.hover ? rows(shown.hover, nRows, nCols, r0, r1, c0, c1) : null);
   }

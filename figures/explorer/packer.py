@@ -113,6 +113,21 @@ class ExplorerOptions:
     window: tuple[tuple[int, int], tuple[int, int]] | None  # (rows, cols) of the readable window
     captions: tuple[str, ...]  # a caption per (layer, head) slot of `row_sum_ranges`, row-major
     texts: dict  # the captions of the other charts: heads, means, overview, window, token ("{layer}")
+    causal: bool = False  # a decoder's view: keys after the query are masked, drawn grey, not as 0
+
+
+MASKED_COLOUR = "#d9d9d9"  # where a causal mask hides a key: the plot's background shows through
+
+
+def visible_columns(view: AttentionView) -> list[int]:
+    """Per row of a causal view, how many columns it may see: keys whose first token is not after the
+    row's last token (rows and columns run in text order, so the visible keys are a prefix)."""
+    return [sum(1 for group in view.key_positions if min(group) <= max(row)) for row in view.query_positions]
+
+
+def _masked_background(fig: go.Figure) -> go.Figure:
+    fig.update_layout(plot_bgcolor=MASKED_COLOUR)
+    return fig
 
 
 def _template(fig: go.Figure, drop: str | None = "z", hover_from_customdata: bool = False) -> str:
@@ -150,8 +165,10 @@ class Explorer:
                        for layer in range(n_layers)],
             "captions": [list(options.captions[layer * (n_heads + 1): (layer + 1) * (n_heads + 1)])
                          for layer in range(n_layers)],
-            "main": _template(figs.head_heatmap(view, 0, 0, colors, block=options.block, b_start=options.b_start,
-                                                sizes=sizes), hover_from_customdata=not self.exact),
+            "main": _template(self._masked(figs.head_heatmap(view, 0, 0, colors, block=options.block,
+                                                             b_start=options.b_start, sizes=sizes)),
+                              hover_from_customdata=not self.exact),
+            "visible_cols": visible_columns(view) if options.causal else None,
             # Its image (the layer's heads) travels with each layer: `layer`.
             "heads_grid": _template(figs.layer_heads_grid(view, 0, -1, colors, sizes), drop="source"),
             "heads_titles": [plotly_text(figs.heads_title(layer)) for layer in range(n_layers)],
@@ -173,7 +190,8 @@ class Explorer:
         if options.window is not None:
             rows, cols = options.window
             self.header["window"] = {"rows": rows, "cols": cols, "figure": _template(
-                figs.window_heatmap(view, 0, 0, rows, cols, colors, sizes=sizes), hover_from_customdata=not self.exact)}
+                self._masked(figs.window_heatmap(view, 0, 0, rows, cols, colors, sizes=sizes)),
+                hover_from_customdata=not self.exact)}
         self.view_json = json.dumps(self.header, separators=(",", ":"))  # sent whole only to a browser without it
         self.id = hashlib.sha1(self.view_json.encode()).hexdigest()[:16]
         self._layers: dict[int, tuple[bytes, dict]] = {}
@@ -201,6 +219,9 @@ class Explorer:
                     codes, maxima = quantize_heads(heads)
                     self._layers[layer] = (zlib.compress(codes.tobytes(), 6), entry | {"maxima": maxima.tolist()})
             return self._layers[layer]
+
+    def _masked(self, fig: go.Figure) -> go.Figure:
+        return _masked_background(fig) if self.options.causal else fig
 
     def payload(self, layer: int, head: int, auto: dict | None = None, held: dict | None = None,
                 colour: dict | None = None) -> bytes:

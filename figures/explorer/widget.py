@@ -150,7 +150,8 @@ class Widget(anywidget.AnyWidget):
                                             WINDOW))
             options = ExplorerOptions(
                 auto_log=n_rows >= AUTO_LOG_FROM, sizes=figs.NORMAL, block="all", b_start=None, follow_row=row,
-                follow_position=position, window=window, captions=captions_for(view, _caption), texts=TEXTS)
+                follow_position=position, window=window, captions=captions_for(view, _caption), texts=TEXTS,
+                causal=bool(self._run.causal))
             self._explorers = {position: Explorer(view, options, plotly_url="")}  # one token's view at a time
         return self._explorers[position]
 
