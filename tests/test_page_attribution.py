@@ -28,7 +28,7 @@ def test_section_draws_shaded_texts_agreement_and_table(tmp_path):
     assert not at.exception
     assert "can't offer" in " ".join(c.value for c in at.caption)  # what this model lacks, said before running
     assert not at.get("html")  # nothing computed before the button
-    at.button(key="attr_go").click().run()
+    at.button(key="attrbtn_go").click().run()
     assert not at.exception
     (shaded,) = at.get("html")
     body = shaded.proto.body
