@@ -7,6 +7,7 @@ import contextlib
 import functools
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -169,6 +170,25 @@ def select_layer_and_head(layer: int, head: int | None = None) -> None:
     st.session_state.layer = layer + 1
     if head is not None:
         st.session_state.head = MEAN_HEAD if head < 0 else head + 1
+
+
+# ---------------------------------------------------------------- progress
+
+
+def progress_bar(action: str, items: str = "sentences"):
+    """A progress bar with the time left, and its callback (done, total) for the engine's long loops
+    (corpus statistics, the context index, the label split, faithfulness over a set of texts)."""
+    from encoder.corpus import seconds_left
+
+    bar = st.progress(0.0, text=f"{action}…")
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        left = seconds_left(done, total, time.perf_counter() - started)
+        when = "estimating the time left…" if left is None else f"about {left:.0f} s left"
+        bar.progress(done / total if total else 1.0, text=f"{action}: {done:,} of {total:,} {items} · {when}")
+
+    return bar, progress
 
 
 # ---------------------------------------------------------------- exports

@@ -20,7 +20,7 @@ import state
 import ui
 import url
 from encoder.adapters.transformers_adapter import TransformersModel
-from encoder.corpus import ContextIndex, build_context_index, nearest_contexts, seconds_left
+from encoder.corpus import ContextIndex, build_context_index, nearest_contexts
 from encoder.corpus.context_index import SIGNATURE, nearest_to_run, spans
 from encoder.run import Run
 from figures import context_search as figures
@@ -64,14 +64,8 @@ def build(texts: list[str]) -> None:
     if model is None:
         return
     kept = within_budget(model, texts)
-    bar = st.progress(0.0, text="Indexing…")
     started = time.perf_counter()
-
-    def progress(done: int, total: int) -> None:
-        left = seconds_left(done, total, time.perf_counter() - started)
-        when = "estimating the time left…" if left is None else f"about {left:.0f} s left"
-        bar.progress(done / total if total else 1.0, text=f"Indexing: {done:,} of {total:,} sentences · {when}")
-
+    bar, progress = ui.progress_bar("Indexing")
     try:
         index = build_context_index(model, kept, progress=progress)
     except ValueError as error:

@@ -6,7 +6,6 @@ corpus reader's caps; the session keeps the per-sentence statistics only (2.9 KB
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -14,7 +13,6 @@ import streamlit as st
 import state
 import ui
 from encoder.analysis import STATISTICS
-from encoder.corpus import seconds_left
 from encoder.corpus.label_split import LabelSplit, compare_labels, label_means, read_labelled, split_by_label
 from encoder.export import csv_text
 from figures import label_split as figures
@@ -52,14 +50,7 @@ def run_split(source: str, upload, column: str) -> None:
     if not labelled.texts:
         ui.show_problem("warning", "No row had both a text and a label.")
         return
-    bar = st.progress(0.0, text="Statistics…")
-    started = time.perf_counter()
-
-    def progress(done: int, total: int) -> None:
-        left = seconds_left(done, total, time.perf_counter() - started)
-        when = "estimating the time left…" if left is None else f"about {left:.0f} s left"
-        bar.progress(done / total if total else 1.0, text=f"Statistics: {done:,} of {total:,} sentences · {when}")
-
+    bar, progress = ui.progress_bar("Statistics")
     split = split_by_label(model, labelled.texts, labelled.labels, progress=progress, row_numbers=labelled.rows)
     bar.empty()
     st.session_state[SPLIT] = split

@@ -6,8 +6,6 @@ text and target, a few at a time."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -211,13 +209,7 @@ def _show_corpus(model, source: str, target_key: tuple, make_target, methods) ->
     key = (source, target_key, tuple(methods))
     report = (st.session_state.get(CORPUS) or {}).get(key)
     if st.button(f"Measure over {len(texts)} sentences", key="attrbtn_corpus_go", icon=":material/functions:"):
-        bar = st.progress(0.0, text="Starting…")
-        start = time.perf_counter()
-
-        def progress(done: int, total: int) -> None:
-            left = (time.perf_counter() - start) / done * (total - done)
-            bar.progress(done / total, text=f"{done} of {total} sentences · about {left:.0f} s left")
-
+        bar, progress = ui.progress_bar("Measuring")
         try:
             report = attribution.faithfulness_report(model, texts, make_target(), methods, progress=progress)
         except ValueError as error:
