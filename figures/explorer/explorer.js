@@ -320,8 +320,10 @@ function scrollParent(node) {
   return document.scrollingElement;
 }
 
+// A resize reflows what stands above the controls (captions wrap, the view control moves): bring
+// the controls back to the top as the first fit did, then fit the map under them.
 window.addEventListener("resize", () => {
-  for (const inst of instances.values()) fitToScreen(inst);
+  for (const inst of instances.values()) fitToScreen(inst, { scroll: true });
 });
 
 // Thumbnails keep square pixels at any width: the height follows the width the chart got (a
