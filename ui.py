@@ -129,6 +129,15 @@ def keep_valid(key: str, options: list, default) -> None:
         st.session_state[key] = default
 
 
+def followed_token(run) -> int:
+    """The token every page follows (the Attention page's att_follow): kept while this run has it,
+    else the text's first content word. Call before a widget that shows it is drawn."""
+    from encoder.attention_view import content_word_position
+
+    keep_valid("att_follow", list(range(run.n_tokens)), content_word_position(run.tokens, run.special, run.word_ids))
+    return st.session_state.att_follow
+
+
 def as_int(value: object, default: int) -> int:
     try:
         return int(value)  # type: ignore[call-overload]

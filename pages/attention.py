@@ -237,8 +237,7 @@ def heatmaps() -> None:
     ui.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
     ui.keep_valid("att_window", list(WINDOW_SIZES), figs.WINDOW_DEFAULT)
     ui.keep_valid("att_block", list(PAIR_BLOCKS), "all")
-    if not isinstance(st.session_state.get("att_follow"), int) or not 0 <= st.session_state.att_follow < run.n_tokens:
-        st.session_state.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
+    ui.followed_token(run)
     with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
         with st.popover("View options", icon=":material/tune:"):
             hide_special = st.toggle("Hide special tokens ([CLS], [SEP])", key="att_hide_special")

@@ -10,7 +10,6 @@ import state
 import ui
 from encoder import export
 from encoder.analysis import rollout
-from encoder.attention_view import content_word_position
 from figures import lineview
 from pages.parts.rollout import show_shaded
 
@@ -35,15 +34,13 @@ def render() -> None:
     """The view: the layer's heads, the selected one shown first, on the followed token's window."""
     run = state.page_run()
     ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-    ui.keep_valid("att_follow", list(range(run.n_tokens)),
-                  content_word_position(run.tokens, run.special, run.word_ids))
+    followed = ui.followed_token(run)
     state.view_caption("Each line joins a query (left) to a key (right); the darker, the more weight. One colour per "
                        "head: click the heads to overlay them. Hover a token to keep only its lines, click it to "
                        "keep them. A long text shows the 48 tokens around the followed token; each query keeps its "
                        f"{lineview.TOP_KEYS} strongest lines.")
     st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=300)
     layer, head = ui.layer_and_head()
-    followed = st.session_state.att_follow
     data = lineview.payload(run.attentions[layer], run.tokenized.labels, layer,
                             heads_on=range(run.n_heads) if head < 0 else [head], followed=followed,
                             title=f"Layer {layer + 1}: {run.model_name}",

@@ -11,7 +11,6 @@ import ui
 from encoder import export
 from encoder.analysis import qk_walkthrough
 from encoder.analysis.qk import qk_unavailable
-from encoder.attention_view import content_word_position
 from figures import qk as figures
 from figures.common import WINDOW_TOKENS, top_positions
 
@@ -40,9 +39,7 @@ def render() -> None:
 
     ui.single_head(run.n_layers, run.n_heads)
     # Default: the token the Attention page follows (the same content word every page opens on).
-    followed = st.session_state.get("att_follow")
-    ui.keep_valid("qk_query", list(range(run.n_tokens)), followed if isinstance(followed, int)
-                  and 0 <= followed < run.n_tokens else content_word_position(run.tokens, run.special, run.word_ids))
+    ui.keep_valid("qk_query", list(range(run.n_tokens)), ui.followed_token(run))
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=240)
         st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=300)

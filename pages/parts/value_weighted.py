@@ -10,7 +10,7 @@ import state
 import ui
 from encoder import export
 from encoder.analysis import normalize_rows, value_weighted
-from encoder.attention_view import content_word_position, window_span
+from encoder.attention_view import window_span
 from figures import value_weighted as figures
 from figures.common import WINDOW_TOKENS, top_positions
 
@@ -65,10 +65,9 @@ def render() -> None:
     # that receive most; the CSV holds every cell.
     span = positions = None
     if run.n_tokens > WINDOW_TOKENS:
-        ui.keep_valid("att_follow", list(range(run.n_tokens)),
-                      content_word_position(run.tokens, run.special, run.word_ids))
-        span = window_span(run.n_tokens, st.session_state.att_follow, WINDOW_TOKENS)
-        where += f", tokens {span[0]}–{span[1] - 1} around {labels[st.session_state.att_follow]}"
+        followed = ui.followed_token(run)
+        span = window_span(run.n_tokens, followed, WINDOW_TOKENS)
+        where += f", tokens {span[0]}–{span[1] - 1} around {labels[followed]}"
         positions = top_positions(np.stack([alpha.mean(axis=0), weighted.mean(axis=0)]), TOP_KEYS)
     raw_figure = figures.weight_heatmap(alpha, labels, f"Raw attention α, {where}", zmax, span=span)
     weighted_figure = figures.weight_heatmap(weighted, labels, f"Value-weighted ‖α · v W_O‖, {where}, rows normalised",
