@@ -19,6 +19,7 @@ import sources
 import state
 import ui
 import url
+from encoder.lab.priority import pages_running
 
 ui.init_session(state.DEFAULT_TEXT)
 # An emoji icon: a Material icon here makes the browser fetch the favicon from Google's font CDN.
@@ -132,6 +133,7 @@ current = state.current_input()
 for note in [*st.session_state.pop("_link_notes", []), *url.fit_notes(current.text_a, current.text_b)]:
     ui.show_problem("warning", note)
 try:
-    navigation.run()
+    with pages_running():  # Lab trainings pause meanwhile: pages first (encoder/lab/priority.py)
+        navigation.run()
 finally:  # after the page, so values it corrected (a layer out of range) reach the URL too
     url.write_link(state.current_input(), registry.by_title(navigation.title), st.session_state)

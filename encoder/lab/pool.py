@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from .messages import progress_from_message, result_from_message
+from .priority import PagesFlag, attach_flag, detach_flag
 from .train import Progress, TrainingResult
 from .worker import THREAD_VARIABLES
 
@@ -51,7 +52,8 @@ ROOT = Path(__file__).resolve().parents[2]  # the folder holding the encoder pac
 # SCHED_IDLE: under it a lone teacher's training on a laptop ran only in the gaps the browser's
 # drawing left, in bursts (its live view skipped every step between), for others' first views within
 # the bench's noise of nice 10 alone (1.50x against 1.57x, bench/lab_load.py).
-BOOT = "import os, sys; os.nice(int(sys.argv[2])); from encoder.lab.worker import main; main(int(sys.argv[1]))"
+BOOT = ("import os, sys; os.nice(int(sys.argv[2])); from encoder.lab.worker import main; "
+        "main(int(sys.argv[1]), int(sys.argv[3]))")
 State = Literal["waiting", "running", "done", "failed", "cancelled"]
 POLL_SECONDS = 0.25  # how often the manager looks at idle jobs when no worker says anything
 CANCEL_GRACE = 15.0  # seconds a running job may take to honour a cancel before its worker is killed
@@ -130,15 +132,17 @@ def worker_environment() -> dict[str, str]:
 class _Worker:
     """One process and the server's end of its connection; `job` is what it is training."""
 
-    def __init__(self, niceness: int) -> None:
+    def __init__(self, niceness: int, flag: PagesFlag) -> None:
         self.niceness = niceness
+        self.flag = flag
         self.job: _Job | None = None
         self.start()
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
-            [sys.executable, "-c", BOOT, str(theirs.fileno()), str(self.niceness)], pass_fds=[theirs.fileno()],
+            [sys.executable, "-c", BOOT, str(theirs.fileno()), str(self.niceness), str(self.flag.fd)],
+            pass_fds=[theirs.fileno(), self.flag.fd],
             env=worker_environment(), cwd=ROOT, stdin=subprocess.DEVNULL)
         theirs.close()  # the worker holds its own copy; ours would hide its death (no EOF)
         self.connection = Connection(ours.detach())
@@ -172,7 +176,9 @@ class TrainingPool:
         self._wake_reader, self._wake_writer = Pipe(duplex=False)
         self._closed = False
         self.restarts = 0  # workers replaced after dying
-        self._workers = [_Worker(settings.niceness) for _ in range(settings.workers)]
+        self._pages_flag = PagesFlag()  # workers pause while a page runs (priority.py)
+        attach_flag(self._pages_flag)
+        self._workers = [_Worker(settings.niceness, self._pages_flag) for _ in range(settings.workers)]
         self._manager = threading.Thread(target=self._manage, name="headlight-lab-pool", daemon=True)
         self._manager.start()
 
@@ -247,6 +253,8 @@ class TrainingPool:
         self._manager.join(STOP_TIMEOUT)
         for worker in self._workers:
             worker.close()
+        detach_flag(self._pages_flag)
+        self._pages_flag.close()
         self._wake_reader.close()
         self._wake_writer.close()
 

@@ -155,6 +155,7 @@ def train_task(
     example: str | None = None,
     settings: TrainingSettings | None = None,
     callback: ProgressCallback | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> TrainingResult:
     """Train a fresh task model and return it with its history and attention snapshots.
 
@@ -164,6 +165,8 @@ def train_task(
     example: the typed sequence whose attention is snapshotted (e.g. "31415926"); by default
         the first held-out sequence.
     callback: called with a `Progress` every `log_every` steps; returning True stops training.
+    pause: called before every step; it may block (a Lab worker waits there while the server's
+        pages run: priority.Yielder).
     """
     task = make_task(task) if isinstance(task, str) else task
     settings = replace(settings or TrainingSettings(), steps=steps, stop_at=stop_at,
@@ -181,12 +184,12 @@ def train_task(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = TaskModel(config, task)
-        return _run(model, settings, seed, batches, held_out, recorder, callback)
+        return _run(model, settings, seed, batches, held_out, recorder, callback, pause)
 
 
 def _run(model: TaskModel, settings: TrainingSettings, seed: int, batches: TrainingBatches,
          held_out: tuple[np.ndarray, np.ndarray], recorder: SnapshotRecorder,
-         callback: ProgressCallback | None) -> TrainingResult:
+         callback: ProgressCallback | None, pause: Callable[[], None] | None = None) -> TrainingResult:
     start = time.perf_counter()
     n_classes = model.task.n_classes
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
@@ -201,6 +204,8 @@ def _run(model: TaskModel, settings: TrainingSettings, seed: int, batches: Train
     model.train()
     step = 0
     while step < settings.steps and stopped_by == "steps":
+        if pause is not None:
+            pause()
         inputs, targets = batches.next()  # (B, T) each
         logits = model(inputs)  # (B, T, C)
         loss = F.cross_entropy(logits.reshape(-1, n_classes), targets.reshape(-1))  # (B*T, C)

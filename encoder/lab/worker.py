@@ -2,10 +2,11 @@
 a lower OS priority than the server, so a class's trainings wait for spare CPU instead of taking
 it from everyone else's pages. The pool (pool.py) starts it as
 
-    python -c "import os, sys; os.nice(N); from encoder.lab.worker import main; main(FD)"
+    python -c "import os, sys; os.nice(N); from encoder.lab.worker import main; main(FD, FLAG)"
 
 with THREAD_VARIABLES set to 1 in its environment, so torch, OpenMP, MKL and OpenBLAS size their
-thread pools at one thread when they load; FD is its end of a socket to the server.
+thread pools at one thread when they load; FD is its end of a socket to the server, FLAG the
+server's "a page is running" byte (priority.py; -1: none), which it waits on before each step.
 
 Protocol (plain data, see messages.py), over a multiprocessing Connection on that socket:
     server -> worker: ("train", job_id, spec), ("cancel", job_id), ("stop",)
@@ -24,17 +25,19 @@ from multiprocessing.connection import Connection
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
-def main(fd: int) -> None:
+def main(fd: int, flag_fd: int = -1) -> None:
     # Ctrl+C in the server's terminal reaches its whole process group: the server decides when we
     # stop (a "stop", or the end of the connection when it exits), not the keyboard.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(1)  # also set by the environment; this holds even if someone overrode it
-    serve(Connection(fd))
+    from encoder.lab.priority import PagesFlag, Yielder
+
+    serve(Connection(fd), Yielder(PagesFlag.reader(flag_fd)) if flag_fd >= 0 else None)
 
 
-def serve(connection: Connection) -> None:
+def serve(connection: Connection, pause=None) -> None:
     """Train what the server sends until it says stop or goes away."""
     while True:
         try:
@@ -43,12 +46,12 @@ def serve(connection: Connection) -> None:
             return
         if message[0] == "stop":
             return
-        if message[0] == "train" and not train_one(connection, message[1], message[2]):
+        if message[0] == "train" and not train_one(connection, message[1], message[2], pause):
             return
         # A "cancel" for a run that already ended needs nothing.
 
 
-def train_one(connection, job_id: int, spec: dict) -> bool:
+def train_one(connection, job_id: int, spec: dict, pause=None) -> bool:
     """Run one training, reporting as it goes; False if the server asked the worker to stop."""
     from encoder.lab.messages import progress_message, result_message
     from encoder.lab.train import train_task
@@ -69,7 +72,7 @@ def train_one(connection, job_id: int, spec: dict) -> bool:
 
     connection.send(("started", job_id))
     try:
-        result = train_task(**spec, callback=on_progress)
+        result = train_task(**spec, callback=on_progress, pause=pause)
         reply = ("done", job_id, result_message(result))
     except (EOFError, OSError):
         return False  # the server went away mid-run
