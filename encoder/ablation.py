@@ -16,7 +16,6 @@ same intervention on the concatenated head outputs. Both kinds are called the sa
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .capture import _HOOK_EDIT_LOCK, is_attention_core
+from .capture import is_attention_core
+from .hooks import Hook, hooked
 from .run import Model
 
 Head = tuple[int, int]  # (layer, head), 0-based
@@ -40,27 +40,18 @@ def heads_switched_off(encoder: nn.Module, keep: torch.Tensor) -> Iterator[None]
     (also when one module serves every layer, as in ALBERT), so the n-th call is layer n.
     """
     cores = list(dict.fromkeys(m for name, m in encoder.named_modules() if is_attention_core(name, m)))
-    owner = threading.get_ident()
     calls = [0]
     n_layers = keep.shape[-2]
 
     def zero_heads(module: nn.Module, inputs: tuple, output: tuple) -> tuple:
-        if threading.get_ident() != owner:
-            return output
         layer = calls[0] % n_layers
         calls[0] += 1
         context, weights = output  # (B, H, T, Dh), (B, H, T, T)
         rows = keep[..., layer, :].to(context.dtype)  # (B, H) or (H,)
         return context * rows[..., :, None, None], weights
 
-    with _HOOK_EDIT_LOCK:
-        handles = [core.register_forward_hook(zero_heads) for core in cores]
-    try:
+    with hooked(Hook(core, zero_heads) for core in cores):
         yield
-    finally:
-        with _HOOK_EDIT_LOCK:
-            for handle in handles:
-                handle.remove()
 
 
 def keep_mask(n_layers: int, n_heads: int, off: Iterable[Head]) -> torch.Tensor:
@@ -173,27 +164,18 @@ def layer_without_attention(model: Model, text: str, layer: int) -> np.ndarray:
     reference the identity "switching off every head of a layer = removing its attention" is
     tested against."""
     out = model.encoder.layers[layer].attention.out
-    owner = threading.get_ident()
     calls = [0]  # when one module serves every layer (ALBERT), act on the call of `layer` only
     shared = sum(block.attention.out is out for block in model.encoder.layers) > 1
 
     def only_bias(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        if threading.get_ident() != owner:
-            return output
         index, calls[0] = calls[0], calls[0] + 1
         if shared and index != layer:
             return output
         return torch.zeros_like(output) + module.bias
 
-    with _HOOK_EDIT_LOCK:
-        handle = out.register_forward_hook(only_bias)
-    try:
-        with torch.inference_mode():
-            ids = torch.tensor([model.tokenizer.encode(text).ids])
-            return torch.stack(model.encoder(ids).hidden_states, dim=1)[0].numpy()
-    finally:
-        with _HOOK_EDIT_LOCK:
-            handle.remove()
+    with hooked([Hook(out, only_bias)]), torch.inference_mode():
+        ids = torch.tensor([model.tokenizer.encode(text).ids])
+        return torch.stack(model.encoder(ids).hidden_states, dim=1)[0].numpy()
 
 
 def attention_change(intact: np.ndarray, ablated: np.ndarray) -> np.ndarray:

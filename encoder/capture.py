@@ -1,13 +1,12 @@
 """Attention capture with forward hooks, isolated per call and per thread.
 
 One model object serves every browser session of the app at once, so hooks are added for the
-length of one call and removed afterwards, and each hook writes only to the record of the thread
-that added it. Another thread's forward pass runs the same hooks but they ignore it.
+length of one call and removed afterwards (`hooks.hooked`), and each hook writes only to the record
+of the thread that added it. Another thread's forward pass runs the same hooks but they ignore it.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,11 +14,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .hooks import Hook, hooked
+from .hooks import registered_hook_count as registered_hook_count  # where tests have always found it
 from .modules import ScaledDotProductAttention
-
-# Registering and removing hooks edits a module's hook dict; serialise those edits so two
-# threads never change the same dict at once. Forward passes run without this lock.
-_HOOK_EDIT_LOCK = threading.Lock()
 
 ModuleFilter = Callable[[str, nn.Module], bool]
 
@@ -70,13 +67,12 @@ def capture_attention(
     if not targets:
         raise ValueError("The model has no attention modules to capture.")
     record = AttentionRecord()
-    owner = threading.get_ident()
     preallocate = not torch.is_grad_enabled() and all(
         isinstance(m, ScaledDotProductAttention) for m in targets
     )
 
     def hand_out_buffer(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
-        if threading.get_ident() != owner or len(args) < 3:
+        if len(args) < 3:
             return None
         q, k = args[0], args[1]
         shape = (len(applications), q.size(0), q.size(1), q.size(2), k.size(2))  # (L, B, H, T, T)
@@ -87,31 +83,18 @@ def capture_attention(
             return None  # an unexpected extra call: let it allocate its own weights
         return args, {**kwargs, "out": record.weights_buffer[layer]}
 
-    def hook(module: nn.Module, inputs: tuple, output: tuple) -> None:
-        if threading.get_ident() != owner:
-            return  # another session's forward pass through the shared model
+    def keep_inputs_and_weights(module: nn.Module, inputs: tuple, output: tuple) -> None:
         q, k, v = inputs[:3]
         record.queries.append(q)
         record.keys.append(k)
         record.values.append(v)
         record.weights.append(output[1])
 
-    with _HOOK_EDIT_LOCK:
-        handles = [m.register_forward_hook(hook) for m in targets]
-        if preallocate:
-            handles += [m.register_forward_pre_hook(hand_out_buffer, with_kwargs=True)
-                        for m in targets]
-    try:
+    hooks = [Hook(m, keep_inputs_and_weights) for m in targets]
+    if preallocate:
+        hooks += [Hook(m, hand_out_buffer, kind="pre", with_kwargs=True) for m in targets]
+    with hooked(hooks):
         yield record
-    finally:
-        with _HOOK_EDIT_LOCK:
-            for handle in handles:
-                handle.remove()
-
-
-def registered_hook_count(model: nn.Module) -> int:
-    """Forward and pre-forward hooks registered anywhere in `model` (0 between calls)."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 def stack_layers(tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -21,7 +21,6 @@ differently (T5's relative bias, a query_pre_attn_scalar) is refused rather than
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .value_norms import _HOOK_LOCK
+from ..hooks import Hook, hooked
 
 Layout = Literal["separate", "fused"]
 PARITY_TOLERANCE = 1e-4  # float32 softmax of recomputed scores; a wrong scale or bias misses by far more
@@ -54,23 +53,15 @@ def rotary_function(module: nn.Module) -> Callable | None:
 def capture_inputs(modules: dict[str, nn.Module]) -> Iterator[dict[str, tuple[torch.Tensor, object]]]:
     """Record each attention module's (hidden_states, position_embeddings) for one call on this thread."""
     inputs: dict[str, tuple[torch.Tensor, object]] = {}
-    owner = threading.get_ident()
 
-    def hook_for(name: str):
-        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            if threading.get_ident() == owner:
-                hidden = kwargs.get("hidden_states", args[0] if args else None)
-                inputs[name] = (hidden, kwargs.get("position_embeddings"))
-        return hook
+    def keep_input_of(name: str):
+        def keep(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            hidden = kwargs.get("hidden_states", args[0] if args else None)
+            inputs[name] = (hidden, kwargs.get("position_embeddings"))
+        return keep
 
-    with _HOOK_LOCK:
-        handles = [m.register_forward_pre_hook(hook_for(name), with_kwargs=True) for name, m in modules.items()]
-    try:
+    with hooked(Hook(m, keep_input_of(name), kind="pre", with_kwargs=True) for name, m in modules.items()):
         yield inputs
-    finally:
-        with _HOOK_LOCK:
-            for handle in handles:
-                handle.remove()
 
 
 def _linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:

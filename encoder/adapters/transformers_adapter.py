@@ -30,7 +30,6 @@ What differs from a native Run (see `AdapterRun`):
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -41,10 +40,11 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
+from ..hooks import Hook, hooked
 from ..run import Run
 from ..tokenize import TextTokenizer, Tokenized
 from . import qkv as qkv_capture
-from .value_norms import _HOOK_LOCK, ValueCapture, attention_modules, capture_values, head_output_norms
+from .value_norms import ValueCapture, attention_modules, capture_values, head_output_norms
 
 MAX_TOKENS = 512  # a decoder's window can be 8k tokens; (L, H, T, T) attentions at 8k would not fit in memory
 # Families whose learned position table `learned_position_table` reads (GPT-2's wpe; BART's and
@@ -221,13 +221,10 @@ class TransformersModel:
 
         A pre-hook on each output projection (o_proj, c_proj) zeroes the head's Dh-wide slice of its
         input, the concatenation of the heads' outputs: what the native engine's ablation does."""
-        owner = threading.get_ident()
         n_heads = self.config.n_heads
 
-        def hook_for(layer: int):
+        def zero_heads_of(layer: int):
             def zero_heads(module: nn.Module, args: tuple) -> tuple:
-                if threading.get_ident() != owner:
-                    return args
                 x = args[0]  # (B, T, H·Dh)
                 rows = keep[..., layer, :].to(x.dtype)  # (B, H) or (H,)
                 heads = x.reshape(*x.shape[:-1], n_heads, -1) * rows[..., None, :, None]
@@ -235,14 +232,8 @@ class TransformersModel:
             return zero_heads
 
         outs = [out for _, out, _ in self._attention.values()]
-        with _HOOK_LOCK:
-            handles = [out.register_forward_pre_hook(hook_for(layer)) for layer, out in enumerate(outs)]
-        try:
+        with hooked(Hook(out, zero_heads_of(layer), kind="pre") for layer, out in enumerate(outs)):
             yield
-        finally:
-            with _HOOK_LOCK:
-                for handle in handles:
-                    handle.remove()
 
     def hidden_states_batch(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The hidden states (L + 1 of (B, T, D)) of a right-padded batch, as `Encoder(...).hidden_states`

@@ -2,13 +2,12 @@
 
 Kobayashi et al. (2020) weigh attention α_ij by ‖v_j W_O^h‖, the length head h's value for token j
 has once projected into the residual stream. transformers does not return values, so a forward
-hook on each attention's value projection records them (per call and per thread, like
-encoder/capture.py), and the output projection's weight gives W_O^h.
+hook on each attention's value projection records them (per call and per thread, through
+encoder/hooks.py), and the output projection's weight gives W_O^h.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,9 +15,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..hooks import Hook, hooked
 from ..modules import head_grams, value_output_norms
-
-_HOOK_LOCK = threading.Lock()  # registering/removing hooks edits shared dicts: one thread at a time
 
 
 @dataclass
@@ -50,22 +48,14 @@ def attention_modules(model: nn.Module) -> dict[str, tuple[nn.Module, nn.Module,
 def capture_values(modules: dict[str, tuple[nn.Module, nn.Module, str]]) -> Iterator[ValueCapture]:
     """Hooks on the value projections for one call, recording only this thread's forward pass."""
     capture = ValueCapture()
-    owner = threading.get_ident()
 
-    def hook_for(name: str):
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            if threading.get_ident() == owner:
-                capture.outputs[name] = output
-        return hook
+    def keep_output_of(name: str):
+        def keep(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            capture.outputs[name] = output
+        return keep
 
-    with _HOOK_LOCK:
-        handles = [value.register_forward_hook(hook_for(name)) for name, (value, _, _) in modules.items()]
-    try:
+    with hooked(Hook(value, keep_output_of(name)) for name, (value, _, _) in modules.items()):
         yield capture
-    finally:
-        with _HOOK_LOCK:
-            for handle in handles:
-                handle.remove()
 
 
 def head_output_norms(values: torch.Tensor, w_out: torch.Tensor, n_heads: int) -> torch.Tensor:
