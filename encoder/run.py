@@ -115,6 +115,17 @@ class Run:
         )
 
 
+def encoder_value_output_norms(encoder: Encoder, values: torch.Tensor) -> torch.Tensor:
+    """‖v_j W_O^h‖ for every layer, head and token of `encoder`: values (..., L, H, T, Dh) -> (..., L, H, T).
+
+    What `Run.value_output_norms` holds (Kobayashi et al. 2020, eq. 5, without the bias), from each
+    layer's output projection through `modules.value_output_norms` and its cached W_O^hᵀ W_O^h.
+    """
+    n_heads = encoder.config.n_heads
+    grams = torch.stack([head_grams(layer.attention.out.weight, n_heads) for layer in encoder.layers])  # (L, H, Dh, Dh)
+    return value_output_norms(values, grams)
+
+
 class Model:
     """A loaded encoder with its tokenizer. Safe to share between threads: `run` never mutates it.
 
@@ -146,11 +157,6 @@ class Model:
     def device(self) -> torch.device:
         """Where the encoder's weights are, and so where `run` computes (results come back as numpy)."""
         return next(self.encoder.parameters()).device
-
-    def _head_grams(self) -> torch.Tensor:
-        """W_O^hᵀ W_O^h for every layer and head: (L, H, Dh, Dh), each cached per weight (modules.head_grams)."""
-        n_heads = self.config.n_heads
-        return torch.stack([head_grams(layer.attention.out.weight, n_heads) for layer in self.encoder.layers])
 
     def __repr__(self) -> str:
         c = self.config
@@ -212,7 +218,7 @@ class Model:
             attentions = record.stacked_weights()  # (B, L, H, T, T)
             hidden = torch.stack(output.hidden_states, dim=1)  # (B, L + 1, T, D)
             values = stack_layers(record.values)  # (B, L, H, T, Dh): one copy, for the norms and the Run
-            norms = value_output_norms(values, self._head_grams())  # (B, L, H, T)
+            norms = encoder_value_output_norms(self.encoder, values)  # (B, L, H, T)
             # Queries and keys are copied out of the layers' fused projections only when asked.
             projections = {"queries": stack_layers(record.queries), "keys": stack_layers(record.keys),
                            "values": values} if qkv else {}  # each (B, L, H, T, Dh)

@@ -50,3 +50,17 @@ def test_engine_runs_match_the_direct_product(model):
         expected = direct(torch.from_numpy(run.values[layer].copy()), w_out, model.config.n_heads)
         torch.testing.assert_close(torch.from_numpy(run.value_output_norms[layer].copy()), expected,
                                    rtol=1e-4, atol=1e-5)
+
+
+def test_one_function_gives_any_encoders_norms_from_its_values(model):
+    """encoder_value_output_norms is what Model.run stores, for values of any leading shape (the
+    Lab and the attributions hold an encoder's values without a Run)."""
+    from encoder.run import encoder_value_output_norms
+
+    runs = model.run_batch(["Values carry the message.", "Short."], qkv=True)
+    for run in runs:
+        values = torch.from_numpy(run.values.copy())  # (L, H, T, Dh)
+        stored = torch.from_numpy(run.value_output_norms.copy())
+        torch.testing.assert_close(encoder_value_output_norms(model.encoder, values), stored)
+        batched = encoder_value_output_norms(model.encoder, torch.stack([values, 2 * values]))  # (2, L, H, T)
+        torch.testing.assert_close(batched[1], 2 * batched[0])
