@@ -25,8 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .capture import is_attention_core
-from .hooks import Hook, hooked
+from .capture import Hook, hooked, is_attention_core
 from .run import Model
 
 Head = tuple[int, int]  # (layer, head), 0-based

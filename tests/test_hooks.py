@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from encoder.hooks import Hook, hooked, registered_hook_count
+from encoder.capture import Hook, hooked, registered_hook_count
 
 
 class Scaled(nn.Module):

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hooks import Hook, hooked
+from ..capture import Hook, hooked
 
 Layout = Literal["separate", "fused"]
 PARITY_TOLERANCE = 1e-4  # float32 softmax of recomputed scores; a wrong scale or bias misses by far more

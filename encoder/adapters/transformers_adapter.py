@@ -40,7 +40,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from ..hooks import Hook, hooked
+from ..capture import Hook, hooked
 from ..run import Run
 from ..tokenize import TextTokenizer, Tokenized
 from . import qkv as qkv_capture

@@ -3,7 +3,7 @@
 Kobayashi et al. (2020) weigh attention α_ij by ‖v_j W_O^h‖, the length head h's value for token j
 has once projected into the residual stream. transformers does not return values, so a forward
 hook on each attention's value projection records them (per call and per thread, through
-encoder/hooks.py), and the output projection's weight gives W_O^h.
+encoder/capture.py's `hooked`), and the output projection's weight gives W_O^h.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..hooks import Hook, hooked
+from ..capture import Hook, hooked
 from ..modules import head_grams, value_output_norms
 
 
