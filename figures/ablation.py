@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import SIGNED_COLOR_SCALE, base_layout, colorscale, downsample_mean, position_labels
+from .common import SIGNED_COLOR_SCALE, base_layout, colorscale, downsample_mean, position_labels, scale_top
 
 OFF_COLOR = "#d62728"  # red: outside the grids' scale, so switched-off heads stand out
 THUMBNAIL_CELLS = 48  # a thumbnail pools a longer text's matrix to at most 48 × 48 cells
@@ -19,14 +19,17 @@ THUMBNAIL_CELLS = 48  # a thumbnail pools a longer text's matrix to at most 48 �
 def head_grid(values: np.ndarray, title: str, value_name: str, off: Sequence[tuple[int, int]] = (),
               color_scale: str = "Blues", fmt: str = ".4f") -> go.Figure:
     """An (L, H) grid, layer 1 at the top; a ✕ on every switched-off head; each cell is a
-    clickable point whose customdata is its 0-based [layer, head]."""
+    clickable point whose customdata is its 0-based [layer, head]. With nothing above 0 (no head
+    off yet) the colour bar spans 0…1: both measures drawn here are at most 1."""
     n_layers, n_heads = values.shape
     heads, layers = np.meshgrid(np.arange(n_heads), np.arange(n_layers))  # (L, H) each
     finite = values[np.isfinite(values)]
     heat = go.Heatmap(z=np.asarray(values, dtype=np.float32), x=list(range(1, n_heads + 1)),
                       y=list(range(1, n_layers + 1)), colorscale=colorscale(color_scale), xgap=2, ygap=2,
-                      zmin=0.0, zmax=max(float(finite.max()) if finite.size else 0.0, 1e-9),
-                      colorbar=dict(thickness=12, len=0.9, title=dict(text=value_name, side="right")),
+                      zmin=0.0, zmax=scale_top(float(finite.max()) if finite.size else 0.0),
+                      # tiny changes read 5×10⁻⁶ rather than Plotly's SI "5µ"
+                      colorbar=dict(thickness=12, len=0.9, exponentformat="power",
+                                    title=dict(text=value_name, side="right")),
                       hovertemplate=f"layer %{{y}} head %{{x}}<br>{value_name}: %{{z:{fmt}}}<extra></extra>")
     targets = go.Scatter(x=(heads + 1).ravel(), y=(layers + 1).ravel(), mode="markers",
                          customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
