@@ -74,6 +74,12 @@ def colorscale(name: str, log: bool = False) -> list[list]:
     return [[float(f), c] for f, c in zip(fractions, colors, strict=True)]
 
 
+def scale_top(top: float, empty: float = 1.0) -> float:
+    """The top of a colour scale that starts at 0: `top`, or `empty` where nothing lies above 0
+    (every head intact, a blank map). A 0…1e-9 scale would label its colour bar "0" and "1n"."""
+    return float(top) if np.isfinite(top) and top > 0 else empty
+
+
 def exact_heatmap(
     matrix: np.ndarray,
     row_labels: Sequence[str],
@@ -94,7 +100,7 @@ def exact_heatmap(
         x=position_labels(col_labels),
         y=position_labels(row_labels),
         zmin=0.0,
-        zmax=max(zmax, 1e-9),
+        zmax=scale_top(zmax),
         colorscale=colorscale(color_scale, log),
         showscale=showscale,
         colorbar=dict(thickness=12, len=0.8, title=dict(text=value_name, side="right")),
@@ -102,11 +108,20 @@ def exact_heatmap(
     )
 
 
+# Plotly's modebar floats over a figure's top right corner (buttons 22 px tall, 2 px from the top), as
+# wide as ~260 px: in a 400 px column it covered the title. Titles start below it, in a row of their own.
+MODEBAR_ROW = 30
+
+
 def base_layout(title: str, height: int, **extra) -> dict:
-    """What every figure's layout shares: an escaped title on the left, the app's font, tight
-    margins; `extra` adds or overrides keys."""
-    return dict(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=height, font=FONT,
-                margin=dict(l=10, r=10, t=50, b=10), **extra)
+    """What every figure's layout shares: an escaped title on the left, below the modebar's row, the
+    app's font, tight margins; `extra` adds or overrides keys.
+
+    The title hangs MODEBAR_ROW px under the figure's top edge, and its automargin lowers the plot
+    when a figure's top margin leaves it no room (a larger projector font, a tight small multiple)."""
+    return dict(title=dict(text=plotly_text(title), x=0, y=1, yref="container", yanchor="top",
+                           pad=dict(t=MODEBAR_ROW), automargin=True, font=dict(size=15)),
+                height=height, font=FONT, margin=dict(l=10, r=10, t=50, b=10), **extra)
 
 
 def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype: type = np.float64, *,
@@ -126,6 +141,45 @@ def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype
                    customdata=np.stack([layers.ravel(), heads.ravel()], axis=1).tolist(),
                    marker=dict(size=cell_px, symbol="square", opacity=0.01, color="white"), **targets),
     ]
+
+
+# A point label's size on screen, for `readable_labels`: Inter's characters average ~0.55 em wide.
+LABEL_EM_WIDTH = 0.6
+LABEL_LINE = 1.3  # a line of text is ~1.3 em tall
+NARROW_PLOT_PX = (340, 400)  # the plot area of a chart in a 400 px column: labels must not collide there
+
+
+def readable_labels(xy: np.ndarray, labels: Sequence[str], font_px: float, order: Sequence[int] | None = None,
+                    plot_px: tuple[float, float] = NARROW_PLOT_PX, marker_px: float = 6.0,
+                    extent: np.ndarray | None = None) -> np.ndarray:
+    """(N,) True for the labels a scatter of N points can write above its points without two of
+    them overlapping; the others are left to the hover.
+
+    xy (N, 2) is in data units with one scale on both axes (scaleanchor), so the plot fits the
+    larger span of `extent` (every point drawn, (M, 2); default `xy`) into `plot_px` (width,
+    height), with Plotly's ~5% padding; a label is a box of
+    LABEL_EM_WIDTH em per character above its marker. Labels are kept greedily in `order` (default:
+    as given), so the first points asked for are labelled first. A wider chart has more room than
+    assumed: it shows the same labels, further apart."""
+    if not len(labels):
+        return np.zeros(0, dtype=bool)
+    xy = np.asarray(xy, dtype=np.float64)[:, :2]
+    drawn = xy if extent is None else np.asarray(extent, dtype=np.float64)[..., :2].reshape(-1, 2)
+    span = np.maximum(np.ptp(drawn, axis=0) * 1.1, 1e-12)  # (2,)
+    px = xy * min(plot_px[0] / span[0], plot_px[1] / span[1])  # (N, 2) screen px, y upwards
+    widths = np.array([max(len(label), 1) for label in labels]) * font_px * LABEL_EM_WIDTH
+    height = font_px * LABEL_LINE
+    centres = px + np.array([0.0, marker_px + height / 2])  # text sits above its marker ("top center")
+    kept: list[int] = []
+    for i in (range(len(labels)) if order is None else order):
+        others = np.asarray(kept, dtype=int)
+        clear = ((np.abs(centres[others, 0] - centres[i, 0]) * 2 >= widths[others] + widths[i])
+                 | (np.abs(centres[others, 1] - centres[i, 1]) >= height))
+        if clear.all():
+            kept.append(i)
+    shown = np.zeros(len(labels), dtype=bool)
+    shown[kept] = True
+    return shown
 
 
 # Plotly's modebar for st.plotly_chart(config=...): no logo, and a sharp PNG for slides.
@@ -347,9 +401,9 @@ def overview_image(matrix: np.ndarray, title: str, *, window: tuple[tuple[int, i
         bar = colorbar_trace(SIGNED_COLOR_SCALE, False, bound, title=value_name, vmin=-bound)
     else:
         vmax = float(finite.max()) if finite.size else 1.0
-        indices = color_indices(np.nan_to_num(m), 255, log=log, vmax=max(vmax, 1e-9))
+        indices = color_indices(np.nan_to_num(m), 255, log=log, vmax=scale_top(vmax))
         colors = palette(color_scale, 255)
-        bar = colorbar_trace(color_scale, log, max(vmax, 1e-9), title=value_name)
+        bar = colorbar_trace(color_scale, log, scale_top(vmax), title=value_name)
     indices = np.where(np.isfinite(m), indices, 255).astype(np.uint8)  # 255: the palette's background
     n_rows, n_cols = m.shape
     image = go.Image(source=png_data_uri(indices, colors), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip")

@@ -28,11 +28,13 @@ from .common import (
     matrix_layout,
     plotly_text,
     position_labels,
+    readable_labels,
     signed_image,
     tick_step,
 )
 
-MAX_TEXT_LABELS = 80  # beyond this many points, labels overlap into a blot: hover instead
+LABEL_PX = 10  # point labels of the PCA scatter
+PATH_LABEL_PX = 12  # a path's label at its last layer
 # Exact float32 cells cost ~7.6 bytes each in Plotly's JSON (base64 plus its escaped "/"):
 # 200 tokens ≈ 300 kB; 512 tokens would be 2 MB, so larger matrices go as one PNG (~0.2 MB).
 EXACT_COSINE_MAX_TOKENS = 200
@@ -79,27 +81,31 @@ def axis_title(index: int, ratio: float, suffix: str = "") -> str:
 # ---------------------------------------------------------------- (1) one depth, projected
 
 
-def depth_scatter(run: Run, projection: Projection, depth: str, max_labels: int = MAX_TEXT_LABELS) -> go.Figure:
+def depth_scatter(run: Run, projection: Projection, depth: str) -> go.Figure:
     """The token vectors at one depth, projected onto their own first 2 or 3 principal axes
     (`geometry.depth_projection`).
 
     Colour is the token's position; special tokens are red diamonds; in a pair, text B is
-    drawn with squares. Labels are drawn for up to `max_labels` tokens, hover always works.
+    drawn with squares. Labels are written where they do not overlap in a 400 px chart (words
+    before special tokens, in text order); every point keeps its label in the hover.
     """
     dimensions = projection.n_components
     labels = [plotly_text(t) for t in run.labels]
-    show_text = run.n_tokens <= max_labels
+    words_first = sorted(range(run.n_tokens), key=lambda i: (bool(run.special[i]), i))
+    shown = readable_labels(projection.coordinates, run.labels, LABEL_PX, words_first)
+    written = [label if show else "" for label, show in zip(labels, shown, strict=True)]
     fig = go.Figure()
     for group in point_groups(run):
-        fig.add_trace(_group_trace(projection.coordinates, labels, group, depth, dimensions, show_text))
+        fig.add_trace(_group_trace(projection.coordinates, labels, written, group, depth, dimensions))
     fig.update_layout(coloraxis=dict(colorscale=DEFAULT_COLOR_SCALE, cmin=0, cmax=max(run.n_tokens - 1, 1),
                                      colorbar=dict(title=dict(text="position"), thickness=12, len=0.8)))
     title = f"Tokens {at_depth(depth)}, PCA to {dimensions}-D"
     return _projection_layout(fig, title, projection, dimensions)
 
 
-def _group_trace(coordinates: np.ndarray, labels: list[str], group: PointGroup, depth: str,
-                 dimensions: int, show_text: bool) -> go.Scatter | go.Scatter3d:
+def _group_trace(coordinates: np.ndarray, labels: list[str], written: list[str], group: PointGroup, depth: str,
+                 dimensions: int) -> go.Scatter | go.Scatter3d:
+    """One group's points: `written` labels drawn (blank where they would overlap), `labels` in the hover."""
     points = coordinates[group.positions]  # (n, k)
     marker = dict(symbol=group.symbol, size=11 if group.special else 8, line=dict(width=1, color="white"))
     if group.special:
@@ -108,13 +114,14 @@ def _group_trace(coordinates: np.ndarray, labels: list[str], group: PointGroup, 
         marker.update(color=np.asarray(group.positions, dtype=np.int32), coloraxis="coloraxis")
     common = dict(
         name=group.name,
-        mode="markers+text" if show_text else "markers",
-        text=[labels[i] for i in group.positions],
+        mode="markers+text",
+        text=[written[i] for i in group.positions],
+        hovertext=[labels[i] for i in group.positions],
         textposition="top center",
-        textfont=dict(size=10),
+        textfont=dict(size=LABEL_PX),
         customdata=np.asarray(group.positions, dtype=np.int32),
         marker=marker,
-        hovertemplate=f"%{{text}} · position %{{customdata}}<br>{plotly_text(depth)}<extra></extra>",
+        hovertemplate=f"%{{hovertext}} · position %{{customdata}}<br>{plotly_text(depth)}<extra></extra>",
     )
     if dimensions == 3:
         marker["size"] = marker["size"] * 0.6
@@ -131,16 +138,20 @@ def trajectory_figure(run: Run, projection: Projection, positions: Sequence[int]
     (L + 1, T, k)), so the axes do not change along the path.
 
     Every token at every depth is a faint grey dot behind; markers grow with depth and the
-    token's label sits at its last layer.
+    token's label sits at its last layer, where it does not overlap another path's (the legend
+    and the hover name every path).
     """
     dimensions = projection.n_components
     depths = hidden_depth_names(run.n_layers)
     fig = go.Figure(_background_trace(projection.coordinates, dimensions))
     names = position_labels(run.labels)
+    positions = list(positions)
+    shown = readable_labels(projection.coordinates[-1, positions], [run.labels[p] for p in positions], PATH_LABEL_PX,
+                            extent=projection.coordinates)
     for rank, position in enumerate(positions):
         path = projection.coordinates[:, position]  # (L + 1, k)
-        fig.add_trace(_path_trace(path, names[position], plotly_text(run.labels[position]), depths,
-                                  TRACK_COLORS[rank % len(TRACK_COLORS)], dimensions))
+        fig.add_trace(_path_trace(path, names[position], plotly_text(run.labels[position]) if shown[rank] else "",
+                                  depths, TRACK_COLORS[rank % len(TRACK_COLORS)], dimensions))
     title = f"Paths through the layers, embedding output → layer {run.n_layers} (one PCA for all depths)"
     return _projection_layout(fig, title, projection, dimensions, suffix=", all depths")
 
@@ -162,6 +173,7 @@ def _path_trace(path: np.ndarray, name: str, label: str, depths: list[str], colo
         mode="lines+markers+text",
         text=[""] * (n - 1) + [label],
         textposition="top center",
+        textfont=dict(size=PATH_LABEL_PX),
         customdata=depths,
         hovertemplate="%{fullData.name}<br>%{customdata}<extra></extra>",
         line=dict(color=color, width=2),

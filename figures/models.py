@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import DEFAULT_COLOR_SCALE, axis_ticks, exact_heatmap, matrix_layout, plotly_text
+from .common import DEFAULT_COLOR_SCALE, axis_ticks, base_layout, exact_heatmap, matrix_layout, plotly_text
 
 MASKED_COLOR = "#d0d0d0"  # the plot background shows through NaN cells: a decoder's future keys
 ROW_PX = 20
@@ -39,25 +39,31 @@ def attention_heatmap(matrix: np.ndarray, query_labels: Sequence[str], key_label
     return go.Figure(trace, layout)
 
 
+TAG_PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")  # Okabe & Ito
+OUTSIDE_COLOR = "#f2f2f2"  # O: no entity
+
+
 def tags_figure(labels: Sequence[str], tags: Sequence[str], title: str) -> go.Figure:
-    """A token-classification model's tag per token: tokens across, one coloured cell per token, the
-    tag written in it (O cells pale); hover gives token and tag."""
+    """A token-classification model's tag per token: tokens across, one cell per token coloured by its
+    entity type, with B or I written in it (a whole tag such as B-GIVEN_NAME ran over its neighbours);
+    a legend names the types, and hover gives token and tag."""
     kinds = [tag.partition("-")[2] or tag for tag in tags]
     names = sorted({kind for kind in kinds if kind != "O"})
+    colors = [TAG_PALETTE[i % len(TAG_PALETTE)] for i in range(len(names))]  # past eight types, colours repeat
     codes = np.array([[0 if kind == "O" else 1 + names.index(kind) for kind in kinds]], dtype=np.float32)  # (1, T)
-    palette = ["#f2f2f2", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"]
-    steps = max(len(names), 1)
-    scale = [[0.0, palette[0]], [0.5 / (steps + 1), palette[0]]]
-    for i in range(steps):  # one flat band per entity type (cycling the palette past eight types)
-        low, high = (i + 0.5) / (steps + 1), (i + 1.5) / (steps + 1)
-        scale += [[low, palette[1 + i % 8]], [high, palette[1 + i % 8]]]
-    scale[-1][0] = 1.0
+    bands = [OUTSIDE_COLOR, *colors]  # code c is drawn flat in band [c, c + 1) / len(bands)
+    scale = [[min((c + edge) / len(bands), 1.0), color] for c, color in enumerate(bands) for edge in (0, 1)]
     x = [f"{plotly_text(label)} ·{i}" for i, label in enumerate(labels)]
-    trace = go.Heatmap(z=codes, x=x, y=["tag"], zmin=0, zmax=steps, colorscale=scale, showscale=False, xgap=2,
-                       text=[[plotly_text(tag) if tag != "O" else "" for tag in tags]], texttemplate="%{text}",
-                       textfont=dict(size=10), customdata=[[plotly_text(tag) for tag in tags]],
+    letters = [tag.partition("-")[0] if "-" in tag and tag != "O" else "" for tag in tags]  # B or I
+    trace = go.Heatmap(z=codes, x=x, y=["tag"], zmin=-0.5, zmax=len(bands) - 0.5, colorscale=scale, showscale=False,
+                       xgap=2, text=[[plotly_text(letter) for letter in letters]], texttemplate="%{text}",
+                       textfont=dict(size=12, color="#111111"), customdata=[[plotly_text(tag) for tag in tags]],
                        hovertemplate="%{x}: %{customdata}<extra></extra>")
-    layout = dict(title=dict(text=plotly_text(title), x=0, font=dict(size=15)), height=190,
-                  margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white",
-                  xaxis=dict(axis_ticks(labels, 96), tickangle=-60), yaxis=dict(visible=False))
-    return go.Figure(trace, layout)
+    legend = [go.Scatter(x=[None], y=[None], mode="markers", name=plotly_text(name), showlegend=True, hoverinfo="skip",
+                         marker=dict(symbol="square", size=14, color=color))
+              for name, color in zip(names, colors, strict=True)]
+    layout = base_layout(title, 220, plot_bgcolor="white", showlegend=bool(names),
+                         legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"),
+                         xaxis=dict(axis_ticks(labels, 96), tickangle=-60), yaxis=dict(visible=False))
+    layout["margin"] = dict(layout["margin"], t=80)  # the legend's row, under the title
+    return go.Figure([trace, *legend], layout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 from encoder import geometry
 from encoder.geometry import cosine_similarity
 from figures import embeddings as figures
-from figures.common import figure_bytes
+from figures.common import LABEL_EM_WIDTH, LABEL_LINE, NARROW_PLOT_PX, figure_bytes, readable_labels
 
 TEXT = "The cat sat on the mat because the mat was warm."
 
@@ -85,7 +86,7 @@ def test_scatter_covers_every_token_once_and_marks_specials(run):
     assert list(special.customdata) == [0, run.n_tokens - 1]
     assert special.marker.symbol == "diamond" and special.marker.color == figures.SPECIAL_COLOR
     (tokens,) = traces_named(fig, "tokens")
-    assert list(tokens.text) == run.tokens[1:-1]
+    assert list(tokens.hovertext) == run.tokens[1:-1]
 
 
 def test_pair_text_b_gets_its_own_marker(pair):
@@ -105,9 +106,42 @@ def test_scatter_in_3d(run):
     assert fig.layout.scene.zaxis.title.text.startswith("PC3 (")
 
 
-def test_labels_disappear_for_many_points_but_hover_stays(run):
-    fig = scatter(run, "layer 1", max_labels=3)
-    assert all(trace.mode == "markers" and trace.text for trace in fig.data)
+def written_labels(fig) -> list[tuple[float, float, str]]:
+    """(x, y, label) of every label the scatter writes (the others live in the hover only)."""
+    return [(x, y, text) for trace in fig.data for x, y, text in zip(trace.x, trace.y, trace.text, strict=True)
+            if text]
+
+
+def test_written_labels_never_overlap_in_a_400_px_chart_and_hover_names_every_point(model):
+    run = model.run("The cat sat on the mat because the mat was warm, and the dog, which was cold, watched it "
+                    "from the door for a long, long time before it walked over and lay down beside the cat.")
+    fig = scatter(run, "token embedding")  # the raw table: repeated words share a point exactly
+    written = written_labels(fig)
+    assert 1 < len(written) < run.n_tokens  # some labels would overlap: those go to the hover
+    hovered = sorted((p, h) for trace in fig.data for p, h in zip(trace.customdata, trace.hovertext, strict=True))
+    assert hovered == list(enumerate(run.labels))
+    xy = np.array([(x, y) for x, y, _ in written])
+    span = np.ptp([(x, y) for trace in fig.data for x, y in zip(trace.x, trace.y, strict=True)], axis=0) * 1.1
+    scale = min(NARROW_PLOT_PX[0] / span[0], NARROW_PLOT_PX[1] / span[1])  # px per unit in a 400 px chart
+    widths = np.array([len(text) for _, _, text in written]) * figures.LABEL_PX * LABEL_EM_WIDTH
+    for i in range(len(written)):
+        for j in range(i):
+            apart_x = abs(xy[i, 0] - xy[j, 0]) * scale * 2 >= widths[i] + widths[j]
+            apart_y = abs(xy[i, 1] - xy[j, 1]) * scale >= figures.LABEL_PX * LABEL_LINE
+            assert apart_x or apart_y, (written[i], written[j])
+
+
+def test_words_are_labelled_before_special_tokens():
+    xy = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0]])  # the first two would overlap
+    shown = readable_labels(xy, ["[CLS]", "cat", "sat"], 10, order=[1, 2, 0])
+    assert list(shown) == [False, True, True]
+    assert list(readable_labels(xy, ["[CLS]", "cat", "sat"], 10)) == [True, False, True]
+
+
+def test_a_long_text_still_labels_a_readable_few(model):
+    run = model.run(" ".join(["word", "other", "thing"] * 200))
+    assert run.n_tokens == 512
+    assert 0 < len(written_labels(scatter(run, "layer 3"))) < 100
 
 
 # ---------------------------------------------------------------- (2) paths
@@ -124,8 +158,19 @@ def test_paths_follow_the_shared_pca(run):
         np.testing.assert_allclose(path.x, shared[:, position, 0])
         np.testing.assert_allclose(path.y, shared[:, position, 1])
         assert list(path.customdata) == geometry.hidden_depth_names(run.n_layers)
-        assert path.text[-1] == run.tokens[position] and not any(path.text[:-1])
+        assert path.text[-1] in (run.tokens[position], "") and not any(path.text[:-1])
+    assert paths[0].text[-1] == run.tokens[0]  # the first path asked for is always labelled
     assert "all depths" in fig.layout.xaxis.title.text
+
+
+def test_paths_ending_together_label_only_the_first_the_legend_names_both(run):
+    shared = geometry.shared_pca(run.hidden_states, 2)
+    coordinates = shared.coordinates.copy()
+    coordinates[-1, 5] = coordinates[-1, 2]  # two paths end at one point: their labels would overlap
+    fig = figures.trajectory_figure(run, dataclasses.replace(shared, coordinates=coordinates), [2, 5])
+    first, second = fig.data[1:]
+    assert (first.text[-1], second.text[-1]) == (run.tokens[2], "")
+    assert (first.name, second.name) == (f"{run.tokens[2]} ·2", f"{run.tokens[5]} ·5")
 
 
 def test_paths_in_3d_and_with_no_tokens(run):
