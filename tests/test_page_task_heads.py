@@ -70,3 +70,13 @@ def test_typed_text_is_shown_literally():
     assert "&lt;b&gt;" in "".join(tags["text"]) and "<b>" not in "".join(tags["text"])
     bodies = markdown_bodies(at)
     assert bodies and not any("Ana" in body or "javascript" in body for body in bodies)
+
+
+def test_the_tutorial_is_named_by_what_it_teaches_where_it_is_first_mentioned():
+    at = app_test("task_heads", text=TEXT, task_layer=6)
+    assert not at.exception
+    (intro,) = [c.value for c in at.caption if "tutorial" in c.value]
+    assert intro.startswith("The Transformer-encoder tutorial Headlight implements, the one the Walk-through follows")
+    assert "sinusoidal positions" in intro and "padding mask" in intro
+    # later mentions point back to it rather than to some other "tutorial"
+    assert at.select_slider(key="task_layer").help.startswith("The hidden state both heads read. That tutorial")

@@ -17,15 +17,18 @@ from figures import task_heads as figures
 
 VIEWS = ("One head's attention", "Mean-pooling weights")
 MAX_WORD_ROWS = 12  # rows of the word table shown before it scrolls
+# The tutorial named by what it teaches, as the README does: the one whose stages the Walk-through follows.
+TUTORIAL_CAPTION = ("The Transformer-encoder tutorial Headlight implements, the one the Walk-through follows stage by "
+                    "stage (embeddings × √d, sinusoidal positions, Q/K/V, scaled dot-product attention with a padding "
+                    "mask, heads, feed-forward, residual + LayerNorm, stacked layers), ends with two task heads on top "
+                    "of the encoder: a sentence classifier (the mean of the token vectors, then one linear layer) and "
+                    "a token tagger (one linear layer on every token). Here the encoder is a pretrained one and stays "
+                    "frozen; only the linear layers are trained, on assets/sentiment.csv and assets/ner.tsv.")
 
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption("The Transformer-encoder tutorial Headlight follows (its stages are the Walk-through's) ends "
-                       "with two task heads on top of the encoder, which stays frozen here: a sentence classifier (the "
-                       "mean of the token vectors, then one linear layer) and a token tagger (one linear layer on "
-                       "every token). Only the linear layers are trained, on assets/sentiment.csv and assets/ner.tsv.",
-    )
+    state.view_caption(TUTORIAL_CAPTION)
     model = state.page_model()
     if (why := features_unavailable(model)) is not None:  # said before the text is run or anything trained
         st.info(ui.markdown_literal(why), icon=":material/info:")
@@ -43,15 +46,17 @@ def render() -> None:
 
 
     def score_columns(label: str, items: str) -> dict:
-        """Column settings of a held-out score table (`evaluation.to_frame()`)."""
+        """Column settings of a held-out score table (`evaluation.to_frame()`): a short count header ("n"), so
+        the five columns fit the classifier's third of a 1280 px page (a "sentences" column ran off its edge)."""
         number = st.column_config.NumberColumn
         return {"label": label, "precision": number(format="%.2f"), "recall": number(format="%.2f"),
-                "f1": number("F1", format="%.2f"), "support": number(items)}
+                "f1": number("F1", format="%.2f"), "support": number("n", help=f"{items.capitalize()} of the held-out "
+                                                                               "split with this label")}
 
 
     st.select_slider(
         "Features from layer", options=list(range(n_layers + 1)), key="task_layer", format_func=layer_name, width=520,
-        help="The hidden state both heads read. The tutorial puts its heads on the last layer; a middle layer often "
+        help="The hidden state both heads read. That tutorial puts its heads on the last layer; a middle layer often "
              "holds more of what sentiment and names need. Each layer's heads are trained once, then kept.")
     feature_layer = st.session_state.task_layer
     with st.spinner(f"Training both heads on the features of layer {layer_name(feature_layer)} "
