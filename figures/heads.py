@@ -24,8 +24,10 @@ from .common import (
     plotly_text,
     png_data_uri,
 )
+from .compose import compose
 
 LEVELS = 255  # palette colours; index LEVELS is the white gap between tiles
+MAPS_PER_ROW = 4  # statistic maps side by side, on the page and in the export
 GALLERY_COLUMNS = 10
 DISPLAY_WIDTH = 1230  # pixels the page gives a full-width chart at 1600 wide: sets the height
 TILE_PX = 72  # the largest tile; with importances, tiles shrink to MIN_TILE_FRACTION of it
@@ -151,3 +153,12 @@ def _short(reason: str) -> str:
     elif reason.startswith("no statistic"):
         return "no threshold met"
     return reason.replace(" = ", " ")
+
+
+def page_figure(statistic_maps: Sequence[go.Figure], galleries: Sequence[go.Figure], title: str) -> go.Figure:
+    """The page's figures as one, for its export: the statistic maps four to a row, then each
+    pattern's gallery across the width, every label as on the page."""
+    rows = [list(statistic_maps[i:i + MAPS_PER_ROW]) for i in range(0, len(statistic_maps), MAPS_PER_ROW)]
+    if rows and len(rows[-1]) < MAPS_PER_ROW:
+        rows[-1] += [None] * (MAPS_PER_ROW - len(rows[-1]))  # a short last row keeps the maps' width
+    return compose(rows + [[gallery] for gallery in galleries], title)

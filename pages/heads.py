@@ -67,12 +67,14 @@ hidden_patterns = {"[CLS] sink", "[SEP] sink", "next token"} if run.causal else 
 shown_statistics = [name for name in analysis.STATISTICS if name not in hidden_statistics]
 
 st.subheader("Statistics, layer by layer")
-columns = st.columns(4, gap="small")
+columns = st.columns(figures.MAPS_PER_ROW, gap="small")
+statistic_maps = []  # every figure the page draws, for the export
 for index, name in enumerate(shown_statistics):
     title, unit = STATISTIC_NAMES[name]
-    with columns[index % 4]:
+    with columns[index % figures.MAPS_PER_ROW]:
         key = f"chart_statistic_{name}"
-        ui.chart(figures.statistic_map(arrays[name], title, unit), key, on_select=lambda key=key: open_clicked(key))
+        statistic_maps.append(figures.statistic_map(arrays[name], title, unit))
+        ui.chart(statistic_maps[-1], key, on_select=lambda key=key: open_clicked(key))
 st.caption(f"Each map is layers (down) × heads (across), computed as Clark et al.'s own code does "
            f"(clarkkev/attention-analysis), so their thresholds apply: each mass is the weight on those keys summed "
            f"over all T = {run.n_tokens} rows and divided by T (the first token, with no previous one, counts 0 "
@@ -110,6 +112,7 @@ if st.toggle("Size tiles by importance", key="hs_importance",
     importance = np.zeros((run.n_layers, run.n_heads))  # (L, H)
     importance[effects["layer"].to_numpy(), effects["head"].to_numpy()] = effects["embedding_shift"].to_numpy()
     importance = importance / (importance.max() or 1.0)  # one scale for every group's tiles
+galleries = []
 for pattern in analysis.PATTERNS:
     members = stats[stats["pattern"] == pattern]
     if members.empty:
@@ -120,13 +123,14 @@ for pattern in analysis.PATTERNS:
     key = f"chart_gallery_{analysis.PATTERNS.index(pattern)}"
     count = f"{len(heads)} head{'s' * (len(heads) != 1)}"
     title = f"{pattern[0].upper()}{pattern[1:]} · {count} · {PATTERN_RULES[pattern]}"
-    ui.chart(figures.gallery(matrices, heads, members["reason"].tolist(), title, importance=sizes),
-             key, on_select=lambda key=key: open_clicked(key))
+    galleries.append(figures.gallery(matrices, heads, members["reason"].tolist(), title, importance=sizes))
+    ui.chart(galleries[-1], key, on_select=lambda key=key: open_clicked(key))
 empty = [p for p in analysis.PATTERNS if p not in hidden_patterns and not (stats["pattern"] == p).any()]
 if empty:
     st.caption(f"No head on this text: {', '.join(empty)}.")
 
 ui.export_buttons("head-attention", lambda: export.attention_long_csv(run.attentions, run.tokens, run.tokens),
-                  figures.statistic_map(arrays["entropy"], STATISTIC_NAMES["entropy"][0], "nats"), {"": run})
+                  lambda: figures.page_figure(statistic_maps, galleries, f"Head patterns: {run.model_name}, "
+                                                                         f"{run.n_tokens} tokens"), {"": run})
 st.download_button("Statistics table (CSV)", lambda: table.to_csv(index=False), "head-statistics.csv", "text/csv",
                    key="dl_head_statistics_table", on_click="ignore", icon=":material/table_view:")

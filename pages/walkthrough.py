@@ -5,20 +5,27 @@ one per screen with a question to the class and its answer read from the live nu
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 import state
 import ui
 from classroom import screens as classroom
-from encoder import geometry
+from encoder import export, geometry
 from encoder import lesson as lessons
 from encoder.analysis import head_statistics
+from encoder.attention_view import window_span
 from encoder.positional import decompose_input, sinusoidal_table
 from encoder.walkthrough import walkthrough, walkthrough_unavailable
 from figures import embeddings as embedding_figures
 from figures import walkthrough as figures
+from figures.attention import WINDOW_DEFAULT
+from figures.common import WINDOW_TOKENS, token_name
+from figures.compose import compose
 
-MAX_TOKENS = 64  # rows drawn per stage: beyond, the first 64 tokens (a stage is read row by row)
+PAD_COLUMNS = 24  # positions drawn of a long padded batch (stage 7): every one labelled in a narrow column
+PAD_SHOWN = 6  # of which [PAD] positions after the shorter text's end
+NARROW_MASK_TOKENS = 16  # up to here the mask fits a third of the page, beside the padded batch
 PADDING_DEFAULT = "It was tired."
 
 
@@ -75,11 +82,30 @@ with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
 layer, head = ui.layer_and_head()
 walk = walkthrough(model, run, layer, head)
 labels = run.tokenized.labels
-shown = slice(0, min(run.n_tokens, MAX_TOKENS))
+# A long text is drawn as a labelled window around the token every page follows (the Attention page's,
+# with its window size, at most the WINDOW_TOKENS whose labels fit at 1280 px); a short one whole.
+followed = ui.followed_token(run)
+size = min(st.session_state.get("att_window") or WINDOW_DEFAULT, WINDOW_TOKENS)
+first, end = window_span(run.n_tokens, followed, size)  # [first, end): the tokens drawn
+shown = slice(first, end)
 rows = labels[shown]
+windowed = end - first < run.n_tokens
 facts = lessons.facts(walk, run.n_layers, model.config.causal, model.config.activation)
-if run.n_tokens > MAX_TOKENS:
-    st.caption(f"The text has {run.n_tokens} tokens; each stage draws the first {MAX_TOKENS}.")
+if windowed:
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        st.selectbox("Followed token", range(run.n_tokens), key="att_follow", width=260,
+                     format_func=lambda i: f"{labels[i]} ·{i}",
+                     help="The token the pages follow (the Attention page's): each stage draws the tokens around it.")
+        st.caption(f"The text has {run.n_tokens} tokens: each stage draws the {end - first} around "
+                   f"{ui.markdown_literal(token_name(labels[followed], followed))} (positions {first}–{end - 1}), "
+                   "every one labelled. Rows of a window hold only its keys, so they need not sum to 1.")
+drawn: list[list[go.Figure]] = []  # every figure of the page, a list per row: what the export composes
+
+
+def draw(fig: go.Figure, key: str, caption: str | None = None) -> None:
+    """`ui.chart`, remembering the figure for the export."""
+    drawn.append([fig])
+    ui.chart(fig, key, caption)
 
 
 def padding_demo():
@@ -93,12 +119,18 @@ def padding_demo():
 
 def beside(left: tuple, right: tuple) -> None:
     """Two charts in a row, each given as `ui.chart`'s arguments: a matrix on the wider left, and on
-    the right what it means per token (one bar each)."""
+    the right what it means per token (one bar each, a token a line)."""
+    drawn.append([left[0], right[0]])
     left_column, right_column = st.columns([3, 2])
     with left_column:
         ui.chart(*left)
     with right_column:
         ui.chart(*right)
+
+
+def bars(series: dict, title: str, value_title: str, percent: bool = False, across: bool = False):
+    """`figures.token_bars` of the drawn tokens; `across` for a narrow column."""
+    return figures.token_bars(series, rows, title, value_title, percent=percent, start=first, across=across)
 
 
 def show_tokens() -> None:
@@ -112,9 +144,9 @@ def show_tokens() -> None:
 
 
 def show_token_embeddings() -> None:
-    beside((figures.window(walk.token_embeddings[shown], rows, "Token embeddings"), "chart_walk_token"),
-           (figures.token_bars({"length": lessons.token_norms(walk.token_embeddings[shown])}, rows,
-                               "Length of each token's vector", "‖token embedding‖"), "chart_walk_token_len"))
+    beside((figures.window(walk.token_embeddings[shown], rows, "Token embeddings", start=first), "chart_walk_token"),
+           (bars({"length": lessons.token_norms(walk.token_embeddings[shown])}, "Length of each token's vector",
+                 "‖token embedding‖", across=True), "chart_walk_token_len"))
 
 
 def show_positions() -> None:
@@ -123,8 +155,8 @@ def show_positions() -> None:
         parts["segment"] = walk.segment_embeddings
     parts["sum"] = walk.summed
     title = f"{' + '.join(list(parts)[:-1])} = sum (first {figures.WINDOW_DIMENSIONS} dimensions)"
-    ui.chart(figures.side_by_side({k: v[shown] for k, v in parts.items()}, rows, title),
-             "chart_walk_positions", "One colour scale for all: the sum is the cell-by-cell addition of the others.")
+    draw(figures.side_by_side({k: v[shown] for k, v in parts.items()}, rows, title, start=first),
+         "chart_walk_positions", "One colour scale for all: the sum is the cell-by-cell addition of the others.")
 
 
 def show_layer_norm() -> None:
@@ -133,9 +165,9 @@ def show_layer_norm() -> None:
     mean_before, std_before = lessons.row_mean_std(before[shown])
     mean_after, std_after = lessons.row_mean_std(after[shown])
     beside((figures.side_by_side({"before": before[shown], "after LayerNorm": after[shown]}, rows,
-                                 "Before and after LayerNorm"), "chart_walk_ln"),
-           (figures.token_bars({"std before": std_before, "std after": std_after, "mean after": mean_after},
-                               rows, "Each token's spread, before and after", "value"), "chart_walk_ln_std",
+                                 "Before and after LayerNorm", start=first), "chart_walk_ln"),
+           (bars({"std before": std_before, "std after": std_after, "mean after": mean_after},
+                 "Each token's spread, before and after", "value", across=True), "chart_walk_ln_std",
             f"Before: means {mean_before.min():.2f} to {mean_before.max():.2f}. After, the learned scale and "
             "shift move mean and spread away from exactly 0 and 1."))
     if not walk.norm_first and layer > 0:
@@ -145,33 +177,44 @@ def show_layer_norm() -> None:
 
 def show_qkv() -> None:
     d_head = walk.queries.shape[1]
-    ui.chart(figures.side_by_side({"Q": walk.queries[shown], "K": walk.keys[shown], "V": walk.values[shown]}, rows,
-                                  f"Queries, keys and values of head {head + 1}, layer {layer + 1}", n_columns=d_head),
-             "chart_walk_qkv", f"Each is {run.n_tokens} tokens × d_k = {d_head} numbers. Hover for exact values.")
+    draw(figures.side_by_side({"Q": walk.queries[shown], "K": walk.keys[shown], "V": walk.values[shown]}, rows,
+                              f"Queries, keys and values of head {head + 1}, layer {layer + 1}", n_columns=d_head,
+                              start=first),
+         "chart_walk_qkv", f"Each is {run.n_tokens} tokens × d_k = {d_head} numbers. Hover for exact values.")
 
 
 def show_scores() -> None:
-    ui.chart(figures.scores_heatmap(walk.scores[shown, shown], rows, "Scaled scores QKᵀ/√d_k"), "chart_walk_scores",
+    draw(figures.scores_heatmap(walk.scores[shown, shown], rows, "Scaled scores QKᵀ/√d_k", start=first),
+         "chart_walk_scores",
              f"Scores run from {walk.scores.min():.1f} to {walk.scores.max():.1f}; a lead of a few units becomes "
              "most of the weight after the softmax.")
 
 
 def show_mask() -> None:
-    left, right = st.columns([2, 3])
+    # A few tokens: the mask beside the padded batch; more: one under the other, so that the mask's
+    # key labels keep the page's width.
+    left, right = st.columns([2, 3]) if len(rows) <= NARROW_MASK_TOKENS else (st.container(), st.container())
     with left:
-        ui.chart(figures.mask_heatmap(walk.mask[shown, shown], rows, rows, "This text's mask"), "chart_walk_mask",
-                 f"{int(walk.mask.sum())} of {walk.mask.size} query–key pairs are allowed.")
+        mask = figures.mask_heatmap(walk.mask[shown, shown], rows, rows, "This text's mask", start=first)
+        ui.chart(mask, "chart_walk_mask", f"{int(walk.mask.sum())} of {walk.mask.size} query–key pairs are allowed.")
     with right:
         st.text_input("Second text for the padded batch", key="walk_pad_text", max_chars=300,
                       help="Batched with your text; the shorter one is padded with [PAD] to the longer's length.")
         demo = padding_demo()
         short = int(demo.attention_mask.sum(axis=1).argmin())
-        cut = slice(0, min(demo.attention_mask.shape[1], MAX_TOKENS))  # a long text: its first 64 positions
-        ui.chart(figures.padding_mask_strip(demo.attention_mask[:, cut], [t[cut] for t in demo.tokens]),
-                 "chart_walk_padding_mask")
-        ui.chart(figures.weights_heatmap(demo.weights[short][cut, cut], demo.tokens[short][cut],
-                                         f"Text {short + 1}'s attention inside the batch"), "chart_walk_padding",
-                 "Every [PAD] column is exactly 0. The [PAD] rows are computed too, and thrown away.")
+        # A long batch: the positions around the shorter text's end, where its [PAD] columns begin.
+        length, real = demo.attention_mask.shape[1], int(demo.attention_mask[short].sum())
+        low = max(0, min(real - (PAD_COLUMNS - PAD_SHOWN), length - PAD_COLUMNS))
+        cut = slice(low, min(length, low + PAD_COLUMNS))
+        strip = figures.padding_mask_strip(demo.attention_mask[:, cut], [t[cut] for t in demo.tokens], start=low)
+        ui.chart(strip, "chart_walk_padding_mask")
+        padded = figures.weights_heatmap(demo.weights[short][cut, cut], demo.tokens[short][cut],
+                                         f"Text {short + 1}'s attention inside the batch", start=low)
+        ui.chart(padded, "chart_walk_padding", "Every [PAD] column is exactly 0. The [PAD] rows are computed too, "
+                                               "and thrown away."
+                 + (f" Positions {cut.start}–{cut.stop - 1} of {length} are drawn." if length > PAD_COLUMNS else ""))
+        drawn.append([mask, strip])
+        drawn.append([padded])
         a, b = (int(m.sum()) for m in demo.attention_mask)
         with st.container(horizontal=True):
             st.metric("Tokens", f"{a} and {b}", help="Real tokens of each text; the shorter is padded.")
@@ -183,14 +226,15 @@ def show_mask() -> None:
 
 
 def show_softmax() -> None:
-    ui.chart(figures.weights_heatmap(walk.weights[shown, shown], rows, f"Attention weights, layer {layer + 1} "
-                                     f"head {head + 1}"), "chart_walk_softmax",
-             "Each row sums to 1. These are the same numbers the Attention page draws for this head.")
+    draw(figures.weights_heatmap(walk.weights[shown, shown], rows, f"Attention weights, layer {layer + 1} "
+                                 f"head {head + 1}", start=first), "chart_walk_softmax",
+         ("Each whole row sums to 1; the window shows only its own keys. " if windowed else "Each row sums to 1. ")
+         + "These are the same numbers the Attention page draws for this head.")
 
 
 def show_weighted_values() -> None:
-    ui.chart(figures.signed_matrix(walk.head_output[shown], rows, f"Head {head + 1}'s output: weights × values"),
-             "chart_walk_head_output")
+    draw(figures.signed_matrix(walk.head_output[shown], rows, f"Head {head + 1}'s output: weights × values",
+                               start=first), "chart_walk_head_output")
 
 
 def show_concatenated() -> None:
@@ -198,40 +242,41 @@ def show_concatenated() -> None:
     start, stop = lessons.concatenated_window(run.n_heads, d_head, head)
     boundaries = [b - 0.5 for b in range(start + d_head, stop, d_head)]
     title = f"The heads side by side: columns {start}–{stop - 1} of {walk.concatenated.shape[1]}"
-    ui.chart(figures.signed_matrix(walk.concatenated[shown, start:stop], rows, title,
-                                   columns=range(start, stop), boundaries=boundaries,
-                                   highlight=(head * d_head - 0.5, (head + 1) * d_head - 0.5)),
-             "chart_walk_concat", f"The outlined block is head {head + 1} (the weighted values above); lines separate "
+    draw(figures.signed_matrix(walk.concatenated[shown, start:stop], rows, title,
+                               columns=range(start, stop), boundaries=boundaries,
+                               highlight=(head * d_head - 0.5, (head + 1) * d_head - 0.5), start=first),
+         "chart_walk_concat", f"The outlined block is head {head + 1} (the weighted values above); lines separate "
                                   "the neighbouring heads.")
 
 
 def show_output_projection() -> None:
-    beside((figures.window(walk.attention_output[shown], rows, "After W_O"), "chart_walk_wo"),
-           (figures.token_bars({"concatenated heads": lessons.token_norms(walk.concatenated[shown]),
-                                "after W_O": lessons.token_norms(walk.attention_output[shown])},
-                               rows, "Vector lengths", "length"), "chart_walk_wo_len"))
+    beside((figures.window(walk.attention_output[shown], rows, "After W_O", start=first), "chart_walk_wo"),
+           (bars({"concatenated heads": lessons.token_norms(walk.concatenated[shown]),
+                  "after W_O": lessons.token_norms(walk.attention_output[shown])}, "Vector lengths", "length",
+                 across=True), "chart_walk_wo_len"))
 
 
 def show_residual_attention() -> None:
-    ui.chart(figures.token_bars({"input x": lessons.token_norms(walk.layer_input[shown]),
-                                 "attention's contribution": lessons.token_norms(walk.attention_output[shown]),
-                                 "after residual + LayerNorm": lessons.token_norms(walk.after_attention[shown])},
-                                rows, "Vector lengths through the residual step", "length"), "chart_walk_res1",
-             "The input and attention's contribution are summed, then normalised.")
+    draw(bars({"input x": lessons.token_norms(walk.layer_input[shown]),
+               "attention's contribution": lessons.token_norms(walk.attention_output[shown]),
+               "after residual + LayerNorm": lessons.token_norms(walk.after_attention[shown])},
+              "Vector lengths through the residual step", "length"), "chart_walk_res1",
+         "The input and attention's contribution are summed, then normalised.")
 
 
 def show_feed_forward() -> None:
-    beside((figures.window(walk.feed_forward_hidden[shown], rows, "Feed-forward hidden units"), "chart_walk_ffh"),
-           (figures.token_bars({"active units": lessons.active_share(walk.feed_forward_hidden[shown])}, rows,
-                               f"Share of the {walk.feed_forward_hidden.shape[1]} hidden units switched on",
-                               "share", percent=True), "chart_walk_ff_active"))
+    beside((figures.window(walk.feed_forward_hidden[shown], rows, "Feed-forward hidden units", start=first),
+            "chart_walk_ffh"),
+           (bars({"active units": lessons.active_share(walk.feed_forward_hidden[shown])},
+                 f"Share of the {walk.feed_forward_hidden.shape[1]} hidden units switched on", "share", percent=True,
+                 across=True), "chart_walk_ff_active"))
 
 
 def show_residual_feed_forward() -> None:
-    ui.chart(figures.token_bars({"after attention": lessons.token_norms(walk.after_attention[shown]),
-                                 "feed-forward output": lessons.token_norms(walk.feed_forward_output[shown]),
-                                 "layer output": lessons.token_norms(walk.layer_output[shown])},
-                                rows, "Vector lengths through the second residual step", "length"), "chart_walk_res2")
+    draw(bars({"after attention": lessons.token_norms(walk.after_attention[shown]),
+               "feed-forward output": lessons.token_norms(walk.feed_forward_output[shown]),
+               "layer output": lessons.token_norms(walk.layer_output[shown])},
+              "Vector lengths through the second residual step", "length"), "chart_walk_res2")
     st.metric("Recomposed vs the model's own output", f"{walk.recomposition_error:.1e}",
               help="The largest difference between the layer's output recomputed here stage by stage and the "
                    "hidden state the encoder produced: the stages are the whole layer.")
@@ -242,9 +287,8 @@ def next_layer() -> None:
 
 
 def show_next_layer() -> None:
-    ui.chart(figures.token_bars({"turn": lessons.token_turn(walk.layer_input[shown], walk.layer_output[shown])},
-                                rows, f"How far each token's vector turned in layer {layer + 1} (1 − cosine)",
-                                "1 − cos"), "chart_walk_turn")
+    draw(bars({"turn": lessons.token_turn(walk.layer_input[shown], walk.layer_output[shown])},
+              f"How far each token's vector turned in layer {layer + 1} (1 − cosine)", "1 − cos"), "chart_walk_turn")
     if layer + 1 < run.n_layers:
         st.button(f"Continue with layer {layer + 2}", key="walkbtn_next_layer", on_click=next_layer,
                   icon=":material/arrow_downward:")
@@ -273,22 +317,35 @@ def show_stage(number: int) -> None:
 
 
 def show_overview() -> None:
+    """The head's attention (the window of tokens, full width: its key labels need it), then where the
+    tokens sit (PCA) beside how much of each input vector is position (a token a line)."""
     parts = decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
-    columns = st.columns([1.3, 1, 1])
+    attention = figures.weights_heatmap(run.attentions[layer, head][shown, shown], rows,
+                                        f"Attention, layer {layer + 1} head {head + 1}", start=first)
+    draw(attention, "chart_walk_overview_attention")
+    scatter = embedding_figures.depth_scatter(run, geometry.depth_projection(run, geometry.TOKEN_EMBEDDING),
+                                              geometry.TOKEN_EMBEDDING)
+    position = bars({"position": parts.shares[shown, parts.names.index("position")]},
+                    "Share of each input vector that is position", "share of ‖·‖²", percent=True, across=True)
+    drawn.append([scatter, position])
+    columns = st.columns(2)
     with columns[0]:
-        ui.chart(figures.weights_heatmap(run.attentions[layer, head][shown, shown], rows,
-                                         f"Attention, layer {layer + 1} head {head + 1}", height=520),
-                 "chart_walk_overview_attention")
+        ui.chart(scatter, "chart_walk_overview_pca")
     with columns[1]:
-        ui.chart(embedding_figures.depth_scatter(run, geometry.depth_projection(run, geometry.TOKEN_EMBEDDING),
-                                                 geometry.TOKEN_EMBEDDING), "chart_walk_overview_pca")
-    with columns[2]:
-        ui.chart(figures.token_bars({"position": parts.shares[shown, parts.names.index("position")]}, rows,
-                                    "Share of each input vector that is position", "share of ‖·‖²", percent=True,
-                                    height=520), "chart_walk_overview_position",
+        ui.chart(position, "chart_walk_overview_position",
                  "Squared length of the position vector over the sum of the parts' squared lengths.")
     st.caption(f"Stages 1–14 recompose layer {layer + 1}'s output from the weights to within "
                f"{walk.recomposition_error:.1e} of what the model computed.")
+
+
+def show_export() -> None:
+    """Every chart of the walk-through in one file (the figure composed as the page draws it), the head's
+    attention over the whole text in long format, and the run."""
+    title = f"Walk-through of layer {layer + 1}, head {head + 1}: {run.model_name}"
+    export_name = f"walkthrough-layer-{layer + 1}-head-{head + 1}"
+    ui.export_buttons(export_name, lambda: export.attention_long_csv(run.attentions[layer, head], run.tokens,
+                                                                      run.tokens, layers=[layer], heads=[head]),
+                      lambda: compose(drawn, title), {"": run})
 
 
 # ---------------------------------------------------------------- lesson mode
@@ -369,3 +426,4 @@ else:
     show_overview()
     for number in all_steps:
         show_stage(number)
+    show_export()
