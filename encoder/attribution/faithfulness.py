@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .methods import IG_STEPS, METHODS, Explainer
+from .backend import REMOVAL_WORDS, backend_for
+from .methods import IG_STEPS, METHODS, Attribution, Explainer
 from .targets import Target
 
 PERCENTS = (1, 5, 10, 20, 50)
@@ -102,61 +103,98 @@ class FaithfulnessReport:
     completeness: tuple[float, ...] = ()
 
 
+class _Tally:
+    """What a faithfulness run gathers text by text, and the report it makes at the end."""
+
+    def __init__(self, methods: Sequence[str], percents: Sequence[float], steps: int, baseline: str,
+                 seed: int) -> None:
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"Unknown methods: {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+        self.methods, self.percents, self.steps, self.baseline, self.seed = methods, percents, steps, baseline, seed
+        self.rows: list[tuple] = []
+        self.skipped: list[str] = []
+        self.errors: list[float] = []
+        self.seconds = dict.fromkeys([*methods, RANDOM], 0.0)
+
+    def measurable(self, index: int, explainer: Explainer) -> bool:
+        """Whether the text has a token to remove; if not, it is left out, and the report says so."""
+        if not explainer.removable.any():
+            self.skipped.append(f"Text {index + 1}: no token to remove.")
+        return bool(explainer.removable.any())
+
+    def add(self, index: int, explainer: Explainer) -> dict[str, Attribution]:
+        """Every method on one text, then one batch of erasure passes for all their rankings and the
+        random one (rows already run for this text, e.g. by occlusion, are not run again)."""
+        attributions, rankings = {}, {}
+        for method in self.methods:
+            attribution = attributions[method] = explainer.attribute(method, steps=self.steps, baseline=self.baseline)
+            self.seconds[method] += attribution.seconds
+            if attribution.completeness_error is not None:
+                self.errors.append(attribution.completeness_error)
+            if np.isfinite(attribution.scores[explainer.removable]).all():
+                rankings[method] = ranking(attribution.scores, explainer.removable)
+        rng = np.random.default_rng([self.seed, index])
+        rankings[RANDOM] = rng.permutation(np.flatnonzero(explainer.removable))
+        start = time.perf_counter()
+        erasures = erase(explainer.values, explainer.value, rankings, explainer.removable, self.percents)
+        share = (time.perf_counter() - start) / len(rankings)  # the erasure passes, split evenly
+        for name, e in erasures.items():
+            self.seconds[name] += share
+            for p, k, c, s, d in zip(self.percents, e.counts, e.comprehensiveness, e.sufficiency, e.without_top,
+                                     strict=True):
+                self.rows.append((index, name, p, int(k), c, s, d, e.value))
+        return attributions
+
+    def report(self, removal: str, target: str) -> FaithfulnessReport:
+        per_text = pd.DataFrame(self.rows, columns=["text", "method", "percent", "tokens", "comprehensiveness",
+                                                    "sufficiency", "deletion", "value"])
+        curves = (per_text.groupby(["method", "percent"], sort=False)[["comprehensiveness", "sufficiency",
+                                                                       "deletion"]].mean().reset_index())
+        aopc = per_text.groupby(["method", "text"], sort=False)[["comprehensiveness", "sufficiency"]].mean()
+        table = aopc.groupby("method", sort=False).agg(comprehensiveness=("comprehensiveness", "mean"),
+                                                       sufficiency=("sufficiency", "mean"),
+                                                       n_texts=("comprehensiveness", "size")).reset_index()
+        table["seconds"] = table["method"].map(self.seconds)
+        table = table.sort_values("comprehensiveness", ascending=False, kind="stable").reset_index(drop=True)
+        return FaithfulnessReport(table, curves, per_text.drop(columns=["value"]), removal, target,
+                                  tuple(self.skipped), tuple(self.errors))
+
+
 def faithfulness_report(model, texts: Sequence[str], target: Target, methods: Sequence[str] = METHODS, *,
                         percents: Sequence[float] = PERCENTS, steps: int = FAITHFULNESS_STEPS, baseline: str = "pad",
                         seed: int = 0, progress: ProgressCallback | None = None) -> FaithfulnessReport:
     """Comprehensiveness and sufficiency (AOPC over `percents`) of each method over `texts`, with a random
     ranking as the floor. progress(done, total) is called after each text. Integrated gradients runs at
     `steps` (50 by default, see FAITHFULNESS_STEPS; its completeness error per text is reported)."""
-    from .backend import REMOVAL_WORDS, backend_for
-
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"Unknown methods: {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+    tally = _Tally(methods, percents, steps, baseline, seed)
     backend = backend_for(model)
-    rows, skipped, errors = [], [], []
-    seconds = dict.fromkeys([*methods, RANDOM], 0.0)
     for index, text in enumerate(texts):
         try:
             explainer = Explainer(model, text, target, backend)
         except ValueError as error:
-            skipped.append(f"Text {index + 1}: {error}")
-            continue
-        if not explainer.removable.any():
-            skipped.append(f"Text {index + 1}: no token to remove.")
-            continue
-        rankings = {}
-        for method in methods:
-            attribution = explainer.attribute(method, steps=steps, baseline=baseline)
-            seconds[method] += attribution.seconds
-            if attribution.completeness_error is not None:
-                errors.append(attribution.completeness_error)
-            if np.isfinite(attribution.scores[explainer.removable]).all():
-                rankings[method] = ranking(attribution.scores, explainer.removable)
-        rng = np.random.default_rng([seed, index])
-        rankings[RANDOM] = rng.permutation(np.flatnonzero(explainer.removable))
-        start = time.perf_counter()
-        erasures = erase(explainer.values, explainer.value, rankings, explainer.removable, percents)
-        share = (time.perf_counter() - start) / len(rankings)  # the erasure passes, split evenly
-        for name, e in erasures.items():
-            seconds[name] += share
-            for p, k, c, s, d in zip(percents, e.counts, e.comprehensiveness, e.sufficiency, e.without_top,
-                                     strict=True):
-                rows.append((index, name, p, int(k), c, s, d, e.value))
+            tally.skipped.append(f"Text {index + 1}: {error}")
+        else:
+            if tally.measurable(index, explainer):
+                tally.add(index, explainer)
         if progress is not None:
             progress(index + 1, len(texts))
-    per_text = pd.DataFrame(rows, columns=["text", "method", "percent", "tokens", "comprehensiveness",
-                                           "sufficiency", "deletion", "value"])
-    curves = (per_text.groupby(["method", "percent"], sort=False)[["comprehensiveness", "sufficiency", "deletion"]]
-              .mean().reset_index())
-    aopc = per_text.groupby(["method", "text"], sort=False)[["comprehensiveness", "sufficiency"]].mean()
-    table = aopc.groupby("method", sort=False).agg(comprehensiveness=("comprehensiveness", "mean"),
-                                                   sufficiency=("sufficiency", "mean"),
-                                                   n_texts=("comprehensiveness", "size")).reset_index()
-    table["seconds"] = table["method"].map(seconds)
-    table = table.sort_values("comprehensiveness", ascending=False, kind="stable").reset_index(drop=True)
-    return FaithfulnessReport(table, curves, per_text.drop(columns=["value"]), REMOVAL_WORDS[backend.removal],
-                              target.name, tuple(skipped), tuple(errors))
+    return tally.report(REMOVAL_WORDS[backend.removal], target.name)
+
+
+def attribute_and_measure(model, text: str, target: Target, methods: Sequence[str] = METHODS, *,
+                          percents: Sequence[float] = PERCENTS, steps: int = IG_STEPS, baseline: str = "pad",
+                          seed: int = 0) -> tuple[dict[str, Attribution], FaithfulnessReport]:
+    """Every method's scores on one text and their faithfulness there, each method run once:
+    (`attribute_all(...)`, `faithfulness_report(model, [text], ...)`) without computing the scores twice.
+    ValueError if the target cannot read the text."""
+    tally = _Tally(methods, percents, steps, baseline, seed)
+    explainer = Explainer(model, text, target)
+    if tally.measurable(0, explainer):
+        attributions = tally.add(0, explainer)
+    else:
+        attributions = {m: explainer.attribute(m, steps=steps, baseline=baseline) for m in methods}
+    return attributions, tally.report(REMOVAL_WORDS[explainer.backend.removal], target.name)
 
 
 def faithfulness(model, texts: Sequence[str], target: Target, methods: Sequence[str] = METHODS,

@@ -1,7 +1,7 @@
 """Attribution methods: one score per input token for one target, each answering "which tokens move it?".
 
-- gradient_x_input: ∂f/∂x · x per token (Shrikumar et al. 2017; Captum's InputXGradient), summed over
-  the embedding dimensions of the token embedding.
+- gradient_x_input: ∂f/∂x · x per token (Shrikumar et al. 2017; what Captum's InputXGradient computes),
+  summed over the embedding dimensions of the token embedding.
 - integrated_gradients: Sundararajan et al. (2017), Captum's IntegratedGradients, all steps in one
   batch, from a stated baseline ([PAD] embeddings, or zeros; special tokens kept); its completeness
   error |Σ scores − (f(x) − f(baseline))| / |f(x) − f(baseline)| says whether the steps were enough.
@@ -16,6 +16,11 @@
 
 Scores are signed for the gradient and perturbation methods (positive: the token raises the target),
 non-negative for the attention ones. Special tokens are scored but never removed or ranked.
+
+One `Explainer` per text shares what the methods have in common, so nothing runs twice: f(x); one
+forward and backward at x for both gradient × input and attention × gradient; the attention pass of
+the four attention methods; and every perturbed row (`Explainer.values` runs each distinct set of
+kept tokens once, so occlusion's leave-one-out rows are also every method's first deletion step).
 """
 
 from __future__ import annotations
@@ -42,6 +47,16 @@ GRADIENT_METHODS = ("gradient_x_input", "integrated_gradients", "attention_x_gra
 IG_STEPS = 50
 BASELINES = ("pad", "zero")
 CHUNK = 64  # rows per perturbed forward pass: bounds memory at (64, T, D) per layer
+
+
+@dataclass(frozen=True)
+class GradientPass:
+    """One forward and backward at x (1 row). E = embedding width, L = layers, H = heads."""
+
+    inputs: torch.Tensor  # (1, T, E) ∂f/∂x
+    weights: np.ndarray | None  # (L, H, T, T) attention weights; None where the backend cannot capture them
+    gradients: np.ndarray | None  # (L, H, T, T) ∂f/∂weights
+    why_not: str | None = None  # why weights are None, in words
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +112,10 @@ class Explainer:
         if self.position is not None:
             removable[self.position] = False  # the token a target reads is kept: its output is what we explain
         self.removable = removable  # bool (T,)
+        self._known: dict[bytes, float] = {}  # a keep row's bytes -> the target with the other tokens removed
         self.value = float(self.values(torch.ones(1, n, dtype=torch.bool))[0])
         self._attention: tuple[np.ndarray, np.ndarray] | None = None
+        self._gradients: GradientPass | None = None
 
     # ------------------------------------------------------------------ passes
     def function(self, embeds: torch.Tensor) -> torch.Tensor:
@@ -110,12 +127,21 @@ class Explainer:
         return self.target(out)
 
     def values(self, keep: torch.Tensor) -> np.ndarray:
-        """The target with some tokens removed: keep (R, T) bool -> (R,) float64, in chunks, no graph."""
-        out = []
+        """The target with some tokens removed: keep (R, T) bool -> (R,) float64, no graph.
+
+        Each distinct row is run once per text, in batches of CHUNK rows: a row asked for again (the
+        same top token under two methods or two percents, occlusion's leave-one-out rows as the
+        deletion curves' first step) is read from what the text has already run.
+        """
+        rows = np.asarray(keep, dtype=bool)
+        keys = [row.tobytes() for row in rows]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._known))
         with torch.no_grad():
-            for start in range(0, len(keep), CHUNK):
-                out.append(self._values(keep[start:start + CHUNK]).double().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+            for start in range(0, len(missing), CHUNK):
+                batch = missing[start:start + CHUNK]
+                todo = torch.from_numpy(np.stack([np.frombuffer(k, dtype=bool) for k in batch]))
+                self._known.update(zip(batch, self._values(todo).double().tolist(), strict=True))
+        return np.array([self._known[k] for k in keys], dtype=np.float64)
 
     def _values(self, keep: torch.Tensor) -> torch.Tensor:
         rows = keep.shape[0]
@@ -151,6 +177,31 @@ class Explainer:
     def readout(self) -> np.ndarray:
         return self.target.readout(np.ones(self.prepared.n_tokens))
 
+    def gradient_pass(self) -> GradientPass:
+        """∂f/∂x and ∂f/∂A at x from one forward and backward, made once per text (gradient × input and
+        attention × gradient both read it). Only the inputs get gradients, never the model's parameters."""
+        if self._gradients is None:
+            p = self.prepared
+            x = self.x.clone().requires_grad_(True)  # a leaf, so the attention weights carry a graph
+            positions = torch.tensor([self.position or 0])
+            with torch.enable_grad():
+                try:
+                    out = self.backend.forward(x, p.ids, p.segment_ids, torch.ones_like(p.ids), positions,
+                                               capture=True)
+                    why_not = None
+                except ValueError as error:  # a decoder that returns no attention weights: ∂f/∂x still holds
+                    out, why_not = self.backend.forward(x, p.ids, p.segment_ids, torch.ones_like(p.ids),
+                                                        positions), str(error)
+                attentions = () if why_not else out.attentions
+                grads = torch.autograd.grad(self.target(out).sum(), (x, *attentions), allow_unused=True)
+            weights = gradients = None
+            if not why_not:
+                weights = np.stack([a[0].detach().double().numpy() for a in attentions])  # (L, H, T, T)
+                gradients = np.stack([np.zeros_like(w) if g is None else g[0].double().numpy()
+                                      for w, g in zip(weights, grads[1:], strict=True)])  # (L, H, T, T)
+            self._gradients = GradientPass(grads[0].detach(), weights, gradients, why_not)
+        return self._gradients
+
     # ------------------------------------------------------------------ methods
     def attribute(self, method: str, *, steps: int = IG_STEPS, baseline: str = "pad") -> Attribution:
         if method not in METHODS:
@@ -162,11 +213,8 @@ class Explainer:
                            special=p.special, value=self.value, seconds=time.perf_counter() - start, **fields)
 
     def _gradient_x_input(self, **_) -> dict:
-        from captum.attr import InputXGradient
-
-        with torch.enable_grad():
-            scores = InputXGradient(self.function).attribute(self.x.clone().requires_grad_(True))  # (1, T, E)
-        return {"scores": scores.sum(-1)[0].detach().double().numpy()}
+        scores = self.gradient_pass().inputs * self.x  # (1, T, E): Captum's InputXGradient, from the shared pass
+        return {"scores": scores.sum(-1)[0].double().numpy()}
 
     def _integrated_gradients(self, *, steps: int, baseline: str, **_) -> dict:
         from captum.attr import IntegratedGradients
@@ -175,15 +223,14 @@ class Explainer:
             raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {baseline!r}.")
         base = self.backend.baseline_embedding(self.prepared, baseline)  # (1, T, E)
         with torch.enable_grad():
-            scores, delta = IntegratedGradients(self.function).attribute(
-                self.x.clone(), baselines=base, n_steps=steps, internal_batch_size=steps,
-                return_convergence_delta=True)
-        with torch.no_grad():
-            gap = float(self.function(torch.cat([self.x, base]))
-                        .double().diff().neg())  # f(x) − f(baseline)
-        error = abs(float(delta)) / abs(gap) if gap != 0 else float("inf")
+            scores = IntegratedGradients(self.function).attribute(self.x.clone(), baselines=base, n_steps=steps,
+                                                                  internal_batch_size=steps)  # (1, T, E)
+        scores = scores.sum(-1)[0].detach().double().numpy()  # (T,)
+        with torch.no_grad():  # Captum's convergence delta, without its second pass over x: f(x) is known
+            gap = self.value - float(self.function(base)[0])  # f(x) − f(baseline)
+        error = float(abs(scores.sum() - gap) / abs(gap)) if gap != 0 else float("inf")
         words = ("[PAD] embeddings" if baseline == "pad" and self.backend.pad_id is not None else "zero embeddings")
-        return {"scores": scores.sum(-1)[0].detach().double().numpy(), "completeness_error": error,
+        return {"scores": scores, "completeness_error": error,
                 "baseline": f"{words} in place of every non-special token, {steps} steps"}
 
     def _occlusion(self, **_) -> dict:
@@ -196,16 +243,10 @@ class Explainer:
         return {"scores": scores, "removal": REMOVAL_WORDS[self.backend.removal]}
 
     def _attention_x_gradient(self, **_) -> dict:
-        x = self.x.clone().requires_grad_(True)  # a leaf, so the attention weights carry a graph
-        p = self.prepared
-        with torch.enable_grad():
-            out = self.backend.forward(x, p.ids, p.segment_ids, torch.ones_like(p.ids),
-                                       torch.tensor([self.position or 0]), capture=True)
-            value = self.target(out).sum()
-            grads = torch.autograd.grad(value, out.attentions, allow_unused=True)
-        weights = np.stack([a[0].detach().double().numpy() for a in out.attentions])  # (L, H, T, T)
-        gradients = np.stack([np.zeros_like(w) if g is None else g[0].double().numpy()
-                              for w, g in zip(weights, grads, strict=True)])  # (L, H, T, T)
+        shared = self.gradient_pass()
+        if shared.why_not:
+            raise ValueError(shared.why_not)
+        weights, gradients = shared.weights, shared.gradients  # (L, H, T, T) each
         readout = self.readout()  # (T,)
         per_head = np.einsum("q,lhqk->lhk", readout, np.clip(gradients * weights, 0.0, None))  # (L, H, T)
         # R − I: the identity is each token's own share, the same 1/T for every token under mean pooling;

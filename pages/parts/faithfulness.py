@@ -141,9 +141,7 @@ def render() -> None:
         with st.spinner("Attributing and removing tokens…", show_time=True):
             try:
                 target = make_target()
-                results = attribution.attribute_all(model, run.text_a, target, methods)
-                report = attribution.faithfulness_report(model, [run.text_a], target, methods,
-                                                         steps=attribution.IG_STEPS)
+                results, report = attribution.attribute_and_measure(model, run.text_a, target, methods)
             except ValueError as error:  # a target that cannot read this text says why, in words
                 st.warning(str(error))
                 return
