@@ -96,13 +96,24 @@ class Page:
             raise ValueError(f"{self.title}: link keys {stray} do not start with one of {self.prefixes!r}")
 
 
+# The view every page shares (selection.py): the followed token, the view options and the readable
+# window, declared once. Every page's link carries them (url.write_link), with "layer" and "head";
+# they keep the Attention page's prefix, which links have always used.
+VIEW_LINK: dict[str, type | Setting] = {"att_follow": Int(), "att_hide_special": bool, "att_renormalize": bool,
+                                        "att_merge": bool, "att_window": Int(0, 4096)}
+# Settings a page had of its own that are now the shared view's: an old link's value moves there.
+RENAMED: dict[str, str] = {"roll_token": "att_follow", "meth_query": "att_follow", "qk_query": "att_follow",
+                           "roll_window": "att_window", "mp_window": "att_window", "roll_layer": "layer"}
+# "Compare with" on Attention and Embeddings drew a second model far below the first, on its own
+# scale; two models side by side are Models › Compare two models now. An old link's model goes there.
+RETIRED: dict[str, str] = {"att_compare": "cmp_model_b", "emb_compare": "cmp_model_b"}
+
 # Menus in the order people open them. Each page shows one idea; pages that showed one idea from
 # several sides were merged, and their addresses forward (FORWARDS).
 PAGES: tuple[Page, ...] = (
     Page("pages/attention.py", "Attention", ":material/grid_on:", "attention", "att_", "Look", default=True,
-         link={"att_view": str, "att_hide_special": bool, "att_renormalize": bool, "att_merge": bool,
-               "att_scale": str, "att_log": str, "att_block": str, "att_follow": Int(), "att_window": Int(1, 4096),
-               "att_compare": str, "att_shade": str, "qk_query": Int(), "qk_temperature": Float(0.1, 5.0)},
+         link={"att_view": str, **VIEW_LINK, "att_scale": str, "att_log": str, "att_block": str, "att_shade": str,
+               "qk_temperature": Float(0.1, 5.0)},
          absorbed=("qk_",)),
     Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Look",
          link={"hs_importance": bool}),
@@ -110,18 +121,17 @@ PAGES: tuple[Page, ...] = (
          link={"corp_section": str, "corp_source": str, "corp_sample": Int(1, 128), "corp_statistic": str},
          uses="model"),
     Page("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embeddings", "emb_", "Look",
-         link={"emb_view": str, "emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": Ints(12),
-               "emb_compare": str}, absorbed=("sim_",)),
+         link={"emb_view": str, "emb_depth": str, "emb_dims": str, "emb_centred": bool, "emb_tracks": Ints(12)},
+         absorbed=("sim_",)),
     Page("pages/positional.py", "Positional encoding", ":material/waves:", "positional", "pos_", "Look",
          link={"pos_positions": Int(2, 100_000), "pos_dims": Ints(8)}),
     Page("pages/attribution.py", "Attribution", ":material/account_tree:", "attribution", "attr_", "Explain",
          link={"attr_view": str,
-               "roll_fusion": str, "roll_residual": Float(0.0, 1.0), "roll_layer": Int(1), "roll_token": Int(),
-               "roll_flow": bool, "roll_log": bool, "roll_window": Int(0, 4096),
-               "meth_query": Int(), "meth_k": Int(1, 10), "meth_flow": bool, "meth_keys": str},
+               "roll_fusion": str, "roll_residual": Float(0.0, 1.0), "roll_flow": bool, "roll_log": bool,
+               "meth_k": Int(1, 10), "meth_flow": bool, "meth_keys": str},
          absorbed=("roll_", "vw_", "meth_")),
     Page("pages/minimal_pairs.py", "Minimal pairs", ":material/difference:", "minimal_pairs", "mp_", "Explain",
-         link={"mp_text_a": str, "mp_text_b": str, "mp_word": int, "mp_window": Int(0, 4096)}),
+         link={"mp_text_a": str, "mp_text_b": str, "mp_word": int}),
     Page("pages/walkthrough.py", "Walk-through", ":material/school:", "walkthrough", "walk_", "Learn",
          link={"walk_lesson": bool, "walk_steps": Ints(64), "walk_step": Int(), "walk_pad_text": str}),
     Page("pages/join.py", "Join a class", ":material/groups:", "join", "join_", "Learn", link={"join_code": str},
@@ -189,8 +199,9 @@ def setting(spec: type | Setting) -> Setting:
 
 
 def link_settings() -> dict[str, Setting]:
-    """Every page setting a link can carry, key -> Setting."""
-    return {key: setting(spec) for page in PAGES for key, spec in page.link.items()}
+    """Every setting a link can carry (the shared view's and each page's), key -> Setting."""
+    return {key: setting(spec) for spec_map in (VIEW_LINK, *(page.link for page in PAGES))
+            for key, spec in spec_map.items()}
 
 
 def path_of(page: Page) -> str:

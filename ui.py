@@ -1,5 +1,6 @@
 """Small UI helpers every page shares: safe text, message boxes, charts, the session's start and
-widget persistence, and the layer/head selection (1-based in widgets, 0-based in the engine)."""
+widget persistence, progress, exports and the browser-side views. The layer, head, followed token
+and view options are selection.py's."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import registry
+import selection
 import url
 from figures import explorer as explorer_assets  # the explorer's JS and CSS (figures/explorer/)
 from figures.common import CHART_CONFIG, PRINT_CONFIG, for_projector
@@ -22,7 +24,7 @@ from figures.common import CHART_CONFIG, PRINT_CONFIG, for_projector
 STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
 EXPLORER_KEY = "hl_attention_explorer"
 _STATIC_LOCK = threading.Lock()  # outside every page prefix: a component's state cannot be written back
-MEAN_HEAD = url.MEAN_HEAD  # the head selector's extra choice: the mean over a layer's heads
+MEAN_HEAD = selection.MEAN_CHOICE  # the head widgets' word for the mean (selection.py)
 SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head", "present")
 _MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
 
@@ -122,63 +124,20 @@ def entry_script_ran() -> None:
         st.rerun()
 
 
-def keep_valid(key: str, options: list, default) -> None:
-    """A kept value that the current run or model does not offer (from a link, or from a model
-    with more layers) falls back to the default. Call before the widget is drawn."""
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
-
-
-def followed_token(run) -> int:
-    """The token every page follows (the Attention page's att_follow): kept while this run has it,
-    else the text's first content word. Call before a widget that shows it is drawn."""
-    from encoder.attention_view import content_word_position
-
-    keep_valid("att_follow", list(range(run.n_tokens)), content_word_position(run.tokens, run.special, run.word_ids))
-    return st.session_state.att_follow
-
-
-def as_int(value: object, default: int) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return default
-
-
-# ---------------------------------------------------------------- layer and head
-
-
-def clamp_layer_and_head(n_layers: int, n_heads: int) -> None:
-    """Bring the selection (1-based, maybe from a link) into the model's range; the URL follows.
-
-    Call before the layer and head widgets are drawn.
-    """
-    layer = st.session_state.get("layer", 1)
-    st.session_state.layer = min(max(as_int(layer, 1), 1), n_layers)
-    head = st.session_state.get("head", 1)
-    if head != MEAN_HEAD:
-        st.session_state.head = min(max(as_int(head, 1), 1), n_heads)
+# ---------------------------------------------------------------- moved to selection.py
+# The layer, head and followed token now live in selection.py, with the view options; these names
+# stay for the pages that still call them (walk-through, heads, corpus, task heads, ablation, lab).
+keep_valid = selection.keep_valid
+as_int = selection.as_int
+followed_token = selection.followed_token
+clamp_layer_and_head = selection.clamp
+layer_and_head = selection.layer_and_head
+select_layer_and_head = selection.choose
 
 
 def single_head(n_layers: int, n_heads: int) -> None:
-    """Clamp the selection, and turn "mean" into head 1: for views of one head's own arithmetic
-    (its values, its output projection, its Q·K)."""
-    clamp_layer_and_head(n_layers, n_heads)
-    if st.session_state.get("head") == MEAN_HEAD:
-        st.session_state.head = 1
-
-
-def layer_and_head() -> tuple[int, int]:
-    """The selected layer and head as 0-based indices; head -1 is the mean of the heads."""
-    head = st.session_state.get("head", 1)
-    return st.session_state.get("layer", 1) - 1, -1 if head == MEAN_HEAD else head - 1
-
-
-def select_layer_and_head(layer: int, head: int | None = None) -> None:
-    """Set the selection from a click (0-based; head -1 is the mean), before widgets are drawn."""
-    st.session_state.layer = layer + 1
-    if head is not None:
-        st.session_state.head = MEAN_HEAD if head < 0 else head + 1
+    """`selection.clamp` for views of one head's own arithmetic: the mean becomes head 1."""
+    selection.clamp(n_layers, n_heads, one_head=True)
 
 
 # ---------------------------------------------------------------- progress

@@ -117,6 +117,7 @@ def read_link(session: MutableMapping) -> list[str]:
                 session[target] = clean(params[source])[:MAX_TEXT_CHARS]
     if "model" in params:
         session.setdefault("model_source", params["model"].strip())
+    params = renamed(params)
     for key in ("layer", "head"):
         if key in params:
             value = params[key]
@@ -131,7 +132,22 @@ def read_link(session: MutableMapping) -> list[str]:
                 session.setdefault(key, read_setting(params[key], setting))
             except ValueError:  # the page keeps its default, and the person is told which value
                 notes.append(f"The link's value for {key} was not used: it must be {setting.describe()}.")
+    for old, target in registry.RETIRED.items():
+        if params.get(old, "").strip():
+            session.setdefault(target, params[old].strip())
+            notes.append(f"The link's {old} was not used: a second model is compared side by side on "
+                         "Models › Compare two models, which opens with it.")
     return notes
+
+
+def renamed(params: MutableMapping[str, str]) -> dict[str, str]:
+    """The link's parameters with the settings that moved to the shared view (registry.RENAMED) under
+    their new names; a value the link gives under the new name wins."""
+    moved = {key: value for key, value in params.items()}
+    for old, new in registry.RENAMED.items():
+        if old in moved and new not in moved:
+            moved[new] = moved[old]
+    return moved
 
 
 def fit_notes(text_a: str, text_b: str | None) -> list[str]:
@@ -152,7 +168,7 @@ def write_link(current, page: registry.Page, session: MutableMapping) -> None:
             wanted[key] = str(session[key])
     if session.get("present"):
         wanted["present"] = "1"
-    for key in page.link:
+    for key in {**registry.VIEW_LINK, **page.link}:  # the shared view on every page, then the page's own
         if session.get(key) is not None:
             wanted[key] = write_setting(session[key])
     if st.query_params.to_dict() != wanted:

@@ -6,7 +6,7 @@ Attention arrays are (..., Q, K): row = query, column = key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -17,19 +17,70 @@ PairBlock = Literal["all", "A→A", "A→B", "B→A", "B→B"]
 PAIR_BLOCKS: tuple[PairBlock, ...] = ("all", "A→A", "A→B", "B→A", "B→B")
 
 
+# One encoding of "a head or the mean" in Python, engine to pages: a head is its 0-based index, and
+# MEAN_HEAD stands for the mean over a layer's heads. (Widgets and links say "mean": selection.py
+# converts; the explorer's wire protocol uses the same -1, figures/explorer/PROTOCOL.md.)
+MEAN_HEAD = -1
+
+
+def head_or_mean(maps: np.ndarray, layer: int, head: int) -> np.ndarray:
+    """(L, H, ...) -> (...): one head's map, or for MEAN_HEAD the mean over the layer's heads."""
+    return maps[layer].mean(axis=0) if head == MEAN_HEAD else maps[layer, head]
+
+
+def head_name(head: int) -> str:
+    """'head 3' (numbered from 1, as on screen), or 'mean of all heads'."""
+    return "mean of all heads" if head == MEAN_HEAD else f"head {head + 1}"
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """What every page's "View options" choose, applied to any token × token map of a run.
+
+    hide_special drops [CLS]/[SEP] rows and columns; renormalize then rescales each kept row of a
+    distribution to sum to 1 again; merge_subwords pools pieces into words (Clark et al. 2019 §4.1);
+    block keeps one block of a sentence pair (queries of one sentence, keys of one)."""
+
+    hide_special: bool = False
+    renormalize: bool = True
+    merge_subwords: bool = False
+    block: PairBlock = "all"
+
+    @property
+    def renormalizes(self) -> bool:
+        """Whether rows are rescaled: only once special tokens are hidden (the model's own rows
+        already sum to 1)."""
+        return self.hide_special and self.renormalize
+
+
+AS_CAPTURED = ViewOptions()  # every token, rows as the model gave them
+
+
 @dataclass(frozen=True)
 class AttentionView:
-    """Attention prepared for drawing: weights (L, H, Q, K) with a label per query and key.
+    """A map prepared for drawing: weights (..., Q, K) with a label per query and key.
 
     query_positions / key_positions give, for each row / column, the token positions in the
     run it stands for (one position per token, several when subwords are merged into words).
+    renormalized: whether each row was rescaled to sum to 1 over the keys left.
     """
 
-    weights: np.ndarray  # float32 (L, H, Q, K)
+    weights: np.ndarray  # float32 (..., Q, K); (L, H, Q, K) for a run's attention
     query_labels: list[str]
     key_labels: list[str]
     query_positions: list[list[int]]
     key_positions: list[list[int]]
+    renormalized: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    """A per-token score vector (an attribution) prepared for drawing: scores (..., N) with a label
+    and the run's token positions for each of the N entries."""
+
+    scores: np.ndarray  # float (..., N)
+    labels: list[str]
+    positions: list[list[int]]
 
 
 def head_average(weights: np.ndarray) -> np.ndarray:
@@ -70,14 +121,17 @@ def word_groups(word_ids: list[int | None], segment_ids: list[int], keep: list[i
     return groups
 
 
-def merge_groups(weights: np.ndarray, query_groups: list[list[int]], key_groups: list[list[int]]) -> np.ndarray:
+def merge_groups(weights: np.ndarray, query_groups: list[list[int]], key_groups: list[list[int]],
+                 to_words: str = "sum") -> np.ndarray:
     """Pool token attention into groups, following Clark et al. (2019, §4.1) for words:
 
     attention *to* a word is the sum over its pieces (so rows still sum to what they did),
-    attention *from* a word is the mean over its pieces.
+    attention *from* a word is the mean over its pieces. `to_words="mean"` pools keys by their
+    mean too: for scores that are not shares (Q·K logits), where a sum would mean nothing.
     """
-    to_words = np.stack([weights[..., g].sum(axis=-1) for g in key_groups], axis=-1)  # (..., T, K')
-    return np.stack([to_words[..., g, :].mean(axis=-2) for g in query_groups], axis=-2)  # (..., Q', K')
+    pool = np.sum if to_words == "sum" else np.mean
+    pooled = np.stack([pool(weights[..., g], axis=-1) for g in key_groups], axis=-1)  # (..., T, K')
+    return np.stack([pooled[..., g, :].mean(axis=-2) for g in query_groups], axis=-2)  # (..., Q', K')
 
 
 def group_label(run: Run, group: list[int]) -> str:
@@ -101,55 +155,64 @@ def block_positions(run: Run, block: PairBlock) -> tuple[list[int], list[int]]:
     return in_segment[source == "B"], in_segment[target == "B"]
 
 
-def attention_view(
-    run: Run,
-    hide_special: bool = False,
-    renormalize: bool = True,
-    merge_subwords: bool = False,
-    block: PairBlock = "all",
-) -> AttentionView:
-    """Apply the view options, in the order that keeps each meaningful.
-
-    Hiding special tokens drops their rows and columns ([CLS] and [SEP] often soak up most
-    of the weight, Clark et al. 2019 §3); renormalising then rescales each row to sum to 1
-    over the tokens left. Merging subwords pools pieces into words. A pair block keeps only
-    the queries of one sentence and the keys of one sentence, without renormalising, so the
-    share of attention that crosses between the sentences stays visible.
-    """
-    queries, keys = block_positions(run, block)
-    weights = run.attentions
-    if hide_special:
+def kept_positions(run: Run, options: ViewOptions) -> tuple[list[int], list[int]]:
+    """The query and key positions a view keeps (its block, without special tokens when hidden);
+    ValueError when hiding leaves nothing."""
+    queries, keys = block_positions(run, options.block)
+    if options.hide_special:
         queries = [p for p in queries if not run.special[p]]
         keys = [p for p in keys if not run.special[p]]
         if not queries or not keys:
             raise ValueError("Nothing is left once the special tokens are hidden.")
-    if merge_subwords:
-        query_groups = word_groups(run.word_ids, run.segment_ids, queries)
-        key_groups = word_groups(run.word_ids, run.segment_ids, keys)
-    else:
-        query_groups, key_groups = [[p] for p in queries], [[p] for p in keys]
-    scale = None  # (L, H, Q, 1) per kept row: 1 / its sum over non-special keys
-    if hide_special and renormalize:
+    return queries, keys
+
+
+def groups_of(run: Run, positions: list[int], merge_subwords: bool) -> list[list[int]]:
+    """Each kept position alone, or grouped into words."""
+    return word_groups(run.word_ids, run.segment_ids, positions) if merge_subwords else [[p] for p in positions]
+
+
+def map_view(run: Run, maps: np.ndarray, options: ViewOptions = AS_CAPTURED, *,
+             distribution: bool = True) -> AttentionView:
+    """Apply the view options to any (..., T, T) token × token map of `run` (its attention, rollout,
+    value-weighted norms, a minimal pair's maps, Q·K scores), in the order that keeps each meaningful.
+
+    Hiding special tokens drops their rows and columns ([CLS] and [SEP] often soak up most of the
+    weight, Clark et al. 2019 §3); renormalising then rescales each row to sum to 1 over the
+    tokens left. That means something only for a `distribution` (rows of shares that summed to 1):
+    scores such as Q·K logits or a difference of two maps are never rescaled (the view says
+    `renormalized=False`), and their pieces are pooled by the mean, not summed. Merging subwords
+    pools pieces into words. A pair block keeps only the queries of one sentence and the keys of
+    one sentence, without renormalising, so the share of attention that crosses between the
+    sentences stays visible.
+    """
+    if maps.shape[-2:] != (run.n_tokens, run.n_tokens):
+        raise ValueError(f"A map of {maps.shape[-2:]} is not token × token for {run.n_tokens} tokens.")
+    queries, keys = kept_positions(run, options)
+    query_groups = groups_of(run, queries, options.merge_subwords)
+    key_groups = groups_of(run, keys, options.merge_subwords)
+    rescale = distribution and options.renormalizes
+    scale = None  # (..., Q, 1) per kept row: 1 / its sum over non-special keys
+    if rescale:
         # Renormalise each kept row over every non-special key, so a pair block still shows its
         # share. A row's sum over non-special keys is its total minus the few special columns
         # (in float64: the difference loses digits in float32 when [CLS] and [SEP] hold most of
         # the row), so no (L, H, T, T) array is copied for it.
         specials = [p for p in range(run.n_tokens) if run.special[p]]
-        sums = (weights.sum(axis=-1, dtype=np.float64)
-                - weights[..., specials].sum(axis=-1, dtype=np.float64))[..., queries, None]  # (L, H, Q, 1)
+        sums = (maps.sum(axis=-1, dtype=np.float64)
+                - maps[..., specials].sum(axis=-1, dtype=np.float64))[..., queries, None]  # (..., Q, 1)
         scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0).astype(np.float32)
-    if merge_subwords:
+    if options.merge_subwords:
+        weights, query_groups_rows = maps, query_groups
         if scale is not None:  # words are pooled from renormalised rows
-            weights = run.attentions[..., queries, :] * scale  # (L, H, Q, T)
+            weights = maps[..., queries, :] * scale  # (..., Q, T)
             row_of = {position: row for row, position in enumerate(queries)}
             query_groups_rows = [[row_of[p] for p in group] for group in query_groups]
-        else:
-            query_groups_rows = query_groups
-        merged = merge_groups(weights, query_groups_rows, key_groups)
+        merged = merge_groups(weights, query_groups_rows, key_groups, "sum" if distribution else "mean")
     else:
-        merged = select_tokens(weights, queries, keys)
+        merged = select_tokens(maps, queries, keys)
         if scale is not None:
-            merged = merged.copy() if merged is weights else merged  # never scale the run's own array
+            merged = merged.copy() if merged is maps else merged  # never scale the run's own array
             merged *= scale
     return AttentionView(
         weights=np.ascontiguousarray(merged, dtype=np.float32),
@@ -157,8 +220,43 @@ def attention_view(
         key_labels=[group_label(run, g) for g in key_groups],
         query_positions=query_groups,
         key_positions=key_groups,
+        renormalized=rescale,
     )
 
+
+def attention_view(
+    run: Run,
+    hide_special: bool = False,
+    renormalize: bool = True,
+    merge_subwords: bool = False,
+    block: PairBlock = "all",
+) -> AttentionView:
+    """`map_view` of the run's own attention (L, H, T, T)."""
+    return map_view(run, run.attentions, ViewOptions(hide_special, renormalize, merge_subwords, block))
+
+
+def kept_map(maps: np.ndarray, keep: list[int], renormalize: bool) -> np.ndarray:
+    """(..., T, T) -> (..., N, N): only the `keep` rows and columns of a map on slots that are not a run's
+    tokens (a minimal pair's aligned words), each row rescaled to sum to 1 over them when `renormalize`.
+    NaN cells (a slot one text lacks) stay NaN and count as 0; a row with nothing left stays as it was."""
+    kept = np.array(select_tokens(maps, keep, keep), dtype=np.float64)  # a copy: never scale the caller's
+    if renormalize:
+        sums = np.nansum(kept, axis=-1, keepdims=True)  # (..., N, 1)
+        np.divide(kept, sums, out=kept, where=sums > 0)
+    return kept
+
+
+def score_view(run: Run, scores: np.ndarray, options: ViewOptions = AS_CAPTURED) -> ScoreView:
+    """Apply hide and merge to per-token scores (..., T) (an attribution, one row of a map): special
+    tokens dropped when hidden, and a word's score the sum of its pieces', as Clark et al. (2019,
+    §4.1) sum attention *to* a word. Scores are not renormalised: a method's scores need not be
+    shares, and rescaling would change how methods compare. The block does not apply (no query)."""
+    if scores.shape[-1] != run.n_tokens:
+        raise ValueError(f"{scores.shape[-1]} scores for {run.n_tokens} tokens.")
+    _, keys = kept_positions(run, replace(options, block="all"))
+    groups = groups_of(run, keys, options.merge_subwords)
+    pooled = np.stack([scores[..., g].sum(axis=-1) for g in groups], axis=-1)  # (..., N)
+    return ScoreView(pooled, [group_label(run, g) for g in groups], groups)
 
 
 # ---------------------------------------------------------------- reading a view
@@ -178,7 +276,7 @@ def segment_b_start(groups: list[list[int]], segment_ids: list[int]) -> int | No
 
 def row_sum_ranges(weights: np.ndarray) -> np.ndarray:
     """(L, H, Q, K) -> (L, H + 1, 2): (smallest, largest) row sum of every head, then of the layer's
-    mean in the last slot, so index [layer, head] holds head -1 (the mean) too."""
+    mean in the last slot, so index [layer, head] holds MEAN_HEAD (-1, the mean) too."""
     sums = weights.sum(axis=-1, dtype=np.float64)  # (L, H, Q), without a float64 copy of the weights
     sums = np.concatenate([sums, sums.mean(axis=1, keepdims=True)], axis=1)  # (L, H + 1, Q)
     return np.stack([sums.min(axis=-1), sums.max(axis=-1)], axis=-1)

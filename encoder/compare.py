@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .attention_view import AS_CAPTURED, MEAN_HEAD, AttentionView, ViewOptions, head_or_mean, map_view
 from .geometry import Projection, hidden_depth_names, pca, project
 from .run import Run
 
@@ -46,12 +47,21 @@ def proportional_depth(depth: int, n_layers_a: int, n_layers_b: int) -> int:
     return 0 if depth == 0 else proportional_layer(depth - 1, n_layers_a, n_layers_b) + 1
 
 
-def masked_attention(matrix: np.ndarray, causal: bool) -> np.ndarray:
-    """A (Q, K) attention map as float32, with the cells a causal model cannot see (key after query) set
-    to NaN: they are masked, not weights of zero, and a figure should draw them as such."""
+def masked_attention(matrix: np.ndarray, causal: bool, query_positions: list[list[int]] | None = None,
+                     key_positions: list[list[int]] | None = None) -> np.ndarray:
+    """A (Q, K) attention map as float32, with the cells a causal model cannot see set to NaN: they are
+    masked, not weights of zero, and a figure should draw them as such. A cell is masked when its key
+    comes after its query: for a view's rows and columns (`query_positions`, `key_positions`, the run's
+    token positions of each, `encoder.attention_view.AttentionView`), when every key token comes after
+    every query token; without them, row i and column j are tokens i and j."""
     shown = np.array(matrix, dtype=np.float32)  # a copy: runs are read-only and shared
     if causal:
-        shown[np.triu_indices(shown.shape[0], k=1, m=shown.shape[1])] = np.nan
+        if query_positions is None or key_positions is None:
+            shown[np.triu_indices(shown.shape[0], k=1, m=shown.shape[1])] = np.nan
+        else:
+            last_query = np.array([max(group) for group in query_positions])  # (Q,)
+            first_key = np.array([min(group) for group in key_positions])  # (K,)
+            shown[first_key[None, :] > last_query[:, None]] = np.nan
     return shown
 
 
@@ -60,31 +70,38 @@ def is_causal(run: Run) -> bool:
     return bool(getattr(run, "causal", False))
 
 
-def head_or_mean(run: Run, layer: int, head: int) -> np.ndarray:
-    """(T, T): one head's attention, or for head −1 the mean of the layer's heads."""
-    return run.attentions[layer].mean(axis=0) if head < 0 else run.attentions[layer, head]
-
-
 @dataclass(frozen=True)
 class ComparedAttention:
-    """One head of A beside a head of B at the proportional layer; masked cells are NaN."""
+    """One head of A beside a head of B at the proportional layer, each under the same view options
+    (its own tokens: the models may cut the text differently); masked cells are NaN."""
 
     layer_a: int  # 0-based
-    head_a: int  # 0-based; −1 is the mean of the layer's heads
-    matrix_a: np.ndarray  # float32 (T_A, T_A)
+    head_a: int  # 0-based, or MEAN_HEAD
+    matrix_a: np.ndarray  # float32 (Q_A, K_A)
     layer_b: int
     head_b: int
-    matrix_b: np.ndarray  # float32 (T_B, T_B)
+    matrix_b: np.ndarray  # float32 (Q_B, K_B)
+    view_a: AttentionView  # labels and positions of A's rows and columns (its weights: the one layer)
+    view_b: AttentionView
 
 
-def compared_attention(run_a: Run, run_b: Run, layer_a: int, head_a: int, head_b: int) -> ComparedAttention:
-    """Head `head_a` of layer `layer_a` of A, and head `head_b` of B's proportional layer."""
-    if not -1 <= head_a < run_a.n_heads or not -1 <= head_b < run_b.n_heads:
+def compared_attention(run_a: Run, run_b: Run, layer_a: int, head_a: int, head_b: int,
+                       options: ViewOptions = AS_CAPTURED) -> ComparedAttention:
+    """Head `head_a` of layer `layer_a` of A, and head `head_b` of B's proportional layer (or MEAN_HEAD for
+    a layer's mean), each under `options` (`encoder.attention_view.map_view`)."""
+    def known(head: int, n_heads: int) -> bool:
+        return head == MEAN_HEAD or 0 <= head < n_heads
+
+    if not known(head_a, run_a.n_heads) or not known(head_b, run_b.n_heads):
         raise ValueError(f"Heads {head_a}, {head_b} are outside the models' {run_a.n_heads} and {run_b.n_heads}.")
     layer_b = proportional_layer(layer_a, run_a.n_layers, run_b.n_layers)
-    matrix_a = masked_attention(head_or_mean(run_a, layer_a, head_a), is_causal(run_a))  # (T_A, T_A)
-    matrix_b = masked_attention(head_or_mean(run_b, layer_b, head_b), is_causal(run_b))  # (T_B, T_B)
-    return ComparedAttention(layer_a, head_a, matrix_a, layer_b, head_b, matrix_b)
+    view_a = map_view(run_a, run_a.attentions[layer_a: layer_a + 1], options)  # (1, H_A, Q_A, K_A)
+    view_b = map_view(run_b, run_b.attentions[layer_b: layer_b + 1], options)  # (1, H_B, Q_B, K_B)
+    matrix_a = masked_attention(head_or_mean(view_a.weights, 0, head_a), is_causal(run_a),
+                                view_a.query_positions, view_a.key_positions)
+    matrix_b = masked_attention(head_or_mean(view_b.weights, 0, head_b), is_causal(run_b),
+                                view_b.query_positions, view_b.key_positions)
+    return ComparedAttention(layer_a, head_a, matrix_a, layer_b, head_b, matrix_b, view_a, view_b)
 
 
 # Decoders such as Llama give a few tokens (usually the first) hidden states thousands of times larger than

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from encoder.attention_view import AttentionView, head_average
+from encoder.attention_view import MEAN_HEAD, AttentionView, head_average, head_name, head_or_mean
 
 from .common import (
     CHART_CONFIG,
@@ -109,17 +109,15 @@ def _legend(trace: go.Heatmap, colors: ColorOptions, sizes: Sizes) -> None:
 
 def head_title(layer: int, head: int, block: str = "all") -> str:
     """'Layer 3, head 7' (or the mean), naming the pair block when only one block is shown."""
-    title = f"Layer {layer + 1}, mean of all heads" if head < 0 else f"Layer {layer + 1}, head {head + 1}"
+    title = f"Layer {layer + 1}, {head_name(head)}"
     if block != "all":
         title += f" · block {block}"
     return title
 
 
 def head_matrix(view: AttentionView, layer: int, head: int) -> np.ndarray:
-    """(Q, K): one head, or for head -1 the mean of the layer's heads."""
-    if head < 0:
-        return head_average(view.weights[layer: layer + 1])[0]
-    return view.weights[layer, head]
+    """(Q, K): one head of the view, or for MEAN_HEAD the mean of the layer's heads."""
+    return head_or_mean(view.weights, layer, head)
 
 
 def head_heatmap(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions(), *,
@@ -311,7 +309,7 @@ def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOp
         view.weights[layer], n_cols=_heads_columns(n_heads),
         tile_titles=[f"head {h + 1}" for h in range(n_heads)],
         selection_ids=[(layer, h) for h in range(n_heads)], tile_px=HEADS_TILE_PX, display_width=440,
-        selected=None if head < 0 else head, colors=colors,
+        selected=None if head == MEAN_HEAD else head, colors=colors,
         title=heads_title(layer), sizes=sizes,
     )
 
@@ -325,7 +323,7 @@ def overview_grid(view: AttentionView, layer: int, head: int, colors: ColorOptio
         tile_titles=[f"layer {lay + 1}, head {h + 1}" for lay in range(n_layers) for h in range(n_heads)],
         selection_ids=[(lay, h) for lay in range(n_layers) for h in range(n_heads)],
         tile_px=64, row_titles=[f"L{lay + 1}" for lay in range(n_layers)],
-        selected=None if head < 0 else layer * n_heads + head, colors=colors,
+        selected=None if head == MEAN_HEAD else layer * n_heads + head, colors=colors,
         title="Every layer (rows) × head (columns)", display_width=900, sizes=sizes,
     )
 
@@ -334,7 +332,7 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
                      colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> go.Figure:
     """Head-averaged attention of every layer, side by side (rows of MEANS_PER_ROW for deep
     models: 30 layers in one row were 12 px tiles under overlapping names); click one to open it."""
-    selected = layer if head < 0 else None
+    selected = layer if head == MEAN_HEAD else None
     means = head_average(view.weights)  # (L, Q, K)
     return thumbnail_grid(
         means, n_cols=min(len(means), MEANS_PER_ROW), tile_titles=[f"layer {lay + 1}" for lay in range(len(means))],

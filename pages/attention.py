@@ -7,33 +7,32 @@ import functools
 import streamlit as st
 
 import registry
-import sources
+import selection
 import state
 import ui
 import url
 from encoder.analysis import clearest_head, head_sharpness
 from encoder.attention_view import (
+    MEAN_HEAD,
     PAIR_BLOCKS,
     AttentionView,
+    ViewOptions,
     attention_view,
     content_word_position,
     row_of_position,
     segment_b_start,
     window_span,
 )
-from encoder.compare import compared_attention, is_causal, layer_mapping
 from encoder.unreadable import unreadable_spans
 from figures import attention as figs
 from figures import explorer as explorer_figs
-from figures import models as model_figures
 from figures.common import COLOR_SCALES
-from pages.parts import lines, qk
+from pages.parts import compare, lines, qk
 
 COLOR_MODES = ("auto", "linear", "log")
 # From this length a few [CLS]/[SEP] cells take the whole linear range and the rest of a map is
 # near-black; "auto" then colours by log10(weight), which keeps a thousandfold range visible.
 AUTO_LOG_FROM = 64
-WINDOW_SIZES = (0, 24, 48, 96)  # 0: no window
 ROWS_SUM_TO_ONE = 1e-3
 EXPORT_CELLS = 500_000  # a CSV row a cell, ~40 bytes: the whole run, else the layer, else the head
 # Presentation mode enlarges Streamlit's own controls and captions for a projector (the explorer's
@@ -71,8 +70,7 @@ def open_on_a_clear_head(run) -> None:
         choice = clearest_head(head_sharpness(run.attentions, run.special))
         session._att_auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1,
                              "reason": choice.reason}
-        ui.select_layer_and_head(choice.layer, choice.head)
-        session.att_follow = content_word_position(run.tokens, run.special, run.word_ids)
+        selection.choose(choice.layer, choice.head, content_word_position(run.tokens, run.special, run.word_ids))
 
 
 def rows_caption(low: float, high: float, hide_special: bool, renormalize: bool, block: str) -> str:
@@ -94,7 +92,7 @@ def selection_changed(first_positions: tuple[int, ...]) -> None:
     the URL and on the other pages). `first_positions`: the view's rows' first token positions."""
     chosen = ui.explorer_said()
     if isinstance(chosen.get("layer"), int) and isinstance(chosen.get("head"), int):
-        ui.select_layer_and_head(chosen["layer"], chosen["head"])
+        selection.choose(chosen["layer"], chosen["head"])
     if chosen.get("scale") in COLOR_SCALES:
         st.session_state.att_scale = chosen["scale"]
     if chosen.get("mode") in COLOR_MODES:
@@ -117,8 +115,9 @@ def auto_choice() -> dict | None:
 
 def view_of(key: tuple) -> AttentionView:
     """The view an explorer key names: (source, text A, text B, hide, renormalise, merge, block, ...)."""
-    source, text_a, text_b, hide_special, renormalize, merge, block = key[:7]
-    return attention_view(state.get_run(source, text_a, text_b), hide_special, renormalize, merge, block)
+    source, text_a, text_b, options = key[:4]
+    return attention_view(state.get_run(source, text_a, text_b), options.hide_special, options.renormalize,
+                          options.merge_subwords, options.block)
 
 
 def packed_explorer(key: tuple, options: explorer_figs.ExplorerOptions, view: AttentionView | None = None):
@@ -131,7 +130,7 @@ def packed_explorer(key: tuple, options: explorer_figs.ExplorerOptions, view: At
 @st.fragment
 def explorer(options: explorer_figs.ExplorerOptions, key: tuple) -> None:
     """The charts, drawn in the browser. A layer or head picked there reruns only this fragment
-    (to keep the URL, the other pages and the compared model in step); a new followed token needs
+    (to keep the URL and the other pages in step); a new followed token needs
     the page (the window and the token chart are built around it).
 
     Streamlit keeps a fragment's arguments and a widget's callback for as long as the session
@@ -140,18 +139,16 @@ def explorer(options: explorer_figs.ExplorerOptions, key: tuple) -> None:
     (about 60 MB each), which no cache budget bounded."""
     if st.session_state.get("att_follow") != options.follow_position:
         st.rerun(scope="app")
-    layer, head = ui.layer_and_head()
+    layer, head = selection.layer_and_head()
     packed = packed_explorer(key, options)
     colour = {"scale": st.session_state.att_scale, "mode": st.session_state.att_log}
     first_positions = tuple(group[0] for group in packed.view.query_positions)
     ui.attention_explorer(packed.payload(layer, head, auto_choice(), held=ui.explorer_said(), colour=colour),
                           on_change=functools.partial(selection_changed, first_positions))
-    if st.session_state.get("att_compare") is not None:
-        second_model_heatmap(state.get_run(*key[:3]), st.session_state.att_compare, layer, head)
     url.write_link(state.current_input(), registry.by_title("Attention"), st.session_state)
 
 
-def export_view(source: str, text_a: str, text_b: str | None, view_options: tuple, layer: int, head: int) -> None:
+def export_view(source: str, text_a: str, text_b: str | None, view_options: ViewOptions, layer: int, head: int) -> None:
     """The Attention view's downloads, as every page has them. Only names are kept for the click
     (the run is taken from the cache then), so the session holds no run (tests/test_session_memory.py).
     The CSV holds what the view shows (hidden tokens, merged words): the whole run when it is
@@ -159,7 +156,7 @@ def export_view(source: str, text_a: str, text_b: str | None, view_options: tupl
     from encoder import export
 
     def current_view():
-        return attention_view(state.get_run(source, text_a, text_b), *view_options)
+        return view_of((source, text_a, text_b, view_options))
 
     def numbers() -> str:
         view = current_view()
@@ -170,7 +167,7 @@ def export_view(source: str, text_a: str, text_b: str | None, view_options: tupl
             return export.attention_long_csv(view.weights[layer:layer + 1], view.query_labels, view.key_labels,
                                              layers=[layer])
         return export.attention_long_csv(figs.head_matrix(view, layer, head), view.query_labels, view.key_labels,
-                                         layers=[layer], heads=[None if head < 0 else head])
+                                         layers=[layer], heads=[None if head == MEAN_HEAD else head])
 
     ui.export_buttons("attention", numbers, lambda: figs.head_heatmap(current_view(), layer, head),
                       {"": lambda: state.get_run(source, text_a, text_b)})
@@ -178,48 +175,11 @@ def export_view(source: str, text_a: str, text_b: str | None, view_options: tupl
                "heads of a longer one, the selected head beyond that.")
 
 
-def compare_choices(source_a: str) -> tuple[list, dict]:
-    """The 'Compare with' options (None, then every installed named model but the sidebar's) and their infos."""
-    infos = {info.name: info for info in state.model_infos()}
-    others = [name for name in sources.bundled_names() if name != source_a and name in infos]
-    ui.keep_valid("att_compare", [None, *others], None)
-    return [None, *others], infos
-
-
-def second_model_heatmap(run, source_b: str, layer: int, head: int) -> None:
-    """Model B's attention at the layer proportionally mapped from A's (`encoder.compare`): the same head
-    number when B has it, else the mean of B's heads (heads of two models are not matched anyway)."""
-    run_b = state.second_run(source_b, "The model to compare with")
-    if run_b is None:
-        return
-    compared = compared_attention(run, run_b, layer, head, head if head < run_b.n_heads else -1)
-    head_b = "mean of the heads" if compared.head_b < 0 else f"head {compared.head_b + 1}"
-    st.plotly_chart(model_figures.attention_heatmap(
-        compared.matrix_b, run_b.tokenized.labels, run_b.tokenized.labels,
-        f"B · {run_b.model_name} · layer {compared.layer_b + 1}, {head_b}", is_causal(run_b)),
-        width="stretch", config=figs.HEATMAP_CONFIG, key="att_compare_heatmap")
-    mapping = layer_mapping(run.n_layers, run_b.n_layers)
-    st.caption(f"The same text through {ui.markdown_literal(run_b.model_name)}: layer {layer + 1} of "
-               f"{run.n_layers} here faces layer {compared.layer_b + 1} of {run_b.n_layers} there"
-               + ("." if run.n_layers == run_b.n_layers else
-                  f" (proportional mapping: layers {', '.join(str(i + 1) for i in range(run.n_layers))} → "
-                  f"{', '.join(str(m + 1) for m in mapping)}).")
-               + " The models may cut the text into different tokens; the view options above apply to this "
-                 "model only.")
-
-
-def hidden_note(run, position: int, hide_special: bool, block: str) -> str:
-    if hide_special and run.special[position]:
-        return "Special tokens are hidden (View options), so the token you follow is not in this view."
-    return f"The pair block {block} leaves out the token you follow (it is in the other sentence)."
-
-
 def heatmaps() -> None:
     """The explorer. Its body is a function so that the run and the view are this function's locals:
     a page script's globals live as long as any fragment or callback defined in it (Streamlit keeps
     those for the session), and as globals they kept every visitor's run alive for the session."""
     run = state.page_run()
-    compare_options, compare_infos = compare_choices(state.current_input().source)
     present = ui.presenting()
     if present:
         st.html(PRESENT_CSS)
@@ -227,53 +187,43 @@ def heatmaps() -> None:
     if spans:
         ui.show_problem("warning", "Parts of the text are unknown to this model: each became [UNK], one vector that "
                         "stands for anything the vocabulary lacks.", "\n".join(s.describe(run.is_pair) for s in spans))
+    current = state.current_input()
     model_name = ui.markdown_literal(run.model_name)
     st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
                "Pick a layer and head, or click any thumbnail below. A token written “it ·10” is the token at "
                "position 10, counted from 0 ([CLS] or the first token is ·0), as on every page.")
-    ui.clamp_layer_and_head(run.n_layers, run.n_heads)
+    selection.clamp(run.n_layers, run.n_heads)
     open_on_a_clear_head(run)
     ui.keep_valid("att_log", list(COLOR_MODES), "auto")
     ui.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
-    ui.keep_valid("att_window", list(WINDOW_SIZES), figs.WINDOW_DEFAULT)
     ui.keep_valid("att_block", list(PAIR_BLOCKS), "all")
-    ui.followed_token(run)
     with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
-        with st.popover("View options", icon=":material/tune:"):
-            hide_special = st.toggle("Hide special tokens ([CLS], [SEP])", key="att_hide_special")
-            renormalize = st.toggle("…and renormalise rows to sum to 1", value=True, key="att_renormalize",
-                                    disabled=not hide_special)
-            merge = st.toggle("Merge subwords into words", key="att_merge",
-                              help="Attention to a word is the sum over its pieces; from a word, the mean.")
-            st.selectbox("Readable window (tokens)", WINDOW_SIZES, key="att_window",
-                         format_func=lambda n: "off" if n == 0 else f"{n} around the followed token",
-                         help="On long texts, a span of the map beside it with every token labelled.")
-            st.selectbox("Compare with", compare_options, key="att_compare",
-                         format_func=lambda name: "None" if name is None else compare_infos[name].display_name,
-                         help="A second model's attention on the same text, below the main map, at the layer "
-                              "that has done the same share of its depth.")
+        selection.view_options_control()
         block = "all"
         if run.is_pair:
             block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
+        compare.open_button("cmpbtn_from_attention")
+    chosen = selection.read(run, block=block)
+    view_options = chosen.options
+    hide_special, renormalize = view_options.hide_special, view_options.renormalize
 
     try:
-        view = attention_view(run, hide_special, renormalize, merge, block)
+        view = view_of((current.source, current.text_a, current.text_b, view_options))
     except ValueError as error:
         st.warning(str(error))
         st.stop()
-    followed = st.session_state.att_follow
+    followed = chosen.follow
     follow_row = row_of_position(view.query_positions, followed)
-    window = st.session_state.att_window
+    window = chosen.window
     span = None
-    if 0 < window < len(view.query_labels):
-        rows = window_span(len(view.query_labels), follow_row or 0, window)
+    rows = chosen.span(len(view.query_labels), follow_row)
+    if rows is not None:
         key_center = row_of_position(view.key_positions, followed)
         span = (rows, window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
                                   window))
     if follow_row is None:
-        ui.show_problem("info", hidden_note(run, followed, hide_special, block),
+        ui.show_problem("info", selection.hidden_note(run, followed, block),
                         f"Followed: {run.tokens[followed]} ·{followed}")
-    current = state.current_input()
     b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
     b_note = "" if b_start is None else f" Dotted lines: sentence B begins at row and column {b_start + 1}."
     options = explorer_figs.ExplorerOptions(
@@ -283,8 +233,7 @@ def heatmaps() -> None:
         captions=explorer_figs.captions_for(
             view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
         texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))}, causal=bool(run.causal))
-    key = (current.source, current.text_a, current.text_b, hide_special, renormalize, merge, block, present, span,
-           followed)
+    key = (current.source, current.text_a, current.text_b, view_options, present, span, followed)
     try:
         packed_explorer(key, options, view)  # from the view at hand; the fragment finds it in the cache
     except OSError as error:  # plotly.js could not be copied into the static folder (a read-only app folder)
@@ -292,8 +241,7 @@ def heatmaps() -> None:
                         str(error))
         st.stop()
     explorer(options, key)
-    export_view(current.source, current.text_a, current.text_b, (hide_special, renormalize, merge, block),
-                *ui.layer_and_head())
+    export_view(current.source, current.text_a, current.text_b, view_options, *selection.layer_and_head())
 
 
 state.page_header(":material/grid_on: Attention")

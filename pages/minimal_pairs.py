@@ -6,24 +6,25 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import selection
 import state
 import ui
 from encoder import export
 from encoder.analysis import minimal_pair
-from encoder.attention_view import window_span
+from encoder.attention_view import head_name, head_or_mean, kept_map
 from figures import minimal_pairs as figures
-from figures.common import WINDOW_TOKENS, token_name, top_positions
+from figures.common import token_name, top_positions
 
 DEFAULT_A = "The trophy didn't fit in the suitcase because it was too big."
 DEFAULT_B = "The trophy didn't fit in the suitcase because it was too small."
-WINDOW_SIZES = (0, 24, 48, 96)  # as on the Attention page; 0: the whole map
+NOT_HERE = {selection.MERGE: "the two texts are always aligned word by word, subwords merged"}
 TOP_BARS = 16  # a long text's bars: the words either text's followed word looks at most
 
 
 def open_selected_row() -> None:
     rows = st.session_state["tbl_mp_changes"].selection.rows
     if rows:
-        ui.select_layer_and_head(*st.session_state["_mp_table_order"][rows[0]])
+        selection.choose(*st.session_state["_mp_table_order"][rows[0]])
 
 
 def use_example_in_sidebar() -> None:
@@ -87,7 +88,7 @@ def main() -> None:
     most = pair.head_changes.iloc[0]
     most_changed = int(most["layer"]), int(most["head"])
 
-    ui.clamp_layer_and_head(run_a.n_layers, run_a.n_heads)
+    selection.clamp(run_a.n_layers, run_a.n_heads)
     pair_key = (source.source, text_a, text_b)
     if session.get("_mp_pair") != pair_key:
         # A new pair: what was followed may now be another word or a [SEP], and another head may
@@ -99,35 +100,40 @@ def main() -> None:
         if not (first_view and isinstance(linked, int) and 0 <= linked < len(labels) and not pair.special[linked]):
             session["mp_word"] = pair.first_changed_word()
         if not (first_view and session.get("_link_chose_head")):
-            ui.select_layer_and_head(*most_changed)
-    ui.keep_valid("mp_word", list(range(len(labels))), pair.first_changed_word())
-    ui.keep_valid("mp_window", list(WINDOW_SIZES), WINDOW_TOKENS)
+            selection.choose(*most_changed)
+    options = selection.view_options()
+    # Hidden special tokens leave the map; rows of A and of B are renormalised over the words left, and
+    # the difference is taken after. The texts are always aligned word by word (subwords merged).
+    keep = [i for i in range(len(pair.labels)) if not (options.hide_special and pair.special[i])]
+    labels = [pair.labels[i] for i in keep]
+    attention_a, attention_b = (kept_map(maps, keep, options.renormalizes) for maps in (pair.attention_a,
+                                                                                        pair.attention_b))
+    difference = attention_b - attention_a  # (L, H, N, N)
+    ui.keep_valid("mp_word", keep, pair.first_changed_word())
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
-        st.select_slider("Layer", options=range(1, run_a.n_layers + 1), key="layer", width=240)
-        st.select_slider("Head", options=[ui.MEAN_HEAD, *range(1, run_a.n_heads + 1)], key="head", width=320,
-                         help="“mean” averages the layer's heads.")
-        word = st.selectbox("Word to follow", range(len(labels)), key="mp_word", width=260,
-                            format_func=lambda i: f"{labels[i]} ·{i}")
-        window = WINDOW_SIZES[0]
-        if len(labels) > WINDOW_SIZES[1]:
-            window = st.selectbox("Readable window", WINDOW_SIZES, key="mp_window", width=220,
-                                  format_func=lambda n: "off: the whole map" if n == 0 else f"{n} words",
-                                  help="A long text has too many words to label: the window shows this many "
-                                       "around the followed word, every one labelled, with the whole map beside "
-                                       "the table.")
-    layer, head = ui.layer_and_head()
+        layer, head = selection.layer_and_head_sliders(run_a)
+        word = st.selectbox("Word to follow", keep, key="mp_word", width=260,
+                            format_func=lambda i: f"{pair.labels[i]} ·{i}",
+                            help="This page's own: the words of the two texts, aligned, not the sidebar text's "
+                                 "tokens that other pages follow.")
+        selection.view_options_control(NOT_HERE)
+    chosen = selection.read(run_a)
+    row = keep.index(word)
+    notes = [note for note in (selection.not_applied(NOT_HERE),) if note]
     if (layer, head) == most_changed:
-        st.caption(f"Layer {layer + 1}, head {head + 1} is the head whose attention changes most between the two "
-                   "texts (the table's first row). Pick another head above or in the table.")
+        notes.insert(0, f"Layer {layer + 1}, head {head + 1} is the head whose attention changes most between the "
+                        "two texts (the table's first row). Pick another head above or in the table.")
+    if notes:
+        st.caption(" ".join(notes))
 
     def at_head(matrices: np.ndarray) -> np.ndarray:
-        """(L, H, W, W) -> the selected head's (W, W), or the mean over the layer's heads."""
-        return matrices[layer].mean(axis=0) if head < 0 else matrices[layer, head]
+        """(L, H, N, N) -> the selected head's (N, N), or the mean over the layer's heads."""
+        return head_or_mean(matrices, layer, head)
 
-    where = f"layer {layer + 1}, " + ("mean of heads" if head < 0 else f"head {head + 1}")
-    span = window_span(len(labels), word, window) if 0 < window < len(labels) else None
+    where = f"layer {layer + 1}, {head_name(head)}"
+    span = chosen.span(len(labels), row)
     title = f"Attention in B minus A, {where}"
-    difference = figures.difference_heatmap(at_head(pair.difference), labels,
+    difference_map = figures.difference_heatmap(at_head(difference), labels,
                                             title if span is None else f"{title}: words {span[0]}–{span[1] - 1}",
                                             span)
     caption = ("Red: B attends more than A; blue: less. Rows are query words, columns key words; a label “big → "
@@ -135,26 +141,27 @@ def main() -> None:
     if span is None:
         left, right = st.columns([3, 2])
         with left:
-            ui.chart(difference, "chart_mp_difference", caption)
+            ui.chart(difference_map, "chart_mp_difference", caption)
         with right:
             changes_table(pair)
     else:
         # The window takes the page's width: 48 upright labels need about 16 px a column.
-        ui.chart(difference, "chart_mp_difference",
-                 f"{caption} The window holds the {span[1] - span[0]} words around {token_name(labels[word], word)}, "
+        ui.chart(difference_map, "chart_mp_difference",
+                 f"{caption} The window holds the {span[1] - span[0]} words around "
+                 f"{token_name(pair.labels[word], word)}, "
                  "coloured against its own largest change.")
         left, right = st.columns(2)
         with left:
             changes_table(pair)
         with right:
-            ui.chart(figures.difference_overview(at_head(pair.difference), f"The whole map, {len(labels)} words",
+            ui.chart(figures.difference_overview(at_head(difference), f"The whole map, {len(labels)} words",
                                                  span), "chart_mp_overview",
                      "The outline is the window above. Choose “off” as the window for the whole map, labelled every "
                      "few words.")
 
-    row_a, row_b = at_head(pair.attention_a)[word], at_head(pair.attention_b)[word]
-    positions = None if span is None else top_positions(np.stack([row_a, row_b]), TOP_BARS, keep=[word])
-    word_title = f"Where “{labels[word]}” looks in A and in B, {where}"
+    row_a, row_b = at_head(attention_a)[row], at_head(attention_b)[row]
+    positions = None if span is None else top_positions(np.stack([row_a, row_b]), TOP_BARS, keep=[row])
+    word_title = f"Where “{pair.labels[word]}” looks in A and in B, {where}"
     if positions is not None:
         word_title += f": the {TOP_BARS} words it looks at most in each"
     default_pair = (text_a, text_b) == (DEFAULT_A, DEFAULT_B)
@@ -162,7 +169,7 @@ def main() -> None:
              "The chosen word's attention in each text."
              + (" In the trophy pair “it” means the trophy in A and the suitcase in B: follow “it” and compare "
                 "its bars on “trophy” and “suitcase”." if default_pair else ""))
-    ui.export_buttons("minimal-pair", lambda: export.attention_long_csv(pair.difference, labels, labels), difference,
+    ui.export_buttons("minimal-pair", lambda: export.attention_long_csv(difference, labels, labels), difference_map,
                       {"A": run_a, "B": run_b})
 
 

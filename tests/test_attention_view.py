@@ -8,13 +8,20 @@ import pytest
 
 from encoder.analysis import clearest_head, head_sharpness
 from encoder.attention_view import (
+    MEAN_HEAD,
+    ViewOptions,
     attention_view,
     content_word_position,
     head_average,
+    head_name,
+    head_or_mean,
+    kept_map,
+    map_view,
     merge_groups,
     renormalize_rows,
     row_of_position,
     row_sum_ranges,
+    score_view,
     segment_b_start,
     window_span,
     word_groups,
@@ -205,3 +212,85 @@ def test_head_sharpness_equals_head_statistics_on_short_texts_and_estimates_long
     assert close.mean() > 0.95  # an estimate from every 3rd row (a periodic text can alias a head or two)
     chosen, exact_choice = clearest_head(estimate), clearest_head(full)
     assert (chosen.layer, chosen.head) == (exact_choice.layer, exact_choice.head)
+
+
+# ---------------------------------------------------------------- any map of a run, and per-token scores
+
+
+def test_map_view_applies_the_options_to_any_map_as_to_attention(model):
+    """Rollout, value-weighted shares, a layer's heads: the same transform as `attention_view`."""
+    from encoder.analysis import rollout
+
+    run = model.run("Tokenization is unbelievable, she said.")
+    options = ViewOptions(hide_special=True, renormalize=True, merge_subwords=True)
+    on_attention = attention_view(run, hide_special=True, renormalize=True, merge_subwords=True)
+    np.testing.assert_array_equal(map_view(run, run.attentions, options).weights, on_attention.weights)
+    layer = map_view(run, run.attentions[2], options)  # (H, Q, K): one layer's heads
+    np.testing.assert_allclose(layer.weights, on_attention.weights[2], atol=1e-6)
+    rolled = rollout(run.attentions)  # (L, T, T), rows of shares
+    view = map_view(run, rolled, options)
+    assert view.renormalized and view.query_labels == on_attention.query_labels
+    np.testing.assert_allclose(view.weights.sum(-1), 1, atol=1e-5)
+    kept = [i for i, s in enumerate(run.special) if not s]
+    hidden = map_view(run, rolled, ViewOptions(hide_special=True))
+    block = rolled[:, kept][:, :, kept]
+    np.testing.assert_allclose(hidden.weights, block / block.sum(-1, keepdims=True), atol=1e-6)
+
+
+def test_scores_that_are_not_shares_are_never_renormalised_and_pieces_are_averaged(model):
+    """Q·K logits: hiding drops rows and columns, but rescaling a row of logits to sum to 1 means nothing,
+    and neither does summing a word's pieces; the view says it did not renormalise."""
+    run = model.run("Tokenization is fine")
+    logits = np.random.default_rng(0).normal(size=(run.n_tokens, run.n_tokens)).astype(np.float32)
+    kept = [i for i, s in enumerate(run.special) if not s]
+    view = map_view(run, logits, ViewOptions(hide_special=True, renormalize=True), distribution=False)
+    assert not view.renormalized
+    np.testing.assert_array_equal(view.weights, logits[np.ix_(kept, kept)])
+    merged = map_view(run, logits, ViewOptions(merge_subwords=True), distribution=False)
+    pieces = merged.query_positions[1]
+    assert len(pieces) > 1 and merged.query_labels[1] == "Tokenization"
+    assert merged.weights[0, 1] == pytest.approx(logits[0, pieces].mean(), abs=1e-6)
+    shares = map_view(run, run.attentions[0, 0], ViewOptions(hide_special=True, renormalize=True))
+    assert shares.renormalized
+    with pytest.raises(ValueError, match="token × token"):
+        map_view(run, logits[:2], ViewOptions())
+
+
+def test_score_view_sums_a_words_pieces_and_hides_specials(model):
+    """Per-token attributions: a word's score is the sum of its pieces' (Clark et al. 2019 sum attention
+    *to* a word), specials drop when hidden, and nothing is rescaled."""
+    run = model.run("Tokenization is fine")
+    scores = np.arange(run.n_tokens, dtype=float) + 1  # (T,)
+    view = score_view(run, np.stack([scores, -scores]), ViewOptions(hide_special=True, merge_subwords=True))
+    assert view.labels == ["Tokenization", "is", "fine"]
+    pieces = view.positions[0]
+    np.testing.assert_allclose(view.scores[0, 0], scores[pieces].sum())
+    np.testing.assert_allclose(view.scores[1], -view.scores[0])
+    assert score_view(run, scores).labels == run.tokenized.labels  # every token, as it was
+
+
+def test_kept_map_renormalises_slot_maps_around_missing_words():
+    maps = np.array([[0.5, 0.25, 0.25], [np.nan, np.nan, np.nan], [0.2, np.nan, 0.8]])
+    kept = kept_map(maps, [1, 2], renormalize=True)
+    assert np.isnan(kept[0]).all()  # a slot this text lacks stays missing
+    assert np.isnan(kept[1, 0]) and kept[1, 1] == pytest.approx(1.0)
+    np.testing.assert_allclose(kept_map(maps, [0, 2], renormalize=False), [[0.5, 0.25], [0.2, 0.8]])
+    assert maps[0, 0] == 0.5  # the caller's array is untouched
+
+
+def test_one_encoding_of_a_head_or_the_mean():
+    maps = np.arange(2 * 3 * 2 * 2, dtype=float).reshape(2, 3, 2, 2)
+    np.testing.assert_array_equal(head_or_mean(maps, 1, 2), maps[1, 2])
+    np.testing.assert_allclose(head_or_mean(maps, 1, MEAN_HEAD), maps[1].mean(axis=0))
+    assert (head_name(0), head_name(MEAN_HEAD)) == ("head 1", "mean of all heads")
+
+
+def test_a_causal_view_masks_cells_whose_every_key_comes_later():
+    from encoder.compare import masked_attention
+
+    weights = np.full((3, 3), 0.5, dtype=np.float32)
+    # rows: token 0, the word of tokens 1-2, token 3; columns the same
+    groups = [[0], [1, 2], [3]]
+    shown = masked_attention(weights, True, groups, groups)
+    assert np.isnan(shown[0, 1]) and np.isnan(shown[1, 2]) and np.isnan(shown[0, 2])
+    assert not np.isnan(shown[1, 1]) and not np.isnan(shown[2, 1])  # a word sees its own first piece

@@ -30,7 +30,7 @@ def download_labels(at) -> list[str]:
 
 
 def test_rollout_page_shows_rollout_and_flow(model):
-    at = app_test("rollout", text=TEXT)
+    at = app_test("rollout", text=TEXT, layer=6)  # rollout runs through the layer every page shows
     assert not at.exception
     run = model.run(TEXT)
     expected = rollout(run.attentions)
@@ -47,8 +47,8 @@ def test_rollout_follows_fusion_residual_layer_and_token(model):
     at = app_test("rollout", text=TEXT)
     at.session_state["roll_fusion"] = "max"
     at.slider(key="roll_residual").set_value(0.2)
-    at.select_slider(key="roll_layer").set_value(3)
-    at.selectbox(key="roll_token").set_value(8)
+    at.select_slider(key="layer").set_value(3)
+    at.selectbox(key="att_follow").set_value(8)  # the token every page follows
     at.run()
     assert not at.exception
     run = model.run(TEXT)
@@ -61,7 +61,7 @@ def test_rollout_follows_fusion_residual_layer_and_token(model):
 
 
 def test_flow_beyond_its_limit_is_a_message_not_a_chart():
-    at = app_test("rollout", text=" ".join(["word"] * 70))
+    at = app_test("rollout", text=" ".join(["word"] * 70), layer=6)
     assert not at.exception
     assert "limited to 64 tokens" in messages(at)
     assert not [t for t in titles(at) if t.startswith("Attention flow")]
@@ -121,7 +121,7 @@ def test_gallery_tiles_grow_with_importance():
 def test_qk_softmax_is_the_captured_row_and_temperature_sharpens(model):
     from encoder.analysis import qk_walkthrough
 
-    at = app_test("qk", text=TEXT, layer=3, head=5, qk_query=10)
+    at = app_test("qk", text=TEXT, layer=3, head=5, att_follow=10)
     assert not at.exception
     run = model.run(TEXT, qkv=True)
     scores = chart(at, "From scores to weights")["data"]
@@ -161,7 +161,7 @@ def test_value_weighted_page_beside_raw_attention(model):
 def test_methods_rows_share_one_scale_and_agreement_is_marked(model):
     from encoder.analysis import value_weighted
 
-    at = app_test("methods", text=TEXT, layer=4, head=2, meth_query=10)
+    at = app_test("methods", text=TEXT, layer=4, head=2, att_follow=10)
     assert not at.exception
     run = model.run(TEXT)
     spec = chart(at, "Where “it” ·10 draws from, layer 4, head 2")
@@ -223,7 +223,7 @@ def test_minimal_pairs_reads_the_sidebar_pair(model):
     at.session_state["layer"], at.session_state["head"] = 1, "mean"
     at.run()
     pair = minimal_pair(model.run("The cat sat on the mat."), model.run("The dog sat on the mat."))
-    spec = chart(at, "Attention in B minus A, layer 1, mean of heads")
+    spec = chart(at, "Attention in B minus A, layer 1, mean of all heads")
     np.testing.assert_allclose(array(spec["data"][0]["z"]), pair.difference[0].mean(axis=0), atol=1e-6)
 
 

@@ -141,10 +141,10 @@ def test_an_unsupported_family_gets_the_loaders_message(folders):
 
 def test_compare_pairs_layers_proportionally_and_draws_both_models(model):
     installed_or_skip("paraphrase-minilm-l3")
-    at = app_test("compare", text=TEXT, cmp_model_b="paraphrase-minilm-l3", cmp_layer=4, cmp_head=7, cmp_head_b=2)
+    at = app_test("compare", text=TEXT, cmp_model_b="paraphrase-minilm-l3", layer=4, head=7, cmp_head_b=2)
     assert not at.exception
     # 6 -> 3 layers: 1, 2 -> 1; 3, 4 -> 2; 5, 6 -> 3 (1-based)
-    assert at.select_slider(key="cmp_layer").options == [f"{a} (B: {b})" for a, b in
+    assert at.select_slider(key="layer").options == [f"{a} (B: {b})" for a, b in
                                                            zip(range(1, 7), (1, 1, 2, 2, 3, 3), strict=True)]
     assert "Layer 4 of 6 in A" in messages(at) and "layer 2 of 3 in B" in messages(at)
     run_a, run_b = model.run(TEXT), load_model("paraphrase-minilm-l3").run(TEXT)

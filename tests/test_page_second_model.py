@@ -1,6 +1,6 @@
 """AppTests of issue 12's leftovers: the Positional page says which positions a model uses and draws a
-rotary model's frequencies (from the adapter's `rotary_frequencies()`), and the Embeddings page's "Compare
-with" draws a second model's tokens at the proportionally mapped depth (`encoder.compare`).
+rotary model's frequencies (from the adapter's `rotary_frequencies()`); and of issue 17's "Compare with":
+Attention and Embeddings open Models › Compare two models, which draws both models side by side.
 
 A tiny random Llama (RoPE) goes to a temporary models folder (HEADLIGHT_MODELS_DIR); the comparison skips,
 with the pip command, when paraphrase-minilm-l3 is not installed.
@@ -13,10 +13,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from apptest import app_test, array, figure_specs
+from apptest import ROOT, TIMEOUT, app_test, array, figure_specs
+from streamlit.testing.v1 import AppTest
 
 from encoder import load_model
-from encoder.compare import compared_embeddings
 from encoder.loading import BUNDLED, available_models
 
 TEXT = "the cat sat on the mat"
@@ -82,36 +82,44 @@ def test_positional_page_says_a_native_model_uses_a_learned_table():
     assert not [spec for spec in figure_specs(at) if spec["layout"]["title"]["text"].startswith("Rotary")]
 
 
-def test_embeddings_compare_with_draws_the_second_model_at_the_mapped_depth(model):
-    if not any(info.name == "paraphrase-minilm-l3" and info.installed for info in available_models()):
-        pytest.skip(f"paraphrase-minilm-l3 is not installed: {BUNDLED['paraphrase-minilm-l3'].install_command}")
-    at = app_test("embeddings", text=TEXT, emb_depth="layer 4")
+@pytest.mark.parametrize("page", ["embeddings", None], ids=["embeddings", "attention"])
+def test_compare_with_opens_models_compare_two_models(page):
+    """Issue 17 §1: "Compare with" drew a second model about 2,300 px below the first, on its own scale.
+    Attention and Embeddings now open Models › Compare two models, where both are drawn side by side."""
+    at = app_test(page, text=TEXT)
     assert not at.exception
-    assert at.selectbox(key="emb_compare").value is None
-    assert len(figure_specs(at)) == 4  # scatter, cosine, trajectories, norms: nothing of a second model
-    at.selectbox(key="emb_compare").set_value("paraphrase-minilm-l3").run()
+    assert "att_compare" not in [w.key for w in at.selectbox] and "emb_compare" not in [w.key for w in at.selectbox]
+    at.button(key="cmpbtn_from_embeddings" if page else "cmpbtn_from_attention").click().run()
     assert not at.exception
-    run_a, run_b = model.run(TEXT), load_model("paraphrase-minilm-l3").run(TEXT)
-    expected = compared_embeddings(run_a, run_b, 4)  # layer 4 of 6 -> layer 2 of 3
-    assert expected.depth_b == 2
-    spec = chart(at, "B · paraphrase-MiniLM-L3-v2 · tokens after layer 2")
-    drawn = np.concatenate([np.stack([array(t["x"]), array(t["y"])], axis=1) for t in spec["data"]])  # (T, 2)
-    np.testing.assert_allclose(np.sort(drawn, axis=0), np.sort(expected.projection_b.coordinates, axis=0),
-                               atol=1e-5)
-    chart(at, "A · all-MiniLM-L6-v2 · tokens after layer 4")
+    assert [h.value for h in at.header] == [":material/memory: Models"]
+    assert at.session_state["mod_view"] == "Compare two models"
 
 
-def test_attention_compare_with_draws_the_second_models_head_at_the_mapped_layer(model):
+@pytest.mark.parametrize("old", ["att_compare", "emb_compare"])
+def test_an_old_compare_with_link_names_it_and_carries_the_model_to_compare_two_models(old):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"text": TEXT, old: "paraphrase-minilm-l3"})
+    at.run()
+    assert not at.exception
+    notes = " ".join(str(e.value) for kind in ("warning", "info", "caption") for e in at.get(kind))
+    assert f"The link's {old} was not used" in notes and "Compare two models" in notes
+    assert at.session_state["cmp_model_b"] == "paraphrase-minilm-l3"
+
+
+def test_compare_two_models_draws_both_on_one_colour_scale_under_the_view_options(model):
     if not any(info.name == "paraphrase-minilm-l3" and info.installed for info in available_models()):
         pytest.skip(f"paraphrase-minilm-l3 is not installed: {BUNDLED['paraphrase-minilm-l3'].install_command}")
-    at = app_test(None, text=TEXT, layer=5, head=7)
-    assert not at.exception
-    assert at.selectbox(key="att_compare").value is None
-    assert not [spec for spec in figure_specs(at) if spec["layout"]["title"]["text"].startswith("B · ")]
-    at.selectbox(key="att_compare").set_value("paraphrase-minilm-l3").run()
+    at = app_test("compare", text=TEXT, cmp_model_b="paraphrase-minilm-l3", layer=5, head=7, cmp_head_b=7,
+                  att_hide_special=True, att_renormalize=True)
     assert not at.exception
     run_a, run_b = model.run(TEXT), load_model("paraphrase-minilm-l3").run(TEXT)
-    np.testing.assert_array_equal(array(figure_specs(at)[0]["data"][0]["z"]), run_a.attentions[4, 6])  # A unchanged
-    z = array(chart(at, "B · paraphrase-MiniLM-L3-v2 · layer 3, head 7")["data"][0]["z"])  # 5 of 6 -> 3 of 3
-    np.testing.assert_allclose(z, run_b.attentions[2, 6], atol=1e-5)
-    assert "layer 5 of 6 here faces layer 3 of 3 there" in " ".join(str(c.value) for c in at.caption)
+    kept_a = [i for i, s in enumerate(run_a.special) if not s]
+    kept_b = [i for i, s in enumerate(run_b.special) if not s]
+    spec_a = chart(at, "A · all-MiniLM-L6-v2 · layer 5, head 7")["data"][0]
+    spec_b = chart(at, "B · paraphrase-MiniLM-L3-v2 · layer 3, head 7")["data"][0]  # 5 of 6 -> 3 of 3
+    a = run_a.attentions[4, 6][np.ix_(kept_a, kept_a)]
+    b = run_b.attentions[2, 6][np.ix_(kept_b, kept_b)]
+    np.testing.assert_allclose(array(spec_a["z"]), a / a.sum(-1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(array(spec_b["z"]), b / b.sum(-1, keepdims=True), atol=1e-5)
+    assert "[CLS]" not in spec_a["y"] and "[SEP]" not in spec_b["x"]
+    assert spec_a["zmax"] == spec_b["zmax"]  # one colour scale for both maps

@@ -48,7 +48,7 @@ def assert_labelled_by_text(names: list[str], texts: list[str], labels: list[str
 def test_rollout_shows_a_labelled_window_and_the_whole_map_beside(long_run):
     from encoder.attention_view import content_word_position
 
-    at = app_test("rollout", text=LONG)
+    at = app_test("rollout", text=LONG, layer=6)  # rollout runs through the layer every page shows
     assert not at.exception
     labels = long_run.tokenized.labels
     followed = content_word_position(long_run.tokens, long_run.special, long_run.word_ids)
@@ -66,7 +66,7 @@ def test_rollout_shows_a_labelled_window_and_the_whole_map_beside(long_run):
 
 
 def test_rollout_window_off_shows_the_whole_map(long_run):
-    at = app_test("rollout", text=LONG, roll_window=0)
+    at = app_test("rollout", text=LONG, layer=6, att_window=0)  # the shared readable window, off
     assert not at.exception
     assert len(spec(at, "Rollout through layer 6")["data"][0]["y"]) == long_run.n_tokens
 
@@ -88,7 +88,9 @@ def test_methods_draw_few_labelled_keys_and_a_quoted_summary(long_run, keys):
 
 def test_methods_on_punctuation_name_it_in_quotes(long_run):
     comma = long_run.tokens.index(",")
-    at = app_test("methods", text=LONG, meth_query=comma, meth_k=10)
+    at = app_test("methods", text=LONG, meth_k=10)
+    at.session_state["att_follow"] = comma  # after the Attention page, which app_test opens first, chose its own
+    at.run()
     assert not at.exception
     assert spec(at, f"Where “,” ·{comma} draws from")
     summary = next(str(t.value) for t in at.text if "In every method's top" in str(t.value))
@@ -163,7 +165,7 @@ def test_qk_draws_the_keys_with_most_weight_each_labelled(long_run):
     names, texts = ticks(softmax, "xaxis")
     assert_labelled_by_text(names, [re.sub(r"\s+", " ", t) for t in texts], labels)
     # the drawn keys include the row's largest weight, which the model gives there
-    row = long_run.attentions[2, 3, int(at.session_state["qk_query"])]
+    row = long_run.attentions[2, 3, int(at.session_state["att_follow"])]
     assert f"{labels[int(row.argmax())]} ·{int(row.argmax())}" in names
 
 

@@ -7,30 +7,33 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import selection
 import sources
 import state
 import ui
 from encoder import export
+from encoder.attention_view import MEAN_HEAD, head_name
 from encoder.compare import MASSIVE_FACTOR, compared_attention, compared_embeddings, is_causal, layer_mapping
 from figures import embeddings as embedding_figures
 from figures import models as figures
-from figures.common import plotly_text
+from figures.common import plotly_text, scale_top
 
-MEAN = ui.MEAN_HEAD
+VIEW = ("mod_view", "Compare two models")  # the Models page's setting that opens this view
+NOT_HERE = {selection.WINDOW: "both maps are drawn whole, side by side"}
+
+
+def open_button(key: str) -> None:
+    """A button that opens this view (Models › Compare two models) from a page that shows one model:
+    there the two models' maps are drawn side by side, each with its own tokens."""
+    if st.button("Compare with another model", key=key, icon=":material/compare:",
+                 help="Models › Compare two models: the same text through two models, side by side."):
+        st.session_state[VIEW[0]] = VIEW[1]
+        st.switch_page("pages/models.py")
 
 
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    def head_index(value) -> int:
-        """A head widget's value (1-based, or the mean) as the engine's 0-based head (−1 = mean)."""
-        return -1 if value == MEAN else int(value) - 1
-
-
-    def head_label(head: int) -> str:
-        return "mean of the heads" if head < 0 else f"head {head + 1}"
-
-
     state.view_caption("The same text through two models, one head of each side by side. When the depths "
                        "differ, layers are "
                       "matched by the share of the depth done: layer l of A faces the first layer of B that "
@@ -59,54 +62,66 @@ def render() -> None:
         st.stop()
 
     mapping = layer_mapping(run_a.n_layers, run_b.n_layers)
-    ui.keep_valid("cmp_layer", list(range(1, run_a.n_layers + 1)), 1)
-    ui.keep_valid("cmp_head", [MEAN, *range(1, run_a.n_heads + 1)], 1)
-    heads_b = [MEAN, *range(1, run_b.n_heads + 1)]
-    ui.keep_valid("cmp_head_b", heads_b, st.session_state.cmp_head if st.session_state.cmp_head in heads_b else 1)
-    with st.container(horizontal=True, gap="medium"):
-        st.select_slider("Layer of A", options=range(1, run_a.n_layers + 1), key="cmp_layer", width=300,
+    selection.clamp(run_a.n_layers, run_a.n_heads)
+    heads_b = selection.head_choices(run_b.n_heads)
+    head_a = st.session_state.head
+    ui.keep_valid("cmp_head_b", heads_b, head_a if head_a in heads_b else 1)
+    with st.container(horizontal=True, gap="medium", vertical_alignment="bottom"):
+        st.select_slider("Layer of A", options=range(1, run_a.n_layers + 1), key="layer", width=300,
                          format_func=lambda layer: f"{layer} (B: {mapping[layer - 1] + 1})")
-        st.select_slider("Head of A", options=[MEAN, *range(1, run_a.n_heads + 1)], key="cmp_head", width=340)
+        st.select_slider("Head of A", options=selection.head_choices(run_a.n_heads), key="head", width=340)
         st.select_slider("Head of B", options=heads_b, key="cmp_head_b", width=340,
                          help="Heads are not matched: head 3 of one model has nothing to do with head 3 of another.")
-
-    compared = compared_attention(run_a, run_b, st.session_state.cmp_layer - 1, head_index(st.session_state.cmp_head),
-                                  head_index(st.session_state.cmp_head_b))
+        options = selection.view_options_control(NOT_HERE)
+    layer_a, head_a = selection.layer_and_head()
+    compared = compared_attention(run_a, run_b, layer_a, head_a, selection.head_of(st.session_state.cmp_head_b),
+                                  options)
+    labels_a = compared.view_a.query_labels, compared.view_a.key_labels
+    labels_b = compared.view_b.query_labels, compared.view_b.key_labels
     st.info(f"Layer {compared.layer_a + 1} of {run_a.n_layers} in A ({name_a}) ↔ layer {compared.layer_b + 1} of "
             f"{run_b.n_layers} in B ({infos[source_b].display_name})"
             + ("" if run_a.n_layers == run_b.n_layers else
                f": proportional mapping, A's layers {', '.join(str(i + 1) for i in range(run_a.n_layers))} → B's "
                f"{', '.join(str(m + 1) for m in mapping)}."), icon=":material/swap_horiz:")
-    height = max(len(run_a.tokens), len(run_b.tokens))
+    height = max(len(labels_a[0]), len(labels_b[0]))
     height = min(max(140 + 20 * height, 380), 760)  # one height for both, so rows line up when tokens do
+    finite = [m[np.isfinite(m)] for m in (compared.matrix_a, compared.matrix_b)]
+    zmax = scale_top(max([float(f.max()) for f in finite if f.size] or [0.0]))
+
+    def shared_scale(figure):
+        """Both maps on one colour scale, so that a paler map is weaker attention, not a larger maximum."""
+        return figure.update_traces(zmin=0.0, zmax=zmax)
+
+    def figure_a():
+        return shared_scale(figures.attention_heatmap(
+            compared.matrix_a, *labels_a, f"A · {name_a} · layer {compared.layer_a + 1}, {head_name(compared.head_a)}",
+            is_causal(run_a), height))
+
     left, right = st.columns(2, gap="medium")
     with left:
-        ui.chart(figures.attention_heatmap(compared.matrix_a, run_a.tokenized.labels, run_a.tokenized.labels,
-                                           f"A · {name_a} · layer {compared.layer_a + 1}, "
-                                           f"{head_label(compared.head_a)}",
-                                           is_causal(run_a), height), "chart_compare_a")
+        ui.chart(figure_a(), "chart_compare_a")
     with right:
-        ui.chart(figures.attention_heatmap(compared.matrix_b, run_b.tokenized.labels, run_b.tokenized.labels,
-                                           f"B · {infos[source_b].display_name} · layer {compared.layer_b + 1}, "
-                                           f"{head_label(compared.head_b)}", is_causal(run_b), height),
-                 "chart_compare_b")
+        ui.chart(shared_scale(figures.attention_heatmap(
+            compared.matrix_b, *labels_b, f"B · {infos[source_b].display_name} · layer {compared.layer_b + 1}, "
+            f"{head_name(compared.head_b)}", is_causal(run_b), height)), "chart_compare_b")
     def numbers_csv() -> str:
-        frames = [export.long_format(matrix, run.tokens, run.tokens, layers=[layer], heads=[None if head < 0 else head])
-                  .assign(model=name) for matrix, run, layer, head, name in (
-                      (compared.matrix_a, run_a, compared.layer_a, compared.head_a, "A"),
-                      (compared.matrix_b, run_b, compared.layer_b, compared.head_b, "B"))]
+        frames = [export.long_format(matrix, labels[0], labels[1], layers=[layer],
+                                     heads=[None if head == MEAN_HEAD else head])
+                  .assign(model=name) for matrix, labels, layer, head, name in (
+                      (compared.matrix_a, labels_a, compared.layer_a, compared.head_a, "A"),
+                      (compared.matrix_b, labels_b, compared.layer_b, compared.head_b, "B"))]
         return export.screen_csv(pd.concat(frames, ignore_index=True))
 
-    ui.export_buttons("compare", numbers_csv, lambda: figures.attention_heatmap(
-        compared.matrix_a, run_a.tokenized.labels, run_a.tokenized.labels,
-        f"A · {name_a} · layer {compared.layer_a + 1}, {head_label(compared.head_a)}", is_causal(run_a), height),
-        {"A": run_a, "B": run_b})
-    notes = ["Rows are queries, columns keys. The models may cut the text into different tokens."]
+    ui.export_buttons("compare", numbers_csv, figure_a, {"A": run_a, "B": run_b})
+    notes = ["Rows are queries, columns keys, one colour scale for both maps. The models may cut the text into "
+             "different tokens; the view options apply to each model's own."]
     if is_causal(run_a) or is_causal(run_b):
         notes.append("A decoder cannot look at later tokens: its cells above the diagonal are masked (grey), not zero.")
     if "rampart-ner" in (source_a, source_b):
         notes.append("Rampart's attention is that of its dequantized 4-bit weights; Rampart is CC-BY-4.0: "
                      + infos["rampart-ner"].attribution)
+    if (note := selection.not_applied(NOT_HERE)) is not None:
+        notes.append(note)
     st.caption(" ".join(notes))
 
     st.subheader("Token vectors at the matching depth", anchor=False)

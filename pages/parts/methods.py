@@ -7,17 +7,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import selection
 import state
 import ui
 from encoder import export
 from encoder.analysis import MAX_FLOW_TOKENS, method_agreement, normalize_rows, rollout, value_weighted
-from encoder.attention_view import content_word_position, window_span
+from encoder.attention_view import row_of_position, score_view, window_span
 from figures import methods as figures
 from figures.common import WINDOW_TOKENS, token_name, top_positions
 
 FLOW_AUTO_TOKENS = 32  # computed without asking up to here (about 2 s); above, on request
 TOP_KEYS, WINDOW, ALL_KEYS = "Each method's top keys", "A window around the token", "All keys"
 TOP_SHOWN = 12  # a long text's top-keys view: each method's 12 largest keys (at most 4 × 12), every one labelled
+NOT_HERE = {selection.RENORMALIZE: "every method's row is rescaled to sum to 1 anyway, so that one colour scale "
+                                   "fits all"}
 
 
 def render() -> None:
@@ -30,29 +33,24 @@ def render() -> None:
 
     run = state.page_run()
     labels = run.tokenized.labels
-
-    ui.single_head(run.n_layers, run.n_heads)
-    # The same content word the Attention page follows, so both pages open on one token.
-    ui.keep_valid("meth_query", list(range(run.n_tokens)),
-                  content_word_position(run.tokens, run.special, run.word_ids))
     long_text = run.n_tokens > WINDOW_TOKENS
     ui.keep_valid("meth_keys", [TOP_KEYS, WINDOW, ALL_KEYS], TOP_KEYS if long_text else ALL_KEYS)
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
-        st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=240,
-                         help="Raw and value-weighted attention are this layer's; rollout and flow run through "
-                              "layers 1 to this one.")
-        st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=300)
-        query = st.selectbox("Token", range(run.n_tokens), key="meth_query", width=240,
-                             format_func=lambda i: f"{labels[i]} ·{i}")
+        layer, head = selection.layer_and_head_sliders(
+            run, mean=False, layer_help="Raw and value-weighted attention are this layer's; rollout and flow run "
+                                        "through layers 1 to this one.")
+        # The token every page follows (the same content word every page opens on).
+        query = selection.follow_picker(run, "Token")
         k = st.number_input("Top k", 1, max(1, min(10, run.n_tokens)), min(3, run.n_tokens), key="meth_k", width=120,
                             help="How many of each method's largest keys count as its top.")
         keys_shown = ALL_KEYS
         if long_text:  # a short text's keys are all labelled already
             keys_shown = st.selectbox("Keys shown", [TOP_KEYS, WINDOW, ALL_KEYS], key="meth_keys", width=260,
                                       help=f"{run.n_tokens} keys are too many to label: show the keys any method "
-                                           f"ranks in its top {TOP_SHOWN}, or the {WINDOW_TOKENS} around the "
-                                           "token, every one labelled; or all of them.")
-    layer, head = ui.layer_and_head()
+                                           f"ranks in its top {TOP_SHOWN}, or the readable window (View options) "
+                                           "around the token, every one labelled; or all of them.")
+        selection.view_options_control(NOT_HERE)
+    chosen = selection.read(run, one_head=True)
 
     methods = {
         f"raw α (head {head + 1})": run.attentions[layer, head, query],
@@ -67,20 +65,30 @@ def render() -> None:
             methods["flow (all heads)"] = state.get_attention_flow(run, layer + 1)[query]
     methods[f"value-weighted (head {head + 1})"] = value_weighted(run)[layer, head, query]
     names = list(methods)
-    rows = normalize_rows(np.stack(list(methods.values())))  # (M, T), each summing to 1
+    # Keys under the view options: hidden special tokens dropped, a word's share the sum of its pieces'
+    # (`encoder.attention_view.score_view`); then each row rescaled to sum to 1 over the keys left.
+    try:
+        keys = score_view(run, np.stack(list(methods.values())), chosen.options)  # (M, N)
+    except ValueError as error:
+        ui.show_problem("info", str(error))
+        return
+    labels, key_positions = keys.labels, [group[0] for group in keys.positions]
+    query_column = row_of_position(keys.positions, query)  # None when the token is hidden as a key
+    rows = normalize_rows(keys.scores)  # (M, N), each summing to 1
     agreement = method_agreement(rows, int(k))
     top, agreed, correlations, overlap = agreement.top, agreement.agreed, agreement.correlations, agreement.overlap
 
     where = f"layer {layer + 1}, head {head + 1}"
-    title = f"Where {token_name(labels[query], query)} draws from, {where}"
+    title = f"Where {token_name(run.tokenized.labels[query], query)} draws from, {where}"
+    itself = [] if query_column is None else [query_column]
     columns, shown = None, ""
     if keys_shown == TOP_KEYS:
-        columns = top_positions(rows, max(TOP_SHOWN, int(k)), keep=[query])
+        columns = top_positions(rows, max(TOP_SHOWN, int(k)), keep=itself)
         shown = (f" Shown: the {len(columns)} keys that are in some method's top {max(TOP_SHOWN, int(k))}, and the "
-                 f"token itself, in text order; the other {run.n_tokens - len(columns)} keys are left out.")
+                 f"token itself, in text order; the other {len(labels) - len(columns)} keys are left out.")
         title += f": each method's top {max(TOP_SHOWN, int(k))} keys"
     elif keys_shown == WINDOW:
-        start, stop = window_span(run.n_tokens, query, WINDOW_TOKENS)
+        start, stop = window_span(len(labels), query_column or 0, chosen.window or WINDOW_TOKENS)
         columns = np.arange(start, stop)
         shown = f" Shown: keys {start}–{stop - 1}, the {stop - start} around the token."
         title += f": keys {start}–{stop - 1}"
@@ -98,11 +106,11 @@ def render() -> None:
         ui.chart(figures.pairwise_figure(overlap, names, f"Top-{int(k)} overlap between methods", "overlap",
                                          signed=False), "chart_methods_overlap",
                  f"The share of one method's top {int(k)} keys the other method also has in its top {int(k)}.")
-    together = [token_name(labels[t], t) for t in np.flatnonzero(agreed)]
+    together = [token_name(labels[t], key_positions[t]) for t in np.flatnonzero(agreed)]
     st.text(f"In every method's top {int(k)}: {', '.join(together) if together else 'no token'}")
 
     def numbers_csv() -> str:
-        frames = [export.long_format(row[None, :], [run.tokens[query]], run.tokens, layers=[layer], heads=[head])
+        frames = [export.long_format(row[None, :], [run.tokens[query]], labels, layers=[layer], heads=[head])
                   .assign(query=query, method=name) for name, row in zip(names, rows, strict=True)]
         return export.screen_csv(pd.concat(frames, ignore_index=True))
 

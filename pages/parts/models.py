@@ -9,11 +9,15 @@ import itertools
 import pandas as pd
 import streamlit as st
 
+import selection
 import sources
 import state
 import ui
-from encoder.compare import head_or_mean, is_causal, masked_attention
+from encoder.attention_view import head_name, head_or_mean, map_view
+from encoder.compare import is_causal, masked_attention
 from figures import models as figures
+
+NOT_HERE = {selection.WINDOW: "the map is drawn whole (the Attention page has the window)"}
 
 
 def render() -> None:
@@ -76,17 +80,24 @@ def render() -> None:
                    "The attention below is what produced them.")
 
     st.subheader("Attention", anchor=False)
-    ui.clamp_layer_and_head(run.n_layers, run.n_heads)
-    with st.container(horizontal=True, gap="medium"):
-        st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=300)
-        st.select_slider("Head", options=[ui.MEAN_HEAD, *range(1, run.n_heads + 1)], key="head", width=380,
-                         help=f"{ui.MEAN_HEAD}: the mean of the layer's heads.")
-    layer, head = ui.layer_and_head()
-    matrix = masked_attention(head_or_mean(run, layer, head), causal)  # (T, T), NaN above the diagonal if causal
-    title = f"{run.model_name} · layer {layer + 1}, " + ("mean of the heads" if head < 0 else f"head {head + 1}")
-    labels = run.tokenized.labels
-    ui.chart(figures.attention_heatmap(matrix, labels, labels, title, causal), "chart_models_attention")
-    notes = ["Rows are queries, columns keys; each row sums to 1."]
+    with st.container(horizontal=True, gap="medium", vertical_alignment="bottom"):
+        layer, head = selection.layer_and_head_sliders(run)
+        options = selection.view_options_control(NOT_HERE)
+    try:
+        view = map_view(run, run.attentions[layer: layer + 1], options)  # (1, H, Q, K)
+    except ValueError as error:
+        ui.show_problem("info", str(error))
+        return
+    # NaN where a causal model cannot look (above the diagonal)
+    matrix = masked_attention(head_or_mean(view.weights, 0, head), causal, view.query_positions, view.key_positions)
+    title = f"{run.model_name} · layer {layer + 1}, {head_name(head)}"
+    ui.chart(figures.attention_heatmap(matrix, view.query_labels, view.key_labels, title, causal),
+             "chart_models_attention")
+    rows = ("each row sums to 1" if not options.hide_special or view.renormalized
+            else "special tokens are hidden and rows are not renormalised, so rows sum to less than 1")
+    notes = [f"Rows are queries, columns keys; {rows}."]
+    if (note := selection.not_applied(NOT_HERE)) is not None:
+        notes.append(note)
     if causal:
         notes.append("A decoder reads left to right: a token cannot look at later tokens, so the cells above the "
                      "diagonal are masked (grey), not weights of zero, and the first token can only look at itself.")

@@ -3,18 +3,24 @@ step by step, with a temperature that sharpens or flattens the softmax."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
+import selection
 import state
 import ui
 from encoder import export
 from encoder.analysis import qk_walkthrough
 from encoder.analysis.qk import qk_unavailable
+from encoder.attention_view import kept_positions, renormalize_rows
 from figures import qk as figures
 from figures.common import WINDOW_TOKENS, top_positions
 
 TOP_KEYS = 24  # a long text's keys drawn: the 24 with most weight (at τ or in the model), and the query
+NOT_HERE = {selection.MERGE: "each key is one token's own vector",
+            selection.WINDOW: f"a long text shows the {TOP_KEYS} keys with most weight"}
 
 
 def render() -> None:
@@ -37,20 +43,37 @@ def render() -> None:
         st.stop()
     labels = run.tokenized.labels
 
-    ui.single_head(run.n_layers, run.n_heads)
-    # Default: the token the Attention page follows (the same content word every page opens on).
-    ui.keep_valid("qk_query", list(range(run.n_tokens)), ui.followed_token(run))
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
-        st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=240)
-        st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=300)
-        query = st.selectbox("Query token", range(run.n_tokens), key="qk_query", width=240,
-                             format_func=lambda i: f"{labels[i]} ·{i}")
+        layer, head = selection.layer_and_head_sliders(run, mean=False)
+        # The token every page follows is the query (the same content word every page opens on).
+        query = selection.follow_picker(run, "Query token")
+        options = selection.view_options_control(NOT_HERE)
         temperature = st.slider("Temperature τ", 0.1, 5.0, 1.0, 0.1, key="qk_temperature", width=300,
                                 help="Divides the scaled scores once more. Below 1 the softmax sharpens toward the "
                                      "highest score; above 1 it flattens toward uniform. The model uses τ = 1.")
-    layer, head = ui.layer_and_head()
     walk = qk_walkthrough(run, layer, head, query, temperature)
     model_row = run.attentions[layer, head, query]
+    # Hidden special tokens leave the keys drawn; renormalising rescales the weight rows (the softmax at
+    # τ and the model's) over the keys left. The scores are logits, not shares: never rescaled.
+    try:
+        _, kept = kept_positions(run, options)
+    except ValueError as error:
+        ui.show_problem("info", str(error))
+        return
+    visible = np.zeros(run.n_tokens)
+    visible[kept] = 1.0
+    if options.renormalizes:
+        walk = replace(walk, softmax=renormalize_rows(walk.softmax * visible))
+        model_row = renormalize_rows(model_row * visible)
+    notes = [note for note in (selection.not_applied(NOT_HERE),) if note]
+    if options.hide_special:
+        notes.append("Special tokens are hidden as keys" + (" and the weight rows renormalised over the keys left"
+                     if options.renormalizes else "") + "; the scores q · k are logits, not shares, so they are "
+                     "never renormalised.")
+    if run.special[query] and options.hide_special:
+        notes.append("The query is a special token: it stays the query, hidden only as a key.")
+    if notes:
+        st.caption(" ".join(notes))
 
     d_head = walk.query.shape[0]
     entropy = float(-(walk.softmax[walk.softmax > 0] * np.log(walk.softmax[walk.softmax > 0])).sum())
@@ -66,8 +89,12 @@ def render() -> None:
                   help=f"0 = all weight on one key; ln {run.n_tokens} = {np.log(run.n_tokens):.2f} = uniform.")
 
     # A long text draws the keys that matter (and the query itself), each labelled; the CSV has every key.
-    shown = None if run.n_tokens <= WINDOW_TOKENS else top_positions(
-        np.stack([walk.softmax, model_row]), TOP_KEYS, keep=[query])
+    shown = None
+    if run.n_tokens > WINDOW_TOKENS:
+        shown = [p for p in top_positions(np.stack([walk.softmax, model_row]) * visible, TOP_KEYS, keep=[query])
+                 if visible[p] or p == query]
+    elif len(kept) < run.n_tokens:
+        shown = sorted({*kept, query})
     vectors = figures.vectors_figure(walk, labels, shown)
     ui.chart(vectors, "chart_qk_vectors",
              "Left: the query (top strip) and each token's key, dimension by dimension (red positive, blue negative). "

@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import selection
 import state
 import ui
 from encoder import export
 from encoder.analysis import HEAD_FUSIONS, MAX_FLOW_TOKENS, normalize_rows, rollout
-from encoder.attention_view import content_word_position, window_span
+from encoder.attention_view import map_view, row_of_position
 from figures import rollout as figures
-from figures.common import WINDOW_TOKENS, token_name, top_positions
+from figures.common import token_name, top_positions
 from figures.shaded_text import shaded_legend, shaded_text
 
 FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
-WINDOW_SIZES = (0, 24, 48, 96)  # as on the Attention page; 0: the whole map
 LOG_FROM_TOKENS = 64  # the Attention page's automatic log colour starts here
 TOP_BARS = 12  # a long text's bars: each mixture's largest input tokens, every one labelled
 
@@ -29,14 +29,8 @@ def render() -> None:
         "over heads, plus the residual connection) to estimate how much of each *input* token ends up in each "
         "position. Abnar & Zuidema 2020.",
     )
-    labels = run.tokenized.labels
-
     ui.keep_valid("roll_fusion", list(HEAD_FUSIONS), "mean")
-    ui.keep_valid("roll_layer", list(range(1, run.n_layers + 1)), run.n_layers)
-    # The same content word the Attention page follows, so both pages open on one token.
-    ui.keep_valid("roll_token", list(range(run.n_tokens)),
-                  content_word_position(run.tokens, run.special, run.word_ids))
-    ui.keep_valid("roll_window", list(WINDOW_SIZES), WINDOW_TOKENS)
+    selection.clamp(run.n_layers, run.n_heads)
     # As on the Attention page, a long text opens in log colour: beside [CLS]'s column and the diagonal,
     # linear colour leaves the shares a reader looks for black.
     st.session_state.setdefault("roll_log", run.n_tokens >= LOG_FROM_TOKENS)
@@ -48,33 +42,38 @@ def render() -> None:
         residual = st.slider("Residual weight", 0.0, 1.0, 0.5, 0.05, key="roll_residual", width=260,
                              help="Each layer's map is residual·I + (1 − residual)·A: how much a position keeps "
                                   "of itself through the skip connection. 0.5 is the paper's (A + I) / 2.")
-        layer = st.select_slider("Through layer", range(1, run.n_layers + 1), key="roll_layer", width=260,
-                                 help="Rollout of layers 1 to this one.")
-        token = st.selectbox("Chosen token", range(run.n_tokens), key="roll_token", width=260,
-                             format_func=lambda i: f"{labels[i]} ·{i}")
-        window = WINDOW_SIZES[0]
-        if run.n_tokens > WINDOW_SIZES[1]:
-            window = st.selectbox("Readable window", WINDOW_SIZES, key="roll_window", width=220,
-                                  format_func=lambda n: "off: the whole map" if n == 0 else f"{n} tokens",
-                                  help="A long text's map has too many tokens to label: the window shows this "
-                                       "many around the chosen token, every one labelled, with the whole map "
-                                       "beside it.")
+        layer = st.select_slider("Through layer", range(1, run.n_layers + 1), key="layer", width=260,
+                                 help="Rollout of layers 1 to this one (the layer every page shows).")
+        followed = selection.follow_picker(run, "Chosen token", width=260)
+        selection.view_options_control()
         log = st.toggle("Log colour", key="roll_log", help="Colours follow log10(share), so small shares beside a "
                                                            "dominant column show. Hover gives exact numbers.")
 
+    chosen = selection.read(run)
     rolled = rollout(run.attentions, fusion, residual)  # (L, T, T)
-    matrix = rolled[layer - 1]
+    try:  # rollout's rows are shares of the input tokens: the view options apply as to attention
+        view = map_view(run, rolled, chosen.options)  # (L, Q, K)
+    except ValueError as error:
+        ui.show_problem("info", str(error))
+        return
+    labels, positions = view.query_labels, [group[0] for group in view.query_positions]
+    token = row_of_position(view.query_positions, followed)
+    if token is None:
+        ui.show_problem("info", selection.hidden_note(run, followed), f"Followed: {run.tokens[followed]} ·{followed}")
+        token = 0
+    matrix = view.weights[layer - 1]
     setting = f"{fusion} of heads, residual {residual:g}"
-    span = window_span(run.n_tokens, token, window) if 0 < window < run.n_tokens else None
-    heatmap = show_shares(matrix, labels, token, span, f"Rollout through layer {layer} ({setting})", log,
+    span = chosen.span(len(labels), token)
+    heatmap = show_shares(matrix, labels, positions, token, span, f"Rollout through layer {layer} ({setting})", log,
                           f"Each input token's share, through layer {layer}", "chart_rollout",
                           "Row = a position after the layers, columns = the input tokens it is made of (each row "
                           "sums to 1). A bright diagonal means positions still mostly hold their own token; a "
                           "bright column means one input token has spread everywhere.",
                           "Grey: what the first position ([CLS]), which a classifier reads, is made of. Blue: the "
                           "chosen token. Shares far from the token itself show what the layers have mixed in.")
-    show_shaded(run, matrix[token], f"The text, shaded by each token's share in {token_name(labels[token], token)}")
-    ui.export_buttons("rollout", lambda: export.attention_long_csv(rolled, run.tokens, run.tokens), heatmap,
+    show_shaded(run, rolled[layer - 1, followed],
+                f"The text, shaded by each token's share in {token_name(run.tokenized.labels[followed], followed)}")
+    ui.export_buttons("rollout", lambda: export.attention_long_csv(view.weights, labels, view.key_labels), heatmap,
                       {"": run})
 
     st.subheader("Attention flow")
@@ -93,7 +92,8 @@ def render() -> None:
         return
     with st.spinner("Computing the maximum flows…", show_time=True):
         flow = normalize_rows(state.get_attention_flow(run, layer, fusion, residual))  # (T, T)
-    flow_heatmap = show_shares(flow, labels, token, span,
+    flow = map_view(run, flow, chosen.options).weights  # (Q, K), as the rollout above
+    flow_heatmap = show_shares(flow, labels, positions, token, span,
                                f"Attention flow through layer {layer} ({setting}), rows normalised", log,
                                f"Each input token's share by flow, through layer {layer}", "chart_flow",
                                "Same layout as the rollout above: each row rescaled to sum to 1 so the two "
@@ -101,7 +101,7 @@ def render() -> None:
                                "Compare with the rollout bars above: where they agree, the estimate does not hinge "
                                "on the method.")
     ui.export_buttons("attention-flow",
-                      lambda: export.attention_long_csv(flow, run.tokens, run.tokens, layers=[layer - 1],
+                      lambda: export.attention_long_csv(flow, labels, view.key_labels, layers=[layer - 1],
                                                         heads=[None]), flow_heatmap, {"": run})
 
 
@@ -118,12 +118,14 @@ def show_shaded(run, shares, title: str) -> None:
     st.html("".join(lines) + shaded_legend(signed=False, scale_note="full colour = the largest share"))
 
 
-def show_shares(matrix: np.ndarray, labels: list[str], token: int, span: tuple[int, int] | None, title: str,
-                log: bool, bars_title: str, key: str, map_caption: str, bars_caption: str):
-    """A share map and the bars of [CLS]'s and the chosen token's mixtures: the whole map for a short
-    text; for a long one a labelled window around the token, the whole map as an overview beside it
-    and bars of each mixture's largest input tokens. Returns the map (what the export saves)."""
-    names = [f"in {token_name(labels[0], 0)}", f"in {token_name(labels[token], token)}"]
+def show_shares(matrix: np.ndarray, labels: list[str], positions: list[int], token: int,
+                span: tuple[int, int] | None, title: str, log: bool, bars_title: str, key: str, map_caption: str,
+                bars_caption: str):
+    """A share map (rows and columns: `labels`, standing for the run's token `positions`) and the bars of
+    the first row's and the chosen row's mixtures: the whole map for a short text; for a long one a
+    labelled window around the token, the whole map as an overview beside it and bars of each mixture's
+    largest input tokens. Returns the map (what the export saves)."""
+    names = [f"in {token_name(labels[0], positions[0])}", f"in {token_name(labels[token], positions[token])}"]
     if span is None:
         heatmap = figures.share_heatmap(matrix, labels, title, log=log)
         left, right = st.columns([3, 2])
@@ -136,8 +138,8 @@ def show_shares(matrix: np.ndarray, labels: list[str], token: int, span: tuple[i
     heatmap = figures.share_window(matrix, labels, span, span, f"{title}: tokens {span[0]}–{span[1] - 1}", log=log)
     positions = top_positions(np.stack([matrix[0], matrix[token]]), TOP_BARS, keep=[token])
     # The window takes the page's width: 48 upright labels need about 16 px a column.
-    ui.chart(heatmap, key, f"{map_caption} The window holds the {span[1] - span[0]} tokens around "
-                           f"{token_name(labels[token], token)}, coloured against its own largest share.")
+    ui.chart(heatmap, key, f"{map_caption} The window holds the {span[1] - span[0]} rows around "
+                           f"{token_name(labels[token], positions[token])}, coloured against its own largest share.")
     left, right = st.columns(2)
     with left:
         ui.chart(figures.share_overview(matrix, f"The whole map, {len(labels)} tokens", (span, span), log=log),
