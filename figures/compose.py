@@ -60,7 +60,8 @@ def compose(rows: Sequence[Sequence[go.Figure]], title: str, width: int = WIDTH_
     counters = {"x": 0, "y": 0, "coloraxis": 0, "legend": 0}
     for spec, pads, x0, y0, cell_width in cells:
         area = (x0 + pads["left"], y0 + pads["top"], x0 + cell_width - pads["right"], y0 + pads["top"] + pads["plot"])
-        _place(spec, area, (x0, y0), (width, paper_height), counters, data, layout)
+        cell = (x0, y0, x0 + cell_width, y0 + pads["top"] + pads["plot"] + pads["bottom"])
+        _place(spec, area, cell, (width, paper_height), counters, data, layout)
     return go.Figure(data, layout)
 
 
@@ -158,10 +159,12 @@ def _on_top(trace: dict) -> bool:
 # ---------------------------------------------------------------- moving a panel into its cell
 
 
-def _place(spec: dict, area: tuple[float, float, float, float], cell: tuple[float, float],
+def _place(spec: dict, area: tuple[float, float, float, float], cell: tuple[float, float, float, float],
            size: tuple[float, float], counters: dict, data: list, layout: dict) -> None:
-    """Add one panel's traces and layout to the composed `data` and `layout`, inside `area` (px)."""
+    """Add one panel's traces and layout to the composed `data` and `layout`: its plot area at `area`
+    and the whole panel (what its "container" coordinates span) at `cell`, in px from the top left."""
     (ax0, ay0, ax1, ay1), (width, height) = area, size
+    cx0, cy0, cx1, cy1 = cell
 
     def x_paper(fraction: float) -> float:
         return (ax0 + fraction * (ax1 - ax0)) / width
@@ -250,9 +253,16 @@ def _place(spec: dict, area: tuple[float, float, float, float], cell: tuple[floa
     if legend_name is not None:
         legend = dict(source.get("legend", {}))
         horizontal = legend.get("orientation") == "h"
-        legend["x"] = x_paper(legend.get("x", 0 if horizontal else 1.02))
-        legend["y"] = y_paper(legend.get("y", -0.1 if horizontal else 1.0))
-        legend.setdefault("yanchor", "bottom" if horizontal and legend.get("y", -0.1) >= 1 else "top")
+        x, y = legend.get("x", 0 if horizontal else 1.02), legend.get("y", -0.1 if horizontal else 1.0)
+        legend.setdefault("yanchor", "bottom" if horizontal and y >= 1 else "top")
+        if legend.pop("xref", "paper") == "container":
+            legend["x"] = (cx0 + x * (cx1 - cx0)) / width
+        else:
+            legend["x"] = x_paper(x)
+        if legend.pop("yref", "paper") == "container":
+            legend["y"] = 1 - (cy1 - y * (cy1 - cy0)) / height
+        else:
+            legend["y"] = y_paper(y)
         layout[legend_name] = legend
 
     def moved_ref(item: dict, letter: str, keys: Sequence[str]) -> None:
@@ -279,5 +289,5 @@ def _place(spec: dict, area: tuple[float, float, float, float], cell: tuple[floa
     title = (source.get("title") or {}).get("text")
     if title:
         layout["annotations"].append(dict(
-            text=title, xref="paper", yref="paper", x=cell[0] / width, y=1 - cell[1] / height, xanchor="left",
+            text=title, xref="paper", yref="paper", x=cx0 / width, y=1 - cy0 / height, xanchor="left",
             yanchor="top", showarrow=False, align="left", font=dict(size=14)))

@@ -11,10 +11,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .common import DEFAULT_COLOR_SCALE, FONT, base_layout, colorscale, plotly_text, position_labels
+from .compose import compose
 
 MASKED_COLOR = "#c8c8c8"  # cells a causal mask hides (a key after its query)
 EXPECTED_MARKER = dict(symbol="square-open", color="#e8432e", line=dict(width=2.5))
 LOSS_COLOR, TRAIN_COLOR, HELD_OUT_COLOR = "#0072B2", "#E69F00", "#009E73"  # Okabe & Ito
+LEGEND_BAND_PX = 100  # under the curves: the step axis, and the legend on up to two lines (a 400 px chart)
 
 
 def training_curves(steps: Sequence[int], loss: Sequence[float], token_accuracy: Sequence[float],
@@ -33,9 +35,13 @@ def training_curves(steps: Sequence[int], loss: Sequence[float], token_accuracy:
                              name="held-out sequences right", line=dict(color=HELD_OUT_COLOR, width=3),
                              marker=dict(size=7),
                              hovertemplate="step %{x}<br>held-out sequences right %{y:.1%}<extra></extra>"), 1, 2)
-    # The legend sits in the accuracy panel's top left, which a rising curve leaves empty.
-    fig.update_layout(base_layout(title, height, legend=dict(x=0.555, y=0.97, xanchor="left", yanchor="top",
-                                                            bgcolor="rgba(255,255,255,0.8)", font=dict(size=13))))
+    # The legend goes under the plots (right-aligned, under the accuracy it names), in a band of its own:
+    # inside the accuracy panel it covered a curve that starts high (a task learned in a few steps), and
+    # at 400 px it covered both.
+    layout = base_layout(title, height + LEGEND_BAND_PX, legend=dict(
+        orientation="h", yref="container", y=0, yanchor="bottom", x=1, xanchor="right", font=dict(size=13)))
+    layout["margin"] = dict(layout["margin"], b=LEGEND_BAND_PX)
+    fig.update_layout(layout)
     fig.update_xaxes(range=[0, max(total_steps, 1) * 1.02], title_text="step")
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1.04], tickformat=".0%", row=1, col=2)
@@ -189,3 +195,10 @@ def position_accuracy(accuracy: np.ndarray, blind: np.ndarray, chance: float, ti
                                            text=plotly_text(f" guessing: {chance:.0%}"), showarrow=False)])
     layout["margin"] = dict(layout["margin"], r=110)  # room for the guessing label right of the bars
     return go.Figure(bar, layout)
+
+
+def results_figure(curves: go.Figure, grid: go.Figure, expected: go.Figure, accuracy: go.Figure,
+                   title: str) -> go.Figure:
+    """The trained run's figures as one, for the export: the curves, every head's attention on the
+    held-out example, then the expected pattern beside the accuracy at each position."""
+    return compose([[curves], [grid], [expected, accuracy]], title)

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from encoder import export
 from encoder.lab import (
     TASKS,
     TrainingResult,
@@ -268,10 +269,11 @@ with st.container(horizontal=True):
                        help="Weights, config and task in one safetensors file: encoder.lab.load_task_model reads it.")
 history = result.history
 evaluated = [e for e in history if e.sequence_accuracy is not None]
-ui.chart(figures.training_curves([e.step for e in history], [e.loss for e in history],
+curves = figures.training_curves([e.step for e in history], [e.loss for e in history],
                                  [e.token_accuracy for e in history], [e.step for e in evaluated],
                                  [e.sequence_accuracy for e in evaluated], result.settings.steps,
-                                 f"{task.name}{' (causal)' if causal else ''}: training"), "labchart_curves")
+                                 f"{task.name}{' (causal)' if causal else ''}: training")
+ui.chart(curves, "labchart_curves")
 
 st.subheader("Replay: how the pattern formed")
 steps = [int(s) for s in snapshots.steps]
@@ -281,10 +283,10 @@ st.select_slider("Training step", steps, key="lab_step",
 snapshot = snapshots.at_step(st.session_state.lab_step)
 grid_column, expected_column = st.columns([3, 1], gap="medium")
 with grid_column:
-    ui.chart(figures.attention_grid(snapshot.attention, labels,
-                                    f"Held-out example {sequence_text(labels)} after {snapshot.step} steps",
-                                    expected=expected, causal=causal,
-                                    shares=pattern_share(snapshot.attention, expected)), "labchart_grid",
+    grid = figures.attention_grid(snapshot.attention, labels,
+                                  f"Held-out example {sequence_text(labels)} after {snapshot.step} steps",
+                                  expected=expected, causal=causal, shares=pattern_share(snapshot.attention, expected))
+    ui.chart(grid, "labchart_grid",
              "Each row of a heatmap is an output position (query), each column an input position (key). Red squares "
              "mark the keys the task needs; '% on target' is the share of a head's weight that lands on them."
              + (" Grey: hidden by the causal mask." if causal else ""))
@@ -295,13 +297,14 @@ with grid_column:
 with expected_column:
     st.markdown(f"**Expected pattern ({task.name})**")
     st.markdown(task.pattern)
-    ui.chart(figures.expected_pattern(expected, labels, "Keys each output needs", causal=causal, height=400),
-             "labchart_expected")
+    expected_figure = figures.expected_pattern(expected, labels, "Keys each output needs", causal=causal, height=400)
+    ui.chart(expected_figure, "labchart_expected")
 
 st.subheader("Accuracy at each position")
 blind = causal_blind_spots(task) if causal else np.zeros(task.length, dtype=bool)
-ui.chart(figures.position_accuracy(result.position_accuracy, blind, 1.0 / task.n_classes,
-                                   "Held-out outputs right, position by position"), "labchart_positions")
+accuracy = figures.position_accuracy(result.position_accuracy, blind, 1.0 / task.n_classes,
+                                     "Held-out outputs right, position by position")
+ui.chart(accuracy, "labchart_positions")
 if causal and blind.any():
     where = ", ".join(str(i) for i in np.flatnonzero(blind))
     st.markdown(f"**Why a causal model fails here.** The mask lets output *i* look only at inputs 0 to *i*. For "
@@ -315,6 +318,14 @@ elif causal:
 else:
     st.caption("Switch on **Causal mask** and train again: positions whose answer lies later in the sequence "
                "turn red and stay near guessing.")
+
+# The trained run's exports: every head's attention at the replayed step in long format (layers and heads
+# from 1), and every figure above in one file. The weights themselves are the Model download above.
+ui.export_buttons(f"lab-{task.name}-step-{snapshot.step}",
+                  lambda: export.attention_long_csv(snapshot.attention, labels, labels),
+                  lambda: figures.results_figure(curves, grid, expected_figure, accuracy,
+                                                 f"Lab: {task.name}{' (causal)' if causal else ''}, "
+                                                 f"after {snapshot.step} steps"), {})
 
 st.subheader("Try your own sequence")
 symbols = " ".join(task.input_symbols)

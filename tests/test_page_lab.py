@@ -8,10 +8,13 @@ so a test reruns the page, as the page's polling fragment does in a browser, unt
 
 from __future__ import annotations
 
+import io
 import time
 
 import numpy as np
-from apptest import app_test, array, figure_specs, messages
+import pandas as pd
+from apptest import app_test, array, captured_downloads, downloaded, figure_specs, messages
+from exported import annotation_texts, html_figure, traces
 
 from encoder.lab import causal_blind_spots, make_task, predict_text, train_task
 from figures.lab import NEEDED_BUT_MASKED
@@ -98,7 +101,8 @@ def test_training_then_replay_and_own_sequence_show_the_runs_numbers():
 
 def test_causal_reverse_shows_the_masked_triangle_and_the_blind_half():
     at = app_test("lab", **TINY, lab_causal=True)
-    train(at)
+    with captured_downloads() as found:
+        train(at)
     assert not at.exception, at.exception
     result = tiny_run(causal=True)
     grid = chart(at, "Held-out example")
@@ -116,6 +120,19 @@ def test_causal_reverse_shows_the_masked_triangle_and_the_blind_half():
     np.testing.assert_allclose(array(bars["y"]), result.position_accuracy, rtol=1e-6)
     assert [c == "#e8432e" for c in bars["marker"]["color"]] == list(blind)
     assert any("Why a causal model fails" in m.value for m in at.markdown)
+
+    # The export (issue 17 §5): every figure of the trained run in one file, every head of the grid in it,
+    # numbered from 1 as on screen, and the weights at the replayed step in long format.
+    figure = html_figure(downloaded(at, found, "Figure (HTML)").decode("utf-8"))
+    titles = annotation_texts(figure)
+    for start in ("reverse (causal): training", "Held-out example", "Keys each output needs", "Held-out outputs right"):
+        assert any(title.startswith(start) for title in titles), start
+    assert len([t for t in traces(figure, "heatmap") if t.get("name") == "attention"]) == 2  # 1 layer × 2 heads
+    assert any(title.startswith("L1 H1") for title in titles) and any(title.startswith("L1 H2") for title in titles)
+    assert not any(title.startswith(("L0", "L1 H0")) for title in titles)
+    table = pd.read_csv(io.BytesIO(downloaded(at, found, "Numbers (CSV)")))
+    assert set(table["layer_from_1"]) == {1} and set(table["head_from_1"]) == {1, 2}
+    np.testing.assert_allclose(table.groupby(["head_from_1", "query"])["weight"].sum(), 1.0, atol=1e-5)
 
 
 def test_a_busy_pool_queues_then_refuses_and_stop_works_waiting_and_running(monkeypatch):

@@ -182,3 +182,36 @@ def test_ranking_and_first_visit_default(model):
                                rtol=1e-5)
     at.button(key="ablbtn_clear").click().run()
     assert metric(at, "Heads off") == "0 of 72" and metric(at, "Sentence embedding") == "1.0000"
+
+
+LONG = ("Like every river in the valley, the old canal ran north, past the mill, the school and the church; "
+        "children, teachers and farmers crossed it each morning. ") * 15  # about 500 tokens
+
+
+def test_a_long_text_walks_through_a_labelled_window_around_the_followed_token(model):
+    """Issue 17 §4: at ~500 tokens every map of the walk-through is the window of tokens around the
+    token the pages follow, each labelled by its own text and named by its true position."""
+    from encoder.attention_view import window_span
+    from figures.common import WINDOW_TOKENS
+
+    run = model.run(LONG, qkv=False)
+    followed = 250
+    at = app_test("walkthrough", text=LONG, layer=2, head=9, att_follow=followed)
+    assert not at.exception
+    first, end = window_span(run.n_tokens, followed, WINDOW_TOKENS)
+    labels = run.tokenized.labels
+    overview = chart(at, "Attention, layer 2 head 9")
+    np.testing.assert_allclose(array(overview["data"][0]["z"]), run.attentions[1, 8, first:end, first:end])
+    for axis in ("xaxis", "yaxis"):
+        names, texts = overview["layout"][axis]["tickvals"], overview["layout"][axis]["ticktext"]
+        assert [int(name.rsplit(" ·", 1)[1]) for name in names] == list(range(first, end))
+        assert texts == [labels[p] for p in range(first, end)]
+    assert f"“{labels[followed]}” ·{followed}" in " ".join(c.value for c in at.caption)
+    token_maps = [(spec["layout"]["title"]["text"], trace["y"]) for spec in figure_specs(at) for trace in spec["data"]
+                  if trace["type"] == "heatmap" and isinstance(trace.get("y"), list) and "·" in trace["y"][0]]
+    assert len(token_maps) >= 12  # the overview, and every stage's token rows
+    for title, rows in token_maps:  # each the window (the padded batch: its own 24 positions)
+        assert len(rows) <= WINDOW_TOKENS, title
+        assert title.startswith("Text 2's attention") or int(rows[0].rsplit(" ·", 1)[1]) == first, title
+    softmax = chart(at, "Attention weights, layer 2 head 9")
+    np.testing.assert_allclose(array(softmax["data"][0]["z"]), run.attentions[1, 8, first:end, first:end], atol=1e-6)
