@@ -17,7 +17,6 @@ from .common import (
     DEFAULT_COLOR_SCALE,
     base_layout,
     color_indices,
-    downsample_mean,
     layer_head_map,
     nearest_resize,
     palette,
@@ -28,14 +27,16 @@ from .compose import compose
 
 LEVELS = 255  # palette colours; index LEVELS is the white gap between tiles
 MAPS_PER_ROW = 4  # statistic maps side by side, on the page and in the export
-GALLERY_COLUMNS = 10
-DISPLAY_WIDTH = 1230  # pixels the page gives a full-width chart at 1600 wide: sets the height
+GALLERY_COLUMNS = 8  # at 1280 px wide a tile's column keeps about 100 px: its label fits
+DISPLAY_WIDTH = 1000  # pixels the page gives a full-width chart between 1280 and 1600 wide: sets the height
 TILE_PX = 72  # the largest tile; with importances, tiles shrink to MIN_TILE_FRACTION of it
 MIN_TILE_FRACTION = 0.45
 GAP_X, GAP_Y = 18, 44  # room between tiles, and for the two lines of label under each
+LABEL_OVERHANG = 16  # a label wider than its tile (the broad rule's) reaches this far left of the first tile
 
 # Each head statistic (encoder.analysis.STATISTICS) -> (chart title, colour-bar unit), for every page
 # that maps a statistic over layers × heads (Head patterns, Corpus).
+FOCUSED_WHEN_LOW = frozenset({"entropy"})  # statistics whose low values mean a focused head: drawn bright
 STATISTIC_NAMES = {
     "entropy": ("Entropy of each row", "nats"),
     "cls": ("Mass on [CLS]", "share"),
@@ -51,15 +52,18 @@ STATISTIC_NAMES = {
 
 
 
-def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: str = DEFAULT_COLOR_SCALE
-                  ) -> go.Figure:
+def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: str = DEFAULT_COLOR_SCALE,
+                  low_is_bright: bool = False) -> go.Figure:
     """(L, H) values of one statistic: layers down, heads across; hover gives the number.
 
-    Drawn small (four to a row), so the unit goes into the title and the colour bar stays thin."""
+    Drawn small (four to a row), so the unit goes into the title and the colour bar stays thin.
+    `low_is_bright` turns the colours round (for entropy: bright = low entropy = a focused head), so
+    that on every map of the page a bright cell is a head with one job, never a diffuse one."""
     n_layers, n_heads = values.shape
     traces = layer_head_map(
         values, color_scale, 14, z_dtype=np.float32,
-        heatmap=dict(hoverinfo="skip", colorbar=dict(thickness=8, len=1.0, tickfont=dict(size=9), nticks=4)),
+        heatmap=dict(hoverinfo="skip", reversescale=low_is_bright,
+                     colorbar=dict(thickness=8, len=1.0, tickfont=dict(size=9), nticks=4)),
         targets=dict(text=[f"{v:.3f}" for v in values.ravel()],
                      hovertemplate=f"layer %{{y}}, head %{{x}}<br>{plotly_text(name)} = %{{text}} "
                                    f"{plotly_text(unit)}<br>click to open<extra></extra>"),
@@ -92,9 +96,24 @@ def tile_sizes(n: int, importance: np.ndarray | None, largest: int = TILE_PX) ->
 
 
 def _tile(matrix: np.ndarray, size: int) -> np.ndarray:
-    """(Q, K) -> (size, size) palette indices, coloured against the tile's own maximum."""
-    small = downsample_mean(np.asarray(matrix, dtype=np.float64), size)
-    return nearest_resize(color_indices(small, LEVELS, vmax=float(small.max()) or 1.0), size)
+    """(Q, K) -> (size, size) palette indices: each pixel the largest weight of its block of cells, on
+    one scale from 0 to 1 for every tile.
+
+    Against a tile's own maximum, a head spread over 512 tokens (every weight near 1/512) was painted
+    as bright as a head with one weight of 1: "diffuse" read as "focused". Block means would instead
+    dim a sharp head's diagonal to 1/7 at 512 tokens; block maxima keep it at its weight."""
+    return nearest_resize(color_indices(block_max(np.asarray(matrix, dtype=np.float64), size), LEVELS, vmax=1.0),
+                          size)
+
+
+def block_max(matrix: np.ndarray, size: int) -> np.ndarray:
+    """Max-pool the last two axes to at most (size, size): each cell the largest of its block."""
+    rows, cols = matrix.shape[-2:]
+    if rows <= size and cols <= size:
+        return matrix
+    row_edges = np.linspace(0, rows, min(rows, size) + 1).astype(int)[:-1]
+    col_edges = np.linspace(0, cols, min(cols, size) + 1).astype(int)[:-1]
+    return np.maximum.reduceat(np.maximum.reduceat(matrix, row_edges, axis=-2), col_edges, axis=-1)
 
 
 def gallery(matrices: np.ndarray, heads: Sequence[tuple[int, int]], reasons: Sequence[str], title: str,
@@ -136,7 +155,7 @@ def gallery(matrices: np.ndarray, heads: Sequence[tuple[int, int]], reasons: Seq
     full_width = max(width, GALLERY_COLUMNS * cell_w)
     layout = base_layout(title, 40 + int(height * DISPLAY_WIDTH / full_width), annotations=annotations,
                          plot_bgcolor="white", clickmode="event+select", dragmode=False,
-                         xaxis=dict(visible=False, range=[-4, full_width]),
+                         xaxis=dict(visible=False, range=[-LABEL_OVERHANG, full_width]),
                          yaxis=dict(visible=False, range=[height, -4], scaleanchor="x"))
     layout["margin"] = dict(l=0, r=0, t=36, b=0)
     return go.Figure([image, targets], layout)

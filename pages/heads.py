@@ -73,7 +73,8 @@ for index, name in enumerate(shown_statistics):
     title, unit = STATISTIC_NAMES[name]
     with columns[index % figures.MAPS_PER_ROW]:
         key = f"chart_statistic_{name}"
-        statistic_maps.append(figures.statistic_map(arrays[name], title, unit))
+        statistic_maps.append(figures.statistic_map(arrays[name], title, unit,
+                                                    low_is_bright=name in figures.FOCUSED_WHEN_LOW))
         ui.chart(statistic_maps[-1], key, on_select=lambda key=key: open_clicked(key))
 st.caption(f"Each map is layers (down) × heads (across), computed as Clark et al.'s own code does "
            f"(clarkkev/attention-analysis), so their thresholds apply: each mass is the weight on those keys summed "
@@ -82,7 +83,8 @@ st.caption(f"Each map is layers (down) × heads (across), computed as Clark et a
            "punct_any (Headlight's broader variant, not used by the rules) every Unicode punctuation token. "
            "Entropy is in nats, each row smoothed to 0.9999·α + 0.0001/T as theirs is; a uniform row has ln T. "
            "Distance (Headlight's own) is the attention-weighted |i − j| in tokens. Look for bright single cells: "
-           "heads with one job."
+           "heads with one job. Entropy is coloured the other way round (bright = low entropy, a focused head), "
+           "so that a head spread over the whole text is never the bright one."
            + (f" {ui.markdown_literal(run.model_name)} is a decoder: its attention is causal, so there is no "
               "[CLS] or [SEP] and no next token to look at; the first token takes their place as the sink "
               "(first, summed over rows / T like the others: the first row can see only it, which adds 1/T)."
@@ -99,9 +101,11 @@ st.caption("Click a column header to sort (e.g. by prev to find previous-token h
            "that head. Layers and heads are counted from 1.")
 
 st.subheader("Gallery by pattern")
-st.caption("Each thumbnail is one head's attention on this text (rows = queries, columns = keys), coloured "
-           "against its own maximum, with the statistic and threshold that placed it. A head goes to the "
-           "pattern whose threshold it passes by the largest factor.")
+st.caption("Each thumbnail is one head's attention on this text (rows = queries, columns = keys), every one on "
+           "the same scale from weight 0 to 1 (on a long text each pixel shows the largest weight of the cells it "
+           "covers), so a head spread over many tokens stays dark and a sharp one shows bright; under it, the "
+           "statistic and threshold that placed it. A head goes to the pattern whose threshold it passes by the "
+           "largest factor.")
 importance = None
 if st.toggle("Size tiles by importance", key="hs_importance",
              help="Importance = how far switching the head off alone moves this text's sentence embedding "
