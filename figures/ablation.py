@@ -67,6 +67,7 @@ def difference_thumbnails(differences: Sequence[np.ndarray], titles: Sequence[st
             showscale=k == len(pooled) - 1, colorbar=dict(thickness=12, len=0.9, title=dict(text="Δ weight")),
             hovertemplate="query %{y} → key %{x}<br>Δ weight: %{z:+.4f}<extra></extra>"), 1, k + 1)
     fig.update_layout(base_layout(title, 300))
+    fig.update_annotations(font_size=12)  # the panels' titles: six fit a 400 px column
     fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, autorange="reversed")
     return fig

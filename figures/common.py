@@ -109,8 +109,11 @@ def exact_heatmap(
 
 
 # Plotly's modebar floats over a figure's top right corner (buttons 22 px tall, 2 px from the top), as
-# wide as ~260 px: in a 400 px column it covered the title. Titles start below it, in a row of their own.
-MODEBAR_ROW = 30
+# wide as ~260 px: in a 400 px column it covered the title. Titles start below it, in a row of their own,
+# and a second row under the title is left to what sits on the plot's top edge (subplot titles,
+# legends, colour bars), which used to share the title's row.
+MODEBAR_ROW = 32  # the title text's box starts ~4 px above its pad
+TOP_MARGIN = 72  # px above the plot: the modebar's row, the title's, and one for the plot's top edge
 
 
 def base_layout(title: str, height: int, **extra) -> dict:
@@ -118,10 +121,10 @@ def base_layout(title: str, height: int, **extra) -> dict:
     app's font, tight margins; `extra` adds or overrides keys.
 
     The title hangs MODEBAR_ROW px under the figure's top edge, and its automargin lowers the plot
-    when a figure's top margin leaves it no room (a larger projector font, a tight small multiple)."""
+    when a figure's own top margin leaves it no room (a projector's larger font, a tight small multiple)."""
     return dict(title=dict(text=plotly_text(title), x=0, y=1, yref="container", yanchor="top",
                            pad=dict(t=MODEBAR_ROW), automargin=True, font=dict(size=15)),
-                height=height, font=FONT, margin=dict(l=10, r=10, t=50, b=10), **extra)
+                height=height, font=FONT, margin=dict(l=10, r=10, t=TOP_MARGIN, b=10), **extra)
 
 
 def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype: type = np.float64, *,
@@ -146,7 +149,9 @@ def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype
 # A point label's size on screen, for `readable_labels`: Inter's characters average ~0.55 em wide.
 LABEL_EM_WIDTH = 0.6
 LABEL_LINE = 1.3  # a line of text is ~1.3 em tall
-NARROW_PLOT_PX = (340, 400)  # the plot area of a chart in a 400 px column: labels must not collide there
+# The plot area of a scatter in a 400 px column, or in half of a 1280 px page, once its axis titles and its
+# colour bar have their room: labels must not collide there.
+NARROW_PLOT_PX = (240, 340)
 
 
 def readable_labels(xy: np.ndarray, labels: Sequence[str], font_px: float, order: Sequence[int] | None = None,

@@ -65,5 +65,4 @@ def tags_figure(labels: Sequence[str], tags: Sequence[str], title: str) -> go.Fi
     layout = base_layout(title, 220, plot_bgcolor="white", showlegend=bool(names),
                          legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"),
                          xaxis=dict(axis_ticks(labels, 96), tickangle=-60), yaxis=dict(visible=False))
-    layout["margin"] = dict(layout["margin"], t=80)  # the legend's row, under the title
     return go.Figure([trace, *legend], layout)

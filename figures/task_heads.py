@@ -16,7 +16,10 @@ ENTITY_COLORS = {"PER": "#E69F00", "LOC": "#56B4E9", "ORG": "#009E73"}
 OUTSIDE_COLOR = "#eeeeee"
 LABEL_COLORS = {"negative": "#D55E00", "positive": "#0072B2"}
 ROW_PX = 22
-CHIP_LINE_CHARS = 60  # characters of text per line of the tagged-text figure before it wraps
+# Characters of text per line of the tagged-text figure before it wraps. A line is as wide as the chart,
+# so in a 400 px column 36 characters leave each ~10 px, what a WORD_PX word needs (60 ran words together).
+CHIP_LINE_CHARS = 36
+WORD_PX = 18
 
 
 def _height(n_rows: int, extra: int = 170, low: int = 320, high: int = 720) -> int:
@@ -72,7 +75,7 @@ def tagged_text(words: Sequence[str], tags: Sequence[str], confidence: Sequence[
             tag_texts.append(tag)
         x += width
     lines = line + 1
-    words_trace = go.Scatter(x=xs, y=ys, mode="text", text=texts, textfont=dict(size=20, color="#111111"),
+    words_trace = go.Scatter(x=xs, y=ys, mode="text", text=texts, textfont=dict(size=WORD_PX, color="#111111"),
                              hovertext=hovers, hoverinfo="text", showlegend=False)
     tags_trace = go.Scatter(x=tag_xs, y=tag_ys, mode="text", text=tag_texts, hoverinfo="skip", showlegend=False,
                             textfont=dict(size=13, color="#333333"))
@@ -80,7 +83,7 @@ def tagged_text(words: Sequence[str], tags: Sequence[str], confidence: Sequence[
                          marker=dict(symbol="square", size=16, color=color)) for kind, color in ENTITY_COLORS.items()]
     layout = base_layout(
         title, 90 * lines + 90, shapes=shapes, showlegend=True,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right", font=dict(size=14)),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=14)),
         xaxis=dict(visible=False, range=[-0.5, CHIP_LINE_CHARS + 0.5], fixedrange=True),
         yaxis=dict(visible=False, range=[-lines + 0.5, 0.6], fixedrange=True),
         plot_bgcolor="white", hoverlabel=dict(font=FONT),

@@ -46,6 +46,7 @@ def test_first_visit_names_the_head_it_switched_off_and_why():
     grid = chart(at, "How much each head's attention changed")
     assert not array(grid["data"][0]["z"]).any()
     assert (grid["data"][0]["zmin"], grid["data"][0]["zmax"]) == (0.0, 1.0)
+    assert any(c.startswith("Mean over tokens") and "Every head is on" in c for c in captions(at))
 
 
 def test_a_link_that_chooses_the_heads_gets_no_reason():

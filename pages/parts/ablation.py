@@ -111,7 +111,9 @@ def render() -> None:
     with left:
         ui.chart(figures.head_grid(change, "How much each head's attention changed", "change", off),
                  "ablgrid_change", "Mean over tokens of the total-variation distance between a head's attention row "
-                 "before and after (0 = the same, 1 = nothing in common). Layers up to the first ✕ cannot change.",
+                 "before and after (0 = the same, 1 = nothing in common). "
+                 + ("Layers up to the first ✕ cannot change." if off else
+                    "Every head is on, so nothing has changed yet: click a cell to switch that head off."),
                  on_select=lambda: toggle_clicked("ablgrid_change"))
     with right:
         if effects is not None:
@@ -129,10 +131,10 @@ def render() -> None:
         first = min(layer for layer, _ in off)
         most = change.argmax(axis=1)  # (L,): the most changed head of each layer
         differences = [ablated.attentions[layer, h] - run.attentions[layer, h] for layer, h in enumerate(most)]
-        titles = [f"L{layer + 1} H{h + 1}" if layer > first else f"L{layer + 1}: unchanged"
+        titles = [f"L{layer + 1} H{h + 1}" if layer > first else f"L{layer + 1} (same)"
                   for layer, h in enumerate(most)]
         ui.chart(figures.difference_thumbnails(differences, titles, run.tokenized.labels,
-                                               "Each layer's most changed head: attention with the heads off − intact"),
+                                               "Each layer's most changed head: heads off − intact"),
                  "ablchart_thumbnails", f"Red = more weight now, blue = less; hover for the tokens. Layers up to "
                                         f"{first + 1} read the same input as before, so their attention cannot change.")
 
