@@ -103,7 +103,8 @@ VIEW_LINK: dict[str, type | Setting] = {"att_follow": Int(), "att_hide_special":
                                         "att_merge": bool, "att_window": Int(0, 4096)}
 # Settings a page had of its own that are now the shared view's: an old link's value moves there.
 RENAMED: dict[str, str] = {"roll_token": "att_follow", "meth_query": "att_follow", "qk_query": "att_follow",
-                           "roll_window": "att_window", "mp_window": "att_window", "roll_layer": "layer"}
+                           "roll_window": "att_window", "mp_window": "att_window", "roll_layer": "layer",
+                           "cmp_layer": "layer", "cmp_head": "head"}
 # "Compare with" on Attention and Embeddings drew a second model far below the first, on its own
 # scale; two models side by side are Models › Compare two models now. An old link's model goes there.
 RETIRED: dict[str, str] = {"att_compare": "cmp_model_b", "emb_compare": "cmp_model_b"}
@@ -143,7 +144,7 @@ PAGES: tuple[Page, ...] = (
          link={"lab_task": str, "lab_layers": int, "lab_heads": int, "lab_d_model": int, "lab_steps": int,
                "lab_seed": int, "lab_causal": bool, "lab_refresh": int}, uses="nothing"),
     Page("pages/models.py", "Models", ":material/memory:", "models", "mod_", "Models",
-         link={"mod_view": str, "cmp_model_b": str, "cmp_layer": int, "cmp_head": int, "cmp_head_b": int},
+         link={"mod_view": str, "cmp_model_b": str, "cmp_head_b": int},
          absorbed=("cmp_",)),
 )
 

@@ -103,3 +103,23 @@ def test_the_registry_refuses_a_url_path_that_is_not_the_file_name():
     """A fresh server's first request (a shared link) finds pages by file name only."""
     with pytest.raises(ValueError, match="must be the file's name"):
         registry.Page("pages/minimal_pairs.py", "Minimal pairs", ":material/star:", "minimal-pairs", "mp_", "Explain")
+
+
+def test_the_shared_view_is_declared_once_and_carried_by_every_page():
+    """Issue 17 §2: the followed token, the view options and the window are one view, declared once
+    (registry.VIEW_LINK), read from any link and written on every page's link."""
+    settings = registry.link_settings()
+    for key in registry.VIEW_LINK:
+        assert key in settings
+        owners = [page.title for page in registry.PAGES if key in page.link]
+        assert owners in ([], ["Attention"]), (key, owners)  # no page declares its own copy
+    assert settings["att_window"].low == 0  # "off" is a window a link may carry
+
+
+@pytest.mark.parametrize("old,new,raw", [("roll_token", "att_follow", "8"), ("meth_query", "att_follow", "3"),
+                                         ("qk_query", "att_follow", "5"), ("roll_window", "att_window", "0"),
+                                         ("mp_window", "att_window", "24"), ("roll_layer", "layer", "3"),
+                                         ("cmp_layer", "layer", "2"), ("cmp_head", "head", "mean")])
+def test_an_old_pages_own_setting_moves_to_the_shared_view(old, new, raw):
+    assert url.renamed({old: raw})[new] == raw
+    assert url.renamed({old: raw, new: "1"})[new] == "1"  # the new name, when the link has it, wins

@@ -74,6 +74,11 @@ def render() -> None:
         return
     labels, key_positions = keys.labels, [group[0] for group in keys.positions]
     query_column = row_of_position(keys.positions, query)  # None when the token is hidden as a key
+    if query_column is None:
+        ui.show_problem("info", "Special tokens are hidden (View options): the token you follow is still the query, "
+                                "but not among the keys.", f"Followed: {run.tokens[query]} ·{query}")
+    if (note := selection.not_applied(NOT_HERE)) is not None:
+        st.caption(note)
     rows = normalize_rows(keys.scores)  # (M, N), each summing to 1
     agreement = method_agreement(rows, int(k))
     top, agreed, correlations, overlap = agreement.top, agreement.agreed, agreement.correlations, agreement.overlap
