@@ -108,12 +108,12 @@ def exact_heatmap(
     )
 
 
-# Plotly's modebar floats over a figure's top right corner (buttons 22 px tall, 2 px from the top), as
+# Plotly's modebar floats over a figure's top right corner (in Streamlit ~26 px tall, 2 px from the top), as
 # wide as ~260 px: in a 400 px column it covered the title. Titles start below it, in a row of their own,
 # and a second row under the title is left to what sits on the plot's top edge (subplot titles,
 # legends, colour bars), which used to share the title's row.
-MODEBAR_ROW = 32  # the title text's box starts ~4 px above its pad
-TOP_MARGIN = 72  # px above the plot: the modebar's row, the title's, and one for the plot's top edge
+MODEBAR_ROW = 36  # Streamlit's modebar is ~26 px tall from 2 px; a title's box starts ~4 px above its pad
+TOP_MARGIN = 76  # px above the plot: the modebar's row, the title's, and one for the plot's top edge
 
 
 def base_layout(title: str, height: int, **extra) -> dict:
@@ -156,13 +156,14 @@ NARROW_PLOT_PX = (240, 340)
 
 def readable_labels(xy: np.ndarray, labels: Sequence[str], font_px: float, order: Sequence[int] | None = None,
                     plot_px: tuple[float, float] = NARROW_PLOT_PX, marker_px: float = 6.0,
-                    extent: np.ndarray | None = None) -> np.ndarray:
+                    extent: np.ndarray | None = None, equal_scales: bool = True) -> np.ndarray:
     """(N,) True for the labels a scatter of N points can write above its points without two of
     them overlapping; the others are left to the hover.
 
     xy (N, 2) is in data units with one scale on both axes (scaleanchor), so the plot fits the
     larger span of `extent` (every point drawn, (M, 2); default `xy`) into `plot_px` (width,
-    height), with Plotly's ~5% padding; a label is a box of
+    height), with Plotly's ~5% padding; with equal_scales=False each axis fills its own side. A
+    label is a box of
     LABEL_EM_WIDTH em per character above its marker. Labels are kept greedily in `order` (default:
     as given), so the first points asked for are labelled first. A wider chart has more room than
     assumed: it shows the same labels, further apart."""
@@ -171,7 +172,8 @@ def readable_labels(xy: np.ndarray, labels: Sequence[str], font_px: float, order
     xy = np.asarray(xy, dtype=np.float64)[:, :2]
     drawn = xy if extent is None else np.asarray(extent, dtype=np.float64)[..., :2].reshape(-1, 2)
     span = np.maximum(np.ptp(drawn, axis=0) * 1.1, 1e-12)  # (2,)
-    px = xy * min(plot_px[0] / span[0], plot_px[1] / span[1])  # (N, 2) screen px, y upwards
+    scales = np.asarray(plot_px, dtype=np.float64) / span  # (2,) px per unit of each axis
+    px = xy * (scales.min() if equal_scales else scales)  # (N, 2) screen px, y upwards
     widths = np.array([max(len(label), 1) for label in labels]) * font_px * LABEL_EM_WIDTH
     height = font_px * LABEL_LINE
     centres = px + np.array([0.0, marker_px + height / 2])  # text sits above its marker ("top center")
