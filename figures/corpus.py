@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import DEFAULT_COLOR_SCALE, base_layout, layer_head_map, plotly_text
+from .common import DEFAULT_COLOR_SCALE, base_layout, layer_head_map, plotly_text, readable_labels
 
 # One colour per pattern of encoder.analysis.PATTERNS (Okabe & Ito's colour-blind-safe set, then greys:
 # "mixed", the heads with no pattern, recede).
@@ -22,6 +22,8 @@ PATTERN_COLORS = {
     "first-token sink": "#F0E442",  # a decoder's [CLS]: Okabe-Ito yellow, unused above
 }
 CELL_PX = 44  # height of a layer's row in the statistic map
+HEAD_LABEL_PX = 9  # the head map's point labels
+MAP_PLOT_PX = (560, 500)  # the head map's plot area on a 1280 px page (the legend takes the rest of the width)
 
 
 def statistic_heatmap(values: np.ndarray, title: str, unit: str, n_sentences: int,
@@ -53,17 +55,20 @@ def head_map_scatter(xy: np.ndarray, layers: np.ndarray, heads: np.ndarray, patt
     labelled L<layer>H<head> on hover; alike heads sit close together."""
     fig_traces = []
     patterns = np.asarray(patterns, dtype=object)
+    names = [f"L{layer + 1}H{head + 1}" for layer, head in zip(layers, heads, strict=True)]
+    # A label only where it cannot overlap another (hover names every head): 72 to 270 names made a blot.
+    shown = readable_labels(xy, names, HEAD_LABEL_PX, plot_px=MAP_PLOT_PX, equal_scales=False)
     for pattern, color in PATTERN_COLORS.items():
         members = np.flatnonzero(patterns == pattern)
         if members.size == 0:
             continue
         fig_traces.append(go.Scatter(
             x=xy[members, 0], y=xy[members, 1], mode="markers+text", name=f"{pattern} ({members.size})",
-            text=[f"L{layers[k] + 1}H{heads[k] + 1}" for k in members], textposition="top center",
-            textfont=dict(size=9, color="#555555"),
+            text=[names[k] if shown[k] else "" for k in members], hovertext=[names[k] for k in members],
+            textposition="top center", textfont=dict(size=HEAD_LABEL_PX, color="#555555"),
             marker=dict(size=12, color=color, line=dict(width=1, color="white")),
             customdata=[[int(layers[k]), int(heads[k]), plotly_text(reasons[k])] for k in members],
-            hovertemplate=f"<b>%{{text}}</b> · {plotly_text(pattern)}<br>%{{customdata[2]}}"
+            hovertemplate=f"<b>%{{hovertext}}</b> · {plotly_text(pattern)}<br>%{{customdata[2]}}"
                           "<br>click to open this head on a sentence of the corpus<extra></extra>",
         ))
     layout = base_layout(f"Heads placed by the Jensen–Shannon distance of their attention ({n_sentences} sentences, "

@@ -131,8 +131,8 @@ def render() -> None:
         first = min(layer for layer, _ in off)
         most = change.argmax(axis=1)  # (L,): the most changed head of each layer
         differences = [ablated.attentions[layer, h] - run.attentions[layer, h] for layer, h in enumerate(most)]
-        titles = [f"L{layer + 1} H{h + 1}" if layer > first else f"L{layer + 1} (same)"
-                  for layer, h in enumerate(most)]
+        # a layer that cannot change is a blank panel, named by its layer alone (six names fit a phone)
+        titles = [f"L{layer + 1} H{h + 1}" if layer > first else f"L{layer + 1}" for layer, h in enumerate(most)]
         ui.chart(figures.difference_thumbnails(differences, titles, run.tokenized.labels,
                                                "Each layer's most changed head: heads off − intact"),
                  "ablchart_thumbnails", f"Red = more weight now, blue = less; hover for the tokens. Layers up to "
