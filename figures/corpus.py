@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import DEFAULT_COLOR_SCALE, base_layout, layer_head_map, plotly_text, readable_labels
+from .common import DEFAULT_COLOR_SCALE, base_layout, layer_head_map, plotly_text
+from .labels import readable_labels
 
 # One colour per pattern of encoder.analysis.PATTERNS (Okabe & Ito's colour-blind-safe set, then greys:
 # "mixed", the heads with no pattern, recede).

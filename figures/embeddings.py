@@ -28,10 +28,10 @@ from .common import (
     matrix_layout,
     plotly_text,
     position_labels,
-    readable_labels,
     signed_image,
     tick_step,
 )
+from .labels import readable_labels
 
 LABEL_PX = 10  # point labels of the PCA scatter
 PATH_LABEL_PX = 12  # a path's label at its last layer

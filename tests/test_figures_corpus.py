@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from figures.common import LABEL_EM_WIDTH, LABEL_LINE
 from figures.corpus import HEAD_LABEL_PX, MAP_PLOT_PX, head_map_scatter
+from figures.labels import LABEL_EM_WIDTH, LABEL_LINE
 
 
 def test_head_names_are_written_apart_and_hovered_all():

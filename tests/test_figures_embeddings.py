@@ -13,7 +13,8 @@ from PIL import Image
 from encoder import geometry
 from encoder.geometry import cosine_similarity
 from figures import embeddings as figures
-from figures.common import LABEL_EM_WIDTH, LABEL_LINE, NARROW_PLOT_PX, figure_bytes, readable_labels
+from figures.common import figure_bytes
+from figures.labels import LABEL_EM_WIDTH, LABEL_LINE, NARROW_PLOT_PX, readable_labels
 
 TEXT = "The cat sat on the mat because the mat was warm."
 
