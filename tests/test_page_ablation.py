@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from apptest import app_test, array, figure_specs
+from streamlit.proto.Metric_pb2 import Metric
 
 from figures.ablation import head_grid
 
@@ -47,6 +48,8 @@ def test_first_visit_names_the_head_it_switched_off_and_why():
     assert not array(grid["data"][0]["z"]).any()
     assert (grid["data"][0]["zmin"], grid["data"][0]["zmax"]) == (0.0, 1.0)
     assert any(c.startswith("Mean over tokens") and "Every head is on" in c for c in captions(at))
+    (probability,) = [m for m in at.metric if m.label.startswith("P(")]
+    assert probability.proto.delta.endswith("0.000") and probability.proto.direction == Metric.MetricDirection.NONE
 
 
 def test_a_link_that_chooses_the_heads_gets_no_reason():

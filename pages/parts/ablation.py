@@ -99,6 +99,7 @@ def render() -> None:
                        "against all heads on: 1 = unchanged.")
         st.metric(f"P({classifier.labels[label]}) intact → heads off", f"{before[label]:.3f} → {after[label]:.3f}",
                   f"{after[label] - before[label]:+.3f}", delta_color="off",
+                  delta_arrow="auto" if round(float(after[label] - before[label]), 3) else "off",  # no ↑ on +0.000
                   help="The sentiment classifier (mean pooling, then one linear layer) on the last hidden state.")
         st.metric("Predicted", f"{classifier.labels[label]} → {classifier.labels[int(np.argmax(after))]}")
     accuracy = classifier.evaluation.accuracy if classifier.evaluation is not None else float("nan")
