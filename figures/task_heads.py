@@ -16,6 +16,7 @@ ENTITY_COLORS = {"PER": "#E69F00", "LOC": "#56B4E9", "ORG": "#009E73"}
 OUTSIDE_COLOR = "#eeeeee"
 LABEL_COLORS = {"negative": "#D55E00", "positive": "#0072B2"}
 ROW_PX = 22
+PERCENT_PX = 64  # "100.0%" at 18 px
 # Characters of text per line of the tagged-text figure before it wraps. A line is as wide as the chart,
 # so in a 400 px column 36 characters leave each ~10 px, what a WORD_PX word needs (60 ran words together).
 CHIP_LINE_CHARS = 36
@@ -47,8 +48,10 @@ def probability_bars(probabilities: np.ndarray, labels: Sequence[str], title: st
                  marker=dict(color=[LABEL_COLORS.get(label, "#666666") for label in labels]),
                  text=[f"{v:.1%}" for v in values], textposition="outside", cliponaxis=False,
                  textfont=dict(size=18), hovertemplate="%{y}: %{x:.4f}<extra></extra>")
-    layout = base_layout(title, height, xaxis=dict(range=[0, 1.15], tickformat=".0%", title=dict(text="probability")),
+    layout = base_layout(title, height, xaxis=dict(range=[0, 1.02], tickformat=".0%", title=dict(text="probability")),
                          yaxis=dict(tickfont=dict(size=16)), bargap=0.35)
+    # the percentages sit right of their bars: a margin as wide as "100.0%" keeps them whole in a narrow column
+    layout["margin"] = dict(layout["margin"], r=PERCENT_PX)
     return go.Figure(bar, layout)
 
 
