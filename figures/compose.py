@@ -126,7 +126,8 @@ def _pads(spec: dict, cell_width: float) -> dict:
     if any(_shows_colorbar(trace) for trace in spec["data"]) or any(
             key.startswith("coloraxis") for key in layout):
         right = max(right, COLORBAR_PX)
-    top = TITLE_PX if (layout.get("title") or {}).get("text") else 8
+    title = (layout.get("title") or {}).get("text") or ""
+    top = TITLE_PX + LINE_PX * title.count("<br>") if title else 8
     legend = layout.get("legend", {})
     if _shows_legend(spec):
         if legend.get("orientation") == "h":

@@ -8,6 +8,7 @@ so a click can open that head (Streamlit reports clicks on markers, not on image
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,6 +33,8 @@ DISPLAY_WIDTH = 1000  # pixels the page gives a full-width chart between 1280 an
 TILE_PX = 72  # the largest tile; with importances, tiles shrink to MIN_TILE_FRACTION of it
 MIN_TILE_FRACTION = 0.45
 GAP_X, GAP_Y = 18, 44  # room between tiles, and for the two lines of label under each
+TITLE_CHARS = 105  # a gallery title's line: what a 15 px bold title fits in about 820 px (1280 px wide)
+LAYER_PX = 12  # a statistic map's height per layer
 LABEL_OVERHANG = 16  # a label wider than its tile (the broad rule's) reaches this far left of the first tile
 
 # Each head statistic (encoder.analysis.STATISTICS) -> (chart title, colour-bar unit), for every page
@@ -69,11 +72,13 @@ def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: st
                                    f"{plotly_text(unit)}<br>click to open<extra></extra>"),
     )
     title = f"{name} ({unit})" if unit else name
-    layout = base_layout(title, 240, clickmode="event+select", dragmode=False, plot_bgcolor="white",
-                         xaxis=dict(title=dict(text="head", standoff=4), tickangle=0, showgrid=False,
+    # A line of 10 px labels per layer: SmolLM2's 30 layers no longer overlap in a 240 px map.
+    layout = base_layout(title, max(240, 80 + LAYER_PX * n_layers), clickmode="event+select", dragmode=False,
+                         plot_bgcolor="white",
+                         xaxis=dict(title=dict(text="head", standoff=4), tickangle=0, showgrid=False, zeroline=False,
                                     tickfont=dict(size=9), range=[0.5, n_heads + 0.5],
                                     tickvals=list(range(1, n_heads + 1, 1 if n_heads <= 12 else 2))),
-                         yaxis=dict(autorange="reversed", showgrid=False, tickfont=dict(size=10),
+                         yaxis=dict(range=[n_layers + 0.5, 0.5], showgrid=False, zeroline=False, tickfont=dict(size=10),
                                     tickvals=list(range(1, n_layers + 1)),
                                     ticktext=[f"L{layer}" for layer in range(1, n_layers + 1)]))
     layout["title"]["font"] = dict(size=13)
@@ -153,11 +158,17 @@ def gallery(matrices: np.ndarray, heads: Sequence[tuple[int, int]], reasons: Seq
     )
     width, height = canvas.shape[1], canvas.shape[0]
     full_width = max(width, GALLERY_COLUMNS * cell_w)
-    layout = base_layout(title, 40 + int(height * DISPLAY_WIDTH / full_width), annotations=annotations,
+    lines = textwrap.wrap(title, TITLE_CHARS) or [""]  # a pattern's rule can be longer than the page is wide
+    top = 14 + 20 * len(lines)
+    layout = base_layout(title, top + int(height * DISPLAY_WIDTH / full_width), annotations=annotations,
                          plot_bgcolor="white", clickmode="event+select", dragmode=False,
                          xaxis=dict(visible=False, range=[-LABEL_OVERHANG, full_width]),
-                         yaxis=dict(visible=False, range=[height, -4], scaleanchor="x"))
-    layout["margin"] = dict(l=0, r=0, t=36, b=0)
+                         # On a page narrower than DISPLAY_WIDTH the tiles shrink: the room they leave
+                         # goes under them, not between the title and the tiles.
+                         yaxis=dict(visible=False, range=[height, -4], scaleanchor="x", constrain="domain",
+                                    constraintoward="top"))
+    layout["title"]["text"] = "<br>".join(plotly_text(line) for line in lines)
+    layout["margin"] = dict(l=0, r=0, t=top, b=0)
     return go.Figure([image, targets], layout)
 
 

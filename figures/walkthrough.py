@@ -39,8 +39,9 @@ def matrix_height(n_rows: int, extra: int = 150, low: int = 300) -> int:
     return int(max(n_rows * ROW_PX + extra, low))
 
 
-def token_axis(row_labels: Sequence[str], start: int, title: str, tickangle: int = 0) -> dict:
-    """A category axis of a window of tokens, every one labelled by its text."""
+def token_axis(row_labels: Sequence[str], start: int, title: str, tickangle: int | None = 0) -> dict:
+    """A category axis of a window of tokens, every one labelled by its text (tickangle None: upright where
+    the labels fit, turned where they would touch)."""
     return labelled_axis(window_names(row_labels, start), row_labels, title, tickangle)
 
 
@@ -139,10 +140,11 @@ def _token_matrix(trace: go.Heatmap, row_labels: Sequence[str], col_labels: Sequ
     its colour bar on top, so that its key labels keep the width."""
     col_start = start if col_start is None else col_start
     trace.update(x=window_names(col_labels, col_start), y=window_names(row_labels, start))
-    if len(col_labels) > TOP_COLORBAR_TOKENS and trace.showscale is not False:
+    wide = len(col_labels) > TOP_COLORBAR_TOKENS
+    if wide and trace.showscale is not False:
         colorbar_on_top(trace)
     layout = base_layout(title, matrix_height(len(row_labels), 170),
-                         xaxis=token_axis(col_labels, col_start, x_title, tickangle=-90),
+                         xaxis=token_axis(col_labels, col_start, x_title, tickangle=-90 if wide else None),
                          yaxis=dict(token_axis(row_labels, start, y_title), autorange="reversed"))
     return go.Figure(trace, layout)
 
