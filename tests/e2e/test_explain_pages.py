@@ -37,7 +37,7 @@ def visit(app: App, name: str) -> None:
 
 
 def test_explain_pages_draw_the_typed_text(app: App):
-    open_page(app, "rollout", text="The cat sat on the mat.")
+    open_page(app, "rollout", text="The cat sat on the mat.", layer="6")  # rollout through the layer every page shows
     assert "mat" in app.chart_text() and "Attention flow through layer 6" in app.chart_text()
     for name, expected in (("heads", "Mass on the previous token"), ("qk", "From scores to weights"),
                            ("value_weighted", "What each token receives")):
@@ -86,7 +86,7 @@ def test_a_click_on_a_statistic_opens_that_head(app: App):
 
 
 def test_an_exported_figure_renders_offline(app: App, browser, tmp_path: Path):
-    open_page(app, "rollout", text="The cat sat on the mat.")
+    open_page(app, "rollout", text="The cat sat on the mat.", layer="6")  # rollout through the layer every page shows
     with app.page.expect_download(timeout=60_000) as numbers:
         app.page.get_by_role("button", name="Numbers (CSV)").first.click()
     table = pd.read_csv(numbers.value.path())
