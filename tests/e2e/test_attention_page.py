@@ -160,3 +160,20 @@ def test_clicking_a_thumbnail_shows_the_head_where_the_click_was(app: App):
     box = heading.bounding_box()
     assert box is not None and 0 <= box["y"] <= app.page.viewport_size["height"], (
         f"the opened head's title is out of view at y={box}")
+
+
+def test_a_view_option_chosen_here_holds_on_the_other_pages(app: App):
+    """Issue 17 §2: one View options control, shared: special tokens hidden on the Attention page stay
+    hidden on Rollout, reached through the navigation, and the link there carries the choice."""
+    open_page(app, text="The cat sat on the mat.", layer="6", head="1")
+    app.page.get_by_role("button", name="View options").click()
+    app.rerun_after(lambda: app.page.get_by_text("Hide special tokens ([CLS], [SEP])", exact=True).click())
+    app.wait_for_query(att_hide_special="1")
+    app.page.keyboard.press("Escape")
+    app.visit("rollout", charts=False)
+    app.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length > 0", timeout=90_000)
+    app.assert_healthy()
+    app.wait_for_query(att_hide_special="1", layer="6")
+    drawn = app.chart_text()
+    assert "Rollout through layer 6" in drawn and "mat" in drawn
+    assert "[CLS]" not in drawn and "[SEP]" not in drawn, "Rollout should honour the hidden special tokens"
