@@ -119,7 +119,7 @@ def main() -> None:
         selection.view_options_control(NOT_HERE)
     chosen = selection.read(run_a)
     row = keep.index(word)
-    notes = [note for note in (selection.not_applied(NOT_HERE),) if note]
+    notes = [note] if (note := selection.not_applied(NOT_HERE)) else []
     if (layer, head) == most_changed:
         notes.insert(0, f"Layer {layer + 1}, head {head + 1} is the head whose attention changes most between the "
                         "two texts (the table's first row). Pick another head above or in the table.")
