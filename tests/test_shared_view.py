@@ -90,3 +90,36 @@ def test_the_link_carries_the_shared_view_from_any_page():
     assert not at.exception
     params = at.query_params
     assert (params["att_hide_special"], params["att_window"], params["layer"]) == ("1", "24", "6")
+
+
+def test_qk_hides_special_keys_renormalises_the_weights_and_never_the_logits(model):
+    run = model.run(TEXT, qkv=True)
+    kept = [i for i, special in enumerate(run.special) if not special]
+    at = app_test("qk", text=TEXT, layer=3, head=5, att_follow=10, att_hide_special=True, att_renormalize=True)
+    assert not at.exception
+    bars = chart(at, "From scores to weights")["data"]
+    row = run.attentions[2, 4, 10][kept]
+    np.testing.assert_allclose(array(bars[2]["y"]), row / row.sum(), atol=1e-5)  # the model's row, renormalised
+    assert not any("[CLS]" in str(x) for x in bars[2]["x"])
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "logits, not shares, so they are never renormalised" in captions
+
+
+def test_minimal_pairs_hide_special_words_and_renormalise_both_texts(model):
+    from encoder.analysis import minimal_pair
+
+    a, b = "The cat sat on the mat.", "The dog sat on the mat."
+    at = app_test("minimal_pairs", text=a, pair=b, att_hide_special=True, att_renormalize=True)
+    at.session_state["layer"], at.session_state["head"] = 2, 3
+    at.run()
+    assert not at.exception
+    pair = minimal_pair(model.run(a), model.run(b))
+    keep = [i for i, special in enumerate(pair.special) if not special]
+    spec = chart(at, "Attention in B minus A, layer 2, head 3")["data"][0]
+    assert "[CLS]" not in spec["y"] and len(spec["y"]) == len(keep)
+    rows_a = pair.attention_a[1, 2][np.ix_(keep, keep)]
+    rows_b = pair.attention_b[1, 2][np.ix_(keep, keep)]
+    expected = rows_b / rows_b.sum(-1, keepdims=True) - rows_a / rows_a.sum(-1, keepdims=True)
+    np.testing.assert_allclose(array(spec["z"]), expected, atol=1e-6)
+    assert "merge subwords, the two texts are always aligned word by word" not in " ".join(
+        str(c.value) for c in at.caption)  # merge is off: nothing to say
