@@ -126,7 +126,8 @@ def _group_trace(coordinates: np.ndarray, labels: list[str], written: list[str],
     if dimensions == 3:
         marker["size"] = marker["size"] * 0.6
         return go.Scatter3d(x=points[:, 0], y=points[:, 1], z=points[:, 2], **common)
-    return go.Scatter(x=points[:, 0], y=points[:, 1], **common)
+    # a label of a point at the plot's edge runs on into the margin rather than being cut
+    return go.Scatter(x=points[:, 0], y=points[:, 1], cliponaxis=False, **common)
 
 
 # ---------------------------------------------------------------- (2) paths through the layers
@@ -251,6 +252,6 @@ def norm_figure(run: Run, norms: np.ndarray) -> go.Figure:
     ))
     fig.update_xaxes(axis_ticks(run.labels), title_text="token", tickangle=-60)
     fig.update_yaxes(type="category", autorange="reversed", title_text="depth", automargin=True)
-    title = "Length (Euclidean norm) of every token vector at every depth"
+    title = "Length (norm) of every token vector at every depth"  # fits a 400 px column
     fig.update_layout(base_layout(title, 160 + 28 * len(depths)))
     return fig
