@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from encoder.attention_view import MEAN_HEAD
+
 from .packer import dequantize_heads, unpack
 
 
@@ -86,7 +88,7 @@ def shows(payload: bytes) -> dict:
         raise ValueError("this message leaves the view out: the browser already holds it")
     _, n_heads, _, _ = view["shape"]
     layer, head = header["selection"]["layer"], header["selection"]["head"]
-    slot = n_heads if head < 0 else head
+    slot = n_heads if head == MEAN_HEAD else head
     matrix = layers[layer][head] if head >= 0 else layers[layer].mean(0)  # explorer.js `matrix`
     hover = message.hover
 
@@ -109,11 +111,12 @@ def shows(payload: bytes) -> dict:
                                customdata=None if hover is None else hover[r0:r1, c0:c1]))
         captions.append(view["texts"]["window"])
     heads = _filled(view["heads_grid"], None, view["heads_titles"][layer],
-                    _outline(view["heads_grid"], None if head < 0 else head))
+                    _outline(view["heads_grid"], None if head == MEAN_HEAD else head))
     heads["data"][0]["source"] = next(entry["image"] for entry in header["layers"] if entry["layer"] == layer)
-    figures += [heads, _filled(view["means"], None, shapes=_outline(view["means"], layer if head < 0 else None)),
+    mean_layer = layer if head == MEAN_HEAD else None
+    figures += [heads, _filled(view["means"], None, shapes=_outline(view["means"], mean_layer)),
                 _filled(view["overview"], None, shapes=_outline(view["overview"],
-                                                                None if head < 0 else layer * n_heads + head))]
+                                                                None if head == MEAN_HEAD else layer * n_heads + head))]
     captions += [view["texts"]["heads"], view["texts"]["means"], view["texts"]["overview"]]
     if view["token"] and layer in layers:
         row = view["follow"]["row"]

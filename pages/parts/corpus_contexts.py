@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import registry
+import selection
 import state
 import ui
 import url
@@ -79,11 +80,10 @@ def build(texts: list[str]) -> None:
 
 def attention_link(source: str, sentence: str, layer: int, token: int) -> str:
     """A relative link to the Attention page on `sentence`, at attention layer `layer` (0-based), following `token`
-    (when the page's link carries a followed token)."""
+    (every page's link carries the followed token: registry.VIEW_LINK)."""
     page = next(p for p in registry.PAGES if p.script == ATTENTION_PAGE)
-    params = {**url.text_params("text", sentence), "model": source, "layer": str(layer + 1)}
-    if "att_follow" in page.link:
-        params["att_follow"] = str(token)
+    params = {**url.text_params("text", sentence), "model": source, "layer": str(layer + 1),
+              selection.FOLLOW: str(token)}
     return f"{page.url_path}?{urlencode(params)}"
 
 
