@@ -121,7 +121,8 @@ def token_bars(series: dict[str, np.ndarray], row_labels: Sequence[str], title: 
         bars.append(go.Bar(**place, name=name, marker=dict(color=OKABE_ITO[k % len(OKABE_ITO)]),
                            hovertemplate=shown + value_format + "}<extra></extra>"))
     values_axis = dict(title=dict(text=y_title), tickformat=".0%" if percent else None)
-    tokens_axis = token_axis(row_labels, start, "", tickangle=0 if across else -60)
+    tokens_axis = token_axis(row_labels, start, "", tickangle=0 if across else (
+        -90 if len(row_labels) > TOP_COLORBAR_TOKENS else None))
     if across:
         layout = base_layout(title, max(height, matrix_height(len(row_labels), 140)), barmode="group", bargap=0.2,
                              legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left"),

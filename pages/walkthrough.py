@@ -213,8 +213,7 @@ def show_mask() -> None:
         ui.chart(padded, "chart_walk_padding", "Every [PAD] column is exactly 0. The [PAD] rows are computed too, "
                                                "and thrown away."
                  + (f" Positions {cut.start}–{cut.stop - 1} of {length} are drawn." if length > PAD_COLUMNS else ""))
-        drawn.append([mask, strip])
-        drawn.append([padded])
+        drawn.extend([[mask, strip], [padded]] if len(rows) <= NARROW_MASK_TOKENS else [[mask], [strip], [padded]])
         a, b = (int(m.sum()) for m in demo.attention_mask)
         with st.container(horizontal=True):
             st.metric("Tokens", f"{a} and {b}", help="Real tokens of each text; the shorter is padded.")
