@@ -136,5 +136,7 @@ if empty:
 ui.export_buttons("head-attention", lambda: export.attention_long_csv(run.attentions, run.tokens, run.tokens),
                   lambda: figures.page_figure(statistic_maps, galleries, f"Head patterns: {run.model_name}, "
                                                                          f"{run.n_tokens} tokens"), {"": run})
-st.download_button("Statistics table (CSV)", lambda: table.to_csv(index=False), "head-statistics.csv", "text/csv",
-                   key="dl_head_statistics_table", on_click="ignore", icon=":material/table_view:")
+st.download_button("Statistics table (CSV)", lambda: export.screen_csv(stats.drop(columns=sorted(hidden_statistics))),
+                   "head-statistics.csv", "text/csv", key="dl_head_statistics_table", on_click="ignore",
+                   icon=":material/table_view:",
+                   help="The table above, a row per head: layer_from_1 and head_from_1 count from 1, as on screen.")

@@ -91,6 +91,9 @@ def test_head_patterns_figure_holds_every_map_and_gallery_numbered_from_1():
     assert len(layer_axes) == len(maps)
     assert all(axis["ticktext"][0] == "L1" and axis["tickvals"][0] == 1 for axis in layer_axes)
     assert all(array(trace["x"])[0] == 1 for trace in maps), "heads numbered from 1, as the screen does"
+    statistics = pd.read_csv(io.BytesIO(downloaded(at, found, "Statistics table (CSV)")))
+    assert (statistics["layer_from_1"].min(), statistics["layer_from_1"].max()) == (1, 6)
+    assert (statistics["head_from_1"].min(), statistics["head_from_1"].max()) == (1, 12)
     tiles = [text for text in annotation_texts(figure) if text.startswith("<b>L")]
     assert len(tiles) == 72 and "<b>L1 H1</b>" in "".join(tiles)
     assert not any(" H0<" in text or "<b>L0 " in text for text in tiles)
