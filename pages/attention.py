@@ -27,7 +27,7 @@ from encoder.unreadable import unreadable_spans
 from figures import attention as figs
 from figures import explorer as explorer_figs
 from figures.common import COLOR_SCALES
-from pages.parts import compare, lines, qk
+from pages.parts import compare, corpus_contexts, lines, qk
 
 COLOR_MODES = ("auto", "linear", "log")
 # From this length a few [CLS]/[SEP] cells take the whole linear range and the rest of a map is
@@ -203,6 +203,7 @@ def heatmaps() -> None:
         if run.is_pair:
             block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
         compare.open_button("cmpbtn_from_attention")
+        corpus_contexts.open_button("ctxbtn_from_attention")
     chosen = selection.read(run, block=block)
     view_options = chosen.options
     hide_special, renormalize = view_options.hide_special, view_options.renormalize

@@ -57,7 +57,7 @@ def test_a_token_of_the_sidebars_text_searches_the_corpus(contexts, model):
     contexts.session_state["text"] = "A small cat slept under the table."
     contexts.radio(key="corp_ctx_mode").set_value("Hidden states (context)").run()
     contexts.radio(key="corp_ctx_query").set_value("The Attention page's text").run()
-    contexts.selectbox(key="corp_ctx_own_token").set_value(3).run()  # "cat"
+    contexts.selectbox(key="att_follow").set_value(3).run()  # "cat"
     assert not contexts.exception
     table = contexts.dataframe[0].value
     expected = nearest_to_run(build_context_index(model, SENTENCES), model.run("A small cat slept under the table."),
@@ -127,3 +127,19 @@ def test_a_bad_labelled_file_is_a_sentence_not_a_traceback(monkeypatch, data, wo
     assert not at.exception
     shown = messages(at) + " ".join(str(t.value) for t in at.text)
     assert words in shown and "Traceback" not in shown and "/work" not in shown
+
+
+@pytest.mark.parametrize("page", ["embeddings", None], ids=["embeddings", "attention"])
+def test_a_token_followed_on_attention_or_embeddings_starts_a_corpus_search(page):
+    """Issue 20 §3: the query can start from the token being looked at. The button opens Corpus › Similar
+    contexts with the sidebar's text as the query's source and the followed token as the query."""
+    at = app_test(page, text="A small cat slept under the table.")
+    at.session_state["att_follow"] = 3  # the person follows "cat" (the page opened on its first content word)
+    at.run()
+    assert not at.exception
+    at.button(key="ctxbtn_from_embeddings" if page else "ctxbtn_from_attention").click().run()
+    assert not at.exception
+    assert [h.value for h in at.header] == [":material/library_books: Corpus"]
+    assert at.session_state["corp_section"] == "Similar contexts"
+    assert at.session_state["corp_ctx_query"] == "The Attention page's text"
+    assert at.session_state["att_follow"] == 3  # "cat": the same token, not a default

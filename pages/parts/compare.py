@@ -35,10 +35,8 @@ def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
     state.view_caption("The same text through two models, one head of each side by side. When the depths "
-                       "differ, layers are "
-                      "matched by the share of the depth done: layer l of A faces the first layer of B that "
-                      "has done at "
-                      "least (l + 1) / L_A of B's layers.")
+                       "differ, layers are matched by the share of the depth done: layer l of A faces the first "
+                       "layer of B that has done at least (l + 1) / L_A of B's layers.")
 
     current = state.current_input()
     names = sources.bundled_names()

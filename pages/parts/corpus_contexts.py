@@ -32,6 +32,7 @@ INDEX_BUDGET = 96 * 1024 * 1024  # bytes one session's index may hold (float16 v
 MOST, DEFAULT = 2_000, 300
 ATTENTION_PAGE = "pages/attention.py"
 QUERIES = ("A sentence of the corpus", "The Attention page's text")
+SECTION = ("corp_section", "Similar contexts")  # the Corpus page's setting that opens this view
 MODES = {"Hidden states (context)": "hidden", "Attention behaviour": "attention"}
 
 
@@ -108,22 +109,34 @@ def pick_in_corpus(index: ContextIndex) -> tuple[int, int, None] | None:
 
 
 def pick_in_attention_text(index: ContextIndex) -> tuple[int, int, Run] | None:
-    """(-1, token position, its run) picked in the text the Attention page shows (the session's text)."""
+    """(-1, token position, its run) for a token of the text the Attention page shows (the session's
+    text): the token every page follows (selection.FOLLOW), so that a token chosen there is the query."""
     run = state.current_run()
     if run is None:
         return None
     if run.model_name != index.model_name:
         ui.show_problem("info", "The model chosen now is not the one this index was built with: build it again.")
         return None
-    positions = [i for i in range(run.n_tokens) if not run.special[i]]
-    if not positions:
+    if all(run.special):
         ui.show_problem("info", "The Attention page's text has no token to search with.")
         return None
     st.text(run.text_a[:300] + ("…" if len(run.text_a) > 300 else ""))  # plain text, never markup
-    ui.keep_valid("corp_ctx_own_token", positions, positions[len(positions) // 2])
-    token = st.selectbox("Token of the Attention page's text", positions, key="corp_ctx_own_token",
-                         format_func=lambda p: f"{run.tokens[p]} ·{p}")
+    token = selection.follow_picker(run, "Token of the Attention page's text (followed on every page)", width=360)
+    if run.special[token]:
+        ui.show_problem("info", "Special tokens are not indexed: pick a word of the text.")
+        return None
     return -1, token, run
+
+
+def open_button(key: str) -> None:
+    """A button that opens this view on the Corpus page with the followed token of the sidebar's text as
+    the query (exBERT's search, started from the token being looked at)."""
+    if st.button("Similar contexts in a corpus", key=key, icon=":material/travel_explore:",
+                 help="Corpus › Similar contexts: the tokens of a corpus whose hidden states are most like the "
+                      "followed token's, at a layer you choose."):
+        st.session_state[SECTION[0]] = SECTION[1]
+        st.session_state["corp_ctx_query"] = QUERIES[1]
+        st.switch_page("pages/corpus.py")
 
 
 def render() -> None:

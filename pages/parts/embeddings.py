@@ -9,7 +9,7 @@ import state
 import ui
 from encoder import export, geometry
 from figures import embeddings as figures
-from pages.parts import compare
+from pages.parts import compare, corpus_contexts
 
 MAX_TRACKS = 12  # more paths than this turn the trajectory plot into a hairball
 
@@ -48,6 +48,7 @@ def render() -> None:
                                  "tokens share (Ethayarajh 2019).")
     with controls[3]:
         compare.open_button("cmpbtn_from_embeddings")
+        corpus_contexts.open_button("ctxbtn_from_embeddings")
 
     scatter_caption = (f"Each dot is one token's vector at this depth, squeezed from {run.hidden_states.shape[-1]} "
                        "numbers by PCA: close dots are similar vectors. Colour is position; red diamonds are special "
