@@ -9,13 +9,15 @@ Prints (nothing asserted; the figures go in the README):
   sentences (target: ≤ 60 s), with each method's share of the time and the resulting table;
 each as wall seconds and as this process's CPU seconds (user + system, all its threads), with the load
 average before and after: the machine's 2 cores are shared, and CPU seconds move less with the sharing
-than wall seconds do (at 2 threads a busy machine inflates both: a thread that waits for its
-descheduled partner spins).
+than wall seconds do. At 2 threads on a busy machine, OpenMP's threads spin while they wait for a
+descheduled partner: run with OMP_WAIT_POLICY=PASSIVE in the environment (or --threads 1) to measure
+the work rather than the spinning; the header says which.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -61,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average before: {load_average()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average before: {load_average()}")
 
     model = load_model()
     target = class_probability(default_sentence_classifier(model), "positive")
