@@ -66,6 +66,11 @@ class Encoder(nn.Module):
             nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
         )
 
+    def attention_cores(self) -> list[nn.Module]:
+        """Each layer's `ScaledDotProductAttention`, once per application (ALBERT's shared layer L
+        times): what `capture_attention` hooks, found without walking every module on every run."""
+        return [layer.attention.core for layer in self.layers]
+
     def parameter_count(self) -> int:
         """Distinct parameters (ALBERT's shared layer counts once), as model cards report them."""
         return sum(p.numel() for p in self.parameters())

@@ -7,6 +7,9 @@ one cached Run serves every browser session, so nothing may write into it.
 
 from __future__ import annotations
 
+import math
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -15,7 +18,7 @@ import torch
 from torch import nn
 
 from .batching import length_sorted_batches, pad_batch
-from .capture import capture_attention, stack_layers
+from .capture import capture_attention
 from .config import EncoderConfig
 from .model import Encoder
 from .modules import EmbeddingParts, head_grams, value_output_norms
@@ -126,6 +129,86 @@ def encoder_value_output_norms(encoder: Encoder, values: torch.Tensor) -> torch.
     return value_output_norms(values, grams)
 
 
+class RecycledMemory:
+    """CPU memory for runs' large arrays that reuses the blocks of runs nobody holds any more.
+
+    Why: fresh memory is not free. glibc takes allocations of more than a few MB (all above 32 MB)
+    straight from the kernel and gives them back when freed, and the kernel maps and zeroes each
+    page on first write: about 0.3 ms a MB here, so at 512 tokens the 75 MB of attention weights
+    cost 25 ms of a 220 ms run, on every run. transformers' forward allocates its weights one
+    layer at a time, small enough for glibc to keep and reuse; this does the same for our
+    one-piece buffers.
+
+    When a block is free: each hand-out is a numpy view of its block, `lease`, from which the
+    tensor is made (torch.from_numpy). torch's storage keeps `lease` alive while any tensor, view
+    or `.numpy()` array made from it lives, so once `lease` is collected nothing can read the
+    block, and a finalizer puts it back. Sizes are rounded up to eighths of a power of two (at most
+    12.5 % more), so runs of similar lengths share blocks. At most `keep_bytes` of idle blocks are
+    kept, the oldest dropped first. Thread-safe.
+    """
+
+    SMALLEST = 1 << 20  # bytes; below this, torch.empty: glibc keeps and reuses small blocks itself
+    ALIGNMENT = 64  # bytes, as torch aligns its own CPU allocations (kernels may depend on it)
+
+    def __init__(self, keep_bytes: int = 256 << 20) -> None:
+        self.keep_bytes = keep_bytes
+        self._idle: dict[int, np.ndarray] = {}  # id -> uint8 block, oldest first
+        self._lock = threading.Lock()
+
+    def empty(self, shape: Sequence[int], *, dtype: torch.dtype = torch.float32,
+              device: torch.device | str | None = None) -> torch.Tensor:
+        """An uninitialised tensor, like torch.empty(shape, dtype=, device=)."""
+        nbytes = math.prod(shape) * dtype.itemsize
+        if torch.device(device or "cpu").type != "cpu" or nbytes < self.SMALLEST:
+            return torch.empty(shape, dtype=dtype, device=device)
+        block = self._take(_size_class(nbytes))
+        lease = block[:nbytes]
+        weakref.finalize(lease, self._give_back, block).atexit = False
+        return torch.from_numpy(lease).view(dtype).view(tuple(shape))
+
+    def stack(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        """torch.stack(tensors, dim=1) into memory from `empty`: n of (B, ...) -> (B, n, ...)."""
+        first = tensors[0]
+        out = self.empty((first.shape[0], len(tensors), *first.shape[1:]), dtype=first.dtype, device=first.device)
+        return torch.stack(tensors, dim=1, out=out)
+
+    def idle_bytes(self) -> int:
+        return sum(block.nbytes for block in list(self._idle.values()))
+
+    def _take(self, size: int) -> np.ndarray:
+        with self._lock:
+            for key, block in list(self._idle.items()):
+                if block.nbytes == size:
+                    del self._idle[key]
+                    return block
+        raw = np.empty(size + self.ALIGNMENT, dtype=np.uint8)
+        start = -raw.ctypes.data % self.ALIGNMENT
+        return raw[start: start + size]
+
+    def _give_back(self, block: np.ndarray) -> None:
+        # A finalizer runs wherever the last reference went, possibly (through the garbage
+        # collector) inside `_take` on this very thread: never wait for the lock, just let the
+        # block go when it is busy.
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._idle[id(block)] = block
+            total = sum(b.nbytes for b in self._idle.values())
+            while total > self.keep_bytes:
+                total -= self._idle.pop(next(iter(self._idle))).nbytes
+        finally:
+            self._lock.release()
+
+
+def _size_class(nbytes: int) -> int:
+    """nbytes rounded up to a multiple of an eighth of the power of two below it."""
+    step = 1 << max(nbytes.bit_length() - 4, 0)
+    return -(-nbytes // step) * step
+
+
+_MEMORY = RecycledMemory()  # the large arrays of every Model's runs
+
+
 class Model:
     """A loaded encoder with its tokenizer. Safe to share between threads: `run` never mutates it.
 
@@ -211,16 +294,21 @@ class Model:
     def _forward(self, batch: list[Tokenized], qkv: bool) -> list[Run]:
         """One padded forward pass for a batch of tokenized texts, cut back into one Run each."""
         device = self.device
-        ids, mask = pad_batch([t.ids for t in batch], self.config.pad_token_id)  # (B, T) each
-        segments, _ = pad_batch([t.segment_ids for t in batch], 0)  # (B, T)
-        with torch.inference_mode(), capture_attention(self.encoder) as record:
-            output = self.encoder(ids.to(device), segments.to(device), mask.to(device))
+        if len(batch) == 1:  # nothing to pad, so no mask to build or to apply
+            ids, segments, mask = torch.tensor([batch[0].ids]), torch.tensor([batch[0].segment_ids]), None
+        else:
+            ids, mask = pad_batch([t.ids for t in batch], self.config.pad_token_id)  # (B, T) each
+            segments, _ = pad_batch([t.segment_ids for t in batch], 0)  # (B, T)
+            mask = mask.to(device)
+        # The large arrays the Runs keep go into recycled memory (see RecycledMemory for why).
+        with torch.inference_mode(), capture_attention(self.encoder, empty=_MEMORY.empty) as record:
+            output = self.encoder(ids.to(device), segments.to(device), mask)
             attentions = record.stacked_weights()  # (B, L, H, T, T)
-            hidden = torch.stack(output.hidden_states, dim=1)  # (B, L + 1, T, D)
-            values = stack_layers(record.values)  # (B, L, H, T, Dh): one copy, for the norms and the Run
+            hidden = _MEMORY.stack(output.hidden_states)  # (B, L + 1, T, D)
+            values = _MEMORY.stack(record.values)  # (B, L, H, T, Dh): one copy, for the norms and the Run
             norms = encoder_value_output_norms(self.encoder, values)  # (B, L, H, T)
             # Queries and keys are copied out of the layers' fused projections only when asked.
-            projections = {"queries": stack_layers(record.queries), "keys": stack_layers(record.keys),
+            projections = {"queries": _MEMORY.stack(record.queries), "keys": _MEMORY.stack(record.keys),
                            "values": values} if qkv else {}  # each (B, L, H, T, Dh)
             predicted = None
             if self.token_classifier is not None:  # BertForTokenClassification: Linear(last hidden state)
@@ -249,3 +337,4 @@ class Model:
                 causal=self.config.causal,
             ))
         return runs
+
