@@ -114,7 +114,7 @@ RETIRED: dict[str, str] = {"att_compare": "cmp_model_b", "emb_compare": "cmp_mod
 PAGES: tuple[Page, ...] = (
     Page("pages/attention.py", "Attention", ":material/grid_on:", "attention", "att_", "Look", default=True,
          link={"att_view": str, **VIEW_LINK, "att_scale": str, "att_log": str, "att_block": str, "att_shade": str,
-               "qk_temperature": Float(0.1, 5.0)},
+               "att_shade_stat": str, "qk_temperature": Float(0.1, 5.0)},
          absorbed=("qk_",)),
     Page("pages/heads.py", "Head patterns", ":material/category:", "heads", "hs_", "Look",
          link={"hs_importance": bool}),

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from encoder.analysis import (
     STATISTICS,
@@ -157,3 +158,23 @@ def test_clarks_next_statistic_keeps_layer_2_head_9_below_the_threshold():
     assert math.isclose(row["next"], float(np.trace(a, offset=1)) / run.n_tokens, rel_tol=1e-9)
     assert round(row["next"], 3) == 0.475
     assert row["pattern"] != "next token" and "next = 0.47 < 0.5" in row["reason"]
+
+
+def test_token_statistics_by_hand_and_their_means_are_the_head_statistics():
+    """Issue 20 §2: the text can be shaded by a head statistic, token by token. Hand-computed on a
+    3-token head: row 0 looks at itself, row 1 splits between 0 and 2, row 2 looks at 0."""
+    from scipy.special import entr
+
+    from encoder.analysis import token_statistic_arrays
+
+    head = np.array([[1.0, 0.0, 0.0], [0.5, 0.0, 0.5], [1.0, 0.0, 0.0]])
+    per_token = token_statistic_arrays(head[None, None])
+    np.testing.assert_allclose(per_token["received"][0, 0], [2.5 / 3, 0.0, 0.5 / 3])
+    np.testing.assert_allclose(per_token["distance"][0, 0], [0.0, 1.0, 2.0])
+    smoothed = 0.9999 * head + 0.0001 / 3
+    np.testing.assert_allclose(per_token["entropy"][0, 0], entr(smoothed).sum(axis=-1))
+    assert per_token["entropy"][0, 0, 1] == pytest.approx(np.log(2), abs=1e-3)  # two keys, evenly
+    masks = [np.zeros(3, dtype=bool)] * 3
+    heads = head_statistic_arrays(head[None, None], *masks)
+    assert heads["entropy"][0, 0] == pytest.approx(per_token["entropy"].mean())
+    assert heads["distance"][0, 0] == pytest.approx(per_token["distance"].mean())

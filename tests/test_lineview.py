@@ -69,3 +69,27 @@ def test_the_line_views_text_is_shaded_by_where_the_followed_token_looks(model, 
                 "Rollout through this layer": rollout(run.attentions, "mean", 0.5)[2, 2]}[shade]
     words = [i for i in range(run.n_tokens) if not run.special[i]]
     np.testing.assert_allclose(scores, expected[words], rtol=1e-3)
+
+
+@pytest.mark.parametrize("statistic", ["entropy", "distance", "received"])
+@pytest.mark.parametrize("head", [5, "mean"])
+def test_the_line_views_text_is_shaded_by_a_head_statistic(model, statistic, head):
+    """Issue 20 §2: the text shaded by a head statistic, token by token: the engine's per-token values of
+    the chosen head (for the mean, averaged over the layer's heads), each in its token's tooltip."""
+    import re
+
+    from apptest import app_test
+
+    from encoder.analysis import token_statistic_arrays
+
+    text = "Dogs bark loudly at night."
+    at = app_test(None, text=text, att_view="Lines", att_shade="A head statistic", att_shade_stat=statistic,
+                  layer=3, head=head, att_follow=2)
+    assert not at.exception
+    body = next(e.proto.body for e in at.main if e.type == "html" and "hl-shaded" in e.proto.body)
+    scores = [float(s) for s in re.findall(r'<span title="[^"]*: ([-+0-9.e]+)"', body)]
+    values = token_statistic_arrays(model.run(text).attentions[2])[statistic]  # (H, T)
+    expected = values.mean(axis=0) if head == "mean" else values[4]
+    run = model.run(text)
+    words = [i for i in range(run.n_tokens) if not run.special[i]]
+    np.testing.assert_allclose(scores, expected[words], rtol=1e-3, atol=1e-4)

@@ -16,10 +16,12 @@ from .head_statistics import (
     PATTERNS,
     SINK_THRESHOLD,
     STATISTICS,
+    TOKEN_STATISTICS,
     head_patterns,
     head_statistic_arrays,
     head_statistics,
     token_classes,
+    token_statistic_arrays,
 )
 from .minimal_pairs import MinimalPair, minimal_pair
 from .qk import QKWalkthrough, qk_walkthrough
@@ -42,6 +44,7 @@ __all__ = [
     "PATTERNS",
     "SINK_THRESHOLD",
     "STATISTICS",
+    "TOKEN_STATISTICS",
     "HeadChoice",
     "MethodAgreement",
     "MinimalPair",
@@ -67,5 +70,6 @@ __all__ = [
     "sentence_similarity",
     "similarity_contributions",
     "token_classes",
+    "token_statistic_arrays",
     "value_weighted",
 ]

@@ -124,16 +124,13 @@ def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask
     attentions = np.asarray(attentions, dtype=np.float64)
     if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
         raise ValueError(f"Expected attention of shape (L, H, T, T), got {attentions.shape}.")
-    n_tokens = attentions.shape[-1]
-    positions = np.arange(n_tokens)
-    offsets = np.abs(positions[:, None] - positions[None, :])  # (T, T): |i − j|
 
     def mass_on(mask: np.ndarray) -> np.ndarray:
         return attentions[..., np.asarray(mask, dtype=bool)].sum(axis=-1).mean(axis=-1)  # (L, H)
 
-    smoothed = (1.0 - ENTROPY_SMOOTHING) * attentions + ENTROPY_SMOOTHING / n_tokens
+    per_token = token_statistic_arrays(attentions)
     return {
-        "entropy": entr(smoothed).sum(axis=-1).mean(axis=-1),
+        "entropy": per_token["entropy"].mean(axis=-1),
         "cls": mass_on(cls_mask),
         "sep": mass_on(sep_mask),
         "first": attentions[..., 0].mean(axis=-1),  # Σ_i a[i, 0] / T
@@ -142,7 +139,28 @@ def head_statistic_arrays(attentions: np.ndarray, cls_mask: np.ndarray, sep_mask
         "prev": _diagonal_mass(attentions, -1),
         "self": _diagonal_mass(attentions, 0),
         "next": _diagonal_mass(attentions, 1),
-        "distance": (attentions * offsets).sum(axis=-1).mean(axis=-1),
+        "distance": per_token["distance"].mean(axis=-1),
+    }
+
+
+TOKEN_STATISTICS = ("entropy", "distance", "received")
+
+
+def token_statistic_arrays(attentions: np.ndarray) -> dict[str, np.ndarray]:
+    """Per token, what the head statistics average over rows, for (..., T, T) attention -> (..., T) each:
+    entropy: its row's entropy −Σ_j α'_ij ln α'_ij (smoothed as `head_statistic_arrays` does, in nats:
+    how broadly token i looks); distance: its row's Σ_j a_ij |i − j| (how far it looks, in tokens);
+    received: its column's Σ_i a_ij / T (the attention it gets, Clark et al.'s mass on a key, for one key).
+    Their means over tokens are the head's entropy and distance."""
+    attentions = np.asarray(attentions, dtype=np.float64)
+    n_tokens = attentions.shape[-1]
+    positions = np.arange(n_tokens)
+    offsets = np.abs(positions[:, None] - positions[None, :])  # (T, T): |i − j|
+    smoothed = (1.0 - ENTROPY_SMOOTHING) * attentions + ENTROPY_SMOOTHING / n_tokens
+    return {
+        "entropy": entr(smoothed).sum(axis=-1),
+        "distance": (attentions * offsets).sum(axis=-1),
+        "received": attentions.sum(axis=-2) / n_tokens,
     }
 
 

@@ -10,12 +10,19 @@ import selection
 import state
 import ui
 from encoder import export
-from encoder.analysis import rollout
-from encoder.attention_view import MEAN_HEAD, head_or_mean, map_view, row_of_position
+from encoder.analysis import rollout, token_statistic_arrays
+from encoder.attention_view import MEAN_HEAD, head_name, head_or_mean, map_view, row_of_position
 from figures import lineview
 from pages.parts.rollout import show_shaded
 
-SHADES = ("The chosen head", "Mean of the layer's heads", "Rollout through this layer")
+SHADES = ("The chosen head", "Mean of the layer's heads", "Rollout through this layer", "A head statistic")
+# Per-token statistics of the chosen head (encoder.analysis.token_statistic_arrays): what Head patterns
+# averages over a head's rows, shown token by token.
+TOKEN_SHADES = {
+    "entropy": ("How broadly each token looks", "the entropy of its attention, in nats (ln T: evenly over all)"),
+    "distance": ("How far each token looks", "its attention-weighted distance to the keys, in tokens"),
+    "received": ("How much attention each token gets", "its column's sum over the queries, / T"),
+}
 
 
 NOT_HERE = {selection.WINDOW: "the line view always draws the 48 tokens around the followed token"}
@@ -23,16 +30,33 @@ NOT_HERE = {selection.WINDOW: "the line view always draws the 48 tokens around t
 
 def shade_by_attention(run, layer: int, head: int, followed: int) -> None:
     """The running text shaded by where the followed token looks (Inspectus-style): by the chosen
-    head, the mean of the layer's heads, or rollout through the layer (Abnar & Zuidema 2020). The
-    text is shaded token by token: its special tokens have no characters, and a row rescaled to sum
-    to 1 shades alike (the shading is relative to its largest share)."""
+    head, the mean of the layer's heads, or rollout through the layer (Abnar & Zuidema 2020); or by a
+    statistic of the chosen head, token by token. The text is shaded token by token: its special tokens
+    have no characters, and a row rescaled to sum to 1 shades alike (the shading is relative to its
+    largest value)."""
     ui.keep_valid("att_shade", list(SHADES), SHADES[0])
     by = st.segmented_control("Shade the text by", SHADES, key="att_shade", required=True) or SHADES[0]
+    if by == SHADES[3]:
+        shade_by_statistic(run, layer, head)
+        return
     if by == SHADES[2]:
         weights = rollout(run.attentions, "mean", 0.5)[layer, followed]
     else:
         weights = head_or_mean(run.attentions[:, :, followed], layer, MEAN_HEAD if by == SHADES[1] else head)
     show_shaded(run, weights, f"{by}: where {run.tokenized.labels[followed]} ·{followed} looks, layer {layer + 1}")
+
+
+def shade_by_statistic(run, layer: int, head: int) -> None:
+    """The text shaded by a per-token statistic of the chosen head (for the mean, averaged over the
+    layer's heads: the statistic of a mean map would be another quantity)."""
+    ui.keep_valid("att_shade_stat", list(TOKEN_SHADES), "entropy")
+    name = st.selectbox("Statistic", list(TOKEN_SHADES), key="att_shade_stat", width=340,
+                        format_func=lambda key: TOKEN_SHADES[key][0])
+    values = token_statistic_arrays(run.attentions[layer])[name]  # (H, T)
+    values = values.mean(axis=0) if head == MEAN_HEAD else values[head]
+    title, meaning = TOKEN_SHADES[name]
+    show_shaded(run, values, f"{title}, layer {layer + 1}, {head_name(head)}: {meaning}",
+                scale_note=f"full colour = the largest, {values.max():.2f}")
 
 
 def render() -> None:

@@ -105,9 +105,10 @@ def render() -> None:
                                                         heads=[None]), flow_heatmap, {"": run})
 
 
-def show_shaded(run, shares, title: str) -> None:
+def show_shaded(run, shares, title: str, scale_note: str = "full colour = the largest share") -> None:
     """The running text itself (each sentence of a pair on its line), every token's characters shaded
-    by its share, readable at any length; special tokens have no characters to shade."""
+    by its share (or any non-negative score), readable at any length; special tokens have no characters
+    to shade."""
     texts = [("A", run.tokenized.text_a, 0)] + ([("B", run.tokenized.text_b, 1)] if run.is_pair else [])
     scale = float(np.max(shares)) or 1.0  # one scale for both lines, so they compare
     lines = [shaded_text(text, [None if run.special[i] or run.segment_ids[i] != segment else offset
@@ -115,7 +116,7 @@ def show_shaded(run, shares, title: str) -> None:
                          label=name if run.is_pair else None, scale=scale, names=run.tokenized.labels)
              for name, text, segment in texts]
     st.markdown(f"**{ui.markdown_literal(title)}**")
-    st.html("".join(lines) + shaded_legend(signed=False, scale_note="full colour = the largest share"))
+    st.html("".join(lines) + shaded_legend(signed=False, scale_note=scale_note))
 
 
 def show_shares(matrix: np.ndarray, labels: list[str], positions: list[int], token: int,
