@@ -288,6 +288,7 @@ def attribute(model, text: str, target: Target, method: str = "integrated_gradie
 
 def attribute_all(model, text: str, target: Target, methods=METHODS, *, steps: int = IG_STEPS,
                   baseline: str = "pad") -> dict[str, Attribution]:
-    """Several methods on one text, sharing the tokenisation, f(x) and the attention pass."""
+    """Several methods on one text on one `Explainer`: the tokenisation, f(x), the gradient pass, the attention
+    pass and the perturbed rows are computed once for all of them."""
     explainer = Explainer(model, text, target)
     return {method: explainer.attribute(method, steps=steps, baseline=baseline) for method in methods}
