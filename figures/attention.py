@@ -79,7 +79,8 @@ PRESENTATION = Sizes(tick=17, title=22, row_px=34, min_height=640, max_height=14
                      thumb_title=20)
 TEXT_COLOR = "#111111"  # labels in near-black: Streamlit's default grey washes out on a projector
 TITLE_ROOM = 44  # px above the plot besides the title's own height: the colour bar sits there
-# The heatmaps' modebar keeps four buttons (~110 px): the full bar (~225 px) covered titles at 400-800 px.
+# The heatmaps' modebar keeps four buttons (~110 px): on a heatmap, panning and zooming steps add nothing
+# to a box zoom and a reset (titles have a row of their own under the bar: figures.common.base_layout).
 HEATMAP_CONFIG = CHART_CONFIG | {"modeBarButtonsToRemove": ["pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 SAVE_ONLY_CONFIG = CHART_CONFIG | {"modeBarButtons": [["toImage"]]}  # charts with nothing to zoom
 THUMBNAIL_CONFIG = CHART_CONFIG | {"displayModeBar": False}  # images to click, nothing to zoom

@@ -24,18 +24,18 @@ def render() -> None:
             st.session_state.emb_tracks_for = run.tokens
         return st.multiselect(
             "Tokens to follow", list(range(run.n_tokens)), key="emb_tracks", max_selections=MAX_TRACKS,
-            format_func=lambda i: f"{run.tokens[i]} ·{i}",
+            format_func=lambda i: f"{run.tokenized.labels[i]} ·{i}",
             placeholder="Choose tokens…", help=f"Up to {MAX_TRACKS} tokens; the number is the position.")
 
 
     state.view_caption("Every token is a vector of a few hundred numbers. Here they are squeezed to 2 or 3 "
-                      "dimensions, compared with each other and measured, from the raw token table to the last layer.")
+                       "dimensions, compared with each other and measured, from the raw token table to the last layer.")
 
     run = state.page_run()
     depths = geometry.depth_names(run)
     ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
     ui.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
-    controls = st.columns([2.7, 1, 1.4, 1.3], vertical_alignment="bottom")
+    controls = st.columns([2.7, 1, 1.4], vertical_alignment="bottom")
     with controls[0]:
         depth = st.select_slider("Depth", depths, key="emb_depth",
                                  help="From the raw token table, through the sum with positions and the "
@@ -46,7 +46,7 @@ def render() -> None:
         centred = st.toggle("Centred cosine", key="emb_centred",
                             help="Subtract the mean token vector first, removing the direction all "
                                  "tokens share (Ethayarajh 2019).")
-    with controls[3]:
+    with st.container(horizontal=True):
         compare.open_button("cmpbtn_from_embeddings")
         corpus_contexts.open_button("ctxbtn_from_embeddings")
 

