@@ -57,8 +57,8 @@ st.session_state.setdefault("walk_pad_text", PADDING_DEFAULT)
 
 def open_on_question_head() -> None:
     """Lesson mode: arriving at a step whose question is about one head (from Back/Next, or a fresh
-    link) selects that head, so the question and the stage's numbers are about the same head; the
-    sliders stay free afterwards."""
+    link) selects that head, so the question and the stage's numbers are about the same head (and on a
+    long text, follows the word the softmax question asks about); the sliders stay free afterwards."""
     steps = st.session_state.walk_steps
     key = lessons.STEPS[steps[min(st.session_state.get("walk_step", 0), len(steps) - 1)]].key
     arrival = (run.text_a, run.text_b, key)
@@ -68,6 +68,10 @@ def open_on_question_head() -> None:
     target = lessons.question_heads(run.tokenized.labels, run.special, run.attentions, head_statistics(run)).get(key)
     if target is not None:
         ui.select_layer_and_head(*target)
+    if key == "softmax" and run.n_tokens > WINDOW_TOKENS:  # a long text: the window goes round the word asked about
+        query = lessons.attention_query(run.tokenized.labels, run.special, run.attentions)
+        if query is not None:
+            st.session_state.att_follow = query
 
 
 if st.session_state.get("walk_lesson"):

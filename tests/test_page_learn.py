@@ -215,3 +215,17 @@ def test_a_long_text_walks_through_a_labelled_window_around_the_followed_token(m
         assert title.startswith("Text 2's attention") or int(rows[0].rsplit(" ·", 1)[1]) == first, title
     softmax = chart(at, "Attention weights, layer 2 head 9")
     np.testing.assert_allclose(array(softmax["data"][0]["z"]), run.attentions[1, 8, first:end, first:end], atol=1e-6)
+
+
+def test_a_long_texts_softmax_question_opens_its_window_on_the_word_it_asks_about(model):
+    from figures.common import WINDOW_TOKENS
+
+    run = model.run(LONG, qkv=False)
+    query = lesson.attention_query(run.tokenized.labels, run.special, run.attentions)
+    at = app_test("walkthrough", text=LONG, att_follow=400, walk_lesson=True,
+                  walk_steps=[lesson.STEP_KEYS.index("softmax")], walk_step=0)
+    assert not at.exception
+    assert at.session_state["att_follow"] == query
+    at.button(key="walkbtn_reveal").click().run()
+    rows = chart(at, "Attention weights")["layout"]["yaxis"]["tickvals"]
+    assert len(rows) == WINDOW_TOKENS and f"{run.tokenized.labels[query]} ·{query}" in rows
