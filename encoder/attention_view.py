@@ -94,11 +94,24 @@ def renormalize_rows(weights: np.ndarray) -> np.ndarray:
     return np.divide(weights, sums, out=np.zeros_like(weights), where=sums > 0)
 
 
+def _as_index(positions: list[int]) -> slice | list[int]:
+    """A run of consecutive positions as a slice (numpy then gives a view, not a copy: hiding
+    [CLS] and [SEP] at a text's ends keeps one run), else the list itself."""
+    if positions and positions == list(range(positions[0], positions[-1] + 1)):
+        return slice(positions[0], positions[-1] + 1)
+    return positions
+
+
 def select_tokens(weights: np.ndarray, queries: list[int], keys: list[int]) -> np.ndarray:
-    """(..., T, T) -> (..., len(queries), len(keys)); no copy when everything is kept."""
-    n_queries, n_keys = weights.shape[-2:]
-    if queries == list(range(n_queries)) and keys == list(range(n_keys)):
-        return weights
+    """(..., T, T) -> (..., len(queries), len(keys)); a view (no copy) when each is a run of
+    consecutive positions, as when everything is kept or only the text's end tokens are hidden."""
+    rows, cols = _as_index(queries), _as_index(keys)
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        return weights[..., rows, cols]
+    if isinstance(rows, slice):
+        return weights[..., rows, :][..., cols]
+    if isinstance(cols, slice):
+        return weights[..., rows, cols]
     rows, cols = np.ix_(queries, keys)  # (Q, 1), (1, K): broadcast to (Q, K)
     return weights[..., rows, cols]
 
@@ -129,9 +142,27 @@ def merge_groups(weights: np.ndarray, query_groups: list[list[int]], key_groups:
     attention *from* a word is the mean over its pieces. `to_words="mean"` pools keys by their
     mean too: for scores that are not shares (Q·K logits), where a sum would mean nothing.
     """
-    pool = np.sum if to_words == "sum" else np.mean
-    pooled = np.stack([pool(weights[..., g], axis=-1) for g in key_groups], axis=-1)  # (..., T, K')
-    return np.stack([pooled[..., g, :].mean(axis=-2) for g in query_groups], axis=-2)  # (..., Q', K')
+    pooled = _pool(weights, key_groups, -1, to_words)  # (..., T, K')
+    return _pool(pooled, query_groups, -2, "mean")  # (..., Q', K')
+
+
+def _pool(weights: np.ndarray, groups: list[list[int]], axis: int, how: str) -> np.ndarray:
+    """Sum or mean each group of positions along `axis`. Groups of words are runs of the kept
+    positions, so the kept positions are taken once (a view when they are consecutive) and each
+    run reduced in one pass (np.add.reduceat), rather than one copy of the map per group."""
+    taken = [p for g in groups for p in g]
+    index = _as_index(taken)
+    selected = weights[(..., index, slice(None))] if axis == -2 else weights[..., index]
+    sizes = np.array([len(g) for g in groups])
+    if (sizes == 1).all():
+        return selected
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    summed = np.add.reduceat(selected, starts, axis=selected.ndim + axis)
+    if how == "sum":
+        return summed
+    shape = [1] * summed.ndim
+    shape[axis] = len(groups)
+    return summed / sizes.reshape(shape).astype(summed.dtype)
 
 
 def group_label(run: Run, group: list[int]) -> str:
@@ -212,8 +243,7 @@ def map_view(run: Run, maps: np.ndarray, options: ViewOptions = AS_CAPTURED, *,
     else:
         merged = select_tokens(maps, queries, keys)
         if scale is not None:
-            merged = merged.copy() if merged is maps else merged  # never scale the run's own array
-            merged *= scale
+            merged = merged * scale  # a new array: `merged` may be a view of the run's own
     return AttentionView(
         weights=np.ascontiguousarray(merged, dtype=np.float32),
         query_labels=[group_label(run, g) for g in query_groups],

@@ -294,3 +294,29 @@ def test_a_causal_view_masks_cells_whose_every_key_comes_later():
     shown = masked_attention(weights, True, groups, groups)
     assert np.isnan(shown[0, 1]) and np.isnan(shown[1, 2]) and np.isnan(shown[0, 2])
     assert not np.isnan(shown[1, 1]) and not np.isnan(shown[2, 1])  # a word sees its own first piece
+
+
+@pytest.mark.parametrize("pair", [None, "Counterintuitively, photosynthesis isn't straightforward."])
+def test_every_option_equals_a_cell_by_cell_reference_on_a_text_of_subwords(model, pair):
+    """The views take kept tokens as slices and pool words in one pass (np.add.reduceat); a plain
+    reference, cell by cell from the definitions (hide, renormalise over non-special keys, sum to a
+    word, mean from a word), must give the same numbers for every option and block."""
+    run = model.run("Unbelievably, antidisestablishmentarianism isn't hyperparameterization.", pair)
+    weights = run.attentions[1].astype(np.float64)  # (H, T, T)
+    specials = [p for p in range(run.n_tokens) if run.special[p]]
+    for hide in (False, True):
+        for renormalize in (False, True):
+            for merge in (False, True):
+                for block in (["all", "A→B", "B→A"] if pair else ["all"]):
+                    options = ViewOptions(hide, renormalize, merge, block)
+                    view = map_view(run, run.attentions[1], options)
+                    expected = np.zeros((weights.shape[0], len(view.query_positions), len(view.key_positions)))
+                    for r, rows in enumerate(view.query_positions):
+                        for c, cols in enumerate(view.key_positions):
+                            for q in rows:
+                                cell = weights[:, q, cols].sum(axis=-1)
+                                if hide and renormalize:
+                                    cell = cell / (weights[:, q].sum(-1) - weights[:, q, specials].sum(-1))
+                                expected[:, r, c] += cell / len(rows)
+                    np.testing.assert_allclose(view.weights, expected, rtol=1e-5, atol=1e-6)
+                    assert not np.shares_memory(view.weights, run.attentions) or not (hide and renormalize)
