@@ -24,6 +24,7 @@ import torch
 from ..capture import capture_attention
 from ..model import combined_mask
 from ..modules import EmbeddingParts
+from ..run import encoder_value_output_norms
 
 MAX_TOKENS = 128  # attributions run T + 50 forward passes and their backward: cap the text (in tokens)
 Removal = Literal["mask", "zero", "drop"]
@@ -166,15 +167,9 @@ class EncoderBackend(Backend):
 
     def _norms(self, out: Forwarded) -> torch.Tensor:
         """‖v_j W_O^h‖ per layer, head and token (L, H, T), Kobayashi et al. (2020, eq. 5) without the bias:
-        what `Run.value_output_norms` holds, for the Lab's model, which makes no Run."""
-        norms = []
-        for layer, values in zip(self.encoder.layers, out.values, strict=True):  # values (1, H, T, Dh)
-            n_heads, d_head = values.shape[1], values.shape[-1]
-            w_out = layer.attention.out.weight  # (D, H·Dh): head h's share is columns h·Dh..(h+1)·Dh
-            w_heads = w_out.view(w_out.shape[0], n_heads, d_head).permute(1, 0, 2)  # (H, D, Dh)
-            projected = torch.einsum("hde,bhte->bhtd", w_heads, values)  # (1, H, T, D)
-            norms.append(projected.norm(dim=-1)[0])  # (H, T)
-        return torch.stack(norms)  # (L, H, T)
+        what `Run.value_output_norms` holds, for the Lab's model, which makes no Run (one function
+        computes both: encoder.run.encoder_value_output_norms)."""
+        return encoder_value_output_norms(self.encoder, torch.stack(out.values, dim=1))[0]  # (L, H, T)
 
 
 class ModelBackend(EncoderBackend):
