@@ -42,3 +42,13 @@ def test_flow_matches_networkx_on_random_attention():
 def test_too_many_tokens_are_refused_with_the_limit_named():
     with pytest.raises(ValueError, match="limited to 4 tokens"):
         attention_flow(np.full((1, 1, 5, 5), 0.2), max_tokens=4)
+
+
+def test_flow_of_chosen_rows_is_those_rows_of_the_whole_map():
+    """An explanation of one position's output needs its row alone (T max-flows, not T²)."""
+    rng = np.random.default_rng(4)
+    attentions = rng.random((3, 2, 7, 7))
+    attentions /= attentions.sum(-1, keepdims=True)
+    whole = attention_flow(attentions)
+    np.testing.assert_array_equal(attention_flow(attentions, rows=[5, 1]), whole[[5, 1]])
+    assert attention_flow(attentions, rows=[]).shape == (0, 7)

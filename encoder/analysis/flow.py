@@ -11,6 +11,8 @@ One max-flow per (output, input) pair: T² flows on a graph of L·T² edges, hen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_flow
@@ -42,13 +44,15 @@ def layered_graph(layers: np.ndarray, scale: int = CAPACITY_SCALE) -> csr_matrix
 
 
 def attention_flow(attentions: np.ndarray, head_fusion: HeadFusion = "mean", residual: float = 0.5,
-                   max_tokens: int = MAX_FLOW_TOKENS) -> np.ndarray:
+                   max_tokens: int = MAX_FLOW_TOKENS, rows: Sequence[int] | None = None) -> np.ndarray:
     """(L, H, T, T) -> (T, T) float64: row i = output position, column j = input token, the maximum
     flow from (L, i) to (0, j) on the graph of Â (same fusion and residual as `rollout`).
 
     Each value lies in [0, 1] (the source's edges carry at most 1 in all); rows do not sum to 1,
     so use `normalize_rows` to compare a row with rollout. Capacities are rounded to multiples of
     1 / CAPACITY_SCALE for scipy's integer max-flow. Raises ValueError above `max_tokens`.
+    rows: only these output positions, (len(rows), T): an explanation of one token's output needs
+    its row alone, T max-flows instead of T².
     """
     layers = fused_layers(attentions, head_fusion, residual)  # (L, T, T)
     n_layers, n_tokens, _ = layers.shape
@@ -59,6 +63,7 @@ def attention_flow(attentions: np.ndarray, head_fusion: HeadFusion = "mean", res
         )
     graph = layered_graph(layers)
     top = n_layers * n_tokens  # node (L, 0)
+    outputs = range(n_tokens) if rows is None else rows
     flows = np.array([[maximum_flow(graph, top + i, j, method="dinic").flow_value for j in range(n_tokens)]
-                      for i in range(n_tokens)])  # (T, T)
+                      for i in outputs], dtype=np.float64).reshape(len(outputs), n_tokens)  # (T or len(rows), T)
     return flows / CAPACITY_SCALE

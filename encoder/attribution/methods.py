@@ -268,7 +268,9 @@ class Explainer:
         if n > MAX_FLOW_TOKENS:
             return {"scores": np.full(n, np.nan),
                     "note": f"Attention flow is limited to {MAX_FLOW_TOKENS} tokens; this text has {n}."}
-        return {"scores": self.readout() @ attention_flow(attentions)}
+        readout = self.readout()  # (T,): the output positions the target reads, often one
+        read = np.flatnonzero(readout)
+        return {"scores": readout[read] @ attention_flow(attentions, rows=read)}
 
     def _value_weighted(self, **_) -> dict:
         attentions, norms = self.attention_arrays()
