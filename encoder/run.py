@@ -125,8 +125,27 @@ def encoder_value_output_norms(encoder: Encoder, values: torch.Tensor) -> torch.
     layer's output projection through `modules.value_output_norms` and its cached W_O^hᵀ W_O^h.
     """
     n_heads = encoder.config.n_heads
-    grams = torch.stack([head_grams(layer.attention.out.weight, n_heads) for layer in encoder.layers])  # (L, H, Dh, Dh)
-    return value_output_norms(values, grams)
+    grams = [head_grams(layer.attention.out.weight, n_heads) for layer in encoder.layers]  # L of (H, Dh, Dh)
+    return value_output_norms(values, _stacked(encoder, grams))  # grams (L, H, Dh, Dh)
+
+
+# encoder -> (its layers' cached Gram matrices, them stacked): the stack is reused while each
+# layer's `head_grams` hands back the same tensor, that is while no weight has changed.
+_STACKED_GRAMS: weakref.WeakKeyDictionary[Encoder, tuple[list[torch.Tensor], torch.Tensor]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _stacked(encoder: Encoder, grams: list[torch.Tensor]) -> torch.Tensor:
+    if any(g.requires_grad for g in grams):
+        return torch.stack(grams)  # training: keep the graph, cache nothing
+    cached = _STACKED_GRAMS.get(encoder)
+    if cached is not None and len(cached[0]) == len(grams) and all(
+            a is b for a, b in zip(cached[0], grams, strict=True)):
+        return cached[1]
+    with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable outside inference mode
+        stacked = torch.stack(grams)
+    _STACKED_GRAMS[encoder] = (grams, stacked)
+    return stacked
 
 
 class RecycledMemory:
@@ -295,14 +314,17 @@ class Model:
         """One padded forward pass for a batch of tokenized texts, cut back into one Run each."""
         device = self.device
         if len(batch) == 1:  # nothing to pad, so no mask to build or to apply
-            ids, segments, mask = torch.tensor([batch[0].ids]), torch.tensor([batch[0].segment_ids]), None
+            only = batch[0]
+            ids, mask = torch.tensor(only.ids).unsqueeze(0), None  # (1, T)
+            # All-zero segments are what the embeddings assume without any (see Embeddings.parts).
+            segments = torch.tensor(only.segment_ids).unsqueeze(0) if any(only.segment_ids) else None
         else:
             ids, mask = pad_batch([t.ids for t in batch], self.config.pad_token_id)  # (B, T) each
             segments, _ = pad_batch([t.segment_ids for t in batch], 0)  # (B, T)
-            mask = mask.to(device)
+            mask, segments = mask.to(device), segments.to(device)
         # The large arrays the Runs keep go into recycled memory (see RecycledMemory for why).
         with torch.inference_mode(), capture_attention(self.encoder, empty=_MEMORY.empty) as record:
-            output = self.encoder(ids.to(device), segments.to(device), mask)
+            output = self.encoder(ids.to(device), None if segments is None else segments.to(device), mask)
             attentions = record.stacked_weights()  # (B, L, H, T, T)
             hidden = _MEMORY.stack(output.hidden_states)  # (B, L + 1, T, D)
             values = _MEMORY.stack(record.values)  # (B, L, H, T, Dh): one copy, for the norms and the Run

@@ -102,12 +102,13 @@ class TextTokenizer:
 
     def encode(self, text_a: str, text_b: str | None = None) -> Tokenized:
         """Tokenize one text or a pair. Raises ValueError for text with nothing to read."""
-        if not clean_text(text_a).strip() and text_a.strip():
+        cleaned = clean_text(text_a)
+        if not cleaned.strip() and text_a.strip():
             raise ValueError(
                 "The text holds only control characters, which the model cannot read. "
                 "Type a sentence to see its attention."
             )
-        text_a = clean_text(text_a)
+        text_a = cleaned
         text_b = clean_text(text_b) if text_b is not None else None
         if not text_a.strip():
             raise ValueError("The text is empty. Type a sentence to see its attention.")
