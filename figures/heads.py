@@ -34,7 +34,7 @@ TILE_PX = 72  # the largest tile; with importances, tiles shrink to MIN_TILE_FRA
 MIN_TILE_FRACTION = 0.45
 GAP_X, GAP_Y = 18, 44  # room between tiles, and for the two lines of label under each
 TITLE_CHARS = 105  # a gallery title's line: what a 15 px bold title fits in about 820 px (1280 px wide)
-LAYER_PX = 12  # a statistic map's height per layer
+LAYER_PX = 14  # a statistic map's height per layer: a line of its 10 px labels
 LABEL_OVERHANG = 16  # a label wider than its tile (the broad rule's) reaches this far left of the first tile
 
 # Each head statistic (encoder.analysis.STATISTICS) -> (chart title, colour-bar unit), for every page
@@ -72,7 +72,7 @@ def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: st
                                    f"{plotly_text(unit)}<br>click to open<extra></extra>"),
     )
     title = f"{name} ({unit})" if unit else name
-    # A line of 10 px labels per layer: SmolLM2's 30 layers no longer overlap in a 240 px map.
+    # A line per layer: SmolLM2's 30 layer labels overlapped in a 240 px map.
     layout = base_layout(title, max(240, 80 + LAYER_PX * n_layers), clickmode="event+select", dragmode=False,
                          plot_bgcolor="white",
                          xaxis=dict(title=dict(text="head", standoff=4), tickangle=0, showgrid=False, zeroline=False,

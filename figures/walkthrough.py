@@ -33,6 +33,7 @@ from .positional import OKABE_ITO
 WINDOW_DIMENSIONS = 32  # dimensions drawn of a (T, D) tensor: enough to see the texture, few enough to read
 ROW_PX = 18  # a line of 12 px text per token: every label shows
 TOP_COLORBAR_TOKENS = 24  # wider token × token maps put their colour bar on top: their key labels need the width
+UPRIGHT_TOKENS = 16  # up to here token labels across a chart lie flat where they fit; beyond, they stand at 90°
 
 
 def matrix_height(n_rows: int, extra: int = 150, low: int = 300) -> int:
@@ -122,7 +123,7 @@ def token_bars(series: dict[str, np.ndarray], row_labels: Sequence[str], title: 
                            hovertemplate=shown + value_format + "}<extra></extra>"))
     values_axis = dict(title=dict(text=y_title), tickformat=".0%" if percent else None)
     tokens_axis = token_axis(row_labels, start, "", tickangle=0 if across else (
-        -90 if len(row_labels) > TOP_COLORBAR_TOKENS else None))
+        -90 if len(row_labels) > UPRIGHT_TOKENS else None))
     if across:
         layout = base_layout(title, max(height, matrix_height(len(row_labels), 140)), barmode="group", bargap=0.2,
                              legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left"),
@@ -145,7 +146,8 @@ def _token_matrix(trace: go.Heatmap, row_labels: Sequence[str], col_labels: Sequ
     if wide and trace.showscale is not False:
         colorbar_on_top(trace)
     layout = base_layout(title, matrix_height(len(row_labels), 170),
-                         xaxis=token_axis(col_labels, col_start, x_title, tickangle=-90 if wide else None),
+                         xaxis=token_axis(col_labels, col_start, x_title,
+                                          tickangle=-90 if len(col_labels) > UPRIGHT_TOKENS else None),
                          yaxis=dict(token_axis(row_labels, start, y_title), autorange="reversed"))
     return go.Figure(trace, layout)
 
