@@ -199,13 +199,14 @@ def view_options_control(not_here: Mapping[str, str] | None = None) -> ViewOptio
     return view_options()
 
 
-def not_applied(not_here: Mapping[str, str]) -> str | None:
+def not_applied(not_here: Mapping[str, str], n_tokens: int | None = None) -> str | None:
     """One line naming the view options that are switched on but do not apply on this page, and why;
-    None when every option that is on applies."""
+    None when every option that is on applies. The window counts only for a text longer than it
+    (`n_tokens`): on a shorter one it would change nothing anywhere, and the note would be noise."""
     session = st.session_state
     on = [key for key in not_here
           if (session.get(key) if key != RENORMALIZE else session.get(HIDE) and session.get(RENORMALIZE))
-          and (key != WINDOW or session.get(WINDOW))]
+          and (key != WINDOW or (session.get(WINDOW) and (n_tokens is None or n_tokens > session[WINDOW])))]
     if not on:
         return None
     return "View options not applied here: " + "; ".join(f"{OPTION_NAMES[key].lower()}, {not_here[key]}"

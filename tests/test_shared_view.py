@@ -123,3 +123,13 @@ def test_minimal_pairs_hide_special_words_and_renormalise_both_texts(model):
     np.testing.assert_allclose(array(spec["z"]), expected, atol=1e-6)
     assert "merge subwords, the two texts are always aligned word by word" not in " ".join(
         str(c.value) for c in at.caption)  # merge is off: nothing to say
+
+
+@pytest.mark.parametrize(("text", "said"), [(TEXT, False), (" ".join([TEXT] * 6), True)], ids=["short", "long"])
+def test_the_window_is_named_as_not_applied_only_where_it_would_change_something(text, said):
+    """The readable window (48 tokens by default) changes nothing on a text shorter than it: a view that
+    draws its maps whole says so only for a longer text, not on every short sentence."""
+    at = app_test("models", text=text)
+    assert not at.exception
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert ("readable window" in captions) is said, captions

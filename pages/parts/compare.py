@@ -118,7 +118,7 @@ def render() -> None:
     if "rampart-ner" in (source_a, source_b):
         notes.append("Rampart's attention is that of its dequantized 4-bit weights; Rampart is CC-BY-4.0: "
                      + infos["rampart-ner"].attribution)
-    if (note := selection.not_applied(NOT_HERE)) is not None:
+    if (note := selection.not_applied(NOT_HERE, max(run_a.n_tokens, run_b.n_tokens))) is not None:
         notes.append(note)
     st.caption(" ".join(notes))
 

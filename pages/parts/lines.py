@@ -81,7 +81,7 @@ def render() -> None:
     row = row_of_position(view.query_positions, followed)
     if row is None:
         ui.show_problem("info", selection.hidden_note(run, followed), f"Followed: {run.tokens[followed]} ·{followed}")
-    if (note := selection.not_applied(NOT_HERE)) is not None:
+    if (note := selection.not_applied(NOT_HERE, run.n_tokens)) is not None:
         st.caption(note)
     data = lineview.payload(view.weights, view.query_labels, layer,
                             heads_on=range(run.n_heads) if head == MEAN_HEAD else [head], followed=row or 0,

@@ -102,7 +102,7 @@ def render() -> None:
     rows = ("each row sums to 1" if not options.hide_special or view.renormalized
             else "special tokens are hidden and rows are not renormalised, so rows sum to less than 1")
     notes = [f"Rows are queries, columns keys; {rows}."]
-    if (note := selection.not_applied(NOT_HERE)) is not None:
+    if (note := selection.not_applied(NOT_HERE, run.n_tokens)) is not None:
         notes.append(note)
     if causal:
         notes.append("A decoder reads left to right: a token cannot look at later tokens, so the cells above the "

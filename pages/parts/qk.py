@@ -65,7 +65,7 @@ def render() -> None:
     if options.renormalizes:
         walk = replace(walk, softmax=renormalize_rows(walk.softmax * visible))
         model_row = renormalize_rows(model_row * visible)
-    notes = [note] if (note := selection.not_applied(NOT_HERE)) else []
+    notes = [note] if (note := selection.not_applied(NOT_HERE, run.n_tokens)) else []
     if options.hide_special:
         notes.append("Special tokens are hidden as keys" + (" and the weight rows renormalised over the keys left"
                      if options.renormalizes else "") + "; the scores q · k are logits, not shares, so they are "
