@@ -36,15 +36,20 @@ def render() -> None:
         "d": info.d_model, "parameters (M)": round(info.n_parameters / 1e6, 1), "licence": info.licence,
         "installed": "yes" if info.installed else info.install_command, "notes": info.notes,
     } for info in infos])
-    # Eleven columns are about 1,700 px, cut at 900: the table shows what tells the models apart, the
-    # name pinned while it scrolls; the chosen model's licence and notes are under "The chosen model".
+    # Eleven columns ran to about 1,700 px, cut at 820 (1280 px with the sidebar open): the table
+    # shows what tells the models apart, each column as wide as its content, the task without its
+    # details; the chosen model's full task, licence and notes are under "The chosen model".
+    table["task"] = [task.split(" (")[0] for task in table["task"]]
+    text, number = st.column_config.TextColumn, st.column_config.NumberColumn
     st.dataframe(table, hide_index=True, key="mod_table",
                  column_order=("name", "model", "family", "task", "layers", "heads", "d", "parameters (M)",
                                "installed"),
-                 column_config={"name": st.column_config.TextColumn(pinned=True),
-                                "task": st.column_config.TextColumn(width="medium"),
-                                "installed": st.column_config.TextColumn(
-                                    help="yes, or the command that installs it (offline, from PyPI)")})
+                 column_config={"name": text(pinned=True, width=140), "model": text(width=160),
+                                "family": text(width=55), "task": text(width=140), "layers": number(width=50),
+                                "heads": text(width=100), "d": number(width=45),
+                                "parameters (M)": number("M params", width=70),
+                                "installed": text(width=60, help="yes, or the command that installs it "
+                                                                 "(offline, from PyPI)")})
     folders = sources.folder_names()
     if folders:
         st.caption(f"Also in this server's models folder: {ui.markdown_literal(', '.join(folders))}.")
@@ -53,7 +58,7 @@ def render() -> None:
     info = state.model_info(source)
     st.subheader(f"The chosen model: {info.display_name if info else ui.markdown_literal(source)}", anchor=False)
     if info is not None:
-        st.caption(f"{info.family} · {info.task} · licence {ui.markdown_literal(info.licence)} · "
+        st.caption(f"{info.family} · {ui.markdown_literal(info.task)} · licence {ui.markdown_literal(info.licence)} · "
                    f"{ui.markdown_literal(info.notes)}")
         if info.licence.startswith("CC-BY"):
             st.info(f"Licence {info.licence}. {info.attribution}", icon=":material/copyright:")
