@@ -6,7 +6,9 @@ Both run the bundled all-MiniLM-L6-v2 on the same tokens, interleaved repetition
 so that machine noise hits both alike. The reference is BertModel with eager attention and
 output_attentions=True under torch.no_grad(), the way people ask transformers for attention.
 Both run on --device (the CPU by default), which is printed with the load average before and
-after. Prints medians and the ratio ours / reference (target: at most 1.0 at every length).
+after. Prints medians and the ratio ours / reference (target: at most 1.0 at every length), of
+wall time and of CPU time (the process's, all threads: on a busy machine wall time also counts the
+waits for a core, CPU time does not, though other work still slows both through shared caches).
 """
 
 from __future__ import annotations
@@ -58,10 +60,14 @@ def main() -> None:
     print(f"device {device}{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.repeats} interleaved repetitions, medians; load average {_load()}")
-    print(f"{'tokens':>6} {'headlight ms':>13} {'transformers ms':>16} {'ratio':>6}")
+    print(f"{'tokens':>6} {'headlight ms':>13} {'transformers ms':>16} {'ratio':>6}"
+          f" {'headlight CPU ms':>17} {'transformers CPU ms':>19} {'ratio':>6}")
     for n in LENGTHS:
         text = text_of_length(model, n)
         ids = torch.tensor([model.run(text).ids], device=device)
+
+        def ours_once(text: str = text) -> None:
+            model.run(text)
 
         def theirs_once(ids: torch.Tensor = ids) -> None:
             with torch.no_grad():
@@ -69,19 +75,19 @@ def main() -> None:
             if device.type != "cpu":  # as `run` hands back numpy on the CPU, so do the attentions here
                 [a.cpu() for a in out.attentions]
 
-        ours, theirs = [], []
+        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
         for _ in range(2):  # warm-up
-            model.run(text)
+            ours_once()
             theirs_once()
         for _ in range(args.repeats):
-            start = time.perf_counter()
-            model.run(text)
-            ours.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            theirs_once()
-            theirs.append(time.perf_counter() - start)
+            for function, wall, cpu in ((ours_once, ours, ours_cpu), (theirs_once, theirs, theirs_cpu)):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                function()
+                wall.append(time.perf_counter() - start)
+                cpu.append(time.process_time() - start_cpu)
         a, b = median_ms(ours), median_ms(theirs)
-        print(f"{n:>6} {a:>13.1f} {b:>16.1f} {a / b:>6.2f}")
+        c, d = median_ms(ours_cpu), median_ms(theirs_cpu)
+        print(f"{n:>6} {a:>13.1f} {b:>16.1f} {a / b:>6.2f} {c:>17.1f} {d:>19.1f} {c / d:>6.2f}")
     print(f"load average after: {_load()}")
 
 
