@@ -15,19 +15,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st
 
 import registry
+import session
 import sources
 import state
 import ui
 import url
 from encoder.lab.priority import pages_running
 
-ui.init_session(state.DEFAULT_TEXT)
+session.init_session(state.DEFAULT_TEXT)
 # An emoji icon: a Material icon here makes the browser fetch the favicon from Google's font CDN.
 # Presentation mode starts with the sidebar folded away, so the page has the whole projector.
 st.set_page_config(page_title="Headlight", page_icon="🔦", layout="wide",
                    initial_sidebar_state="collapsed" if ui.presenting() else "auto")
 state.tune_allocator()  # once per process: see there why a server of many sessions needs it
-ui.keep_widget_state()
+session.keep_widget_state()
 
 MODEL_KINDS = {"Bundled": "ready offline", "Models folder": "set up by whoever runs this server",
                "Hugging Face Hub": "org/name, needs the network"}
@@ -88,7 +89,7 @@ def model_picker() -> None:
     from encoder import ModelLoadError
 
     # Load here, under a spinner people can see (the first load of a converted model takes tens of
-    # seconds); a failure is left for the page to explain (state.current_model).
+    # seconds); a failure is left for the page to explain (opening.current_model).
     with st.sidebar.spinner(f"Loading {ui.markdown_literal(label)}…"), contextlib.suppress(ModelLoadError):
         state.get_model(chosen)
 
@@ -115,7 +116,7 @@ with st.sidebar:
         st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch")
         st.selectbox("Or try an example", [e["title"] for e in state.examples()], index=None,
                      key="example", on_change=use_example, placeholder="Choose an example…")
-    else:  # the text stays in the session (ui.keep_widget_state) for the pages that read it
+    else:  # the text stays in the session (session.keep_widget_state) for the pages that read it
         st.info(f"The {navigation.title} page does not read the text typed on the other pages"
                 + ("; it reads its own sentences through the model below." if uses == "model" else
                    ", nor the model: it trains a small Transformer of its own." if navigation.title == "Lab" else
@@ -129,11 +130,11 @@ with st.sidebar:
 if ui.presenting():
     st.html(ui.PRESENT_CSS)
 
-current = state.current_input()
+current = session.current_input()
 for note in [*st.session_state.pop("_link_notes", []), *url.fit_notes(current.text_a, current.text_b)]:
     ui.show_problem("warning", note)
 try:
     with pages_running():  # Lab trainings pause meanwhile: pages first (encoder/lab/priority.py)
         navigation.run()
 finally:  # after the page, so values it corrected (a layer out of range) reach the URL too
-    url.write_link(state.current_input(), registry.by_title(navigation.title), st.session_state)
+    url.write_link(session.current_input(), registry.by_title(navigation.title), st.session_state)

@@ -17,7 +17,7 @@ class Setting:
     """What a link may give one page setting: its type (bool, int, float, str, or list for a list of
     ints) and its bounds. A link value outside them is refused with a note (url.read_link), never
     handed to a widget: a slider given 2 where it offers 0 to 1, or a list longer than a
-    multiselect allows, raises. Whether a token or layer exists is the page's check (ui.keep_valid)."""
+    multiselect allows, raises. Whether a token or layer exists is the page's check (session.keep_valid)."""
 
     kind: type
     low: float = 0

@@ -20,6 +20,7 @@ from streamlit.errors import StreamlitAPIException
 
 import url
 from encoder.attention_view import MEAN_HEAD, ViewOptions, content_word_position, head_name, window_span
+from session import as_int, keep_valid
 
 MEAN_CHOICE = url.MEAN_HEAD  # the head widgets' (and links') word for the mean over a layer's heads
 WINDOW_SIZES = (0, 24, 48, 96)  # tokens in the readable window; 0: off
@@ -56,13 +57,6 @@ class Selection:
 # ---------------------------------------------------------------- kept valid
 
 
-def as_int(value: object, default: int) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return default
-
-
 def _put(key: str, value) -> None:
     """Set a shared value through the session before its widget is drawn, even when unchanged: a widget
     drawn on another page than last run is a new widget to Streamlit, which would start it at its
@@ -71,13 +65,6 @@ def _put(key: str, value) -> None:
     value, already valid, stands."""
     with contextlib.suppress(StreamlitAPIException):
         st.session_state[key] = value
-
-
-def keep_valid(key: str, options: list, default) -> None:
-    """A kept value that the current run or model does not offer (from a link, or from a model
-    with more layers) falls back to the default. Call before the widget is drawn."""
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
 
 
 def clamp(n_layers: int, n_heads: int, one_head: bool = False) -> None:

@@ -1,31 +1,17 @@
-"""Small UI helpers every page shares: safe text, message boxes, charts, the session's start and
-widget persistence, progress, exports and the browser-side views. The layer, head, followed token
-and view options are selection.py's."""
+"""What every page draws with: text shown as typed, message boxes, charts, progress bars and the
+downloads. The session is session.py's, the shared view selection.py's, the browser-side
+components components.py's, and opening a page opening.py's."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import shutil
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
 
-import registry
-import selection
-import url
-from figures import explorer as explorer_assets  # the explorer's JS and CSS (figures/explorer/)
 from figures.common import CHART_CONFIG, PRINT_CONFIG, for_projector
 
-STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
-EXPLORER_KEY = "hl_attention_explorer"
-_STATIC_LOCK = threading.Lock()  # outside every page prefix: a component's state cannot be written back
-MEAN_HEAD = selection.MEAN_CHOICE  # the head widgets' word for the mean (selection.py)
-SIDEBAR_KEYS = ("text", "pair", "model_source", "model_kind", "layer", "head", "present")
 _MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
 
 
@@ -72,72 +58,6 @@ def chart(fig: go.Figure, key: str | None = None, caption: str | None = None,
     st.plotly_chart(fig, width="stretch", key=key, config=CHART_CONFIG, **options)
     if caption:
         st.caption(caption)
-
-
-# ---------------------------------------------------------------- the session
-
-
-def init_session(default_text: str) -> None:
-    """On a session's first run, take the view from the link it was opened with."""
-    session = st.session_state
-    if session.get("_from_url_done"):
-        return
-    session["_link_chose_head"] = "layer" in st.query_params or "head" in st.query_params
-    session["_link_notes"] = url.read_link(session)
-    session.setdefault("text", default_text)
-    session.setdefault("pair", "")
-    session.setdefault("layer", 1)
-    session.setdefault("head", 1)
-    session._from_url_done = True
-
-
-def keep_widget_state() -> None:
-    """Write every widget value back into the session before the widgets are drawn.
-
-    Streamlit forgets a widget's value on a run where the widget is not drawn (another page),
-    or where its identity changed (the first run of a fresh server starts in Streamlit's legacy
-    pages/ mode, see `entry_script_ran`); a value set through the session survives both, so
-    page settings and typed text are never lost. Pages' keys are those with a registry prefix.
-    """
-    from streamlit.errors import StreamlitAPIException
-
-    prefixes = registry.widget_prefixes()
-    for key in list(st.session_state.keys()):
-        if key in SIDEBAR_KEYS or key.startswith(prefixes):
-            # a button's or an uploader's value is one Streamlit never lets a script set
-            with contextlib.suppress(StreamlitAPIException):
-                st.session_state[key] = st.session_state[key]
-
-
-def entry_script_ran() -> None:
-    """Make sure app.py (sidebar, navigation) ran before a page draws anything.
-
-    A folder named pages/ beside app.py makes Streamlit start in its legacy multipage mode,
-    which lasts until the first st.navigation call of the process. If that first request is a
-    shared link to a page (/positional?text=...), the page would run alone, without app.py.
-    Switching the legacy mode off and rerunning sends that one request through app.py too.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    if not st.session_state.get("_from_url_done"):
-        st.rerun()
-
-
-# ---------------------------------------------------------------- moved to selection.py
-# The layer, head and followed token now live in selection.py, with the view options; these names
-# stay for the pages that still call them (walk-through, heads, corpus, task heads, ablation, lab).
-keep_valid = selection.keep_valid
-as_int = selection.as_int
-followed_token = selection.followed_token
-clamp_layer_and_head = selection.clamp
-layer_and_head = selection.layer_and_head
-select_layer_and_head = selection.choose
-
-
-def single_head(n_layers: int, n_heads: int) -> None:
-    """`selection.clamp` for views of one head's own arithmetic: the mean becomes head 1."""
-    selection.clamp(n_layers, n_heads, one_head=True)
 
 
 # ---------------------------------------------------------------- progress
@@ -195,61 +115,3 @@ def export_buttons(name: str, csv: Callable[[], str], fig: go.Figure | Callable[
                            help="One self-contained file with plotly.js inside: it opens offline, and its camera "
                                 "button saves the figure as SVG for print. On this page the camera above a chart "
                                 "saves a PNG at three times its size.")
-
-
-# ---------------------------------------------------------------- the attention explorer
-
-
-@functools.cache
-def plotly_js_url() -> str:
-    """plotly.js from the installed plotly package, copied once into ./static (gitignored) for
-    Streamlit to serve: no CDN, so it works offline, and the browser caches one file instead of
-    receiving 4.8 MB inline. The URL is relative, so it holds under any server.baseUrlPath."""
-    import plotly
-
-    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    target = STATIC / "plotly.min.js"
-    with _STATIC_LOCK:  # sessions start on several threads
-        if not target.exists() or target.stat().st_size != source.stat().st_size:
-            STATIC.mkdir(exist_ok=True)
-            staging = target.with_suffix(".tmp")
-            shutil.copyfile(source, staging)
-            staging.replace(target)  # atomic: a browser never reads half a file
-    return "app/static/plotly.min.js"
-
-
-@functools.cache
-def _explorer_component():
-    return st.components.v2.component(
-        "headlight_attention_explorer",
-        js=explorer_assets.module_js("streamlit"), css=explorer_assets.css(), isolate_styles=False)
-
-
-def explorer_said() -> dict:
-    """What the browser-side explorer last said: the selection it shows, and the view id and layers
-    it holds (figures.explorer.Explorer.payload leaves those out); {} before it has said anything."""
-    said = st.session_state.get(EXPLORER_KEY)
-    said = said.get("selection") if hasattr(said, "get") else None
-    return said if isinstance(said, dict) else {}
-
-
-def attention_explorer(payload: bytes, on_change: Callable[[], None]) -> dict | None:
-    """Mount the browser-side explorer (figures/explorer/) with one packed payload;
-    `on_change` runs when the person picks a layer, head or token there. Returns its selection."""
-    result = _explorer_component()(key=EXPLORER_KEY, data=payload, default={"selection": None},
-                                   on_selection_change=on_change)
-    return result.selection
-
-
-@functools.cache
-def _line_view_component():
-    from figures import lineview
-
-    return st.components.v2.component("headlight_line_view", js=lineview.module_js("streamlit"),
-                                      isolate_styles=False)
-
-
-def line_view(data: dict, key: str) -> None:
-    """Mount the browser-side line view (figures/lineview/) with one payload: heads, threshold and
-    hover change what it draws without a rerun."""
-    _line_view_component()(key=key, data=data)

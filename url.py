@@ -158,7 +158,7 @@ def fit_notes(text_a: str, text_b: str | None) -> list[str]:
 
 
 def write_link(current, page: registry.Page, session: MutableMapping) -> None:
-    """Put the current view into the URL: `current` is a state.Input (text_a, text_b, source)."""
+    """Put the current view into the URL: `current` is a session.Input (text_a, text_b, source)."""
     wanted = {"model": current.source}
     for name, text in (("text", current.text_a), ("pair", current.text_b or "")):
         if text:

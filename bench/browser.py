@@ -271,7 +271,7 @@ class App:
             self.choose_view(view, charts=charts)
 
     def choose_view(self, view: str, charts: bool = True) -> None:
-        """Click a merged page's view control (state.page_views), unless that view is already shown."""
+        """Click a merged page's view control (opening.page_views), unless that view is already shown."""
         button = self.page.locator(VIEW_BUTTON, has_text=view).first
         button.wait_for(timeout=RERUN_TIMEOUT)
         if button.get_attribute("aria-checked") == "true":

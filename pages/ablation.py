@@ -1,6 +1,6 @@
 """/ablation, an address from before the merge into the Task heads and ablation page: it opens that page on the view it
 showed (registry.FORWARDS)."""
 
-import state
+import opening
 
-state.forward("ablation")
+opening.forward("ablation")

@@ -6,8 +6,11 @@ import functools
 
 import streamlit as st
 
+import components
+import opening
 import registry
 import selection
+import session
 import state
 import ui
 import url
@@ -58,17 +61,17 @@ TEXTS = {
 def open_on_a_clear_head(run) -> None:
     """Bug 10: unless the link or the person chose a head, open on the clearest one and follow a
     content word (`auto_choice` gives the reason while that choice stands)."""
-    session = st.session_state
+    kept = st.session_state
     text_key = (run.model_name, run.tokenized.text_a, run.tokenized.text_b)
-    if "_att_auto" not in session:  # this page's first view in the session
-        # The session starts at layer 1, head 1 (ui.init_session); anything else was chosen, and so
+    if "_att_auto" not in kept:  # this page's first view in the session
+        # The session starts at layer 1, head 1 (session.init_session); anything else was chosen, and so
         # is a layer or head the link came with (recorded before any page wrote the URL).
-        chosen = session.get("_link_chose_head", False) or (session.get("layer"), session.get("head")) != (1, 1)
-        session._att_auto = None if chosen else {"text": None}
+        chosen = kept.get("_link_chose_head", False) or (kept.get("layer"), kept.get("head")) != (1, 1)
+        kept._att_auto = None if chosen else {"text": None}
     auto_choice()  # forgets the automatic choice once the person moved away from it
-    if session._att_auto is not None and session._att_auto["text"] != text_key:
+    if kept._att_auto is not None and kept._att_auto["text"] != text_key:
         choice = clearest_head(head_sharpness(run.attentions, run.special))
-        session._att_auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1,
+        kept._att_auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1,
                              "reason": choice.reason}
         selection.choose(choice.layer, choice.head, content_word_position(run.tokens, run.special, run.word_ids))
 
@@ -90,7 +93,7 @@ def rows_caption(low: float, high: float, hide_special: bool, renormalize: bool,
 def selection_changed(first_positions: tuple[int, ...]) -> None:
     """The person picked a layer, head or token in the explorer: keep it in the session (and so in
     the URL and on the other pages). `first_positions`: the view's rows' first token positions."""
-    chosen = ui.explorer_said()
+    chosen = components.explorer_said()
     if isinstance(chosen.get("layer"), int) and isinstance(chosen.get("head"), int):
         selection.choose(chosen["layer"], chosen["head"])
     if chosen.get("scale") in COLOR_SCALES:
@@ -123,7 +126,7 @@ def view_of(key: tuple) -> AttentionView:
 def packed_explorer(key: tuple, options: explorer_figs.ExplorerOptions, view: AttentionView | None = None):
     """The shared packed explorer for `key` (state.get_explorer), built from `view` when given, else
     from the key: a fragment rerun after the explorer left the cache builds it again."""
-    plotly_url = ui.plotly_js_url()
+    plotly_url = components.plotly_js_url()
     return state.get_explorer(key, lambda: explorer_figs.Explorer(view or view_of(key), options, plotly_url))
 
 
@@ -143,9 +146,9 @@ def explorer(options: explorer_figs.ExplorerOptions, key: tuple) -> None:
     packed = packed_explorer(key, options)
     colour = {"scale": st.session_state.att_scale, "mode": st.session_state.att_log}
     first_positions = tuple(group[0] for group in packed.view.query_positions)
-    ui.attention_explorer(packed.payload(layer, head, auto_choice(), held=ui.explorer_said(), colour=colour),
-                          on_change=functools.partial(selection_changed, first_positions))
-    url.write_link(state.current_input(), registry.by_title("Attention"), st.session_state)
+    payload = packed.payload(layer, head, auto_choice(), held=components.explorer_said(), colour=colour)
+    components.attention_explorer(payload, on_change=functools.partial(selection_changed, first_positions))
+    url.write_link(session.current_input(), registry.by_title("Attention"), st.session_state)
 
 
 def export_view(source: str, text_a: str, text_b: str | None, view_options: ViewOptions, layer: int, head: int) -> None:
@@ -179,7 +182,7 @@ def heatmaps() -> None:
     """The explorer. Its body is a function so that the run and the view are this function's locals:
     a page script's globals live as long as any fragment or callback defined in it (Streamlit keeps
     those for the session), and as globals they kept every visitor's run alive for the session."""
-    run = state.page_run()
+    run = opening.page_run()
     present = ui.presenting()
     if present:
         st.html(PRESENT_CSS)
@@ -187,16 +190,16 @@ def heatmaps() -> None:
     if spans:
         ui.show_problem("warning", "Parts of the text are unknown to this model: each became [UNK], one vector that "
                         "stands for anything the vocabulary lacks.", "\n".join(s.describe(run.is_pair) for s in spans))
-    current = state.current_input()
+    current = session.current_input()
     model_name = ui.markdown_literal(run.model_name)
     st.caption(f"{model_name} · {run.n_layers} layers × {run.n_heads} heads · {run.n_tokens} tokens. "
                "Pick a layer and head, or click any thumbnail below. A token written “it ·10” is the token at "
                "position 10, counted from 0 ([CLS] or the first token is ·0), as on every page.")
     selection.clamp(run.n_layers, run.n_heads)
     open_on_a_clear_head(run)
-    ui.keep_valid("att_log", list(COLOR_MODES), "auto")
-    ui.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
-    ui.keep_valid("att_block", list(PAIR_BLOCKS), "all")
+    session.keep_valid("att_log", list(COLOR_MODES), "auto")
+    session.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
+    session.keep_valid("att_block", list(PAIR_BLOCKS), "all")
     with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
         selection.view_options_control()
         block = "all"
@@ -245,5 +248,5 @@ def heatmaps() -> None:
     export_view(current.source, current.text_a, current.text_b, view_options, *selection.layer_and_head())
 
 
-state.page_header(":material/grid_on: Attention")
-state.page_views("att_view", {"Heatmaps": heatmaps, "Lines": lines.render, "Q·K step by step": qk.render})
+opening.page_header(":material/grid_on: Attention")
+opening.page_views("att_view", {"Heatmaps": heatmaps, "Lines": lines.render, "Q·K step by step": qk.render})

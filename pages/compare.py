@@ -1,6 +1,6 @@
 """/compare, an address from before the merge into the Models page: it opens that page on the view it
 showed (registry.FORWARDS)."""
 
-import state
+import opening
 
-state.forward("compare")
+opening.forward("compare")

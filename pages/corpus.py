@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+import opening
+import selection
+import session
 import state
 import ui
 from encoder.analysis import STATISTICS, head_patterns
@@ -92,8 +95,8 @@ def gathered_sentences(source: str, upload, limit: int) -> Sentences | None:
 def run_corpus(sentences: Sentences, limit: int, sample_size: int) -> None:
     """Statistics over the first `limit` sentences and the head map of a sample, with a progress bar that
     says the time left; the results go into the session."""
-    source = state.current_input().source
-    model = state.current_model()
+    source = session.current_input().source
+    model = opening.current_model()
     if model is None:
         return
     texts, rows = sentences.texts[:limit], sentences.rows[:limit]
@@ -145,20 +148,20 @@ def open_clicked(chart_key: str) -> None:
     st.session_state.text = example
     st.session_state.pair = ""
     st.session_state.model_source = result.source  # the model the statistics are about
-    ui.select_layer_and_head(int(layer), int(head))
+    selection.choose(int(layer), int(head))
     st.session_state[OPEN_FLAG] = True
 
 
-state.page_header(":material/library_books: Corpus",
-                  "Head statistics from one sentence are anecdotes: here each head's statistics are averaged over "
-                  "many sentences (Clark et al. 2019, “What Does BERT Look At?”), on the model chosen in the "
-                  "sidebar. Click a cell or a point to open that head on the Attention page.")
+opening.page_header(":material/library_books: Corpus",
+                    "Head statistics from one sentence are anecdotes: here each head's statistics are averaged over "
+                    "many sentences (Clark et al. 2019, “What Does BERT Look At?”), on the model chosen in the "
+                    "sidebar. Click a cell or a point to open that head on the Attention page.")
 if st.session_state.pop(OPEN_FLAG, False):
     st.switch_page(ATTENTION_PAGE)
 
 # The other views of a corpus live in pages/parts/corpus_*.py; only the chosen one runs.
 SECTIONS = ("Head statistics", "Similar contexts", "Query–key map", "By label")
-ui.keep_valid("corp_section", list(SECTIONS), SECTIONS[0])
+session.keep_valid("corp_section", list(SECTIONS), SECTIONS[0])
 section = st.segmented_control("View", SECTIONS, key="corp_section", label_visibility="collapsed")
 if section == SECTIONS[1]:
     from pages.parts import corpus_contexts
@@ -177,10 +180,11 @@ if section == SECTIONS[3]:
     st.stop()
 
 
-ui.keep_valid("corp_source", list(SOURCES), SOURCES[0])
-ui.keep_valid("corp_sample", SAMPLE_SIZES, 32)
-ui.keep_valid("corp_statistic", list(STATISTICS), "entropy")
-st.session_state.corp_limit = min(max(ui.as_int(st.session_state.get("corp_limit"), DEFAULT_LIMIT), 10), MAX_SENTENCES)
+session.keep_valid("corp_source", list(SOURCES), SOURCES[0])
+session.keep_valid("corp_sample", SAMPLE_SIZES, 32)
+session.keep_valid("corp_statistic", list(STATISTICS), "entropy")
+limit = session.as_int(st.session_state.get("corp_limit"), DEFAULT_LIMIT)
+st.session_state.corp_limit = min(max(limit, 10), MAX_SENTENCES)
 upload = None  # the uploaded file, when that is the source
 with st.container(border=True):
     source = st.radio("Sentences", SOURCES, key="corp_source", horizontal=True)
@@ -226,7 +230,7 @@ n_layers, n_heads = int(stats["layer"].max()) + 1, int(stats["head"].max()) + 1
 n_sentences = stats.attrs["n_sentences"]
 st.caption(f"{result.model_name} · {n_sentences:,} sentences of about {stats.attrs.get('n_tokens', 0)} tokens · "
            f"head map from {len(head_map.sample)} of them · {result.seconds:.1f} s.")
-if result.source != state.current_input().source:
+if result.source != session.current_input().source:
     ui.show_problem("info", "These results are for another model than the sidebar's; clicking a head switches the "
                             "sidebar back to that model. Run again to measure the sidebar's model.", result.model_name)
 if result.notes:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import opening
+import selection
+import session
 import state
 import ui
 from encoder import analysis, export
@@ -36,7 +39,7 @@ PATTERN_RULES = {
 def open_clicked(chart_key: str) -> None:
     points = st.session_state[chart_key].selection.points
     if points:
-        ui.select_layer_and_head(*points[0]["customdata"])
+        selection.choose(*points[0]["customdata"])
         st.session_state[OPEN_FLAG] = True
 
 
@@ -44,18 +47,16 @@ def open_selected_row() -> None:
     rows = st.session_state["tbl_head_statistics"].selection.rows
     if rows:
         shown = st.session_state["_hs_table_order"]
-        ui.select_layer_and_head(*shown[rows[0]])
+        selection.choose(*shown[rows[0]])
         st.session_state[OPEN_FLAG] = True
 
 
 if st.session_state.pop(OPEN_FLAG, False):
     st.switch_page(ATTENTION_PAGE)
 
-run = state.open_page(
-    ":material/category: Head patterns",
-    "What each head does on this text, in numbers (Clark et al. 2019, “What Does BERT Look At?”). Click any cell, "
-    "table row or thumbnail to open that head on the Attention page.",
-)
+run = opening.open_page(":material/category: Head patterns",
+                        "What each head does on this text, in numbers (Clark et al. 2019, “What Does BERT Look At?”). "
+                        "Click any cell, table row or thumbnail to open that head on the Attention page.")
 
 stats = analysis.head_patterns(analysis.head_statistics(run))  # one row per (layer, head), 0-based
 arrays = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads)  # (L, H) each
@@ -112,7 +113,7 @@ if st.toggle("Size tiles by importance", key="hs_importance",
                   "(1 − cosine), as ranked on the Head ablation page; bigger tile = bigger effect (as Dodrio "
                   "sizes BERT's heads). Costs one extra forward pass per head, once per text."):
     with st.spinner("Switching each head off in turn…"):
-        effects = state.get_head_effects(state.current_input().source, run.text_a, with_classifier=False).table
+        effects = state.get_head_effects(session.current_input().source, run.text_a, with_classifier=False).table
     importance = np.zeros((run.n_layers, run.n_heads))  # (L, H)
     importance[effects["layer"].to_numpy(), effects["head"].to_numpy()] = effects["embedding_shift"].to_numpy()
     importance = importance / (importance.max() or 1.0)  # one scale for every group's tiles

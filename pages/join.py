@@ -3,9 +3,9 @@ teacher's steps on their own screen, answering each question before the reveal (
 
 from __future__ import annotations
 
-import state
+import opening
 from classroom import screens
 
-state.page_header(":material/groups: Join a class",
-                  "Follow your teacher's lesson on your own screen, and answer its questions.")
+opening.page_header(":material/groups: Join a class",
+                    "Follow your teacher's lesson on your own screen, and answer its questions.")
 screens.join_page()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import session
 import ui
 from encoder import export
 from encoder.lab import (
@@ -77,7 +78,7 @@ def model_file(result: TrainingResult) -> bytes:
 
 # ---------------------------------------------------------------- controls
 
-ui.entry_script_ran()  # a shared link straight to this page still runs app.py first (this page loads no model)
+session.entry_script_ran()  # a shared link straight to this page still runs app.py first (this page loads no model)
 st.header(":material/science: Lab: a Transformer that learns in front of you")
 st.caption("Train a small encoder from scratch on a task whose right attention pattern is known, and watch the "
            "pattern form. Each position outputs one symbol; training stops early once 99% of held-out sequences "
@@ -85,10 +86,10 @@ st.caption("Train a small encoder from scratch on a task whose right attention p
 
 for key, value in DEFAULTS.items():
     st.session_state.setdefault(key, value)
-ui.keep_valid("lab_task", list(TASKS), DEFAULTS["lab_task"])
+session.keep_valid("lab_task", list(TASKS), DEFAULTS["lab_task"])
 for key, options in (("lab_layers", LAYERS), ("lab_heads", HEADS), ("lab_d_model", WIDTHS), ("lab_steps", STEPS),
                      ("lab_refresh", REFRESH)):
-    ui.keep_valid(key, options, DEFAULTS[key])
+    session.keep_valid(key, options, DEFAULTS[key])
 if not isinstance(st.session_state.lab_seed, int) or not 0 <= st.session_state.lab_seed <= 9999:
     st.session_state.lab_seed = 0
 
@@ -277,7 +278,7 @@ ui.chart(curves, "labchart_curves")
 
 st.subheader("Replay: how the pattern formed")
 steps = [int(s) for s in snapshots.steps]
-ui.keep_valid("lab_step", steps, steps[-1])
+session.keep_valid("lab_step", steps, steps[-1])
 st.select_slider("Training step", steps, key="lab_step",
                  help="The model as it was after this many steps, on the same held-out example.")
 snapshot = snapshots.at_step(st.session_state.lab_step)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import opening
 import selection
+import session
 import state
 import ui
 from encoder import export
@@ -52,20 +54,20 @@ def changes_table(pair) -> None:
 def main() -> None:
     """The page, as a function: its run and figures are locals, not globals that the callbacks
     defined here (kept by Streamlit for the session) would keep alive."""
-    state.page_header(":material/difference: Minimal pairs",
-                      "Change a word or two and watch the heads. The two texts run through the model separately; "
-                      "their words (subwords merged) are aligned, and the heads ranked by how far each word's "
-                      "attention moves between them.")
+    opening.page_header(":material/difference: Minimal pairs",
+                        "Change a word or two and watch the heads. The two texts run through the model separately; "
+                        "their words (subwords merged) are aligned, and the heads ranked by how far each word's "
+                        "attention moves between them.")
 
-    source = state.current_input()
-    session = st.session_state
+    source = session.current_input()
+    kept = st.session_state
     if source.text_b:
         text_a, text_b = source.text_a, source.text_b
         st.caption("A is the sidebar's text, B its second sentence; each runs on its own here, not as one pair.")
     else:
         # Without a second sentence there is nothing of the person's to compare: show an example pair
         # (an old link's typed texts, else the trophy), and one click makes it theirs to edit.
-        text_a, text_b = session.setdefault("mp_text_a", DEFAULT_A), session.setdefault("mp_text_b", DEFAULT_B)
+        text_a, text_b = kept.setdefault("mp_text_a", DEFAULT_A), kept.setdefault("mp_text_b", DEFAULT_B)
         with st.container(horizontal=True, vertical_alignment="center"):
             st.caption("The sidebar has no second sentence, so this is an example pair. To compare your own, type "
                        "A as the sidebar's text and B as its second sentence.")
@@ -75,7 +77,7 @@ def main() -> None:
     if not text_a.strip() or not text_b.strip():
         ui.show_problem("info", "Type two texts to compare: the sidebar's text and its second sentence.")
         return
-    if state.current_model() is None:
+    if opening.current_model() is None:
         return
     try:
         run_a = state.get_run(source.source, text_a, None)
@@ -90,16 +92,16 @@ def main() -> None:
 
     selection.clamp(run_a.n_layers, run_a.n_heads)
     pair_key = (source.source, text_a, text_b)
-    if session.get("_mp_pair") != pair_key:
+    if kept.get("_mp_pair") != pair_key:
         # A new pair: what was followed may now be another word or a [SEP], and another head may
         # change most. Follow the first word that differs and open on that head; a link's own
         # choices hold on its first view.
-        first_view = "_mp_pair" not in session
-        session["_mp_pair"] = pair_key
-        linked = session.get("mp_word")
+        first_view = "_mp_pair" not in kept
+        kept["_mp_pair"] = pair_key
+        linked = kept.get("mp_word")
         if not (first_view and isinstance(linked, int) and 0 <= linked < len(labels) and not pair.special[linked]):
-            session["mp_word"] = pair.first_changed_word()
-        if not (first_view and session.get("_link_chose_head")):
+            kept["mp_word"] = pair.first_changed_word()
+        if not (first_view and kept.get("_link_chose_head")):
             selection.choose(*most_changed)
     options = selection.view_options()
     # Hidden special tokens leave the map; rows of A and of B are renormalised over the words left, and
@@ -109,7 +111,7 @@ def main() -> None:
     attention_a, attention_b = (kept_map(maps, keep, options.renormalizes) for maps in (pair.attention_a,
                                                                                         pair.attention_b))
     difference = attention_b - attention_a  # (L, H, N, N)
-    ui.keep_valid("mp_word", keep, pair.first_changed_word())
+    session.keep_valid("mp_word", keep, pair.first_changed_word())
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         layer, head = selection.layer_and_head_sliders(run_a)
         word = st.selectbox("Word to follow", keep, key="mp_word", width=260,

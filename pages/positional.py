@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+import opening
+import session
 import state
 import ui
 from encoder import EncoderConfig, ModelLoadError, export
@@ -45,11 +47,11 @@ def chosen_dims(d_model: int) -> list[int]:
                           help="Even dimensions are sines, odd ones cosines; higher ones are slower.")
 
 
-state.page_header(":material/waves: Positional encoding",
-                  "Attention alone ignores word order, so every token's input also gets a vector that says "
-                  "where it stands: fixed sinusoids in the original Transformer, a learned table in BERT.")
+opening.page_header(":material/waves: Positional encoding",
+                    "Attention alone ignores word order, so every token's input also gets a vector that says where it "
+                    "stands: fixed sinusoids in the original Transformer, a learned table in BERT.")
 
-current = state.current_input()
+current = session.current_input()
 try:
     model = state.get_model(current.source)
 except ModelLoadError as error:
@@ -118,7 +120,7 @@ if learned_similarity is not None:
           "Each point is the mean of one diagonal of a matrix above: how alike positions k apart are.")
 
 st.subheader("Position in your text")
-run = state.current_run() if model is not None else None
+run = opening.current_run() if model is not None else None
 if run is not None:
     parts = decompose_input(run.token_embeddings, run.position_embeddings, run.segment_embeddings)
     ui.chart(figures.input_parts_figure(run, parts), "pos_input_parts",

@@ -1,6 +1,6 @@
 """/qk, an address from before the merge into the Attention page: it opens that page on the view it
 showed (registry.FORWARDS)."""
 
-import state
+import opening
 
-state.forward("qk")
+opening.forward("qk")

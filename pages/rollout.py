@@ -1,6 +1,6 @@
 """/rollout, an address from before the merge into the Attribution page: it opens that page on the view it
 showed (registry.FORWARDS)."""
 
-import state
+import opening
 
-state.forward("rollout")
+opening.forward("rollout")

@@ -1,6 +1,6 @@
 """/similarity, an address from before the merge into the Embeddings page: it opens that page on the view it
 showed (registry.FORWARDS)."""
 
-import state
+import opening
 
-state.forward("similarity")
+opening.forward("similarity")

@@ -1,6 +1,6 @@
 """/value_weighted, an address from before the merge into the Attribution page: it opens that page on the view it
 showed (registry.FORWARDS)."""
 
-import state
+import opening
 
-state.forward("value_weighted")
+opening.forward("value_weighted")

@@ -8,6 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+import opening
+import selection
+import session
 import state
 import ui
 from classroom import screens as classroom
@@ -35,23 +38,22 @@ def literal(text: str) -> str:
 
 # ---------------------------------------------------------------- the session's choices
 
-state.page_header(
-    ":material/school: Walk-through",
-    "Follow your text through one layer of the encoder, one stage at a time, with the real numbers at each stage. "
-    "Pick the layer and the head; *Lesson mode* shows one stage per screen with a question to the class.",
-)
-model = state.page_model()
+opening.page_header(":material/school: Walk-through",
+                    "Follow your text through one layer of the encoder, one stage at a time, with the real numbers at "
+                    "each stage. Pick the layer and the head; *Lesson mode* shows one stage per screen with a "
+                    "question to the class.")
+model = opening.page_model()
 classroom.back_to_class_bar()  # a student exploring on their own
 if (why := walkthrough_unavailable(model)) is not None:  # said before the text is run
     st.info(ui.markdown_literal(why), icon=":material/info:")
     st.stop()
-run = state.page_run()
+run = opening.page_run()
 
-ui.single_head(run.n_layers, run.n_heads)
+selection.clamp(run.n_layers, run.n_heads, one_head=True)
 all_steps = list(range(len(lessons.STEPS)))
 chosen = [s for s in st.session_state.get("walk_steps") or [] if s in all_steps]
 st.session_state.walk_steps = sorted(set(chosen)) if chosen else all_steps
-ui.keep_valid("walk_step", list(range(len(st.session_state.walk_steps))), 0)
+session.keep_valid("walk_step", list(range(len(st.session_state.walk_steps))), 0)
 st.session_state.setdefault("walk_pad_text", PADDING_DEFAULT)
 
 
@@ -67,7 +69,7 @@ def open_on_question_head() -> None:
     st.session_state["_walk_opened_on"] = arrival
     target = lessons.question_heads(run.tokenized.labels, run.special, run.attentions, head_statistics(run)).get(key)
     if target is not None:
-        ui.select_layer_and_head(*target)
+        selection.choose(*target)
     if key == "softmax" and run.n_tokens > WINDOW_TOKENS:  # a long text: the window goes round the word asked about
         query = lessons.attention_query(run.tokenized.labels, run.special, run.attentions)
         if query is not None:
@@ -83,12 +85,12 @@ with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
     lesson_mode = st.toggle("Lesson mode", key="walk_lesson",
                             help="One stage per screen with Back and Next; at some stages a question for the class, "
                                  "answered from this text's numbers when you press Reveal.")
-layer, head = ui.layer_and_head()
+layer, head = selection.layer_and_head()
 walk = walkthrough(model, run, layer, head)
 labels = run.tokenized.labels
 # A long text is drawn as a labelled window around the token every page follows (the Attention page's,
 # with its window size, at most the WINDOW_TOKENS whose labels fit at 1280 px); a short one whole.
-followed = ui.followed_token(run)
+followed = selection.followed_token(run)
 size = min(st.session_state.get("att_window") or WINDOW_DEFAULT, WINDOW_TOKENS)
 first, end = window_span(run.n_tokens, followed, size)  # [first, end): the tokens drawn
 shown = slice(first, end)
@@ -115,7 +117,7 @@ def draw(fig: go.Figure, key: str, caption: str | None = None) -> None:
 def padding_demo():
     """The padded batch of the typed text and a second, shorter one (stage 7's text box)."""
     second = st.session_state.get("walk_pad_text", "").strip() or PADDING_DEFAULT
-    return state.get_padding_demo(state.current_input().source, run.tokenized.text_a, second, layer, head)
+    return state.get_padding_demo(session.current_input().source, run.tokenized.text_a, second, layer, head)
 
 
 # ---------------------------------------------------------------- one function per stage
@@ -374,7 +376,7 @@ def reveal(key: str) -> None:
 def class_view(steps: list[int], index: int, number: int, revealed: bool) -> dict:
     """What a class in step follows: the step, the text, the model, the layer, the head, the token."""
     return {"steps": list(steps), "index": index, "step": number, "text_a": run.text_a, "text_b": run.text_b,
-            "model": state.current_input().source, "layer": layer + 1, "head": head + 1,
+            "model": session.current_input().source, "layer": layer + 1, "head": head + 1,
             "token": st.session_state.get("att_follow"), "pad_text": st.session_state.get("walk_pad_text"),
             "revealed": lessons.STEPS[number].key if revealed else None}
 

@@ -9,19 +9,19 @@ from pathlib import Path
 import plotly
 import pytest
 
-import ui
+import components
 
 SOURCE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def test_plotly_js_is_copied_once_from_the_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(ui, "STATIC", tmp_path / "static")
-    url = ui.plotly_js_url.__wrapped__()
+    monkeypatch.setattr(components, "STATIC", tmp_path / "static")
+    url = components.plotly_js_url.__wrapped__()
     copied = tmp_path / "static" / "plotly.min.js"
     assert url == "app/static/plotly.min.js"  # relative: it holds under any server.baseUrlPath
     assert copied.read_bytes() == SOURCE.read_bytes()
     os.utime(copied, (1, 1))
-    ui.plotly_js_url.__wrapped__()
+    components.plotly_js_url.__wrapped__()
     assert copied.stat().st_mtime == 1, "an up-to-date copy is left alone"
     assert sorted(p.name for p in (tmp_path / "static").iterdir()) == ["plotly.min.js"]  # no staging file left
 
@@ -30,6 +30,6 @@ def test_a_folder_that_cannot_be_written_is_an_error(tmp_path, monkeypatch):
     """The page turns this OSError into a message (pages/attention.py)."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the static folder's parent should be")
-    monkeypatch.setattr(ui, "STATIC", blocker / "static")
+    monkeypatch.setattr(components, "STATIC", blocker / "static")
     with pytest.raises(OSError):
-        ui.plotly_js_url.__wrapped__()
+        components.plotly_js_url.__wrapped__()

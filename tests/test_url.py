@@ -88,7 +88,7 @@ def test_every_old_address_forwards_to_a_view_of_a_page():
     paths = {p.url_path for p in registry.PAGES}
     for old in registry.FORWARDS:
         assert old.url_path not in paths
-        assert (ROOT / old.script).read_text().count(f'state.forward("{old.url_path}")') == 1
+        assert (ROOT / old.script).read_text().count(f'opening.forward("{old.url_path}")') == 1
         page = registry.by_title(old.to)
         assert old.view[0] in page.link, old
         assert registry.by_title(old.title) is page

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import opening
+import session
 import state
 import ui
 from encoder import ablation, export
@@ -40,16 +42,14 @@ def render() -> None:
         st.session_state.abl_off = []
 
 
-    state.view_caption("Switch heads off (their output is set to zero before W_O, Michel et al. 2019) and run "
-                       "the text again. Click "
-        "cells of a grid, or pick heads in the list.",
-    )
-    model = state.page_model()
+    opening.view_caption("Switch heads off (their output is set to zero before W_O, Michel et al. 2019) and run the "
+                         "text again. Click cells of a grid, or pick heads in the list.")
+    model = opening.page_model()
     if (why := ablation.ablation_unavailable(model) or features_unavailable(model)) is not None:  # before any run
         st.info(ui.markdown_literal(why), icon=":material/info:")
         st.stop()
-    run = state.page_run()
-    source = state.current_input().source
+    run = opening.page_run()
+    source = session.current_input().source
     n_layers, n_heads = run.n_layers, run.n_heads
     all_heads = list(range(n_layers * n_heads))
     # Ranking every head alone costs L·H + 1 passes: on by default only where that is no longer than the

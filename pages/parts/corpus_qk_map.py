@@ -9,7 +9,9 @@ from collections import OrderedDict
 
 import streamlit as st
 
-import state
+import opening
+import selection
+import session
 import ui
 from encoder.analysis.joint_qk import JointMap, head_queries_keys, joint_qk_map
 from encoder.analysis.qk import qk_unavailable
@@ -39,7 +41,7 @@ def open_point(chart_key: str, joint: JointMap, source: str) -> None:
     st.session_state.pair = ""
     st.session_state.model_source = source
     st.session_state.att_follow = position
-    ui.select_layer_and_head(joint.sample.layer, joint.sample.head)
+    selection.choose(joint.sample.layer, joint.sample.head)
     st.session_state[OPEN_FLAG] = True
 
 
@@ -48,7 +50,7 @@ def render() -> None:
                "2023). Keys are first scaled so both kinds have the same mean length (queries × s, keys ÷ s), then "
                "moved so their centre is the queries' centre; neither changes any attention weight, since a "
                "softmax ignores a score added to every key. A query lands near the keys it matches.")
-    model = state.current_model()
+    model = opening.current_model()
     if model is None:
         return
     if (why := qk_unavailable(model)) is not None:  # said before anything runs
@@ -61,7 +63,7 @@ def render() -> None:
         layer = columns[0].number_input("Layer", 1, config.n_layers, min(3, config.n_layers), key="corp_qk_layer")
         head = columns[1].number_input("Head", 1, config.n_heads, 1, key="corp_qk_head")
         names = [name for name in METHODS if name != "UMAP" or umap_installed()]
-        ui.keep_valid("corp_qk_method", names, names[0])
+        session.keep_valid("corp_qk_method", names, names[0])
         method = columns[2].radio("Projection", names, key="corp_qk_method", horizontal=True,
                                   help="PCA is exact and instant; t-SNE and UMAP keep neighbourhoods and take "
                                        f"seconds (samples cut to {SLOW_MOST} sentences). UMAP's first use in a "
@@ -73,7 +75,7 @@ def render() -> None:
         if METHODS[method] != "pca":
             texts = texts[:SLOW_MOST]
         digest = hashlib.sha256("\n".join(texts).encode("utf-8", "replace")).hexdigest()[:16]
-        key = (state.current_input().source, digest, int(layer) - 1, int(head) - 1, METHODS[method])
+        key = (session.current_input().source, digest, int(layer) - 1, int(head) - 1, METHODS[method])
         if key not in maps:
             with st.spinner(f"Running {len(texts)} sentences and projecting layer {layer}, head {head}…"):
                 try:
@@ -92,7 +94,7 @@ def render() -> None:
         st.info("Choose a head and press **Draw the map**.", icon=":material/info:")
         return
     sample = joint.sample
-    ui.keep_valid("corp_qk_color", list(figures.COLOR_BY), figures.COLOR_BY[0])
+    session.keep_valid("corp_qk_color", list(figures.COLOR_BY), figures.COLOR_BY[0])
     color_by = st.radio("Colour by", figures.COLOR_BY, key="corp_qk_color", horizontal=True)
     contexts = [figures.in_context(sample.sentences[s], span, token)
                 for s, span, token in zip(sample.sentence, sample.offsets, sample.tokens, strict=True)] * 2

@@ -8,6 +8,7 @@ import logging
 
 import streamlit as st
 
+import session
 import state
 import ui
 from encoder.corpus import read_sentences
@@ -21,8 +22,8 @@ LOG = logging.getLogger(__name__)
 def picker(prefix: str, default: int, most: int) -> tuple[str, object, int]:
     """Draws the source widgets (keys `prefix` + _source, _paste, _limit; uploader `prefix` + up);
     returns (source, upload, limit)."""
-    ui.keep_valid(f"{prefix}_source", list(SOURCES), SOURCES[0])
-    st.session_state[f"{prefix}_limit"] = min(max(ui.as_int(st.session_state.get(f"{prefix}_limit"), default), 2),
+    session.keep_valid(f"{prefix}_source", list(SOURCES), SOURCES[0])
+    st.session_state[f"{prefix}_limit"] = min(max(session.as_int(st.session_state.get(f"{prefix}_limit"), default), 2),
                                               most)
     source = st.radio("Sentences", SOURCES, key=f"{prefix}_source", horizontal=True)
     upload = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-import state
+import opening
+import session
 import ui
 from encoder import export, geometry
 from figures import embeddings as figures
@@ -28,13 +29,14 @@ def render() -> None:
             placeholder="Choose tokens…", help=f"Up to {MAX_TRACKS} tokens; the number is the position.")
 
 
-    state.view_caption("Every token is a vector of a few hundred numbers. Here they are squeezed to 2 or 3 "
-                       "dimensions, compared with each other and measured, from the raw token table to the last layer.")
+    opening.view_caption("Every token is a vector of a few hundred numbers. Here they are squeezed to 2 or 3 "
+                         "dimensions, compared with each other and measured, from the raw token table to the last "
+                         "layer.")
 
-    run = state.page_run()
+    run = opening.page_run()
     depths = geometry.depth_names(run)
-    ui.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
-    ui.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
+    session.keep_valid("emb_depth", depths, geometry.EMBEDDING_OUTPUT)
+    session.keep_valid("emb_dims", ["2-D", "3-D"], "2-D")
     controls = st.columns([2.7, 1, 1.4], vertical_alignment="bottom")
     with controls[0]:
         depth = st.select_slider("Depth", depths, key="emb_depth",

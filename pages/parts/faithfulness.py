@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import opening
+import session
 import state
 import ui
 from encoder import attribution, export
@@ -40,7 +42,7 @@ def _target_picker(model, run, source: str):
     if not offered:
         st.info(f"{model.name} offers no output to explain here.")
         return None
-    ui.keep_valid("attr_target", offered, offered[0])
+    session.keep_valid("attr_target", offered, offered[0])
     labels, tokens = run.tokenized.labels, list(range(run.n_tokens))
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         kind = st.selectbox("Explain", offered, key="attr_target", width=360,
@@ -53,7 +55,7 @@ def _target_picker(model, run, source: str):
             # open on a token worth explaining: the first the model tags as an entity, else the first word
             words = [i for i in tokens if not run.special[i]] or tokens
             tagged = [i for i in words if run.token_labels and run.token_labels[i] != "O"]
-            ui.keep_valid("attr_token", tokens, (tagged or words)[0])
+            session.keep_valid("attr_token", tokens, (tagged or words)[0])
             position = st.selectbox("Token", tokens, key="attr_token", width=200,
                                     format_func=lambda i: f"{labels[i]} ·{i}")
             if kind == "tagger":
@@ -116,11 +118,11 @@ def _curves_figure(report, value: float | None, title: str):
 
 def render() -> None:
     """The section for the sidebar's text."""
-    run = state.current_run()
+    run = opening.current_run()
     if run is None:
         return
-    model = state.page_model()
-    source = state.current_input().source
+    model = opening.page_model()
+    source = session.current_input().source
     if run.n_tokens > attribution.MAX_TOKENS:
         st.info(ui.markdown_literal(f"Attributions read at most {attribution.MAX_TOKENS} tokens (each method runs "
                                     f"{run.model_name} once per token and more); this text makes {run.n_tokens}. "

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+import components
+import opening
 import selection
-import state
+import session
 import ui
 from encoder import export
 from encoder.analysis import rollout, token_statistic_arrays
@@ -34,7 +36,7 @@ def shade_by_attention(run, layer: int, head: int, followed: int) -> None:
     statistic of the chosen head, token by token. The text is shaded token by token: its special tokens
     have no characters, and a row rescaled to sum to 1 shades alike (the shading is relative to its
     largest value)."""
-    ui.keep_valid("att_shade", list(SHADES), SHADES[0])
+    session.keep_valid("att_shade", list(SHADES), SHADES[0])
     by = st.segmented_control("Shade the text by", SHADES, key="att_shade", required=True) or SHADES[0]
     if by == SHADES[3]:
         shade_by_statistic(run, layer, head)
@@ -49,7 +51,7 @@ def shade_by_attention(run, layer: int, head: int, followed: int) -> None:
 def shade_by_statistic(run, layer: int, head: int) -> None:
     """The text shaded by a per-token statistic of the chosen head (for the mean, averaged over the
     layer's heads: the statistic of a mean map would be another quantity)."""
-    ui.keep_valid("att_shade_stat", list(TOKEN_SHADES), "entropy")
+    session.keep_valid("att_shade_stat", list(TOKEN_SHADES), "entropy")
     name = st.selectbox("Statistic", list(TOKEN_SHADES), key="att_shade_stat", width=340,
                         format_func=lambda key: TOKEN_SHADES[key][0])
     values = token_statistic_arrays(run.attentions[layer])[name]  # (H, T)
@@ -62,13 +64,13 @@ def shade_by_statistic(run, layer: int, head: int) -> None:
 def render() -> None:
     """The view: the layer's heads, the selected one shown first, on the followed token's window,
     under the shared view options."""
-    run = state.page_run()
+    run = opening.page_run()
     chosen = selection.read(run)
     followed = chosen.follow
-    state.view_caption("Each line joins a query (left) to a key (right); the darker, the more weight. One colour per "
-                       "head: click the heads to overlay them. Hover a token to keep only its lines, click it to "
-                       "keep them. A long text shows the 48 tokens around the followed token; each query keeps its "
-                       f"{lineview.TOP_KEYS} strongest lines.")
+    opening.view_caption("Each line joins a query (left) to a key (right); the darker, the more weight. One colour per "
+                         "head: click the heads to overlay them. Hover a token to keep only its lines, click it to "
+                         "keep them. A long text shows the 48 tokens around the followed token; each query keeps its "
+                         f"{lineview.TOP_KEYS} strongest lines.")
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=300)
         options = selection.view_options_control(NOT_HERE)
@@ -87,7 +89,7 @@ def render() -> None:
                             heads_on=range(run.n_heads) if head == MEAN_HEAD else [head], followed=row or 0,
                             title=f"Layer {layer + 1}: {run.model_name}",
                             font_px=18 if ui.presenting() else 13)
-    ui.line_view(data, key="hl_line_view")
+    components.line_view(data, key="hl_line_view")
     shade_by_attention(run, layer, head, followed)
     first = [group[0] for group in view.query_positions]  # each row's first token position in the run
 

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import opening
 import selection
+import session
 import state
 import ui
 from encoder import export
@@ -26,15 +28,15 @@ NOT_HERE = {selection.RENORMALIZE: "every method's row is rescaled to sum to 1 a
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption("Four answers to “what does this token draw on?”: the head's raw attention α, the whole model's "
-                      "rollout and attention flow (Abnar & Zuidema 2020), and the head's value-weighted attention "
-                      "(Kobayashi et al. 2020). Each row is rescaled to sum to 1, so one colour scale fits all. Where "
-                      "they agree, trust the answer more: look for convergence across methods.")
+    opening.view_caption("Four answers to “what does this token draw on?”: the head's raw attention α, the whole "
+                         "model's rollout and attention flow (Abnar & Zuidema 2020), and the head's value-weighted "
+                         "attention (Kobayashi et al. 2020). Each row is rescaled to sum to 1, so one colour scale "
+                         "fits all. Where they agree, trust the answer more: look for convergence across methods.")
 
-    run = state.page_run()
+    run = opening.page_run()
     labels = run.tokenized.labels
     long_text = run.n_tokens > WINDOW_TOKENS
-    ui.keep_valid("meth_keys", [TOP_KEYS, WINDOW, ALL_KEYS], TOP_KEYS if long_text else ALL_KEYS)
+    session.keep_valid("meth_keys", [TOP_KEYS, WINDOW, ALL_KEYS], TOP_KEYS if long_text else ALL_KEYS)
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         layer, head = selection.layer_and_head_sliders(
             run, mean=False, layer_help="Raw and value-weighted attention are this layer's; rollout and flow run "

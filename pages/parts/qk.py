@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
+import opening
 import selection
-import state
 import ui
 from encoder import export
 from encoder.analysis import qk_walkthrough
@@ -26,17 +26,16 @@ NOT_HERE = {selection.MERGE: "each key is one token's own vector",
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption("Each token asks a question (its query vector q) and offers a label (its key vector k). A head "
-                      "scores every key by the dot product q · k, divides by √d_head, and turns the scores "
-                      "into weights "
-                      "that sum to 1 with a softmax (Vaswani et al. 2017, eq. 1). Here are the actual numbers "
-                      "of one head.")
+    opening.view_caption("Each token asks a question (its query vector q) and offers a label (its key vector k). A "
+                         "head scores every key by the dot product q · k, divides by √d_head, and turns the scores "
+                         "into weights that sum to 1 with a softmax (Vaswani et al. 2017, eq. 1). Here are the actual "
+                         "numbers of one head.")
 
-    model = state.page_model()
+    model = opening.page_model()
     if (why := qk_unavailable(model)) is not None:  # said before the text is run
         st.info(ui.markdown_literal(why), icon=":material/info:")
         st.stop()
-    run = state.page_run(qkv=True)
+    run = opening.page_run(qkv=True)
     if run.queries is None:  # the adapter kept none: its recomputed scores missed the captured attention
         st.info(ui.markdown_literal(getattr(run, "qkv_unavailable", None) or f"{model.name} gave no queries and keys."),
                 icon=":material/info:")

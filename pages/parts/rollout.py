@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import opening
 import selection
+import session
 import state
 import ui
 from encoder import export
@@ -24,12 +26,10 @@ TOP_BARS = 12  # a long text's bars: each mixture's largest input tokens, every 
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    run = state.open_view(
-        "Attention in one layer mixes the mixtures made below it. Rollout multiplies the layers' attention (averaged "
-        "over heads, plus the residual connection) to estimate how much of each *input* token ends up in each "
-        "position. Abnar & Zuidema 2020.",
-    )
-    ui.keep_valid("roll_fusion", list(HEAD_FUSIONS), "mean")
+    run = opening.open_view("Attention in one layer mixes the mixtures made below it. Rollout multiplies the layers' "
+                            "attention (averaged over heads, plus the residual connection) to estimate how much of "
+                            "each *input* token ends up in each position. Abnar & Zuidema 2020.")
+    session.keep_valid("roll_fusion", list(HEAD_FUSIONS), "mean")
     selection.clamp(run.n_layers, run.n_heads)
     # As on the Attention page, a long text opens in log colour: beside [CLS]'s column and the diagonal,
     # linear colour leaves the shares a reader looks for black.

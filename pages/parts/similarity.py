@@ -7,6 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+import opening
+import session
 import state
 import ui
 from encoder import export
@@ -24,17 +26,16 @@ def use_example_pair() -> None:
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption("What a sentence-embedding model is *for*: it turns a text into one vector, the mean "
-                       "of its last "
-               "layer's token vectors (scaled to length 1 where its configuration says so), and two texts are alike "
-               "when their vectors point the same way (cosine). Because the mean is linear, the cosine splits exactly "
-               "into one share per token.")
+    opening.view_caption("What a sentence-embedding model is *for*: it turns a text into one vector, the mean of its "
+                         "last layer's token vectors (scaled to length 1 where its configuration says so), and two "
+                         "texts are alike when their vectors point the same way (cosine). Because the mean is linear, "
+                         "the cosine splits exactly into one share per token.")
 
-    current = state.current_input()
+    current = session.current_input()
     config = sentence_config(current.source)  # a bundled model's own entry: known before anything loads or runs
     model = None
     if config is not None and not config.known:  # a folder or Hub model: its loaded config says whether it is a decoder
-        model = state.page_model()
+        model = opening.page_model()
         config = None if model.config.causal else config
     if config is None:  # said before anything runs: what this model cannot show, and why
         entry = bundled_model(current.source)
@@ -44,7 +45,7 @@ def render() -> None:
                                 + ("a decoder that predicts the next token" if decoder else f"it does {entry.task}")
                                 + "). Pick all-MiniLM-L6-v2 or paraphrase-MiniLM-L3-v2 in the sidebar.")
         st.stop()
-    model = model or state.page_model()
+    model = model or opening.page_model()
     if not current.text_a.strip():
         ui.show_problem("info", "Type a sentence in the sidebar (or pick an example) to compare it.")
         st.stop()

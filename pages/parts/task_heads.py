@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import opening
+import selection
+import session
 import state
 import ui
 from encoder import export
@@ -28,17 +31,17 @@ TUTORIAL_CAPTION = ("The Transformer-encoder tutorial Headlight implements, the 
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    state.view_caption(TUTORIAL_CAPTION)
-    model = state.page_model()
+    opening.view_caption(TUTORIAL_CAPTION)
+    model = opening.page_model()
     if (why := features_unavailable(model)) is not None:  # said before the text is run or anything trained
         st.info(ui.markdown_literal(why), icon=":material/info:")
         st.stop()
-    run = state.page_run()
-    source = state.current_input().source
+    run = opening.page_run()
+    source = session.current_input().source
     n_layers = run.n_layers
-    ui.single_head(run.n_layers, run.n_heads)
-    ui.keep_valid("task_layer", list(range(n_layers + 1)), n_layers)
-    ui.keep_valid("task_view", list(VIEWS), VIEWS[0])
+    selection.clamp(run.n_layers, run.n_heads, one_head=True)
+    session.keep_valid("task_layer", list(range(n_layers + 1)), n_layers)
+    session.keep_valid("task_view", list(VIEWS), VIEWS[0])
 
 
     def layer_name(layer: int) -> str:
@@ -77,7 +80,7 @@ def render() -> None:
             with st.container(horizontal=True, gap="medium"):
                 st.select_slider("Layer", options=range(1, n_layers + 1), key="layer", width=260)
                 st.select_slider("Head", options=range(1, run.n_heads + 1), key="head", width=320)
-            layer, head = ui.layer_and_head()
+            layer, head = selection.layer_and_head()
             ui.chart(figures.attention_heatmap(run.attentions[layer, head], run.tokenized.labels,
                                                f"Attention, layer {layer + 1} head {head + 1}"), "taskchart_attention",
                      "Each row is a token (query) and shows where it takes its information from. Attention "

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import opening
 import selection
-import state
 import ui
 from encoder import export
 from encoder.analysis import normalize_rows, value_weighted
@@ -21,12 +21,10 @@ TOP_KEYS = 24  # a long text's bars: the keys that receive most, under α or val
 def render() -> None:
     """The view, as a function: its run and figures stay locals, which nothing kept for the session
     can hold on to."""
-    run = state.open_view("A head's output for a token is Σ_j α_j · v_j W_O: each weight α multiplies a "
-                          "vector, and vectors differ in "
-        "length. ‖α · v W_O‖ measures what each key really contributes (Kobayashi et al. 2020, “Attention is "
-        "Not Only a "
-        "Weight”). Heavy attention to [CLS] or [SEP] often carries little.",
-    )
+    run = opening.open_view("A head's output for a token is Σ_j α_j · v_j W_O: each weight α multiplies a vector, and "
+                            "vectors differ in length. ‖α · v W_O‖ measures what each key really contributes "
+                            "(Kobayashi et al. 2020, “Attention is Not Only a Weight”). Heavy attention to [CLS] or "
+                            "[SEP] often carries little.")
     labels = run.tokenized.labels
     if np.isnan(run.value_output_norms).all():  # the transformers adapter found no value/output projections
         st.info(ui.markdown_literal(f"{run.model_name}'s attention layers have no value and output projections "

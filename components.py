@@ -1,0 +1,75 @@
+"""The app's two browser-side components: the attention explorer (figures/explorer/, its protocol in
+PROTOCOL.md) and the line view (figures/lineview/), with the plotly.js file the explorer loads.
+Each is mounted once per page run; what the person does in them comes back without a rerun of
+the page (the explorer's selection) or not at all (the line view)."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from figures import explorer as explorer_assets  # the explorer's JS and CSS (figures/explorer/)
+
+STATIC = Path(__file__).resolve().parent / "static"  # served at app/static/ (server.enableStaticServing)
+EXPLORER_KEY = "hl_attention_explorer"
+_STATIC_LOCK = threading.Lock()  # outside every page prefix: a component's state cannot be written back
+
+
+@functools.cache
+def plotly_js_url() -> str:
+    """plotly.js from the installed plotly package, copied once into ./static (gitignored) for
+    Streamlit to serve: no CDN, so it works offline, and the browser caches one file instead of
+    receiving 4.8 MB inline. The URL is relative, so it holds under any server.baseUrlPath."""
+    import plotly
+
+    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    target = STATIC / "plotly.min.js"
+    with _STATIC_LOCK:  # sessions start on several threads
+        if not target.exists() or target.stat().st_size != source.stat().st_size:
+            STATIC.mkdir(exist_ok=True)
+            staging = target.with_suffix(".tmp")
+            shutil.copyfile(source, staging)
+            staging.replace(target)  # atomic: a browser never reads half a file
+    return "app/static/plotly.min.js"
+
+
+@functools.cache
+def _explorer_component():
+    return st.components.v2.component(
+        "headlight_attention_explorer",
+        js=explorer_assets.module_js("streamlit"), css=explorer_assets.css(), isolate_styles=False)
+
+
+def explorer_said() -> dict:
+    """What the browser-side explorer last said: the selection it shows, and the view id and layers
+    it holds (figures.explorer.Explorer.payload leaves those out); {} before it has said anything."""
+    said = st.session_state.get(EXPLORER_KEY)
+    said = said.get("selection") if hasattr(said, "get") else None
+    return said if isinstance(said, dict) else {}
+
+
+def attention_explorer(payload: bytes, on_change: Callable[[], None]) -> dict | None:
+    """Mount the browser-side explorer (figures/explorer/) with one packed payload;
+    `on_change` runs when the person picks a layer, head or token there. Returns its selection."""
+    result = _explorer_component()(key=EXPLORER_KEY, data=payload, default={"selection": None},
+                                   on_selection_change=on_change)
+    return result.selection
+
+
+@functools.cache
+def _line_view_component():
+    from figures import lineview
+
+    return st.components.v2.component("headlight_line_view", js=lineview.module_js("streamlit"),
+                                      isolate_styles=False)
+
+
+def line_view(data: dict, key: str) -> None:
+    """Mount the browser-side line view (figures/lineview/) with one payload: heads, threshold and
+    hover change what it draws without a rerun."""
+    _line_view_component()(key=key, data=data)
