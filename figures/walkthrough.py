@@ -26,6 +26,7 @@ from .common import (
     exact_heatmap,
     labelled_axis,
     plotly_text,
+    scale_top,
     window_names,
 )
 from .positional import OKABE_ITO
@@ -50,9 +51,9 @@ def _signed_heatmap(matrix: np.ndarray, row_labels: Sequence[str], columns: Sequ
                     column_title: str = "dimension", showscale: bool = True, start: int = 0) -> go.Heatmap:
     """A signed matrix, white at 0 (red positive, blue negative), exact values on hover."""
     m = np.asarray(matrix, dtype=np.float32)
-    bound = float(np.max(np.abs(m))) if m.size else 1.0
+    bound = scale_top(float(np.max(np.abs(m))) if m.size else 0.0)  # an all-zero matrix: -1…1, not "1n"
     return go.Heatmap(
-        z=m, x=list(columns), y=window_names(row_labels, start), zmin=-bound, zmax=max(bound, 1e-9), zmid=0.0,
+        z=m, x=list(columns), y=window_names(row_labels, start), zmin=-bound, zmax=bound, zmid=0.0,
         colorscale=colorscale(SIGNED_COLOR_SCALE), showscale=showscale,
         colorbar=dict(thickness=12, len=0.8, title=dict(text=value_name, side="right")),
         hovertemplate=f"%{{y}}, {column_title} %{{x}}<br>{value_name}: %{{z:.4f}}<extra></extra>",
@@ -93,12 +94,12 @@ def side_by_side(matrices: dict[str, np.ndarray], row_labels: Sequence[str], tit
     or Q, K, V), each cut to its first `n_columns` dimensions."""
     names = list(matrices)
     shown = {name: np.asarray(m[:, :n_columns], dtype=np.float32) for name, m in matrices.items()}
-    bound = max(float(np.max(np.abs(m))) for m in shown.values())
+    bound = scale_top(max(float(np.max(np.abs(m))) for m in shown.values()))
     fig = make_subplots(1, len(names), subplot_titles=names, shared_yaxes=True, horizontal_spacing=0.02)
     for k, name in enumerate(names):
         trace = _signed_heatmap(shown[name], row_labels, range(shown[name].shape[1]), value_name,
                                 showscale=k == len(names) - 1, start=start)
-        trace.update(zmin=-bound, zmax=max(bound, 1e-9), hovertemplate=(
+        trace.update(zmin=-bound, zmax=bound, hovertemplate=(
             f"{name}<br>%{{y}}, dimension %{{x}}<br>{value_name}: %{{z:.4f}}<extra></extra>"))
         fig.add_trace(trace, 1, k + 1)
     fig.update_layout(base_layout(title, matrix_height(len(row_labels), extra=170)))

@@ -89,6 +89,9 @@ def test_rollout_and_head_statistics_views_draw_a_figure_and_take_a_click(model,
     assert (w.layer, w.head) == (3, 4)
     title = json.loads(sent[-1][0]["figure"])["layout"]["title"]["text"]
     assert ("layer 4" in title) if view == "rollout" else ("Entropy" in title)
+    if view == "heads":  # as on the Head patterns page: a focused (low-entropy) head is the bright one
+        heatmap = next(t for t in json.loads(sent[-1][0]["figure"])["data"] if t["type"] == "heatmap")
+        assert heatmap.get("reversescale") is True
     with pytest.raises(ValueError):
         headlight.show(model.run(TEXT), view="nothing")
     with pytest.raises(ValueError, match="statistic"):

@@ -175,7 +175,8 @@ class Widget(anywidget.AnyWidget):
             self._statistics = {name: stats[name].to_numpy().reshape(run.n_layers, run.n_heads)  # (L, H)
                                 for name in analysis.STATISTICS}
         title, unit = head_figures.STATISTIC_NAMES[self._statistic]
-        figure = head_figures.statistic_map(self._statistics[self._statistic], title, unit, self.colour["scale"])
+        figure = head_figures.statistic_map(self._statistics[self._statistic], title, unit, self.colour["scale"],
+                                            low_is_bright=self._statistic in head_figures.FOCUSED_WHEN_LOW)
         figure.update_layout(height=max(240, 40 * run.n_layers + 60))
         if self.head >= 0:  # the chosen head, outlined
             figure.add_shape(type="rect", x0=self.head + 0.5, x1=self.head + 1.5, y0=self.layer + 0.5,
