@@ -5,13 +5,6 @@ Run with:  streamlit run app.py
 
 from __future__ import annotations
 
-import os
-
-# Before torch loads: OpenMP threads that wait by spinning (the default) fight each other and
-# the server's other threads on a busy machine; a Lab training step took 1.1-1.5 s spinning
-# against 0.1 s waiting passively at load 10-13 on 2 cores (bench/lab.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import streamlit as st
 
 import registry

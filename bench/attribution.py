@@ -9,9 +9,9 @@ Prints (nothing asserted; the figures go in the README):
   sentences (target: ≤ 60 s), with each method's share of the time and the resulting table;
 each as wall seconds and as this process's CPU seconds (user + system, all its threads), with the load
 average before and after: the machine's 2 cores are shared, and CPU seconds move less with the sharing
-than wall seconds do. At 2 threads on a busy machine, OpenMP's threads spin while they wait for a
-descheduled partner: run with OMP_WAIT_POLICY=PASSIVE in the environment (or --threads 1) to measure
-the work rather than the spinning; the header says which.
+than wall seconds do. OpenMP's threads wait passively (the engine's default, encoder/__init__.py);
+OMP_WAIT_POLICY=ACTIVE in the environment measures them spinning, as torch does by default; the
+header says which.
 """
 
 from __future__ import annotations

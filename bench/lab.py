@@ -8,10 +8,11 @@ d = 64, defaults of `TrainingSettings`), on 2 threads, and notes the first held-
 99%, also printed. Target: the median seed reaches 95% within 60 s.
 
 The machine is shared, so the load average is printed beside the seconds, with the CPU time
-the run used; step counts do not depend on load. On a loaded machine torch's OpenMP threads
-spin while they wait for each other, which for a model this small costs far more than the
-arithmetic: run with OMP_WAIT_POLICY=PASSIVE in the environment to see how much (here, at a
-load average of 10-13: 1.1-1.5 s a step spinning, 85-133 ms passive).
+the run used; step counts do not depend on load. On a loaded machine torch's OpenMP threads, left
+to spin while they wait for each other, cost far more than the arithmetic of a model this small;
+the engine makes them wait passively (encoder/__init__.py): OMP_WAIT_POLICY=ACTIVE in the
+environment shows how much that saves (here, at a load average of 10-13: 1.1-1.5 s a step
+spinning, 85-133 ms passive).
 """
 
 from __future__ import annotations
