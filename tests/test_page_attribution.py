@@ -40,3 +40,23 @@ def test_section_draws_shaded_texts_agreement_and_table(tmp_path):
     (table,) = at.dataframe
     assert {"integrated gradients", "occlusion (leave one out)", "random (floor)"} <= set(table.value["method"])
     assert list(table.value["rank"]) == list(range(1, len(table.value) + 1))
+
+
+def test_faithfulness_runs_over_sentences_of_ones_own(tmp_path):
+    """Issue 19 §4: the set of texts is the held-out sentiment sentences or the person's own (pasted, a
+    file or the example corpus, as on the Corpus page); the table says how many texts it averaged."""
+    script = tmp_path / "section.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
+    at.session_state["text"] = "The plot was dull but the acting was superb."
+    at.session_state["attr_methods"] = ["occlusion", "raw_attention"]
+    at.run()
+    at.radio(key="attr_set").set_value("Sentences of your own").run()
+    at.radio(key="attr_set_source").set_value("Paste sentences").run()
+    at.text_area(key="attr_set_paste").set_value("A fine film.\nA dull, dreary mess.\n\nIt was fine, I suppose.").run()
+    assert not at.exception
+    assert [b for b in at.button if b.key == "attrbtn_corpus_go"][0].label == "Measure over 3 sentences"
+    at.button(key="attrbtn_corpus_go").click().run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert set(table["n_texts"]) == {3}  # the blank line is no sentence

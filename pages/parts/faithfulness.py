@@ -6,6 +6,8 @@ text and target, a few at a time."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -18,6 +20,7 @@ from encoder import attribution, export
 from encoder.analysis import method_agreement
 from encoder.heads import read_sentiment, split_sentiment
 from figures import attribution as figures
+from pages.parts import corpus_sources
 
 KEPT = 4  # results held per session (each a few hundred kB at most)
 RESULTS, CORPUS = "attr_results", "attr_corpus"
@@ -198,15 +201,33 @@ def _show_text(run, held, target_name: str) -> None:
     ui.export_buttons("attribution", numbers_csv, figure, {"": run})
 
 
+TEXT_SETS = ("The held-out sentiment sentences", "Sentences of your own")
+OWN_TEXTS_MOST = 200  # about a second of CPU a text for every method: a few minutes at most
+
+
+def _texts(text_set: str) -> list[str] | None:
+    """The set's texts, or None after saying what is missing: the bundled held-out sentences, or
+    sentences given as on the Corpus page (its example corpus, pasted lines or a file)."""
+    if text_set == TEXT_SETS[0]:
+        _, held_out = split_sentiment(read_sentiment())
+        return list(held_out.texts)
+    kind, upload, limit = corpus_sources.picker("attr_set", 48, OWN_TEXTS_MOST)
+    return corpus_sources.sentences("attr_set", kind, upload, limit)
+
+
 def _show_corpus(model, source: str, target_key: tuple, make_target, methods) -> None:
-    st.subheader("Faithfulness over the held-out sentiment sentences", divider="gray")
+    st.subheader("Faithfulness over a set of texts", divider="gray")
     if target_key[0] in ("tagger", "model_tags"):
         st.caption("A target at one token of this text does not carry over to other texts: pick a sentence-level "
                    "target (the classifier, the similarity) or the next token to measure over a set of texts.")
         return
-    _, held_out = split_sentiment(read_sentiment())
-    texts = list(held_out.texts)
-    key = (source, target_key, tuple(methods))
+    session.keep_valid("attr_set", list(TEXT_SETS), TEXT_SETS[0])
+    text_set = st.radio("Texts", TEXT_SETS, key="attr_set", horizontal=True)
+    texts = _texts(text_set)
+    if not texts:
+        return
+    digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()  # the set itself, not its name
+    key = (source, target_key, tuple(methods), digest)
     report = (st.session_state.get(CORPUS) or {}).get(key)
     if st.button(f"Measure over {len(texts)} sentences", key="attrbtn_corpus_go", icon=":material/functions:"):
         bar, progress = ui.progress_bar("Measuring")
@@ -218,8 +239,10 @@ def _show_corpus(model, source: str, target_key: tuple, make_target, methods) ->
         bar.empty()
         _remember(CORPUS, key, report)
     if report is None:
-        st.caption("The sentiment classifier never saw these sentences in training. Takes a minute or more on the "
-                   "bundled encoder (every method on every sentence), much longer on a decoder.")
+        held_out = ("The sentiment classifier never saw these sentences in training. " if text_set == TEXT_SETS[0]
+                    else "")
+        st.caption(held_out + "About a second a sentence on the bundled encoder (every method on every sentence), "
+                   "much longer on a decoder.")
         return
     st.dataframe(_faithfulness_table(report), hide_index=True, width="stretch")
     if report.completeness:
