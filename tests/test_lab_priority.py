@@ -59,7 +59,7 @@ def test_pages_that_never_end_pause_a_worker_for_max_pause_then_grant_it_time():
 
 
 def test_pages_running_counts_nested_and_concurrent_runs_into_the_flag():
-    flag = PagesFlag()
+    flag = PagesFlag(after=0.0)
     read = PagesFlag.reader(flag.fd)
     from encoder.lab.priority import attach_flag, detach_flag
 
@@ -94,7 +94,7 @@ def test_pages_running_counts_nested_and_concurrent_runs_into_the_flag():
 
 
 def test_the_flag_crosses_into_another_process():
-    flag = PagesFlag()
+    flag = PagesFlag(after=0.0)
     try:
         script = ("import sys; from encoder.lab.priority import PagesFlag; "
                   "print(PagesFlag.reader(int(sys.argv[1]))())")
@@ -105,6 +105,21 @@ def test_the_flag_crosses_into_another_process():
                                   capture_output=True, text=True, timeout=120, check=True)
             seen.append(done.stdout.strip())
         assert seen == ["True", "False"]
+    finally:
+        flag.close()
+
+
+def test_workers_keep_waiting_a_moment_after_the_last_page_while_the_browser_draws_it():
+    flag = PagesFlag(after=0.3)
+    read = PagesFlag.reader(flag.fd)
+    try:
+        assert not read()  # a new flag: no page ahead
+        flag.set(True)
+        assert read()
+        flag.set(False)  # the last page run ended
+        assert read()  # its charts are being drawn
+        time.sleep(0.35)
+        assert not read()
     finally:
         flag.close()
 

@@ -1,12 +1,13 @@
-"""Pages first: Lab trainings pause while a page of the app runs.
+"""Pages first: Lab trainings pause while a page of the app runs, and while the browser draws it.
 
 The workers already run at a lower OS priority (pool.py), but the scheduler still gives them a
 share of a core while a page runs, and on a small server they share the CPU's caches and memory
 bandwidth with it: three causal trainings made everyone else's first Attention view 1.4-1.6x
 slower (issue 16 §6, bench/lab_load.py). A training can wait a second without anyone noticing;
-a visitor opening a page notices. So the server marks the time its pages run, in one byte that
-every worker can read (a shared, anonymous file), and a worker checks it before each training step
-and sleeps while it is set.
+a visitor opening a page notices. So the server marks the time its pages run, and the moments
+after (`AFTER_PAGE`: the browser then draws what the run sent, often on the same machine), in a
+shared, anonymous file every worker can read; a worker checks it before each training step and
+sleeps while the mark lies ahead.
 
 A class whose pages never stop running must not stall the trainings for good: a worker pauses at
 most `MAX_PAUSE` seconds in a row, then trains for at least `GRANT` seconds before it pauses again,
@@ -20,7 +21,9 @@ so a training keeps about a tenth of its speed even then.
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
+import struct
 import tempfile
 import threading
 import time
@@ -29,28 +32,34 @@ from collections.abc import Callable, Iterator
 MAX_PAUSE = 2.0  # seconds a worker waits in a row for pages to finish
 GRANT = 0.2  # seconds a worker then trains before it waits again
 POLL = 0.005  # seconds between looks at the flag while waiting
+AFTER_PAGE = 1.5  # seconds the workers keep waiting after the last page run ended: its charts are drawn
+_MARK = struct.Struct("<d")  # the moment until which workers wait, in time.monotonic() seconds
 
 
 class PagesFlag:
-    """One byte in an anonymous file: 1 while any page of this server runs, else 0.
+    """The moment until which Lab workers wait, in an anonymous file: infinity while a page of this
+    server runs, then `after` seconds past the end of the last one.
 
-    The server writes it (`PagesFlag()`), workers map the same file read-only from its descriptor
-    (`PagesFlag.reader(fd)`), which the pool hands them when it starts them.
+    time.monotonic() is CLOCK_MONOTONIC on Linux, one clock for every process of the machine, so the
+    server's mark means the same in a worker. The server writes it (`PagesFlag()`); workers map the
+    same file read-only from its descriptor (`PagesFlag.reader(fd)`), handed to them at start.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, after: float = AFTER_PAGE) -> None:
+        self.after = after
         # Held open for the pool's life (closed in close()); unlinked at once: nothing left on disk.
         self._file = tempfile.TemporaryFile()  # noqa: SIM115
-        self._file.write(b"\0")
+        self._file.write(_MARK.pack(0.0))
         self._file.flush()
-        self._map = mmap.mmap(self._file.fileno(), 1)
+        self._map = mmap.mmap(self._file.fileno(), _MARK.size)
 
     @property
     def fd(self) -> int:
         return self._file.fileno()
 
     def set(self, busy: bool) -> None:
-        self._map[0] = 1 if busy else 0
+        """A page runs (wait until further notice), or the last one just ended (wait `after` more)."""
+        self._map[:] = _MARK.pack(math.inf if busy else time.monotonic() + self.after)
 
     def close(self) -> None:
         self._map.close()
@@ -58,9 +67,9 @@ class PagesFlag:
 
     @staticmethod
     def reader(fd: int) -> Callable[[], bool]:
-        """In a worker: a function that says whether a page is running now."""
-        view = mmap.mmap(fd, 1, access=mmap.ACCESS_READ)
-        return lambda: view[0] != 0
+        """In a worker: a function that says whether workers should wait now."""
+        view = mmap.mmap(fd, _MARK.size, access=mmap.ACCESS_READ)
+        return lambda: time.monotonic() < _MARK.unpack(view[:])[0]
 
 
 class _PagesRunning:
@@ -75,7 +84,8 @@ class _PagesRunning:
     def attach(self, flag: PagesFlag) -> None:
         with self._lock:
             self._flags.add(flag)
-            flag.set(self._count > 0)
+            if self._count > 0:  # else the flag's start, 0.0, already says "no page ahead"
+                flag.set(True)
 
     def detach(self, flag: PagesFlag) -> None:
         with self._lock:
