@@ -55,7 +55,7 @@ def test_faithfulness_runs_over_sentences_of_ones_own(tmp_path):
     at.radio(key="attr_set_source").set_value("Paste sentences").run()
     at.text_area(key="attr_set_paste").set_value("A fine film.\nA dull, dreary mess.\n\nIt was fine, I suppose.").run()
     assert not at.exception
-    assert [b for b in at.button if b.key == "attrbtn_corpus_go"][0].label == "Measure over 3 sentences"
+    assert at.button(key="attrbtn_corpus_go").label == "Measure over 3 sentences"
     at.button(key="attrbtn_corpus_go").click().run()
     assert not at.exception
     table = at.dataframe[-1].value
