@@ -12,11 +12,28 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import base_layout, plotly_text
+from .common import base_layout, layer_head_map, plotly_text
 from .methods import pairwise_figure
 from .shaded_text import shaded_lines
 
 RANDOM_NAME = "random (floor)"
+
+
+def head_relevance_map(values: np.ndarray, title: str, color_scale: str = "Cividis") -> go.Figure:
+    """(L, H) attention × gradient per head: layers down, heads across, numbered from 1 as on screen;
+    hover gives each head's value."""
+    n_layers, n_heads = values.shape
+    traces = layer_head_map(values, color_scale, 14, heatmap=dict(hoverinfo="skip", colorbar=dict(thickness=10)),
+                            targets=dict(text=[f"{v:.4f}" for v in values.ravel()],
+                                         hovertemplate="layer %{y}, head %{x}: %{text}<extra></extra>"))
+    layout = base_layout(title, max(240, 80 + 16 * n_layers), plot_bgcolor="white", dragmode=False,
+                         xaxis=dict(title=dict(text="head", standoff=4), showgrid=False, zeroline=False,
+                                    range=[0.5, n_heads + 0.5],
+                                    tickvals=list(range(1, n_heads + 1, 1 if n_heads <= 12 else 2))),
+                         yaxis=dict(range=[n_layers + 0.5, 0.5], showgrid=False, zeroline=False,
+                                    tickvals=list(range(1, n_layers + 1)),
+                                    ticktext=[f"L{layer}" for layer in range(1, n_layers + 1)]))
+    return go.Figure(traces, layout)
 
 
 def deletion_figure(percents: Sequence[float], curves: dict[str, np.ndarray], value: float | None, title: str,

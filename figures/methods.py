@@ -59,9 +59,15 @@ def pairwise_figure(matrix: np.ndarray, methods: Sequence[str], title: str, valu
     fig = go.Figure(go.Heatmap(
         z=np.asarray(matrix, dtype=np.float32), x=names, y=names, zmin=-1 if signed else 0, zmax=1,
         colorscale=colorscale("RdBu_r" if signed else "Blues"), text=np.round(matrix, 2), texttemplate="%{text}",
-        colorbar=dict(thickness=10, len=0.9, title=dict(text=plotly_text(value_name), side="right")),
+        # The bar's name above it: written sideways at its right, it was cut at the figure's edge.
+        colorbar=dict(thickness=10, len=0.9, title=dict(text=plotly_text(value_name), side="top")),
         hovertemplate=f"%{{y}} vs %{{x}}<br>{plotly_text(value_name)} = %{{z:.3f}}<extra></extra>",
     ))
-    fig.update_layout(base_layout(title, 360, yaxis=dict(autorange="reversed", automargin=True),
-                                  xaxis=dict(automargin=True, tickangle=-30)))
+    # Beyond four methods, names turned 30° ran into each other under a half-page chart: they stand
+    # upright, and the figure grows by their length so the cells keep their size.
+    upright = len(methods) > 4
+    longest = max((len(m) for m in methods), default=0)
+    height = 300 + (int(6.5 * longest) if upright else 60)
+    fig.update_layout(base_layout(title, height, yaxis=dict(autorange="reversed", automargin=True),
+                                  xaxis=dict(automargin=True, tickangle=-90 if upright else -30)))
     return fig

@@ -60,3 +60,33 @@ def test_faithfulness_runs_over_sentences_of_ones_own(tmp_path):
     assert not at.exception
     table = at.dataframe[-1].value
     assert set(table["n_texts"]) == {3}  # the blank line is no sentence
+
+
+def test_attention_x_gradient_is_drawn_head_by_head(tmp_path, model):
+    """Issue 19 §2: attention × gradient per head and layer (Chefer et al. 2021), drawn as a layer × head
+    map of each head's (∇A ⊙ A)⁺ at the target's rows, summed over the keys."""
+    import json
+
+    import numpy as np
+
+    from encoder import attribution
+    from encoder.heads import default_sentence_classifier
+
+    text = "The plot was dull but the acting was superb."
+    script = tmp_path / "section.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
+    at.session_state["text"] = text
+    at.session_state["attr_methods"] = ["attention_x_gradient"]
+    at.session_state["attr_target"] = "classifier"
+    at.session_state["attr_label"] = "positive"
+    at.run()
+    at.button(key="attrbtn_go").click().run()
+    assert not at.exception
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    (spec,) = [s for s in specs if s["layout"]["title"]["text"].startswith("Attention × gradient, head by head")]
+    shown = np.array([float(v) for v in spec["data"][1]["text"]]).reshape(model.config.n_layers, model.config.n_heads)
+    target = attribution.class_probability(default_sentence_classifier(model, seed=0), "positive")
+    expected = attribution.attribute(model, text, target, method="attention_x_gradient").per_head.sum(axis=-1)
+    np.testing.assert_allclose(shown, expected, atol=1e-4)
+    assert expected.shape == (6, 12) and (expected >= 0).all() and expected.max() > 0

@@ -78,6 +78,12 @@ class Attribution:
     note: str | None = None  # why scores are missing (NaN), e.g. flow above its token limit
     seconds: float = 0.0
 
+    @property
+    def head_relevance(self) -> np.ndarray | None:
+        """Attention × gradient per layer and head (L, H): each head's (∇A ⊙ A)⁺ at the target's rows,
+        summed over the keys (the per-head maps Chefer et al. 2021 average into Ā), or None."""
+        return None if self.per_head is None else self.per_head.sum(axis=-1)
+
 
 def chefer_relevance(attentions: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     """(L, H, T, T) weights and ∂f/∂weights -> (T, T) relevance R (Chefer et al. 2021, eqs. 5–6).

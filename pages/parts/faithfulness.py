@@ -177,6 +177,12 @@ def _show_text(run, held, target_name: str) -> None:
     st.caption("Red raises the target, blue lowers it (gradient and perturbation methods); attention methods are "
                "never negative. Hover a word for its score.")
     _agreement(results, special)
+    chefer = results.get("attention_x_gradient")
+    if chefer is not None and chefer.head_relevance is not None:
+        ui.chart(figures.head_relevance_map(chefer.head_relevance, "Attention × gradient, head by head"),
+                 "chart_attr_heads", "Each head's (∇A ⊙ A)⁺ at the rows the target reads, summed over the keys: "
+                 "the heads whose attention the output's gradient credits (Chefer et al. 2021 average these maps "
+                 "over the heads of each layer, then roll them out, for the method's scores above).")
     st.subheader("Faithfulness on this text", divider="gray")
     st.dataframe(_faithfulness_table(report), hide_index=True, width="stretch",
                  column_config={"comprehensiveness": st.column_config.NumberColumn(format="%.3f"),
