@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import opening
 import session
 import ui
 from encoder import export
@@ -78,11 +79,10 @@ def model_file(result: TrainingResult) -> bytes:
 
 # ---------------------------------------------------------------- controls
 
-session.entry_script_ran()  # a shared link straight to this page still runs app.py first (this page loads no model)
-st.header(":material/science: Lab: a Transformer that learns in front of you")
-st.caption("Train a small encoder from scratch on a task whose right attention pattern is known, and watch the "
-           "pattern form. Each position outputs one symbol; training stops early once 99% of held-out sequences "
-           "come out entirely right.")
+opening.page_header(":material/science: Lab: a Transformer that learns in front of you",
+                    "Train a small encoder from scratch on a task whose right attention pattern is known, and watch "
+                    "the pattern form. Each position outputs one symbol; training stops early once 99% of held-out "
+                    "sequences come out entirely right.")  # this page loads no model: it reads no run
 
 for key, value in DEFAULTS.items():
     st.session_state.setdefault(key, value)
