@@ -23,6 +23,7 @@ import streamlit as st
 
 from encoder import Model, Run, load_model
 from encoder.loading import LoadLimits
+from encoder.run import release_recycled_memory
 from session import as_int
 from sources import (  # re-exported: the pages and the tests ask state for the sources a link may name
     resolve_source,
@@ -220,7 +221,9 @@ def release_free_memory() -> None:
 
     glibc keeps what Python and numpy free in its arenas, one per thread that allocated it, and
     Streamlit runs every session's script on a thread of its own: without the trim, the server's
-    resident memory stays at its peak long after the runs it held are gone."""
+    resident memory stays at its peak long after the runs it held are gone. The engine's blocks kept
+    for runs to come go first (encoder.run.release_recycled_memory)."""
+    release_recycled_memory()
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -194,6 +194,13 @@ class RecycledMemory:
     def idle_bytes(self) -> int:
         return sum(block.nbytes for block in list(self._idle.values()))
 
+    def release(self) -> int:
+        """Let go of every idle block (its memory goes back to the operating system); the bytes let go."""
+        with self._lock:
+            dropped = sum(block.nbytes for block in self._idle.values())
+            self._idle.clear()
+        return dropped
+
     def _take(self, size: int) -> np.ndarray:
         with self._lock:
             for key, block in list(self._idle.items()):
@@ -226,6 +233,12 @@ def _size_class(nbytes: int) -> int:
 
 
 _MEMORY = RecycledMemory()  # the large arrays of every Model's runs
+
+
+def release_recycled_memory() -> int:
+    """Let go of the blocks kept for runs to come, e.g. once a server's visitors have left (state.py's
+    sweep): up to `keep_bytes` would otherwise stay held with nobody running anything."""
+    return _MEMORY.release()
 
 
 class Model:
