@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import base_layout, layer_head_map, plotly_text
+from .common import base_layout, layer_head_axes, layer_head_map, plotly_text
 from .methods import pairwise_figure
 from .shaded_text import shaded_lines
 
@@ -27,12 +27,7 @@ def head_relevance_map(values: np.ndarray, title: str, color_scale: str = "Civid
                             targets=dict(text=[f"{v:.4f}" for v in values.ravel()],
                                          hovertemplate="layer %{y}, head %{x}: %{text}<extra></extra>"))
     layout = base_layout(title, max(240, 80 + 16 * n_layers), plot_bgcolor="white", dragmode=False,
-                         xaxis=dict(title=dict(text="head", standoff=4), showgrid=False, zeroline=False,
-                                    range=[0.5, n_heads + 0.5],
-                                    tickvals=list(range(1, n_heads + 1, 1 if n_heads <= 12 else 2))),
-                         yaxis=dict(range=[n_layers + 0.5, 0.5], showgrid=False, zeroline=False,
-                                    tickvals=list(range(1, n_layers + 1)),
-                                    ticktext=[f"L{layer}" for layer in range(1, n_layers + 1)]))
+                         **layer_head_axes(n_layers, n_heads))
     return go.Figure(traces, layout)
 
 

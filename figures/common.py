@@ -146,6 +146,16 @@ def layer_head_map(values: np.ndarray, color_scale: str, cell_px: float, z_dtype
     ]
 
 
+def layer_head_axes(n_layers: int, n_heads: int) -> dict:
+    """The axes of an (L, H) map drawn by `layer_head_map`: heads across (every other one named past
+    12), layers down as L1, L2, ..., numbered from 1 as on screen, no grid."""
+    return dict(
+        xaxis=dict(title=dict(text="head", standoff=4), showgrid=False, zeroline=False, range=[0.5, n_heads + 0.5],
+                   tickvals=list(range(1, n_heads + 1, 1 if n_heads <= 12 else 2))),
+        yaxis=dict(range=[n_layers + 0.5, 0.5], showgrid=False, zeroline=False, tickvals=list(range(1, n_layers + 1)),
+                   ticktext=[f"L{layer}" for layer in range(1, n_layers + 1)]))
+
+
 # Plotly's modebar for st.plotly_chart(config=...): no logo, and a sharp PNG for slides.
 # The camera button saves a PNG at 3x the chart's size (a 700 px chart prints 7 in wide at 300 dpi);
 # in an exported HTML file it saves an SVG, which prints at any size.

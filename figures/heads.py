@@ -18,6 +18,7 @@ from .common import (
     DEFAULT_COLOR_SCALE,
     base_layout,
     color_indices,
+    layer_head_axes,
     layer_head_map,
     nearest_resize,
     palette,
@@ -75,12 +76,9 @@ def statistic_map(values: np.ndarray, name: str, unit: str = "", color_scale: st
     # A line per layer: SmolLM2's 30 layer labels overlapped in a 240 px map.
     layout = base_layout(title, max(240, 80 + LAYER_PX * n_layers), clickmode="event+select", dragmode=False,
                          plot_bgcolor="white",
-                         xaxis=dict(title=dict(text="head", standoff=4), tickangle=0, showgrid=False, zeroline=False,
-                                    tickfont=dict(size=9), range=[0.5, n_heads + 0.5],
-                                    tickvals=list(range(1, n_heads + 1, 1 if n_heads <= 12 else 2))),
-                         yaxis=dict(range=[n_layers + 0.5, 0.5], showgrid=False, zeroline=False, tickfont=dict(size=10),
-                                    tickvals=list(range(1, n_layers + 1)),
-                                    ticktext=[f"L{layer}" for layer in range(1, n_layers + 1)]))
+                         **layer_head_axes(n_layers, n_heads))
+    layout["xaxis"] |= dict(tickangle=0, tickfont=dict(size=9))  # drawn small, four to a row
+    layout["yaxis"] |= dict(tickfont=dict(size=10))
     layout["title"]["font"] = dict(size=13)
     layout["margin"] = dict(l=6, r=6, t=34, b=6)
     return go.Figure(traces, layout)
