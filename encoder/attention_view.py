@@ -285,7 +285,7 @@ def score_view(run: Run, scores: np.ndarray, options: ViewOptions = AS_CAPTURED)
         raise ValueError(f"{scores.shape[-1]} scores for {run.n_tokens} tokens.")
     _, keys = kept_positions(run, replace(options, block="all"))
     groups = groups_of(run, keys, options.merge_subwords)
-    pooled = np.stack([scores[..., g].sum(axis=-1) for g in groups], axis=-1)  # (..., N)
+    pooled = np.array(_pool(scores, groups, -1, "sum"))  # (..., N), a copy: never the caller's array
     return ScoreView(pooled, [group_label(run, g) for g in groups], groups)
 
 
