@@ -25,9 +25,7 @@ from encoder import Model, Run, load_model
 from encoder.loading import LoadLimits
 from encoder.run import release_recycled_memory
 from session import as_int
-from sources import (  # re-exported: the pages and the tests ask state for the sources a link may name
-    resolve_source,
-)
+from sources import resolve_source
 
 EXAMPLES_FILE = Path(__file__).resolve().parent / "assets" / "examples.json"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."

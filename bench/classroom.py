@@ -209,7 +209,7 @@ def percentile(values: list[float], q: float) -> float:
 async def measure(port: int, pid: int, url: str, n_students: int, changes: int, gap: float) -> dict:
     from classroom.protocol import Classroom
     from classroom.store import RedisStore
-    from state import DEFAULT_SOURCE
+    from sources import DEFAULT_SOURCE
 
     room = Classroom(RedisStore(url), max_students=max(60, n_students + 1))
     teacher = room.start()
