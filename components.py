@@ -5,6 +5,7 @@ the page (the explorer's selection) or not at all (the line view)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import threading
@@ -27,9 +28,12 @@ def plotly_js_url() -> str:
     bundle where `python -m deploy.plotly_bundle` installed it for the installed plotly's version
     (1.5 MB, compiled in about a third of the time: the explorer draws only heatmaps, images and
     scatter traces); else the full plotly.min.js, copied once from the plotly package. Decided once
-    per process. The URL is relative, so it holds under any server.baseUrlPath."""
+    per process. Served files are dated for Chromium to keep them (deploy.plotly_bundle.SERVED_MTIME)."""
     if plotly_bundle.cartesian_status(STATIC)[0]:
-        return f"app/static/{plotly_bundle.CARTESIAN}"
+        name = plotly_bundle.CARTESIAN
+        with _STATIC_LOCK, contextlib.suppress(OSError):  # a read-only folder serves it all the same
+            plotly_bundle.date_for_caching(STATIC / name)
+        return plotly_bundle.served_url(name)
     source = plotly_bundle.full_bundle()
     target = STATIC / plotly_bundle.FULL
     with _STATIC_LOCK:  # sessions start on several threads
@@ -38,7 +42,8 @@ def plotly_js_url() -> str:
             staging = target.with_suffix(".tmp")
             shutil.copyfile(source, staging)
             staging.replace(target)  # atomic: a browser never reads half a file
-    return f"app/static/{plotly_bundle.FULL}"
+        plotly_bundle.date_for_caching(target)
+    return plotly_bundle.served_url(plotly_bundle.FULL)
 
 
 @functools.cache

@@ -39,6 +39,14 @@ MAX_BUNDLE_BYTES = 16 * 2**20  # the cartesian bundle is 1.5 MB; a tarball membe
 _HEADER = re.compile(rb"\A/\*\*\s*\n\* plotly\.js (?:\((?P<partial>[a-z0-9-]+) - minified\) )?"
                      rb"v(?P<version>\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)\s*\n")
 _HEADER_BYTES = 256
+# Streamlit serves app/static/ with no Cache-Control and answers a revalidation with the whole file
+# (never 304), so a browser reuses its copy only while Chromium's heuristic freshness lasts: a tenth
+# of the file's age by its Last-Modified, its modification time. A script fetched again also loses
+# the code Chromium compiled and kept for it (a returning first view took 2.9 s instead of 1.8 s,
+# README "First view levers"). So the served files carry the plotly.js version in their URL (one
+# URL, one content: served_url) and are dated long ago, at the date npm stamps on every file of a
+# package, 1985-10-26 08:15 UTC: Chromium then keeps them for years.
+SERVED_MTIME = 499_162_500
 
 
 class Bundle(NamedTuple):
@@ -75,18 +83,38 @@ def bundle_of(path: Path) -> Bundle | None:
         return None
 
 
+def installed_version() -> str | None:
+    """The version of the plotly.js the installed plotly package ships, by its header."""
+    full = bundle_of(full_bundle())
+    return full.version if full is not None and full.partial is None else None
+
+
+def served_url(name: str) -> str:
+    """The URL of a plotly.js in the app's static folder: relative, so it holds under any
+    server.baseUrlPath, and naming the installed plotly.js version, so an upgrade changes it."""
+    import plotly
+
+    return f"app/static/{name}?v={installed_version() or plotly.__version__}"
+
+
+def date_for_caching(path: Path) -> None:
+    """Give a served file the old modification time SERVED_MTIME, unless it has it."""
+    if path.stat().st_mtime != SERVED_MTIME:
+        os.utime(path, (SERVED_MTIME, SERVED_MTIME))
+
+
 def cartesian_status(static: Path = APP_STATIC) -> tuple[bool, str]:
     """Whether `static` holds the cartesian bundle of the installed plotly's version, and why not."""
-    full = bundle_of(full_bundle())
-    if full is None or full.partial is not None:
+    version = installed_version()
+    if version is None:
         return False, f"the installed plotly's {FULL} names no version"
     installed = bundle_of(static / CARTESIAN)
     if installed is None:
         return False, f"no cartesian bundle in {static}"
-    if installed != Bundle("cartesian", full.version):
+    if installed != Bundle("cartesian", version):
         return False, (f"{static / CARTESIAN} is plotly.js {installed.version} ({installed.partial or 'full'}), "
-                       f"the installed plotly's is {full.version}")
-    return True, f"the cartesian bundle, plotly.js {full.version}"
+                       f"the installed plotly's is {version}")
+    return True, f"the cartesian bundle, plotly.js {version}"
 
 
 def install_from_tarball(tarball: Path, version: str, static: Path = APP_STATIC) -> Path:
@@ -107,6 +135,7 @@ def install_from_tarball(tarball: Path, version: str, static: Path = APP_STATIC)
     target = static / CARTESIAN
     staging = target.with_suffix(".tmp")
     staging.write_bytes(bundle)
+    date_for_caching(staging)
     staging.replace(target)  # atomic: a server never serves half a file
     return target
 
@@ -143,13 +172,13 @@ def npm_pack(version: str, folder: Path, npm: str = "npm") -> Path:
 def install(static: Path = APP_STATIC, npm: str = "npm", tarball: Path | None = None) -> Path:
     """Fetch (or take from `tarball`) the cartesian bundle of the installed plotly's version and
     install it into `static`; the installed file's path."""
-    full = bundle_of(full_bundle())
-    if full is None or full.partial is not None:
+    version = installed_version()
+    if version is None:
         raise BundleError(f"the installed plotly's {full_bundle()} names no plotly.js version")
     if tarball is not None:
-        return install_from_tarball(tarball, full.version, static)
+        return install_from_tarball(tarball, version, static)
     with tempfile.TemporaryDirectory(prefix="headlight-plotly-") as folder:
-        return install_from_tarball(npm_pack(full.version, Path(folder), npm), full.version, static)
+        return install_from_tarball(npm_pack(version, Path(folder), npm), version, static)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,8 +50,9 @@ def test_the_app_serves_an_installed_cartesian_bundle_of_the_same_version(tmp_pa
     static.mkdir()
     (static / CARTESIAN).write_bytes(cartesian_source())
     monkeypatch.setattr(components, "STATIC", static)
-    assert components.plotly_js_url.__wrapped__() == f"app/static/{CARTESIAN}"
+    assert components.plotly_js_url.__wrapped__() == f"app/static/{CARTESIAN}?v={VERSION}"
     assert sorted(p.name for p in static.iterdir()) == [CARTESIAN], "the full bundle is not copied then"
+    assert (static / CARTESIAN).stat().st_mtime == plotly_bundle.SERVED_MTIME, "dated for browsers to keep it"
 
 
 @pytest.mark.parametrize("installed", [cartesian_source("1.0.0"), cartesian_source(partial="basic"),
@@ -62,7 +63,7 @@ def test_any_other_file_leaves_the_app_on_the_full_bundle(tmp_path, monkeypatch,
     static.mkdir()
     (static / CARTESIAN).write_bytes(installed)
     monkeypatch.setattr(components, "STATIC", static)
-    assert components.plotly_js_url.__wrapped__() == f"app/static/{FULL}"
+    assert components.plotly_js_url.__wrapped__() == f"app/static/{FULL}?v={VERSION}"
     assert (static / FULL).read_bytes() == plotly_bundle.full_bundle().read_bytes()
     serves, why = plotly_bundle.cartesian_status(static)
     assert not serves and why
@@ -73,6 +74,7 @@ def test_a_checked_tarball_is_installed_whole(tmp_path):
     target = plotly_bundle.install(static, tarball=npm_tarball(tmp_path / "p.tgz"))
     assert target == static / CARTESIAN
     assert target.read_bytes() == cartesian_source()
+    assert target.stat().st_mtime == plotly_bundle.SERVED_MTIME
     assert plotly_bundle.cartesian_status(static)[0]
     assert sorted(p.name for p in static.iterdir()) == [CARTESIAN], "no staging file left"
 
