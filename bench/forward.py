@@ -1,6 +1,6 @@
 """Speed of `model.run` (tokenizing and capture included) against transformers' forward pass.
 
-    python -m bench.forward [--repeats 12] [--device cuda]
+    python -m bench.forward [--repeats 12] [--device cuda] [--threads 2] [--before DIR]
 
 Both run the bundled all-MiniLM-L6-v2 on the same tokens, interleaved repetition by repetition
 so that machine noise hits both alike. The reference is BertModel with eager attention and
@@ -14,10 +14,13 @@ waits for a core, CPU time does not, though other work still slows both through 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads for both (default: torch's choice); 1 steadies a busy machine")
+    parser.add_argument("--before", type=Path, help="another checkout whose engine to time alongside")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -55,19 +59,19 @@ def main() -> None:
 
     model = load_model(device=args.device)
     device = model.device
+    before = None if args.before is None else _engine_of(args.before).load_model(device=args.device)
     reference = BertModel.from_pretrained(str(bundled_model_dir()), attn_implementation="eager").train(False)
     reference.to(device)
     print(f"device {device}{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.repeats} interleaved repetitions, medians; load average {_load()}")
-    print(f"{'tokens':>6} {'headlight ms':>13} {'transformers ms':>16} {'ratio':>6}"
-          f" {'headlight CPU ms':>17} {'transformers CPU ms':>19} {'ratio':>6}")
+    names = ["headlight", *(["before"] if before else []), "transformers"]
+    print(f"{'tokens':>6} " + " ".join(f"{name + ' ms':>15}" for name in names)
+          + " " + " ".join(f"{name + ' ratio':>18}" for name in names[:-1])
+          + " " + " ".join(f"{name + ' CPU ratio':>22}" for name in names[:-1]))
     for n in LENGTHS:
         text = text_of_length(model, n)
         ids = torch.tensor([model.run(text).ids], device=device)
-
-        def ours_once(text: str = text) -> None:
-            model.run(text)
 
         def theirs_once(ids: torch.Tensor = ids) -> None:
             with torch.no_grad():
@@ -75,20 +79,45 @@ def main() -> None:
             if device.type != "cpu":  # as `run` hands back numpy on the CPU, so do the attentions here
                 [a.cpu() for a in out.attentions]
 
-        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
-        for _ in range(2):  # warm-up
-            ours_once()
-            theirs_once()
-        for _ in range(args.repeats):
-            for function, wall, cpu in ((ours_once, ours, ours_cpu), (theirs_once, theirs, theirs_cpu)):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                function()
-                wall.append(time.perf_counter() - start)
-                cpu.append(time.process_time() - start_cpu)
-        a, b = median_ms(ours), median_ms(theirs)
-        c, d = median_ms(ours_cpu), median_ms(theirs_cpu)
-        print(f"{n:>6} {a:>13.1f} {b:>16.1f} {a / b:>6.2f} {c:>17.1f} {d:>19.1f} {c / d:>6.2f}")
+        contestants = [lambda text=text: model.run(text)]
+        if before:
+            contestants.append(lambda text=text: before.run(text))
+        contestants.append(theirs_once)
+        wall, cpu = _interleaved(contestants, args.repeats)
+        ms = [median_ms(samples) for samples in wall]
+        cpu_ms = [median_ms(samples) for samples in cpu]
+        print(f"{n:>6} " + " ".join(f"{x:>15.1f}" for x in ms)
+              + " " + " ".join(f"{x / ms[-1]:>18.3f}" for x in ms[:-1])
+              + " " + " ".join(f"{x / cpu_ms[-1]:>22.3f}" for x in cpu_ms[:-1]))
     print(f"load average after: {_load()}")
+
+
+def _interleaved(functions: list, repeats: int) -> tuple[list[list[float]], list[list[float]]]:
+    """Wall and CPU seconds of each function, called in turn `repeats` times after two warm-ups."""
+    wall: list[list[float]] = [[] for _ in functions]
+    cpu: list[list[float]] = [[] for _ in functions]
+    for _ in range(2):
+        for function in functions:
+            function()
+    for _ in range(repeats):
+        for function, wall_samples, cpu_samples in zip(functions, wall, cpu, strict=True):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            wall_samples.append(time.perf_counter() - start)
+            cpu_samples.append(time.process_time() - start_cpu)
+    return wall, cpu
+
+
+def _engine_of(checkout: Path):
+    """The `encoder` package of another checkout, imported as `encoder_before` beside this one's."""
+    init = checkout / "encoder" / "__init__.py"
+    if not init.is_file():
+        raise SystemExit(f"{checkout} has no encoder package.")
+    spec = importlib.util.spec_from_file_location("encoder_before", init, submodule_search_locations=[str(init.parent)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["encoder_before"] = package  # its relative imports resolve through this name
+    spec.loader.exec_module(package)
+    return package
 
 
 def _load() -> str:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .config import EncoderConfig
-from .modules import EmbeddingParts, Embeddings, EncoderLayer
+from .modules import EmbeddingParts, Embeddings, EncoderLayer, MultiHeadAttention
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,14 @@ class Encoder(nn.Module):
             nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
         )
 
+    def self_attentions(self) -> list[MultiHeadAttention]:
+        """Each layer's `MultiHeadAttention`, once per application (ALBERT's shared layer L times):
+        what `capture_attention` hooks, found without walking every module on every run."""
+        return [layer.attention for layer in self.layers]
+
     def attention_cores(self) -> list[nn.Module]:
-        """Each layer's `ScaledDotProductAttention`, once per application (ALBERT's shared layer L
-        times): what `capture_attention` hooks, found without walking every module on every run."""
-        return [layer.attention.core for layer in self.layers]
+        """Each layer's `ScaledDotProductAttention`, once per application, as `self_attentions`."""
+        return [attention.core for attention in self.self_attentions()]
 
     def parameter_count(self) -> int:
         """Distinct parameters (ALBERT's shared layer counts once), as model cards report them."""
@@ -80,20 +84,32 @@ class Encoder(nn.Module):
         input_ids: torch.Tensor,
         segment_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        *,
+        hidden_out: torch.Tensor | None = None,
     ) -> EncoderOutput:
-        """input_ids, segment_ids, attention_mask: (B, T) integer tensors."""
+        """input_ids, segment_ids, attention_mask: (B, T) integer tensors.
+
+        hidden_out, an optional (n_layers + 1, B, T, D) tensor, receives the hidden states as they
+        are made, like torch's out= arguments: each is copied in while still in the cache, and the
+        next layer reads it from there (`Model.run` keeps them all; stacking them after the pass
+        reads them back from memory).
+        """
         if input_ids.size(1) > self.config.max_positions:
             raise ValueError(
                 f"{input_ids.size(1)} tokens exceed the model's {self.config.max_positions} positions."
             )
         mask = combined_mask(attention_mask, input_ids.size(1), self.config.causal, input_ids.device)
         parts = self.embeddings.parts(input_ids, segment_ids)
-        x = self.embeddings.combine(parts)  # (B, T, D)
+
+        def kept(index: int, x: torch.Tensor) -> torch.Tensor:  # x (B, T, D), or its copy in hidden_out
+            return x if hidden_out is None else hidden_out[index].copy_(x)
+
+        x = kept(0, self.embeddings.combine(parts))  # (B, T, D)
         hidden_states = [x]
-        for layer in self.layers:
-            x = layer(x, mask)  # (B, T, D)
+        for index, layer in enumerate(self.layers, start=1):
+            x = kept(index, layer(x, mask))  # (B, T, D)
             hidden_states.append(x)
         if self.final_norm is not None:
-            x = self.final_norm(x)
+            x = kept(len(self.layers), self.final_norm(x))
             hidden_states[-1] = x
         return EncoderOutput(x, tuple(hidden_states), parts)

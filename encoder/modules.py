@@ -100,6 +100,16 @@ class ScaledDotProductAttention(nn.Module):
     forward = staticmethod(attention)
 
 
+def split_heads(qkv: torch.Tensor, n_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fused projection (..., T, 3D) -> queries, keys, values, each (..., H, T, Dh): views, no copy.
+
+    Each row of `qkv` is [q; k; v] and each of those is its heads side by side, [head 1; head 2; ...].
+    """
+    per_head = qkv.unflatten(-1, (3, n_heads, -1))  # (..., T, 3, H, Dh)
+    q, k, v = per_head.unbind(-3)  # each (..., T, H, Dh)
+    return q.transpose(-3, -2), k.transpose(-3, -2), v.transpose(-3, -2)  # each (..., H, T, Dh)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention (Vaswani et al. 2017, §3.2.2) with one fused Q/K/V projection."""
 
@@ -110,11 +120,20 @@ class MultiHeadAttention(nn.Module):
         self.core = ScaledDotProductAttention()
         self.out = nn.Linear(config.d_model, config.d_model)  # W_O
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                projections_out: torch.Tensor | None = None,
+                weights_out: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, D). projections_out, an optional (B, T, 3D) tensor, receives the fused Q/K/V
+        projection and weights_out, an optional (B, H, T, T) one, the attention weights: like
+        torch's out= arguments, so that capture can collect every layer's in one buffer (capture.py)."""
         B, T, D = x.shape
-        qkv = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads)  # (B, T, 3, H, Dh)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, Dh)
-        context, _ = self.core(q, k, v, mask)  # (B, H, T, Dh)
+        if projections_out is None:
+            qkv = self.qkv(x)  # (B, T, 3D)
+        else:  # the addmm nn.Linear runs on (B·T, D) rows, written into the caller's memory
+            qkv = torch.addmm(self.qkv.bias, x.reshape(B * T, D), self.qkv.weight.t(),
+                              out=projections_out.view(B * T, 3 * D)).view(B, T, 3 * D)
+        q, k, v = split_heads(qkv, self.n_heads)  # each (B, H, T, Dh)
+        context, _ = self.core(q, k, v, mask, out=weights_out)  # (B, H, T, Dh)
         context = context.transpose(1, 2).reshape(B, T, D)  # (B, T, D): heads side by side
         return self.out(context)
 

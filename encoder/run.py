@@ -338,15 +338,18 @@ class Model:
             segments, _ = pad_batch([t.segment_ids for t in batch], 0)  # (B, T)
             mask, segments = mask.to(device), segments.to(device)
         # The large arrays the Runs keep go into recycled memory (see RecycledMemory for why).
+        B, T = ids.shape
         with torch.inference_mode(), capture_attention(self.encoder, empty=_MEMORY.empty) as record:
-            output = self.encoder(ids.to(device), None if segments is None else segments.to(device), mask)
+            hidden = _MEMORY.empty((self.config.n_layers + 1, B, T, self.config.d_model), device=device)
+            output = self.encoder(ids.to(device), None if segments is None else segments.to(device), mask,
+                                  hidden_out=hidden)
+            hidden = hidden.transpose(0, 1)  # (B, L + 1, T, D)
             attentions = record.stacked_weights()  # (B, L, H, T, T)
-            hidden = _MEMORY.stack(output.hidden_states)  # (B, L + 1, T, D)
-            values = _MEMORY.stack(record.values)  # (B, L, H, T, Dh): one copy, for the norms and the Run
+            # Each (B, L, H, T, Dh): views into the layers' fused projections, which capture had them
+            # write into one buffer; a Run without them lets that buffer go.
+            queries, keys, values = record.stacked_projections()
             norms = encoder_value_output_norms(self.encoder, values)  # (B, L, H, T)
-            # Queries and keys are copied out of the layers' fused projections only when asked.
-            projections = {"queries": _MEMORY.stack(record.queries), "keys": _MEMORY.stack(record.keys),
-                           "values": values} if qkv else {}  # each (B, L, H, T, Dh)
+            projections = {"queries": queries, "keys": keys, "values": values} if qkv else {}
             predicted = None
             if self.token_classifier is not None:  # BertForTokenClassification: Linear(last hidden state)
                 predicted = self.token_classifier(output.last_hidden_state).argmax(-1)  # (B, T)
