@@ -200,8 +200,13 @@ def not_applied(not_here: Mapping[str, str], n_tokens: int | None = None) -> str
                                                          for key in on) + "."
 
 
+# Why the followed token is not in a view (the Attention page's explorer writes them in the browser).
+HIDDEN_NOTES = {"special": "Special tokens are hidden (View options), so the token you follow is not in this view.",
+                "block": "The pair block {block} leaves out the token you follow (it is in the other sentence)."}
+
+
 def hidden_note(run, position: int, block: str = "all") -> str:
     """Why the followed token is not in the view: hidden as a special token, or in the other sentence."""
     if st.session_state.get(HIDE) and run.special[position]:
-        return "Special tokens are hidden (View options), so the token you follow is not in this view."
-    return f"The pair block {block} leaves out the token you follow (it is in the other sentence)."
+        return HIDDEN_NOTES["special"]
+    return HIDDEN_NOTES["block"].format(block=block)

@@ -216,6 +216,8 @@ def map_view(run: Run, maps: np.ndarray, options: ViewOptions = AS_CAPTURED, *,
     pools pieces into words. A pair block keeps only the queries of one sentence and the keys of
     one sentence, without renormalising, so the share of attention that crosses between the
     sentences stays visible.
+
+    The Attention page's explorer applies the same steps in the browser (figures/explorer/transform.js).
     """
     if maps.shape[-2:] != (run.n_tokens, run.n_tokens):
         raise ValueError(f"A map of {maps.shape[-2:]} is not token × token for {run.n_tokens} tokens.")
@@ -223,17 +225,34 @@ def map_view(run: Run, maps: np.ndarray, options: ViewOptions = AS_CAPTURED, *,
     query_groups = groups_of(run, queries, options.merge_subwords)
     key_groups = groups_of(run, keys, options.merge_subwords)
     rescale = distribution and options.renormalizes
-    scale = None  # (..., Q, 1) per kept row: 1 / its sum over non-special keys
-    if rescale:
-        # Renormalise each kept row over every non-special key, so a pair block still shows its
-        # share. A row's sum over non-special keys is its total minus the few special columns
-        # (in float64: the difference loses digits in float32 when [CLS] and [SEP] hold most of
-        # the row), so no (L, H, T, T) array is copied for it.
-        specials = [p for p in range(run.n_tokens) if run.special[p]]
-        sums = (maps.sum(axis=-1, dtype=np.float64)
-                - maps[..., specials].sum(axis=-1, dtype=np.float64))[..., queries, None]  # (..., Q, 1)
-        scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0).astype(np.float32)
-    if options.merge_subwords:
+    return AttentionView(
+        weights=view_weights(run, maps, queries, query_groups, key_groups, rescale, distribution),
+        query_labels=[group_label(run, g) for g in query_groups],
+        key_labels=[group_label(run, g) for g in key_groups],
+        query_positions=query_groups,
+        key_positions=key_groups,
+        renormalized=rescale,
+    )
+
+
+def _row_scales(run: Run, rows: np.ndarray) -> np.ndarray:
+    """(..., Q, T) rows -> (..., Q, 1) float32: 1 / each row's sum over the non-special keys (0 for
+    a row with nothing there). That sum is the row's total minus the few special columns, in
+    float64 (the difference loses digits in float32 when [CLS] and [SEP] hold most of the row), so
+    no copy of the rows is made for it."""
+    specials = [p for p in range(run.n_tokens) if run.special[p]]
+    sums = (rows.sum(axis=-1, dtype=np.float64) - rows[..., specials].sum(axis=-1, dtype=np.float64))[..., None]
+    return np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0).astype(np.float32)
+
+
+def view_weights(run: Run, maps: np.ndarray, queries: list[int], query_groups: list[list[int]],
+                 key_groups: list[list[int]], rescale: bool, distribution: bool) -> np.ndarray:
+    """`map_view`'s numbers: (..., T, T) -> (..., Q', K') float32, contiguous. `run` may be anything
+    with a run's n_tokens and special (the explorer's reader passes its token table)."""
+    keys = [p for group in key_groups for p in group]
+    # Each kept row is renormalised over every non-special key, so a pair block still shows its share.
+    scale = _row_scales(run, maps[..., queries, :]) if rescale else None  # (..., Q, 1)
+    if any(len(group) > 1 for group in query_groups + key_groups):
         weights, query_groups_rows = maps, query_groups
         if scale is not None:  # words are pooled from renormalised rows
             weights = maps[..., queries, :] * scale  # (..., Q, T)
@@ -244,14 +263,28 @@ def map_view(run: Run, maps: np.ndarray, options: ViewOptions = AS_CAPTURED, *,
         merged = select_tokens(maps, queries, keys)
         if scale is not None:
             merged = merged * scale  # a new array: `merged` may be a view of the run's own
-    return AttentionView(
-        weights=np.ascontiguousarray(merged, dtype=np.float32),
-        query_labels=[group_label(run, g) for g in query_groups],
-        key_labels=[group_label(run, g) for g in key_groups],
-        query_positions=query_groups,
-        key_positions=key_groups,
-        renormalized=rescale,
-    )
+    return np.ascontiguousarray(merged, dtype=np.float32)
+
+
+def view_row(run: Run, maps: np.ndarray, options: ViewOptions, position: int, *,
+             distribution: bool = True) -> np.ndarray | None:
+    """The row of `map_view(run, maps, options)` that stands for token `position` (..., K'), built
+    from that token's rows alone (the explorer's followed token, for every layer at once); None
+    when the view hides the token."""
+    queries, keys = kept_positions(run, options)
+    query_groups = groups_of(run, queries, options.merge_subwords)
+    row = row_of_position(query_groups, position)
+    if row is None:
+        return None
+    group = query_groups[row]
+    key_groups = groups_of(run, keys, options.merge_subwords)
+    rows = maps[..., group, :]  # (..., n, T)
+    if distribution and options.renormalizes:
+        rows = rows * _row_scales(run, rows)
+    pooled = _pool(rows, key_groups, -1, "sum" if distribution else "mean")  # (..., n, K')
+    if len(group) > 1:
+        pooled = _pool(pooled, [list(range(len(group)))], -2, "mean")  # (..., 1, K')
+    return np.ascontiguousarray(pooled[..., 0, :], dtype=np.float32)
 
 
 def attention_view(

@@ -34,6 +34,8 @@ from .common import (
 
 GAP = 6  # pixels between thumbnails
 HEADS_TILE_PX = 96  # a layer's heads, beside the main map
+MEANS_TILE_PX = 96  # the layers' means
+OVERVIEW_TILE_PX = 64  # every layer x head
 MEANS_PER_ROW = 6  # layer means a row
 LABEL_GAP = 24  # pixels between rows when every tile carries its own label
 # Thumbnail pixels are log codes of weight / TILE_REFERENCE, the same for every colour choice, so a
@@ -108,11 +110,18 @@ def _legend(trace: go.Heatmap, colors: ColorOptions, sizes: Sizes) -> None:
                           nticks=4)
 
 
+# Titles the explorer also writes in the browser, for the view it shows (its packer sends these).
+BLOCK_TITLE = " · block {block}"
+WINDOW_TITLE = "Window: rows {row_from}–{row_to}, columns {col_from}–{col_to}, every token labelled"
+TOKEN_TITLE = "Attention from “{token}” (·{position}), layer {layer}"
+HEADS_TITLE = "All heads of layer {layer}"
+
+
 def head_title(layer: int, head: int, block: str = "all") -> str:
     """'Layer 3, head 7' (or the mean), naming the pair block when only one block is shown."""
     title = f"Layer {layer + 1}, {head_name(head)}"
     if block != "all":
-        title += f" · block {block}"
+        title += BLOCK_TITLE.format(block=block)
     return title
 
 
@@ -157,7 +166,7 @@ def window_heatmap(view: AttentionView, layer: int, head: int, rows: tuple[int, 
     # Category names must stay unique and tell the true row: number them from the window's start.
     trace.update(x=[f"{plotly_text(t)} ·{cols[0] + i}" for i, t in enumerate(key_labels)],
                  y=[f"{plotly_text(t)} ·{rows[0] + i}" for i, t in enumerate(query_labels)])
-    title = f"Window: rows {rows[0] + 1}–{rows[1]}, columns {cols[0] + 1}–{cols[1]}, every token labelled"
+    title = WINDOW_TITLE.format(row_from=rows[0] + 1, row_to=rows[1], col_from=cols[0] + 1, col_to=cols[1])
     # Every label needs its own line: a row per label height plus spacing, however tall that makes it.
     layout = matrix_layout(query_labels, key_labels, title, 170 + (sizes.tick + 6) * len(matrix))
     for axis, names, labels in (("xaxis", trace.x, key_labels), ("yaxis", trace.y, query_labels)):
@@ -166,9 +175,12 @@ def window_heatmap(view: AttentionView, layer: int, head: int, rows: tuple[int, 
     return go.Figure(trace, _readable(layout, sizes))
 
 
+SENTENCE_B_LINE = dict(color=SELECTED, width=2, dash="dot")
+
+
 def _sentence_b_lines(b_start: int, n_cols: int, n_rows: int) -> list[dict]:
     """A vertical and a horizontal line between the last token of sentence A and the first of B."""
-    style = dict(color=SELECTED, width=2, dash="dot")
+    style = SENTENCE_B_LINE
     return [dict(type="line", x0=b_start - 0.5, x1=b_start - 0.5, y0=-0.5, y1=n_rows - 0.5, line=style),
             dict(type="line", y0=b_start - 0.5, y1=b_start - 0.5, x0=-0.5, x1=n_cols - 0.5, line=style)]
 
@@ -177,7 +189,7 @@ def token_title(view: AttentionView, layer: int, query: int, position: int | Non
     """'Attention from “token” (·position), layer N': the token cut to TITLE_TOKEN_CHARS."""
     token = view.query_labels[query]
     token = token if len(token) <= TITLE_TOKEN_CHARS else token[:TITLE_TOKEN_CHARS - 1] + "…"
-    return f"Attention from “{token}” (·{query if position is None else position}), layer {layer + 1}"
+    return TOKEN_TITLE.format(token=token, position=query if position is None else position, layer=layer + 1)
 
 
 def token_across_heads(view: AttentionView, layer: int, query: int, colors: ColorOptions = ColorOptions(), *,
@@ -266,7 +278,9 @@ def thumbnail_grid(
         # Every tile's outline, for the browser-side explorer to move the selection without a rerun.
         # and the plot's extent in image pixels, for it to keep them square at any width.
         meta=dict(outlines=[outline(i) for i in range(n)],
-                  span=[canvas.shape[1] + 4 + left, canvas.shape[0] + 4 + sizes.thumb_label + 13], top=top),
+                  span=[canvas.shape[1] + 4 + left, canvas.shape[0] + 4 + sizes.thumb_label + 13], top=top,
+                  # how the tiles lie on the image, for the explorer to paint them itself (transform.js)
+                  tiles=dict(px=tile_px, cols=n_cols, gap=GAP, row_gap=row_gap, count=n)),
     ) | dict(margin=dict(l=0, r=0, t=top, b=0))
     layout["title"]["font"] = dict(size=sizes.thumb_title, color=TEXT_COLOR)
     return go.Figure([image, targets], layout)
@@ -291,15 +305,23 @@ def _heads_columns(n_heads: int) -> int:
     return 4 if n_heads % 4 == 0 else min(n_heads, 6)
 
 
-def layer_heads_image(view: AttentionView, layer: int, colors: ColorOptions = ColorOptions(),
-                      sizes: Sizes = NORMAL) -> str:
-    """The image of `layer_heads_grid` alone (a PNG data URI), without building its figure."""
-    canvas, _ = _tile_canvas(view.weights[layer], _heads_columns(view.weights.shape[1]), HEADS_TILE_PX, False, sizes)
+def means_image(view: AttentionView, colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> str:
+    """The image of `layer_means_grid` alone (a PNG data URI)."""
+    means = head_average(view.weights)  # (L, Q, K)
+    canvas, _ = _tile_canvas(means, min(len(means), MEANS_PER_ROW), MEANS_TILE_PX, False, sizes)
+    return png_data_uri(canvas, tile_palette(colors.scale, colors.log))
+
+
+def overview_grid_image(view: AttentionView, colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> str:
+    """The image of `overview_grid` alone (a PNG data URI)."""
+    n_layers, n_heads = view.weights.shape[:2]
+    canvas, _ = _tile_canvas(view.weights.reshape(n_layers * n_heads, *view.weights.shape[2:]), n_heads,
+                             OVERVIEW_TILE_PX, True, sizes)
     return png_data_uri(canvas, tile_palette(colors.scale, colors.log))
 
 
 def heads_title(layer: int) -> str:
-    return f"All heads of layer {layer + 1}"
+    return HEADS_TITLE.format(layer=layer + 1)
 
 
 def layer_heads_grid(view: AttentionView, layer: int, head: int, colors: ColorOptions = ColorOptions(),
@@ -323,7 +345,7 @@ def overview_grid(view: AttentionView, layer: int, head: int, colors: ColorOptio
         view.weights.reshape(n_layers * n_heads, *view.weights.shape[2:]), n_cols=n_heads,  # (L*H, Q, K)
         tile_titles=[f"layer {lay + 1}, head {h + 1}" for lay in range(n_layers) for h in range(n_heads)],
         selection_ids=[(lay, h) for lay in range(n_layers) for h in range(n_heads)],
-        tile_px=64, row_titles=[f"L{lay + 1}" for lay in range(n_layers)],
+        tile_px=OVERVIEW_TILE_PX, row_titles=[f"L{lay + 1}" for lay in range(n_layers)],
         selected=None if head == MEAN_HEAD else layer * n_heads + head, colors=colors,
         title="Every layer (rows) × head (columns)", display_width=900, sizes=sizes,
     )
@@ -337,7 +359,7 @@ def layer_means_grid(view: AttentionView, layer: int, head: int,
     means = head_average(view.weights)  # (L, Q, K)
     return thumbnail_grid(
         means, n_cols=min(len(means), MEANS_PER_ROW), tile_titles=[f"layer {lay + 1}" for lay in range(len(means))],
-        selection_ids=[(lay, -1) for lay in range(len(means))], tile_px=96, display_width=440,
+        selection_ids=[(lay, -1) for lay in range(len(means))], tile_px=MEANS_TILE_PX, display_width=440,
         selected=selected, colors=colors,
         title="Mean over heads, layer by layer", sizes=sizes,
     )

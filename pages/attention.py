@@ -22,9 +22,7 @@ from encoder.attention_view import (
     ViewOptions,
     attention_view,
     content_word_position,
-    row_of_position,
-    segment_b_start,
-    window_span,
+    kept_positions,
 )
 from encoder.unreadable import unreadable_spans
 from figures import attention as figs
@@ -44,6 +42,7 @@ PRESENT_CSS = """<style>
 .st-key-att_controls label p, .st-key-att_controls [data-testid="stWidgetLabel"] p { font-size: 20px !important; }
 .st-key-att_controls button p { font-size: 19px !important; }
 </style>"""  # the page's own controls; text and headers everywhere are ui.PRESENT_CSS's
+ROWS = "Each row is a query token; its colours show how it splits its attention over the key tokens"
 TEXTS = {
     "heads": "Every head of this layer, coloured by the weight itself (1 is the brightest): a head that spreads "
              "its attention thinly looks dim, one that picks a few tokens looks bright. Click one to open it.",
@@ -55,6 +54,16 @@ TEXTS = {
     "token": "Where the chosen token looks in each head of layer {layer}.",
     "colour": f"auto: linear below {AUTO_LOG_FROM} tokens, log from there on, where a few cells would otherwise "
               "take the whole range.",
+    "hidden": selection.HIDDEN_NOTES,
+    "nothing": "Nothing is left once the special tokens are hidden.",
+    # The main map's caption, filled in the browser from the shown head's row sums (PROTOCOL.md).
+    "rows": {
+        "one": ROWS + " (each row sums to 1). Hover for exact weights.",
+        "other": ROWS + ". Here rows sum to {low}–{high}, not 1{reason}. Hover for exact weights.",
+        "hidden": "special tokens are hidden and rows are not renormalised",
+        "block": "block {block} shows only the share of attention that goes to sentence {sentence}",
+        "b_note": " Dotted lines: sentence B begins at row and column {row}.",
+    },
 }
 
 
@@ -76,23 +85,9 @@ def open_on_a_clear_head(run) -> None:
         selection.choose(choice.layer, choice.head, content_word_position(run.tokens, run.special, run.word_ids))
 
 
-def rows_caption(low: float, high: float, hide_special: bool, renormalize: bool, block: str) -> str:
-    """The main map's caption, for a head whose row sums run from `low` to `high`."""
-    base = "Each row is a query token; its colours show how it splits its attention over the key tokens"
-    if abs(low - 1) < ROWS_SUM_TO_ONE and abs(high - 1) < ROWS_SUM_TO_ONE:
-        return base + " (each row sums to 1). Hover for exact weights."
-    why = []
-    if hide_special and not renormalize:
-        why.append("special tokens are hidden and rows are not renormalised")
-    if block != "all":
-        why.append(f"block {block} shows only the share of attention that goes to sentence {block[-1]}")
-    reason = f": {'; '.join(why)}" if why else ""
-    return base + f". Here rows sum to {low:.2f}–{high:.2f}, not 1{reason}. Hover for exact weights."
-
-
-def selection_changed(first_positions: tuple[int, ...]) -> None:
-    """The person picked a layer, head or token in the explorer: keep it in the session (and so in
-    the URL and on the other pages). `first_positions`: the view's rows' first token positions."""
+def selection_changed(n_tokens: int) -> None:
+    """The person picked a layer, head, colour or token in the explorer: keep it in the session (and
+    so in the URL and on the other pages)."""
     chosen = components.explorer_said()
     if isinstance(chosen.get("layer"), int) and isinstance(chosen.get("head"), int):
         selection.choose(chosen["layer"], chosen["head"])
@@ -100,9 +95,9 @@ def selection_changed(first_positions: tuple[int, ...]) -> None:
         st.session_state.att_scale = chosen["scale"]
     if chosen.get("mode") in COLOR_MODES:
         st.session_state.att_log = chosen["mode"]
-    row = chosen.get("follow")
-    if isinstance(row, int) and 0 <= row < len(first_positions):
-        st.session_state.att_follow = first_positions[row]
+    position = chosen.get("follow")
+    if isinstance(position, int) and not isinstance(position, bool) and 0 <= position < n_tokens:
+        st.session_state[selection.FOLLOW] = position
 
 
 def auto_choice() -> dict | None:
@@ -123,32 +118,45 @@ def view_of(key: tuple) -> AttentionView:
                           options.merge_subwords, options.block)
 
 
-def packed_explorer(key: tuple, options: explorer_figs.ExplorerOptions, view: AttentionView | None = None):
-    """The shared packed explorer for `key` (state.get_explorer), built from `view` when given, else
-    from the key: a fragment rerun after the explorer left the cache builds it again."""
+def packed_explorer(key: tuple, options: explorer_figs.ExplorerOptions):
+    """The shared packed explorer for `key` (source, text A, text B, presenting): state.get_explorer
+    builds it once from the cached run, for every session and every view option."""
     plotly_url = components.plotly_js_url()
-    return state.get_explorer(key, lambda: explorer_figs.Explorer(view or view_of(key), options, plotly_url))
+    return state.get_explorer(key, lambda: explorer_figs.Explorer(state.get_run(*key[:3]), options, plotly_url))
 
 
 @st.fragment
-def explorer(options: explorer_figs.ExplorerOptions, key: tuple) -> None:
-    """The charts, drawn in the browser. A layer or head picked there reruns only this fragment
-    (to keep the URL and the other pages in step); a new followed token needs
-    the page (the window and the token chart are built around it).
+def explorer(options: explorer_figs.ExplorerOptions, key: tuple, is_pair: bool) -> None:
+    """The view options and the charts, drawn in the browser. A layer, head, colour or token picked
+    there, or a view option changed here, reruns only this fragment: the browser applies it to the
+    attention it holds (figures/explorer/transform.js), and the server keeps the URL and the other
+    pages in step and sends a long text's exact hover values.
 
     Streamlit keeps a fragment's arguments and a widget's callback for as long as the session
-    lives, so neither holds the run or the view: only the key that finds them in the shared,
-    byte-bounded caches. Holding them kept every visitor's 450-token run alive for the session
-    (about 60 MB each), which no cache budget bounded."""
-    if st.session_state.get("att_follow") != options.follow_position:
-        st.rerun(scope="app")
-    layer, head = selection.layer_and_head()
+    lives, so neither holds the run: only the key that finds it in the shared, byte-bounded caches.
+    Holding it kept every visitor's 450-token run alive for the session (about 60 MB each), which no
+    cache budget bounded."""
+    with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
+        selection.view_options_control()
+        block = "all"
+        if is_pair:
+            block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
+        compare.open_button("cmpbtn_from_attention")
+        corpus_contexts.open_button("ctxbtn_from_attention")
     packed = packed_explorer(key, options)
+    run = packed.run
+    chosen = selection.read(run, block=block)
+    try:
+        kept_positions(run, chosen.options)
+    except ValueError as error:  # the explorer draws nothing and says why; the page says it too
+        st.warning(str(error))
+    layer, head = chosen.layer, chosen.head
     colour = {"scale": st.session_state.att_scale, "mode": st.session_state.att_log}
-    first_positions = tuple(group[0] for group in packed.view.query_positions)
-    payload = packed.payload(layer, head, auto_choice(), held=components.explorer_said(), colour=colour)
-    components.attention_explorer(payload, on_change=functools.partial(selection_changed, first_positions))
+    shown = explorer_figs.Shown(chosen.options, chosen.follow, chosen.window)
+    payload = packed.payload(layer, head, shown, auto_choice(), held=components.explorer_said(), colour=colour)
+    components.attention_explorer(payload, on_change=functools.partial(selection_changed, run.n_tokens))
     url.write_link(session.current_input(), registry.by_title("Attention"), st.session_state)
+    export_view(*key[:3], chosen.options, layer, head)
 
 
 def export_view(source: str, text_a: str, text_b: str | None, view_options: ViewOptions, layer: int, head: int) -> None:
@@ -200,52 +208,18 @@ def heatmaps() -> None:
     session.keep_valid("att_log", list(COLOR_MODES), "auto")
     session.keep_valid("att_scale", list(COLOR_SCALES), COLOR_SCALES[0])
     session.keep_valid("att_block", list(PAIR_BLOCKS), "all")
-    with st.container(horizontal=True, vertical_alignment="bottom", key="att_controls"):
-        selection.view_options_control()
-        block = "all"
-        if run.is_pair:
-            block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
-        compare.open_button("cmpbtn_from_attention")
-        corpus_contexts.open_button("ctxbtn_from_attention")
-    chosen = selection.read(run, block=block)
-    view_options = chosen.options
-    hide_special, renormalize = view_options.hide_special, view_options.renormalize
-
+    options = explorer_figs.ExplorerOptions(sizes=figs.PRESENTATION if present else figs.NORMAL, texts=TEXTS,
+                                            auto_log_from=AUTO_LOG_FROM, causal=bool(run.causal), controls={
+                                                "hide": selection.HIDE, "renormalize": selection.RENORMALIZE,
+                                                "merge": selection.MERGE, "block": "att_block"})
+    key = (current.source, current.text_a, current.text_b, present)
     try:
-        view = view_of((current.source, current.text_a, current.text_b, view_options))
-    except ValueError as error:
-        st.warning(str(error))
-        st.stop()
-    followed = chosen.follow
-    follow_row = row_of_position(view.query_positions, followed)
-    window = chosen.window
-    span = None
-    rows = chosen.span(len(view.query_labels), follow_row)
-    if rows is not None:
-        key_center = row_of_position(view.key_positions, followed)
-        span = (rows, window_span(len(view.key_labels), rows[0] + window // 2 if key_center is None else key_center,
-                                  window))
-    if follow_row is None:
-        ui.show_problem("info", selection.hidden_note(run, followed, block),
-                        f"Followed: {run.tokens[followed]} ·{followed}")
-    b_start = segment_b_start(view.query_positions, run.segment_ids) if run.is_pair and block == "all" else None
-    b_note = "" if b_start is None else f" Dotted lines: sentence B begins at row and column {b_start + 1}."
-    options = explorer_figs.ExplorerOptions(
-        auto_log=len(view.query_labels) >= AUTO_LOG_FROM, sizes=figs.PRESENTATION if present else figs.NORMAL,
-        block=block, b_start=b_start,
-        follow_row=follow_row, follow_position=followed, window=span,
-        captions=explorer_figs.captions_for(
-            view, lambda low, high: rows_caption(low, high, hide_special, renormalize, block) + b_note),
-        texts=TEXTS | {"window": TEXTS["window"].replace("{window}", str(window))}, causal=bool(run.causal))
-    key = (current.source, current.text_a, current.text_b, view_options, present, span, followed)
-    try:
-        packed_explorer(key, options, view)  # from the view at hand; the fragment finds it in the cache
+        packed_explorer(key, options)  # built here once; the fragment finds it in the cache
     except OSError as error:  # plotly.js could not be copied into the static folder (a read-only app folder)
         ui.show_problem("error", "The charts need plotly.js in the app's static folder, which could not be written.",
                         str(error))
         st.stop()
-    explorer(options, key)
-    export_view(current.source, current.text_a, current.text_b, view_options, *selection.layer_and_head())
+    explorer(options, key, run.is_pair)
 
 
 opening.page_header(":material/grid_on: Attention")

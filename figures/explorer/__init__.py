@@ -20,27 +20,32 @@ from .packer import (
     HOVER_SCALE,
     LEVELS,
     RESPONSIVE,
+    ROWS_TEXT_KEYS,
+    STREAM_CODES_BYTES,
+    STREAM_MESSAGE_BYTES,
     Explorer,
     ExplorerOptions,
-    captions_for,
+    Shown,
     colour_choices,
     dequantize_heads,
     hover_counts,
     pack,
     quantize_heads,
+    token_table,
     unpack,
-    visible_columns,
 )
 
 FOLDER = Path(__file__).resolve().parent
-CORE_JS = ("payload.js", "colours.js", "explorer.js")  # host-neutral: read, colour, draw
+# host-neutral: read, apply the view options, colour, fill the charts, draw
+CORE_JS = ("payload.js", "transform.js", "colours.js", "charts.js", "view.js", "grids.js", "explorer.js")
 HOSTS = ("streamlit", "widget")
 CSS = FOLDER / "explorer.css"
 
 __all__ = [
     "ALL_LAYERS_BYTES", "CORE_JS", "CSS", "DECADES", "EXACT_BYTES", "FOLDER", "HEADER_LENGTH", "HOSTS",
-    "HOVER_SCALE", "LEVELS", "RESPONSIVE", "Explorer", "ExplorerOptions", "captions_for", "colour_choices",
-    "css", "dequantize_heads", "hover_counts", "module_js", "pack", "quantize_heads", "unpack", "visible_columns",
+    "HOVER_SCALE", "LEVELS", "RESPONSIVE", "ROWS_TEXT_KEYS", "STREAM_CODES_BYTES", "STREAM_MESSAGE_BYTES", "Explorer",
+    "ExplorerOptions", "Shown", "colour_choices", "css", "dequantize_heads", "hover_counts", "module_js", "pack",
+    "quantize_heads", "token_table", "unpack",
 ]
 
 

@@ -1,7 +1,7 @@
 // The explorer's colours (joined with payload.js, explorer.js and a host adapter into one module).
 
 // Colour scale and mode: switched here, in every chart at once, with no rerun (packer.py sends
-// every scale's colours; the thumbnails' PNGs get a new palette).
+// every scale's colours; thumbnails painted here are painted again, the server's PNGs get a new palette).
 function buildColourControls(inst, controls) {
   const { colours, texts } = inst.header;
   const scaleLabel = element("label", "hl-slider hl-choice", controls);
@@ -35,10 +35,11 @@ function chooseColour(inst, colour) {
   applyColour(inst);
 }
 
+// "auto" is log colour from header.auto_log_from rows of the view shown (explorer.js sets autoLog).
 function colourNow(inst) {
   const { colours } = inst.header;
   const { scale, mode } = inst.colour;
-  const log = mode === "log" || (mode === "auto" && colours.auto_log);
+  const log = mode === "log" || (mode === "auto" && !!inst.autoLog);
   const key = log ? "log" : "linear";
   return { scale, key, colorscale: colours.colorscale[scale][key], legend: colours.legend[key],
            palette: colours.palette[scale][key] };
@@ -99,9 +100,9 @@ function applyColour(inst) {
   }
   for (const name of ["heads", "means", "overview"]) {
     const plot = inst.charts[name].plot;
-    if (plot.dataset.pending) continue;
-    const original = name === "heads" ? imageCache.get(inst.id)?.get(Number(plot.dataset.layer))
-      : inst.templates[name].data[0].source;
-    if (original) inst.Plotly.restyle(plot, { source: [withPalette(original, now.palette)] }, [0]);
+    const source = sourceOf(inst.images?.[name], now.palette);
+    if (plot.dataset.pending || !source) continue;
+    plot.dataset.source = source.length + source.slice(-32);
+    swapImage(inst, plot, source);
   }
 }

@@ -1,15 +1,17 @@
-// Headlight's attention explorer: draws the Attention page's charts in the browser, so a layer or
-// head change needs no script rerun. packer.py packs what it is sent (PROTOCOL.md has the format;
-// payload.js reads it); the Plotly templates come from figures/attention.py; colours.js recolours.
-// payload.js, colours.js and this file are joined with one host adapter into one module
+// Headlight's attention explorer: draws the Attention page's charts in the browser, so a change of
+// layer, head, colour, followed token or view option (hide [CLS]/[SEP], renormalise, merge subwords,
+// a pair's block, the window) needs no server work before it shows. packer.py packs what it is sent
+// (PROTOCOL.md has the format; payload.js reads it); transform.js applies the view options to the
+// attention held here and view.js keeps the view shown, charts.js fills the Plotly templates from
+// figures/attention.py, grids.js paints the thumbnails, colours.js recolours. These files are
+// joined with one host adapter into one module
 // (figures.explorer.module_js: streamlit.js for the app, widget.js for notebooks). Text from the
 // model or the person (tokens) reaches the page only as textContent or inside Plotly's escaped labels.
 
 const instances = new Map(); // component key -> the instance's state
-const views = new Map(); // explorer id -> the view: shape, labels, templates (sent once per id)
-const layerCache = new Map(); // explorer id -> Map(layer -> Float32Array (H * Q * K))
-const imageCache = new Map(); // explorer id -> Map(layer -> the thumbnail image of its heads)
-const KEPT_VIEWS = 4; // views (texts x options) kept in the browser
+const views = new Map(); // explorer id -> the view: shape, tokens, templates (sent once per id)
+const layerCache = new Map(); // explorer id -> Map(layer -> the layer as held: payload.js decodeLayer)
+const KEPT_VIEWS = 4; // views (texts) kept in the browser
 
 function element(tag, className, parent) {
   const node = document.createElement(tag);
@@ -29,8 +31,7 @@ function chartBox(parent, name) {
 function slider(parent, name, min, max) {
   const label = element("label", "hl-slider", parent);
   const head = element("span", "hl-slider-label", label);
-  const name_ = element("span", "", head);
-  name_.textContent = name;
+  element("span", "", head).textContent = name;
   const value = element("output", "hl-slider-value", head);
   const input = element("input", "", label);
   Object.assign(input, { type: "range", min, max, step: 1 });
@@ -38,8 +39,13 @@ function slider(parent, name, min, max) {
   return { input, value };
 }
 
-function build(root, inst) {
+// The explorer's DOM: built for a view, and again when the window comes or goes (it takes the
+// place of the layer's heads beside the main map).
+function build(root, inst, withWindow) {
   root.replaceChildren();
+  inst.builtWithWindow = withWindow;
+  inst.drawn = null;
+  inst.drawnShape = null;
   const header = inst.header;
   const [nLayers, nHeads] = header.shape;
   const controls = element("div", "hl-controls", root);
@@ -53,11 +59,12 @@ function build(root, inst) {
     s.input.addEventListener("change", () => { inst.dragging = false; move(); });
   }
   inst.auto = element("p", "hl-caption hl-auto", root);
+  inst.note = element("p", "hl-caption hl-note", root);
   const top = element("div", "hl-row hl-top", root);
   const left = element("div", "hl-col hl-wide", top);
   const right = element("div", "hl-col", top);
   inst.charts = { main: chartBox(left, "main") };
-  if (header.window) {
+  if (withWindow) {
     inst.charts.window = chartBox(right, "window");
     const grids = element("div", "hl-row", root);
     inst.charts.heads = chartBox(element("div", "hl-col", grids), "heads");
@@ -71,109 +78,26 @@ function build(root, inst) {
   element("span", "hl-slider-label", follow).textContent = "Attention from token";
   inst.followSelect = element("select", "", follow);
   inst.followSelect.setAttribute("aria-label", "Attention from token");
-  for (const [row, text] of header.follow.options.entries()) {
-    const option = element("option", "", inst.followSelect);
-    option.value = String(row);
-    option.textContent = text;
-  }
-  if (header.follow.row === null) {
-    const option = element("option", "", inst.followSelect);
-    option.value = "";
-    option.textContent = "(hidden in this view: choose a token)";
-  }
-  inst.followSelect.value = header.follow.row === null ? "" : String(header.follow.row);
   inst.followSelect.addEventListener("change", () => {
-    if (inst.followSelect.value !== "") send(inst, { follow: Number(inst.followSelect.value) });
+    if (inst.followSelect.value !== "") chooseFollow(inst, Number(inst.followSelect.value));
   });
-  if (header.token) inst.charts.token = chartBox(root, "token");
+  inst.followFor = null;
+  inst.charts.token = chartBox(root, "token");
   inst.charts.heads.caption.textContent = header.texts.heads;
   inst.charts.means.caption.textContent = header.texts.means;
   inst.charts.overview.caption.textContent = header.texts.overview;
-  if (inst.charts.window) inst.charts.window.caption.textContent = header.texts.window;
-  for (const name of ["heads", "means", "overview"]) {
-    inst.charts[name].plot.dataset.pending = "1";
-  }
+  if (inst.charts.window) inst.charts.window.caption.textContent = fill(header.texts.window, { window: inst.shown.window });
+  for (const name of ["heads", "means", "overview"]) inst.charts[name].plot.dataset.pending = "1";
 }
 
 const headOf = (value) => (Number(value) === 0 ? -1 : Number(value) - 1);
 
-// The shown matrix: `flat` (Q * K) colours the map; `hover`, when the layers came quantized, holds
-// the numbers hover reads (exact to the four decimals shown) once the server has sent them.
-function matrix(inst, layer, head) {
-  const [, nHeads, nRows, nCols] = inst.header.shape;
-  const heads = layerCache.get(inst.id)?.get(layer);
-  if (!heads) return null;
-  const cells = nRows * nCols;
-  let flat;
-  if (head >= 0) {
-    flat = heads.subarray(head * cells, (head + 1) * cells);
-  } else {
-    flat = new Float32Array(cells);
-    for (let h = 0; h < nHeads; h++) {
-      const part = heads.subarray(h * cells, (h + 1) * cells);
-      for (let i = 0; i < cells; i++) flat[i] += part[i];
-    }
-    for (let i = 0; i < cells; i++) flat[i] /= nHeads;
-  }
-  if (inst.header.encoding === "f32") return { flat, hover: null, exact: true };
-  const exact = inst.exact;
-  const known = exact && exact.layer === layer && exact.head === head;
-  return { flat, hover: known ? exact.hover : flat, exact: !!known };
-}
-
-function rows(flat, nRows, nCols, r0 = 0, r1 = nRows, c0 = 0, c1 = nCols) {
-  const z = new Array(r1 - r0);
-  for (let r = r0; r < r1; r++) z[r - r0] = flat.subarray(r * nCols + c0, r * nCols + c1);
-  return z;
-}
-
-// A decoder's view: cells after each row's visible keys become NaN, which Plotly leaves empty, so
-// the masked triangle shows the plot's grey background instead of reading as zero weight.
-function masked(inst, z, r0 = 0, c0 = 0) {
-  const visible = inst.header.visible_cols;
-  if (!visible) return z;
-  return z.map((row, i) => {
-    const keep = Math.max(0, visible[r0 + i] - c0);
-    if (keep >= row.length) return row;
-    const copy = Float32Array.from(row);
-    copy.fill(NaN, keep);
-    return copy;
-  });
-}
-
-function maximum(z) {
-  let top = 0;
-  for (const row of z) for (const v of row) if (v > top) top = v;
-  return top;
-}
-
-// A heatmap: drawn whole the first time, then only its numbers and title change (Plotly.update
-// restyles and relayouts in place, several times faster than drawing the figure again).
-function heatmap(inst, chart, template, z, title, config, customdata = null) {
-  const zmax = Math.max(maximum(z), 1e-9);
-  const values = customdata ? { z: [z], zmax: [zmax], customdata: [customdata] } : { z: [z], zmax: [zmax] };
-  if (chart.plot.dataset.drawn) {
-    return inst.Plotly.update(chart.plot, values, { "title.text": title }, [0]);
-  }
-  chart.plot.dataset.drawn = "1";
-  const colour = colourNow(inst);
-  const colorbar = { ...template.data[0].colorbar, title: { ...template.data[0].colorbar.title, text: colour.legend } };
-  const trace = { ...template.data[0], z, zmax, colorscale: colour.colorscale, colorbar,
-                  ...(customdata ? { customdata } : {}) };
-  const layout = { ...template.layout, title: { ...template.layout.title, text: title } };
-  return inst.Plotly.newPlot(chart.plot, [trace, ...template.data.slice(1)], layout, config);
-}
-
-// Hover reads customdata from the plot's full trace: replacing it there (and in the input trace,
-// for a later redraw) changes what hover prints without a replot.
-function setHover(plot, customdata) {
-  for (const trace of [plot.data?.[0], plot._fullData?.[0]]) if (trace) trace.customdata = customdata;
-}
+// ---------------------------------------------------------------- drawing
 
 function draw(inst) {
   const { header, Plotly } = inst;
   if (!Plotly) return;
-  const [, nHeads, nRows, nCols] = header.shape;
+  const [, nHeads] = header.shape;
   const { layer, head } = inst.sel;
   const slot = head < 0 ? nHeads : head;
   inst.layerSlider.input.value = String(layer + 1);
@@ -184,100 +108,143 @@ function draw(inst) {
   const autoShown = auto && auto.layer === layer && auto.head === head;
   inst.auto.textContent = autoShown ? auto.reason : "";
   inst.auto.hidden = !autoShown;
-  const shown = matrix(inst, layer, head);
-  const drawn = `${layer},${head},${shown ? shown.exact : "none"}`;
-  if (drawn === inst.drawn) return; // a rerun's echo of what is on screen already
+  const shape = shapeOf(inst);
   const main = inst.charts.main;
-  if (shown && shown.exact && inst.drawn === `${layer},${head},false`) {
-    // The exact hover values arrived for the head on screen: its colours stay, so hand them to
-    // hover in place instead of drawing the heatmaps again (at 512 tokens a redraw takes ~0.1 s).
-    inst.drawn = drawn;
-    main.box.dataset.state = "exact";
-    setHover(main.plot, rows(shown.hover, nRows, nCols));
-    if (inst.charts.window) {
-      const { rows: [r0, r1], cols: [c0, c1] } = header.window;
-      setHover(inst.charts.window.plot, rows(shown.hover, nRows, nCols, r0, r1, c0, c1));
-    }
+  if (!shape) { // hiding left nothing: say so, draw nothing
+    inst.note.textContent = header.texts.nothing;
+    main.box.dataset.state = "empty";
+    inst.drawn = null;
     return;
   }
+  if (!!shape.window !== inst.builtWithWindow) build(inst.root, inst, !!shape.window);
+  inst.autoLog = shape.autoLog;
+  const shown = matrix(inst, layer, head);
+  const structure = shape.key !== inst.drawnShape;
+  const drawn = `${shape.key}|${layer},${head},${shown ? "held" : "none"},${shape.autoLog}`;
+  const nRows = shape.queryLabels.length, nCols = shape.keyLabels.length;
+  if (drawn === inst.drawn && shown) {
+    if (shown.exact === inst.drawnExact) return; // a rerun's echo of what is on screen already
+    // The exact hover values arrived for the head on screen: its colours stay, so hand them to
+    // hover in place instead of drawing the heatmaps again (at 512 tokens a redraw takes ~0.1 s).
+    inst.drawnExact = shown.exact;
+    main.box.dataset.state = "exact";
+    setHover(main.plot, rows(shown.hover, nRows, nCols));
+    main.caption.textContent = rowsCaption(header.texts.rows, shown.rows, inst.shown, shape.bStart, 1e-3);
+    if (inst.charts.window && shape.window) {
+      const [[r0, r1], [c0, c1]] = shape.window;
+      setHover(inst.charts.window.plot, rows(shown.hover, nRows, nCols, r0, r1, c0, c1));
+    }
+    drawToken(inst, shape, layer, false, colourNow(inst));
+    return;
+  }
+  inst.drawnExact = shown ? shown.exact : null;
   inst.drawn = drawn;
+  inst.note.textContent = shape.followRow === null ? hiddenNote(header, inst.shown) : "";
   if (!shown) {
     main.caption.textContent = `Loading layer ${layer + 1}…`;
     main.box.dataset.state = "loading";
     return;
   }
   main.box.dataset.state = shown.exact ? "exact" : "approximate";
+  const colour = colourNow(inst);
+  let title = header.titles[layer][slot];
+  if (inst.shown.block !== "all") title += plotlyText(fill(header.formats.block_title, { block: inst.shown.block }));
+  const z = masked(shape.visible, rows(shown.flat, nRows, nCols));
   const hover = shown.hover ? rows(shown.hover, nRows, nCols) : null;
   const firstDraw = !main.plot.dataset.drawn;
-  const plotted = heatmap(inst, main, inst.templates.main, masked(inst, rows(shown.flat, nRows, nCols)),
-    header.titles[layer][slot],
-    header.configs.heatmap, hover);
+  const plotted = heatmap(inst, main, structure, () => mainFigure(header, inst.templates.main, shape, z, title, colour,
+    hover), { z, title, customdata: hover }, header.configs.heatmap);
   if (firstDraw && header.present) Promise.resolve(plotted).then(() => fitToScreen(inst, { scroll: true }));
-  main.caption.textContent = header.captions[layer][slot];
-  if (inst.charts.window) {
-    const { rows: [r0, r1], cols: [c0, c1] } = header.window;
-    heatmap(inst, inst.charts.window, inst.templates.window,
-      masked(inst, rows(shown.flat, nRows, nCols, r0, r1, c0, c1), r0, c0),
-      inst.templates.window.layout.title.text, header.configs.heatmap,
-      shown.hover ? rows(shown.hover, nRows, nCols, r0, r1, c0, c1) : null);
+  const sums = shown.rows || rowSumRange(shown.flat, nRows, nCols);
+  main.caption.textContent = rowsCaption(header.texts.rows, sums, inst.shown, shape.bStart,
+    shown.rows || header.encoding === "f32" ? 1e-3 : 0.03);
+  if (inst.charts.window && shape.window) {
+    const [[r0, r1], [c0, c1]] = shape.window;
+    const zw = masked(shape.visible, rows(shown.flat, nRows, nCols, r0, r1, c0, c1), r0, c0);
+    const hw = shown.hover ? rows(shown.hover, nRows, nCols, r0, r1, c0, c1) : null;
+    heatmap(inst, inst.charts.window, structure, () => windowFigure(header, inst.templates.window, shape, zw, colour, hw),
+      { z: zw, customdata: hw }, header.configs.heatmap);
+    inst.charts.window.caption.textContent = fill(header.texts.window, { window: inst.shown.window });
   }
+  drawFollow(inst, shape);
+  drawToken(inst, shape, layer, structure, colour);
   drawGrids(inst, layer, head, nHeads);
-  const token = inst.charts.token;
-  const heads = layerCache.get(inst.id)?.get(layer);
-  // Where the followed token looks depends on the layer only: a head change leaves it as it is.
-  if (token && heads && header.follow.row !== null && token.plot.dataset.layer !== String(layer)) {
-    token.plot.dataset.layer = String(layer);
-    const row = header.follow.row, cells = nRows * nCols, z = [];
-    for (let h = 0; h < nHeads; h++) z.push(heads.subarray(h * cells + row * nCols, h * cells + (row + 1) * nCols));
-    const exactRows = header.tokenHover ? rows(header.tokenHover.subarray(layer * nHeads * nCols,
-      (layer + 1) * nHeads * nCols), nHeads, nCols) : null;
-    heatmap(inst, token, inst.templates.token, z, header.token_titles[layer], header.configs.token, exactRows);
-    token.caption.textContent = header.texts.token.replace("{layer}", String(layer + 1));
-  }
+  inst.drawnShape = shape.key;
+  if (structure) inst.coloured = `${colour.scale},${colour.key}`; // every chart was drawn in these colours
 }
 
-function drawGrids(inst, layer, head, nHeads) {
-  const { Plotly, templates, header } = inst;
-  const outline = (template, index) => (index === null ? [] : [template.layout.meta.outlines[index]]);
-  const palette = colourNow(inst).palette;
-  const painted = (uri) => (uri ? withPalette(uri, palette) : uri);
-  // Thumbnails are images: a change moves the outline (and, for a new layer, swaps the image).
-  const grids = [
-    ["heads", templates.heads, head >= 0 ? head : null, header.heads_titles[layer],
-      painted(imageCache.get(inst.id)?.get(layer))],
-    ["means", templates.means, head < 0 ? layer : null, null, painted(templates.means.data[0].source)],
-    ["overview", templates.overview, head >= 0 ? layer * nHeads + head : null, null,
-      painted(templates.overview.data[0].source)],
-  ];
-  for (const [name, template, index, title, image] of grids) {
-    const plot = inst.charts[name].plot;
-    const drawnOutline = String(index);
-    const layout = { ...template.layout, shapes: outline(template, index) };
-    if (title) layout.title = { ...template.layout.title, text: title };
-    const data = image ? [{ ...template.data[0], source: image }, ...template.data.slice(1)] : template.data;
-    if (plot.dataset.pending) {
-      delete plot.dataset.pending;
-      plot.dataset.outline = drawnOutline;
-      if (name === "heads" && image) plot.dataset.layer = String(layer);
-      Plotly.newPlot(plot, data, layout, header.configs.thumbnail).then(() => {
-        keepSquare(inst, plot, template.layout.meta);
-        plot.on("plotly_click", (event) => {
-          const point = event.points.find((p) => p.customdata);
-          if (!point) return;
-          const [l, h] = point.customdata;
-          select(inst, name === "heads" ? inst.sel.layer : l, h, { scroll: true });
-        });
-      });
-    } else if (name === "heads" && image && plot.dataset.layer !== String(layer)) {
-      plot.dataset.layer = String(layer);
-      plot.dataset.outline = drawnOutline;
-      Plotly.update(plot, { source: [image] }, { shapes: layout.shapes, "title.text": title }, [0]);
-    } else if (plot.dataset.outline !== drawnOutline) { // unchanged grids are left alone
-      plot.dataset.outline = drawnOutline;
-      Plotly.relayout(plot, { shapes: layout.shapes });
-    }
+// A heatmap: drawn whole the first time and when the view's shape changed (Plotly.react), else
+// only its numbers and title change (Plotly.update restyles and relayouts in place, several times
+// faster than drawing the figure again).
+function heatmap(inst, chart, structure, figure, values, config) {
+  const { z, title, customdata } = values;
+  if (chart.plot.dataset.drawn && !structure) {
+    const restyle = { z: [z], zmax: [Math.max(maximum(z), 1e-9)], ...(customdata ? { customdata: [customdata] } : {}) };
+    return inst.Plotly.update(chart.plot, restyle, title === undefined ? {} : { "title.text": title }, [0]);
   }
+  const { data, layout } = figure();
+  chart.plot.dataset.drawn = "1";
+  return inst.Plotly.react(chart.plot, data, layout, config);
 }
+
+// Hover reads customdata from the plot's full trace: replacing it there (and in the input trace,
+// for a later redraw) changes what hover prints without a replot.
+function setHover(plot, customdata) {
+  for (const trace of [plot.data?.[0], plot._fullData?.[0]]) if (trace) trace.customdata = customdata;
+}
+
+// Why the followed token is not in the view (selection.hidden_note): hidden as a special token, or
+// in the other sentence of a pair.
+function hiddenNote(header, shown) {
+  const texts = header.texts.hidden;
+  return shown.hide && header.tokens.special[shown.follow] ? texts.special : fill(texts.block, { block: shown.block });
+}
+
+// The followed token's picker: every row of the view, by its first token's position.
+function drawFollow(inst, shape) {
+  const select = inst.followSelect;
+  if (inst.followFor !== shape.layout.key) {
+    inst.followFor = shape.layout.key;
+    select.replaceChildren();
+    shape.layout.queryGroups.forEach((group, row) => {
+      const option = element("option", "", select);
+      option.value = String(group[0]);
+      option.textContent = `${shape.queryLabels[row]} ·${group[0]}`;
+    });
+    inst.hiddenOption = element("option", "", select);
+    inst.hiddenOption.value = "";
+    inst.hiddenOption.textContent = "(hidden in this view: choose a token)";
+  }
+  const row = shape.followRow;
+  inst.hiddenOption.hidden = row !== null;
+  select.value = row === null ? "" : String(shape.layout.queryGroups[row][0]);
+}
+
+// Where the followed token looks, in every head of the layer; hidden with its token.
+function drawToken(inst, shape, layer, structure, colour) {
+  const { header } = inst;
+  const token = inst.charts.token;
+  const row = shape.followRow;
+  token.box.hidden = token.caption.hidden = row === null;
+  const heads = viewLayer(inst, layer);
+  if (row === null || !heads) return;
+  const drawnFor = `${shape.key}|${layer}|${inst.tokenHover?.key === `${shape.layout.key}|${inst.shown.follow}`}`;
+  if (token.plot.dataset.layer === drawnFor && !structure) return; // a head change leaves it as it is
+  token.plot.dataset.layer = drawnFor;
+  const [, nHeads] = header.shape;
+  const nCols = shape.keyLabels.length, cells = shape.queryLabels.length * nCols;
+  const z = [];
+  for (let h = 0; h < nHeads; h++) z.push(heads.subarray(h * cells + row * nCols, h * cells + (row + 1) * nCols));
+  const hover = inst.tokenHover;
+  const exactRows = hover && hover.key === `${shape.layout.key}|${inst.shown.follow}`
+    ? rows(hover.values.subarray(layer * nHeads * nCols, (layer + 1) * nHeads * nCols), nHeads, nCols) : null;
+  const title = tokenTitle(header, shape.queryLabels[row], inst.shown.follow, layer);
+  heatmap(inst, token, true, () => tokenFigure(header, inst.templates.token, shape, z, title, colour,
+    exactRows), {}, header.configs.token);
+  token.caption.textContent = fill(header.texts.token, { layer: layer + 1 });
+}
+
+// ---------------------------------------------------------------- the screen
 
 // Presentation mode: the sliders at the top of the screen (under Streamlit's bar) and the main map
 // below them, as tall as the screen leaves, at any projector size; refitted when the window is
@@ -298,14 +265,15 @@ function fitToScreen(inst, { scroll = false } = {}) {
   const height = Math.max(240, Math.floor(window.innerHeight - barBottom - above - 16));
   if (Math.abs((plot.layout.height || 0) - height) < 2) return;
   // Row labels at least PROJECTOR_ROW_PX apart: on a short screen every second (third...) is named.
-  const axis = inst.templates.main.layout.yaxis;
+  const axis = plot.layout.yaxis;
   const update = { height };
   if (axis.tickvals && axis.ticktext) {
+    const names = plot.data[0].y, labels = inst.layout ? inst.layout.queryLabels.map(plotlyText) : axis.ticktext;
     const margin = plot.layout.margin || {};
     const rowsFit = Math.max(2, Math.floor((height - (margin.t || 0) - (margin.b || 0)) / PROJECTOR_ROW_PX));
-    const step = Math.max(1, Math.ceil(axis.tickvals.length / rowsFit));
-    update["yaxis.tickvals"] = axis.tickvals.filter((_, i) => i % step === 0);
-    update["yaxis.ticktext"] = axis.ticktext.filter((_, i) => i % step === 0);
+    const step = Math.max(1, Math.ceil(names.length / rowsFit));
+    update["yaxis.tickvals"] = names.filter((_, i) => i % step === 0);
+    update["yaxis.ticktext"] = labels.filter((_, i) => i % step === 0);
   }
   inst.Plotly.relayout(plot, update);
 }
@@ -326,21 +294,7 @@ window.addEventListener("resize", () => {
   for (const inst of instances.values()) fitToScreen(inst, { scroll: true });
 });
 
-// Thumbnails keep square pixels at any width: the height follows the width the chart got (a
-// fixed height stretched the tiles on narrow or wide screens).
-function keepSquare(inst, plot, meta) {
-  // and no larger than 1.5 screen pixels an image pixel: on a wide screen a model with few heads
-  // (SmolLM2: 9) would otherwise get tiles of 100+ px and an overview of several screens
-  plot.style.maxWidth = `${Math.round(meta.span[0] * 1.5)}px`;
-  const fit = () => {
-    const width = plot.clientWidth;
-    if (!width) return;
-    const height = Math.round(meta.top + (width * meta.span[1]) / meta.span[0]);
-    if (Math.abs((plot.layout.height || 0) - height) > 1) inst.Plotly.relayout(plot, { height });
-  };
-  new ResizeObserver(fit).observe(plot);
-  fit();
-}
+// ---------------------------------------------------------------- talking to the host
 
 function send(inst, extra = {}) {
   const { layer, head } = inst.sel;
@@ -356,6 +310,10 @@ function select(inst, layer, head, { scroll = false } = {}) {
   // Tell the server first (its rerun then overlaps the drawing); while a slider is dragged, only
   // draw, and tell it once the slider is let go (a key press is a release too).
   if (!inst.dragging && !sameSelection(inst.sel, inst.pending || inst.server)) send(inst);
+  redraw(inst, scroll);
+}
+
+function redraw(inst, scroll = false) {
   inst.scroll = inst.scroll || scroll;
   if (!inst.frame) {
     inst.frame = requestAnimationFrame(() => {
@@ -368,6 +326,29 @@ function select(inst, layer, head, { scroll = false } = {}) {
   }
 }
 
+// A token picked in the explorer: drawn here at once (the window and the token chart follow it),
+// then told to the host, which keeps it for the link and the other pages.
+function chooseFollow(inst, position) {
+  inst.shown = { ...inst.shown, follow: position };
+  inst.pendingFollow = position;
+  send(inst, { follow: position });
+  redraw(inst);
+}
+
+// A view option changed by the host's own controls (the Streamlit page's View options: streamlit.js
+// reads their clicks): drawn here at once from the attention held, while the host's run that
+// the same click started confirms it (PROTOCOL.md: `shown`).
+function chooseShown(inst, change) {
+  if (!inst.shown || !inst.root) return;
+  inst.shown = { ...inst.shown, ...change };
+  inst.pendingShown = { ...(inst.pendingShown || {}), ...change };
+  inst.pendingShownAt = performance.now();
+  inst.root.dataset.pending = "1";
+  redraw(inst);
+}
+
+const SHOWN_WAIT_MS = 5000; // a local view option the host never confirmed gives way to the host's
+
 function sameSelection(a, b) {
   return !!a && !!b && a.layer === b.layer && a.head === b.head;
 }
@@ -377,17 +358,14 @@ function remember(id, view) {
     const oldest = views.keys().next().value;
     views.delete(oldest);
     layerCache.delete(oldest);
-    imageCache.delete(oldest);
+    for (const key of [...derived.keys()]) if (key.startsWith(`${oldest}|`)) derived.delete(key);
   }
   view.templates = {
     main: JSON.parse(view.main), heads: JSON.parse(view.heads_grid), means: JSON.parse(view.means),
-    overview: JSON.parse(view.overview),
-    token: view.token ? JSON.parse(view.token) : null,
-    window: view.window ? JSON.parse(view.window.figure) : null,
+    overview: JSON.parse(view.overview), token: JSON.parse(view.token), window: JSON.parse(view.window),
   };
   views.set(id, view);
   if (!layerCache.has(id)) layerCache.set(id, new Map());
-  if (!imageCache.has(id)) imageCache.set(id, new Map());
 }
 
 async function update(inst, root, data) {
@@ -403,14 +381,24 @@ async function update(inst, root, data) {
   const fresh = msg.id !== inst.id;
   inst.header = view;
   inst.templates = view.templates;
+  inst.tilePx = { heads: view.templates.heads.layout.meta.tiles.px, overview: view.templates.overview.layout.meta.tiles.px };
   inst.id = msg.id;
   const layers = layerCache.get(msg.id);
+  const before = layers.size;
   await Promise.all(msg.layers.map(async (entry) => {
-    imageCache.get(msg.id).set(entry.layer, entry.image);
-    if (!layers.has(entry.layer)) layers.set(entry.layer, await decodeLayer(view, entry, blobs[entry.blob]));
+    if (!layers.has(entry.layer)) {
+      layers.set(entry.layer, await decodeLayer(view, entry, blobs[entry.blob],
+        entry.scales === null ? null : blobs[entry.scales]));
+    }
   }));
-  if (msg.exact) inst.exact = { ...msg.exact, hover: await hoverValues(blobs[msg.exact.blob], msg.exact.scale) };
-  if (msg.token_hover) view.tokenHover = await hoverValues(blobs[msg.token_hover.blob], msg.token_hover.scale);
+  if (msg.exact) {
+    inst.exact = { ...msg.exact, hover: await hoverValues(blobs[msg.exact.blob], msg.exact.scale) };
+  }
+  if (msg.token_hover) {
+    inst.tokenHover = { key: msg.token_hover.key,
+                        values: await hoverValues(blobs[msg.token_hover.blob], msg.token_hover.scale) };
+  }
+  if (msg.grids) inst.grids = msg.grids;
   inst.autoChoice = msg.auto;
   const colourEchoed = inst.pendingColour && inst.pendingColour.scale === msg.colour.scale
     && inst.pendingColour.mode === msg.colour.mode;
@@ -418,6 +406,13 @@ async function update(inst, root, data) {
     inst.colour = { ...msg.colour };
     inst.pendingColour = null;
   }
+  // The host's view options and followed token win, unless a newer local choice is on its way.
+  if (inst.pendingFollow === msg.shown.follow) inst.pendingFollow = null;
+  const local = inst.pendingShown;
+  if (local && (Object.entries(local).every(([name, value]) => msg.shown[name] === value)
+                || performance.now() - inst.pendingShownAt > SHOWN_WAIT_MS)) inst.pendingShown = null;
+  inst.shown = { ...msg.shown, ...(inst.pendingShown || {}),
+                 ...(inst.pendingFollow !== null ? { follow: inst.pendingFollow } : {}) };
   inst.server = { ...msg.selection };
   // The server's selection wins unless a newer local choice is still on its way to it.
   if (!inst.pending || sameSelection(inst.pending, msg.selection)) {
@@ -427,16 +422,26 @@ async function update(inst, root, data) {
   // For tests and the benchmark: messages received, and whether a choice still awaits the server.
   // (A fragment's run can be too fast for Streamlit's "running" state to ever reach the DOM.)
   root.dataset.messages = String(Number(root.dataset.messages || 0) + 1);
-  root.dataset.pending = inst.pending || inst.pendingColour ? "1" : "0";
+  const waiting = () => (inst.pending || inst.pendingColour || inst.pendingShown || inst.pendingFollow !== null
+    ? "1" : "0");
+  root.dataset.pending = waiting();
   if (fresh) {
     root.classList.toggle("hl-present", view.present);
-    build(root, inst);
-    inst.drawn = null;
+    inst.layoutKey = null;
+    build(root, inst, !!shapeOf(inst)?.window);
   }
   inst.Plotly = await plotly;
-  if (fresh) inst.coloured = `${colourNow(inst).scale},${colourNow(inst).key}`; // first drawn in these
+  if (fresh) inst.coloured = null;
   draw(inst);
   applyColour(inst);
+  root.dataset.layers = String(layers.size);
+  // A long text's other layers follow the first view, a message at a time, while the host sends
+  // them (PROTOCOL.md: `stream`): then a layer change, the layer means and the overview in any view
+  // are drawn here.
+  if (view.stream && layers.size < view.shape[0] && layers.size > before && root.dataset.pending === "0") {
+    send(inst);
+    root.dataset.pending = waiting();
+  }
 }
 
 // Mount (or update) the explorer in `parent` with one payload. The host adapter (streamlit.js,
@@ -446,7 +451,7 @@ function mount(key, parent, data, setStateValue, host = {}) {
   let inst = instances.get(key);
   if (!inst) {
     inst = { sel: { layer: 0, head: 0 }, pending: null, server: null, colour: null, pendingColour: null, id: null,
-             dragging: false, frame: null };
+             dragging: false, frame: null, shown: null, pendingFollow: null, pendingShown: null };
     instances.set(key, inst);
   }
   inst.setStateValue = setStateValue;

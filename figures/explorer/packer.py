@@ -34,7 +34,18 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from encoder.attention_view import AttentionView, row_sum_ranges
+from encoder.attention_view import (
+    AS_CAPTURED,
+    MEAN_HEAD,
+    PAIR_BLOCKS,
+    ViewOptions,
+    attention_view,
+    group_label,
+    groups_of,
+    kept_positions,
+    map_view,
+    view_row,
+)
 
 from .. import attention as figs
 from ..common import COLOR_SCALES, DECADES, code_fractions, colorscale, log_codes, plotly_text
@@ -47,16 +58,30 @@ HOVER_SCALE = 10_000  # hover shows weights to 4 decimals (figures' "%{z:.4f}")
 HEADER_LENGTH = struct.Struct("<I")  # the payload starts with the header's length in bytes
 
 
-def quantize_heads(heads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, Q, K) weights -> ((H, Q, K) uint8 codes, (H,) float32 maxima): `log_codes` of each
-    head against its maximum, LEVELS steps (code c stands for max x `code_fractions(LEVELS)[c]`)."""
-    maxima = np.maximum(heads.max(axis=(-2, -1)), np.float32(1e-30)).astype(np.float32)  # (H,)
-    return log_codes(heads, maxima[:, None, None], LEVELS), maxima
+def quantize_heads(heads: np.ndarray, special: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(H, Q, K) weights -> ((H, Q, K) uint8 codes, (H, Q) float32 maxima, (H, Q, S) float32 special
+    columns): every row's cells as `log_codes` against the row's largest weight on a token that is
+    not special, LEVELS steps (code c stands for that maximum x `code_fractions(LEVELS)[c]`), and
+    the `special` columns ([CLS], [SEP]) exactly, their codes 0.
+
+    Rows, not heads, and without the special columns: hiding [CLS]/[SEP] and renormalising rescales
+    each row by 1 / its share of the other tokens, often 100x and more on long texts (the special
+    tokens hold most of the weight, Clark et al. 2019 §3). Codes against a head's maximum zeroed
+    everything under a thousandth of it, which renormalisation then showed as black rows; against
+    each row's own maximum every weight the log scale shows keeps its 2.8 % in any view."""
+    ordinary = np.ones(heads.shape[-1], bool)
+    ordinary[special] = False
+    maxima = np.maximum(heads.max(axis=-1, where=ordinary, initial=0.0), np.float32(1e-30)).astype(np.float32)
+    codes = log_codes(heads, maxima[..., None], LEVELS)
+    codes[..., special] = 0
+    return codes, maxima, np.ascontiguousarray(heads[..., special], dtype=np.float32)
 
 
-def dequantize_heads(codes: np.ndarray, maxima: np.ndarray) -> np.ndarray:
-    """The inverse of `quantize_heads`, as explorer.js computes it (a table of the codes' values)."""
-    return (code_fractions(LEVELS)[codes] * maxima[:, None, None]).astype(np.float32)
+def dequantize_heads(codes: np.ndarray, maxima: np.ndarray, specials: np.ndarray, special: list[int]) -> np.ndarray:
+    """The inverse of `quantize_heads`, as payload.js `rowReader` computes it."""
+    heads = (code_fractions(LEVELS)[codes] * maxima[..., None]).astype(np.float32)
+    heads[..., special] = specials
+    return heads
 
 
 def hover_counts(weights: np.ndarray) -> bytes:
@@ -102,27 +127,61 @@ def unpack(payload: bytes) -> tuple[dict, list[bytes]]:
 
 @dataclass(frozen=True)
 class ExplorerOptions:
-    """What the explorer draws besides the selection: the page's view options, resolved."""
+    """What the explorer draws with besides the run and the selection: chosen once per page."""
 
-    auto_log: bool  # "auto" colour means log colour here (a long text)
     sizes: figs.Sizes
-    block: str
-    b_start: int | None
-    follow_row: int | None  # the followed token's row, None when this view hides it
-    follow_position: int
-    window: tuple[tuple[int, int], tuple[int, int]] | None  # (rows, cols) of the readable window
-    captions: tuple[str, ...]  # a caption per (layer, head) slot of `row_sum_ranges`, row-major
-    texts: dict  # the captions of the other charts: heads, means, overview, window, token ("{layer}")
+    texts: dict  # captions: heads, means, overview, window ("{window}"), token ("{layer}"), colour, hidden,
+    # and rows: the main map's caption (`ROWS_TEXT_KEYS`), filled in the browser from its row sums
+    auto_log_from: int = 64  # "auto" colour is log from this many rows (a long text)
     causal: bool = False  # a decoder's view: keys after the query are masked, drawn grey, not as 0
+    # the host's own controls of the view options, by option (hide, renormalize, merge, block): the
+    # Streamlit page's widget keys, whose clicks the browser reads to draw at once (streamlit.js)
+    controls: dict | None = None
+
+
+ROWS_TEXT_KEYS = ("one", "other", "hidden", "block", "b_note")  # texts["rows"]: see PROTOCOL.md
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the host shows besides the layer and head: the view options, the followed token (a
+    position of the run) and the readable window (tokens; 0 is off). The browser applies them to
+    the attention it holds (transform.js); the server only reads them for the exact hover values."""
+
+    options: ViewOptions = AS_CAPTURED
+    follow: int = 0
+    window: int = 0
+
+    @property
+    def key(self) -> str:
+        """transform.js `optionsKey`: what a transform depends on."""
+        o = self.options
+        return f"{int(o.hide_special)}{int(o.renormalizes)}{int(o.merge_subwords)}{o.block}"
+
+    def as_json(self) -> dict:
+        o = self.options
+        return {"hide": o.hide_special, "renormalize": o.renormalize, "merge": o.merge_subwords, "block": o.block,
+                "follow": self.follow, "window": self.window}
 
 
 MASKED_COLOUR = "#d9d9d9"  # where a causal mask hides a key: the plot's background shows through
+STREAM_CODES_BYTES = 48_000_000  # long texts: every layer follows the first view while their codes fit here
+STREAM_MESSAGE_BYTES = 3_000_000  # ...at most this many deflated bytes a message, nearest layers first
 
 
-def visible_columns(view: AttentionView) -> list[int]:
-    """Per row of a causal view, how many columns it may see: keys whose first token is not after the
-    row's last token (rows and columns run in text order, so the visible keys are a prefix)."""
-    return [sum(1 for group in view.key_positions if min(group) <= max(row)) for row in view.query_positions]
+def token_table(run) -> dict:
+    """What the browser needs to apply the view options itself: per token its label, whether it is
+    special, its segment and word (-1: none), and the label of every word of several pieces, by its
+    first position (as `group_label` writes it)."""
+    everything = list(range(run.n_tokens))
+    return {
+        "labels": list(run.tokenized.labels),
+        "special": [int(bool(s)) for s in run.special],
+        "segment": [int(s) for s in run.segment_ids],
+        "word": [-1 if w is None else int(w) for w in run.word_ids],
+        "words": {str(group[0]): group_label(run, group)
+                  for group in groups_of(run, everything, True) if len(group) > 1},
+    }
 
 
 def _masked_background(fig: go.Figure) -> go.Figure:
@@ -132,7 +191,7 @@ def _masked_background(fig: go.Figure) -> go.Figure:
 
 def _template(fig: go.Figure, drop: str | None = "z", hover_from_customdata: bool = False) -> str:
     """A figure's JSON for the browser to fill, its first trace's `drop` left out: z (the numbers
-    the browser computes from the heads it holds) or an image's source (sent with each layer)."""
+    the browser computes from the heads it holds) or an image's source (painted there)."""
     if drop:
         fig.data[0][drop] = None
     if hover_from_customdata:
@@ -141,122 +200,183 @@ def _template(fig: go.Figure, drop: str | None = "z", hover_from_customdata: boo
 
 
 class Explorer:
-    """Everything about one view that does not depend on the selection, built once and shared by
-    every session that shows it (state.get_explorer); `payload` adds the selection."""
+    """Everything about one run's attention that does not depend on the selection or the view
+    options, built once and shared by every session that shows it (state.get_explorer); `payload`
+    adds the selection. The browser gets the attention as captured and applies the view options
+    itself (transform.js), so hiding, renormalising, merging, a pair block, the followed token and
+    the window are drawn there without a server run."""
 
-    def __init__(self, view: AttentionView, options: ExplorerOptions, plotly_url: str):
-        self.view, self.options = view, options
-        n_layers, n_heads, n_rows, n_cols = view.weights.shape
-        self.exact = view.weights.nbytes <= EXACT_BYTES
-        self.all_layers = self.exact or view.weights.size <= ALL_LAYERS_BYTES
-        # Colours are the browser's to choose (`colour_choices`): figures are built in the default
-        # ones, and the thumbnails' pixels are codes whose palette the browser swaps.
+    def __init__(self, run, options: ExplorerOptions, plotly_url: str):
+        self.run, self.options = run, options
+        view = attention_view(run)  # as captured: a view of the run's own array, no copy
+        n_layers, n_heads, n_tokens, _ = run.attentions.shape
+        self.exact = run.attentions.nbytes <= EXACT_BYTES
+        self.all_layers = self.exact or run.attentions.size <= ALL_LAYERS_BYTES
+        self.stream = not self.all_layers and run.attentions.size <= STREAM_CODES_BYTES
+        # Colours are the browser's to choose (`colour_choices`): figures are built in the default ones.
         colors, sizes = figs.ColorOptions(), options.sizes
-        follow = options.follow_row
+        window = min(n_tokens, figs.WINDOW_DEFAULT)
         self.header = {
             "plotly": plotly_url,
-            "shape": [n_layers, n_heads, n_rows, n_cols],
+            "shape": [n_layers, n_heads, n_tokens, n_tokens],
             "encoding": "f32" if self.exact else "q7log",
             "levels": LEVELS, "decades": float(DECADES),
+            "tile": {"levels": figs.TILE_CODES, "background": figs.BACKGROUND},
+            "stream": self.stream,
             "present": sizes is figs.PRESENTATION,
-            "colours": colour_choices(options.auto_log),
-            # Titles go in as Plotly reads them (escaped); the browser never builds one from text.
-            "titles": [[plotly_text(figs.head_title(layer, head, options.block)) for head in [*range(n_heads), -1]]
+            "sizes": {name: getattr(sizes, name) for name in ("tick", "row_px", "min_height", "max_height",
+                                                              "max_ticks")},
+            "colours": colour_choices(),
+            "auto_log_from": options.auto_log_from,
+            "causal": options.causal,
+            "controls": options.controls,
+            "blocks": list(PAIR_BLOCKS),
+            "tokens": token_table(run),
+            # Titles go in as Plotly reads them (escaped); the browser only adds the block's name.
+            "titles": [[plotly_text(figs.head_title(layer, head)) for head in [*range(n_heads), -1]]
                        for layer in range(n_layers)],
-            "captions": [list(options.captions[layer * (n_heads + 1): (layer + 1) * (n_heads + 1)])
-                         for layer in range(n_layers)],
-            "main": _template(self._masked(figs.head_heatmap(view, 0, 0, colors, block=options.block,
-                                                             b_start=options.b_start, sizes=sizes)),
+            "b_line": figs.SENTENCE_B_LINE,
+            "formats": {"block_title": figs.BLOCK_TITLE, "window_title": figs.WINDOW_TITLE,
+                        "token_title": figs.TOKEN_TITLE, "title_token_chars": figs.TITLE_TOKEN_CHARS,
+                        "heads_title": figs.HEADS_TITLE},
+            # Templates of every chart, built from the view as captured; the browser sets their numbers,
+            # labels, sizes and titles for the view shown.
+            "main": _template(self._masked(figs.head_heatmap(view, 0, 0, colors, sizes=sizes)),
                               hover_from_customdata=not self.exact),
-            "visible_cols": visible_columns(view) if options.causal else None,
-            # Its image (the layer's heads) travels with each layer: `layer`.
+            "window": _template(self._masked(figs.window_heatmap(view, 0, 0, (0, window), (0, window), colors,
+                                                                 sizes=sizes)), hover_from_customdata=not self.exact),
+            "token": _template(figs.token_across_heads(view, 0, 0, colors, sizes=sizes),
+                               hover_from_customdata=not self.exact),
             "heads_grid": _template(figs.layer_heads_grid(view, 0, -1, colors, sizes), drop="source"),
-            "heads_titles": [plotly_text(figs.heads_title(layer)) for layer in range(n_layers)],
-            "means": _template(figs.layer_means_grid(view, 0, 0, colors, sizes), drop=None),
-            "overview": _template(figs.overview_grid(view, 0, 0, colors, sizes), drop=None),
-            "follow": {"row": follow, "options": [f"{label} ·{group[0]}" for label, group in
-                                                  zip(view.query_labels, view.query_positions, strict=True)]},
-            "token": None if follow is None else _template(
-                figs.token_across_heads(view, 0, follow, colors, position=options.follow_position, sizes=sizes),
-                hover_from_customdata=not self.exact),
-            "token_titles": None if follow is None else [
-                plotly_text(figs.token_title(view, layer, follow, options.follow_position))
-                for layer in range(n_layers)],
-            "window": None,
+            "means": _template(figs.layer_means_grid(view, 0, 0, colors, sizes), drop="source"),
+            "overview": _template(figs.overview_grid(view, 0, 0, colors, sizes), drop="source"),
             "texts": options.texts,
             "configs": {"heatmap": figs.HEATMAP_CONFIG | RESPONSIVE, "thumbnail": figs.THUMBNAIL_CONFIG | RESPONSIVE,
                         "token": figs.SAVE_ONLY_CONFIG | RESPONSIVE},
         }
-        if options.window is not None:
-            rows, cols = options.window
-            self.header["window"] = {"rows": rows, "cols": cols, "figure": _template(
-                self._masked(figs.window_heatmap(view, 0, 0, rows, cols, colors, sizes=sizes)),
-                hover_from_customdata=not self.exact)}
         self.view_json = json.dumps(self.header, separators=(",", ":"))  # sent whole only to a browser without it
         self.id = hashlib.sha1(self.view_json.encode()).hexdigest()[:16]
+        self.special = [p for p in range(n_tokens) if run.special[p]]
         self._layers: dict[int, tuple[bytes, dict]] = {}
+        self._shown_layer: tuple | None = None  # ((layer, key), (H, Q', K')): the layer hover last read
+        self._grids: dict[str, dict] = {}  # options key -> the server's means and overview images
         self._lock = threading.Lock()
 
     @property
     def nbytes(self) -> int:
-        """The most it holds, for a cache's byte budget: its view's weights (maybe the run's own
-        array, counted anyway), the view's JSON and every layer once encoded (codes take a byte a
-        weight; exact layers, four)."""
-        weights = self.view.weights
-        return weights.nbytes + (weights.nbytes if self.exact else weights.size) + len(self.view_json)
+        """The most it holds, for a cache's byte budget: the run (whose attention it sends), the
+        view's JSON, every layer once encoded (codes take a byte a weight; exact layers, four), and
+        one layer as hover last read it."""
+        weights = self.run.attentions
+        return (self.run.nbytes + (weights.nbytes if self.exact else weights.size) + len(self.view_json)
+                + weights[0].nbytes)
 
     def layer(self, layer: int) -> tuple[bytes, dict]:
         """One layer for the browser, encoded once: its heads' bytes, and what reading them takes
-        (per-head maxima, whether deflated) with the thumbnail image of its heads."""
+        (per-head maxima, whether deflated)."""
         with self._lock:
             if layer not in self._layers:
-                heads = self.view.weights[layer]  # (H, Q, K)
-                image = figs.layer_heads_image(self.view, layer, sizes=self.options.sizes)
-                entry = {"layer": layer, "image": image, "deflated": not self.exact}
+                heads = self.run.attentions[layer]  # (H, T, T)
+                entry = {"layer": layer, "deflated": not self.exact}
                 if self.exact:
-                    self._layers[layer] = (np.ascontiguousarray(heads, dtype="<f4").tobytes(), entry | {"maxima": []})
+                    self._layers[layer] = (np.ascontiguousarray(heads, dtype="<f4").tobytes(), entry | {"scales": None})
                 else:
-                    codes, maxima = quantize_heads(heads)
-                    self._layers[layer] = (zlib.compress(codes.tobytes(), 6), entry | {"maxima": maxima.tolist()})
+                    codes, maxima, specials = quantize_heads(heads, self.special)
+                    self._layers[layer] = (zlib.compress(codes.tobytes(), 6), entry | {
+                        "scales": np.concatenate([maxima.ravel(), specials.ravel()]).astype("<f4").tobytes()})
             return self._layers[layer]
 
     def _masked(self, fig: go.Figure) -> go.Figure:
         return _masked_background(fig) if self.options.causal else fig
 
-    def payload(self, layer: int, head: int, auto: dict | None = None, held: dict | None = None,
-                colour: dict | None = None) -> bytes:
-        """The message for one selection (0-based; head -1 is the mean). `held` is what the browser
-        said it holds ({"have": view id, "layers": [...]}): the view and those layers are not sent
-        again, so a rerun after a head change carries little more than the selection. The shown
-        head goes exactly, unless the layers already are exact. `auto` says why the page opened on
-        a head. `colour`: {"scale": one of COLOR_SCALES, "mode": "auto", "linear" or "log"}."""
+    def _layer_view(self, layer: int, shown: Shown) -> np.ndarray:
+        """(H, Q', K'): one layer in the shown view, as `map_view` gives it (kept for the next head)."""
+        key = (layer, shown.key)
+        with self._lock:
+            if self._shown_layer is None or self._shown_layer[0] != key:
+                self._shown_layer = (key, map_view(self.run, self.run.attentions[layer], shown.options).weights)
+            return self._shown_layer[1]
+
+    def _grid_images(self, shown: Shown) -> dict:
+        """The layer means' and the overview's images in the shown view, painted here for a browser
+        that does not hold every layer (a long text's first view, or one too large to stream)."""
+        with self._lock:
+            if shown.key not in self._grids:
+                view = map_view(self.run, self.run.attentions, shown.options)  # (L, H, Q', K')
+                if len(self._grids) >= 2:
+                    self._grids.pop(next(iter(self._grids)))
+                self._grids[shown.key] = {"key": shown.key, "means": figs.means_image(view, sizes=self.options.sizes),
+                                          "overview": figs.overview_grid_image(view, sizes=self.options.sizes)}
+            return self._grids[shown.key]
+
+    def _layers_to_send(self, layer: int, held_layers: set[int], first: bool) -> list[int]:
+        """Every layer (short texts); else the chosen one, and once the first view is drawn, the
+        others nearest first, within STREAM_MESSAGE_BYTES a message (when they fit the stream)."""
+        n_layers = self.header["shape"][0]
+        if self.all_layers:
+            return [index for index in range(n_layers) if index not in held_layers]
+        wanted = [layer] if layer not in held_layers else []
+        if self.stream and not first:
+            budget = STREAM_MESSAGE_BYTES - sum(len(self.layer(index)[0]) for index in wanted)
+            for index in sorted(set(range(n_layers)) - held_layers - {layer}, key=lambda i: (abs(i - layer), i)):
+                size = len(self.layer(index)[0])
+                if size > budget:
+                    break
+                wanted.append(index)
+                budget -= size
+        return wanted
+
+    def payload(self, layer: int, head: int, shown: Shown = Shown(), auto: dict | None = None,
+                held: dict | None = None, colour: dict | None = None) -> bytes:
+        """The message for one selection (0-based; head -1 is the mean) in the `shown` view. `held`
+        is what the browser said it holds ({"have": view id, "layers": [...]}): the view and those
+        layers are not sent again, so a rerun after a head change carries little more than the
+        selection. On long texts the shown head goes exactly, in the shown view, with its row sums,
+        and the followed token's rows likewise. `auto` says why the page opened on a head.
+        `colour`: {"scale": one of COLOR_SCALES, "mode": "auto", "linear" or "log"}."""
         held = held or {}
         known = held.get("have") == self.id
-        held_layers = set(held.get("layers") or []) if known else set()
-        wanted = range(self.header["shape"][0]) if self.all_layers else [layer]
-        blobs, sent, exact, token_hover = [], [], None, None
+        held_layers = {index for index in held.get("layers") or [] if isinstance(index, int)} if known else set()
+        blobs, sent, exact, token_hover, grids = [], [], None, None, None
         if not self.exact:
-            blobs.append(hover_counts(figs.head_matrix(self.view, layer, head)))  # (Q, K)
-            exact = {"layer": layer, "head": head, "blob": 0, "scale": HOVER_SCALE}
-            if not known and self.options.follow_row is not None:
-                token_hover = {"blob": len(blobs), "scale": HOVER_SCALE}
-                blobs.append(hover_counts(self.view.weights[:, :, self.options.follow_row, :]))  # (L, H, K)
-        for index in wanted:
-            if index not in held_layers:
-                data, entry = self.layer(index)
-                sent.append(entry | {"blob": len(blobs)})
-                blobs.append(data)
-        header = {"id": self.id, "selection": {"layer": layer, "head": head}, "exact": exact, "layers": sent,
-                  "token_hover": token_hover, "auto": auto,
+            heads = self._layer_view(layer, shown) if self._keeps_something(shown) else None
+            if heads is not None:
+                matrix = heads.mean(axis=0) if head == MEAN_HEAD else heads[head]  # (Q', K')
+                blobs.append(hover_counts(matrix))
+                sums = matrix.sum(axis=-1, dtype=np.float64)
+                exact = {"layer": layer, "head": head, "key": shown.key, "blob": 0, "scale": HOVER_SCALE,
+                         "rows": [float(sums.min()), float(sums.max())]}
+                rows = view_row(self.run, self.run.attentions, shown.options, shown.follow)  # (L, H, K')
+                if rows is not None:
+                    token_hover = {"blob": len(blobs), "scale": HOVER_SCALE, "key": f"{shown.key}|{shown.follow}"}
+                    blobs.append(hover_counts(rows))
+        for index in self._layers_to_send(layer, held_layers, first=not known):
+            data, entry = self.layer(index)
+            scales = entry["scales"]
+            sent.append(entry | {"blob": len(blobs), "scales": None if scales is None else len(blobs) + 1})
+            blobs += [data] if scales is None else [data, scales]
+        holds_all = len(held_layers) + len(sent) == self.header["shape"][0]
+        if not holds_all and self._keeps_something(shown):
+            grids = self._grid_images(shown)
+        header = {"id": self.id, "selection": {"layer": layer, "head": head}, "shown": shown.as_json(),
+                  "exact": exact, "token_hover": token_hover, "layers": sent, "grids": grids, "auto": auto,
                   "colour": colour or {"scale": COLOR_SCALES[0], "mode": "auto"}}
         return pack(header, blobs, None if known else {"view": self.view_json})
 
+    def _keeps_something(self, shown: Shown) -> bool:
+        """Whether the shown view has any row and column (hiding may leave none: the page says so)."""
+        try:
+            kept_positions(self.run, shown.options)
+        except ValueError:
+            return False
+        return True
+
 
 @functools.cache
-def colour_choices(auto_log: bool) -> dict:
+def colour_choices() -> dict:
     """Every colour the browser may switch to without asking the server: per scale the main
     heatmaps' Plotly colour scale and the thumbnails' palette (base64, 256 x RGB), linear and log;
-    the colour bar titles; and what "auto" means here."""
+    and the colour bar titles. ("auto" is log from `auto_log_from` rows of the view shown.)"""
     modes = {"linear": False, "log": True}
     return {
         "scales": list(COLOR_SCALES),
@@ -264,11 +384,4 @@ def colour_choices(auto_log: bool) -> dict:
         "palette": {name: {mode: base64.b64encode(figs.tile_palette(name, log).tobytes()).decode("ascii")
                            for mode, log in modes.items()} for name in COLOR_SCALES},
         "legend": {mode: figs.ColorOptions(log=log).legend for mode, log in modes.items()},
-        "auto_log": auto_log,
     }
-
-
-def captions_for(view: AttentionView, caption) -> tuple[str, ...]:
-    """`caption(low, high)` for every (layer, head slot) of `row_sum_ranges`, row-major."""
-    ranges = row_sum_ranges(view.weights)  # (L, H + 1, 2)
-    return tuple(caption(float(low), float(high)) for low, high in ranges.reshape(-1, 2))

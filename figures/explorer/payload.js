@@ -35,20 +35,37 @@ async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// One layer's heads as float32: as sent, or decoded from 7-bit log codes (packer.dequantize_heads).
-async function decodeLayer(header, entry, blob) {
-  if (!entry.deflated) return new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4);
-  const codes = await inflate(blob);
-  const [, nHeads, nRows, nCols] = header.shape;
-  const cells = nRows * nCols, out = new Float32Array(nHeads * cells);
-  const table = new Float32Array(256);
-  for (let h = 0; h < nHeads; h++) {
-    for (let c = 1; c <= header.levels; c++) {
-      table[c] = entry.maxima[h] * Math.pow(10, header.decades * ((c - 1) / (header.levels - 1) - 1));
-    }
-    for (let i = h * cells; i < (h + 1) * cells; i++) out[i] = table[codes[i]];
+// One layer's heads as held: float32 as sent, or the 7-bit log codes of every row against the row's
+// largest weight on an ordinary token, with those maxima and the special tokens' columns exactly
+// (packer.quantize_heads); a long text's codes take a byte a weight, so every layer of a 512-token
+// text can stay in the browser.
+async function decodeLayer(header, entry, blob, scales) {
+  if (!entry.deflated) return { floats: new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4) };
+  return decodeCodes(header, await inflate(blob), scales);
+}
+
+function decodeCodes(header, codes, scales) {
+  const [, nHeads, nTokens] = header.shape;
+  const floats = new Float32Array(scales.buffer, scales.byteOffset, scales.byteLength / 4);
+  const fractions = new Float64Array(header.levels + 1); // figures.common.code_fractions
+  for (let c = 1; c <= header.levels; c++) fractions[c] = Math.pow(10, header.decades * ((c - 1) / (header.levels - 1) - 1));
+  const special = header.tokens.special.flatMap((s, p) => (s ? [p] : []));
+  return { codes, fractions, special, maxima: floats.subarray(0, nHeads * nTokens), specials: floats.subarray(nHeads * nTokens) };
+}
+
+// readRow(h, q, buffer): the held weights of head h's row for query token q (transform.js reads
+// layers through it).
+function rowReader(layer, nTokens) {
+  const cells = nTokens * nTokens;
+  if (layer.floats) {
+    return (h, q, buffer) => buffer.set(layer.floats.subarray(h * cells + q * nTokens, h * cells + (q + 1) * nTokens));
   }
-  return out;
+  const { codes, fractions, maxima, specials, special } = layer;
+  return (h, q, buffer) => {
+    const from = h * cells + q * nTokens, row = h * nTokens + q, top = maxima[row];
+    for (let k = 0; k < nTokens; k++) buffer[k] = fractions[codes[from + k]] * top;
+    for (let s = 0; s < special.length; s++) buffer[special[s]] = specials[row * special.length + s];
+  };
 }
 
 // Weights as hover shows them (four decimals): deflated uint16 counts of 1 / scale.

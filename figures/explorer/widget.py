@@ -24,14 +24,14 @@ import plotly.graph_objects as go
 import traitlets
 
 from encoder import analysis, export
-from encoder.attention_view import attention_view, content_word_position, row_of_position, window_span
+from encoder.attention_view import AS_CAPTURED, content_word_position
 
 from .. import attention as figs
 from .. import heads as head_figures
 from .. import rollout as rollout_figures
 from ..common import COLOR_SCALES
 from . import css, module_js
-from .packer import Explorer, ExplorerOptions, captions_for
+from .packer import Explorer, ExplorerOptions, Shown
 
 VIEWS = ("attention", "rollout", "heads")
 COLOUR_MODES = ("auto", "linear", "log")
@@ -46,6 +46,14 @@ TEXTS = {
     "window": f"{WINDOW} tokens around the followed token, every one labelled.",
     "token": "Where the followed token looks in each head of layer {layer}.",
     "colour": f"auto: linear below {AUTO_LOG_FROM} tokens, log from there on.",
+    "hidden": {"special": "The followed token is a special token, hidden in this view.",
+               "block": "The block {block} leaves out the followed token."},
+    "nothing": "Nothing is left in this view.",
+    "rows": {"one": "Rows are queries, columns keys; each row sums to 1. Hover for exact weights.",
+             "other": "Rows are queries, columns keys; here rows sum to {low}–{high}{reason}. Hover for exact weights.",
+             "hidden": "special tokens are hidden and rows are not renormalised",
+             "block": "block {block} shows only the attention to sentence {sentence}",
+             "b_note": ""},
 }
 
 
@@ -53,12 +61,6 @@ TEXTS = {
 def plotly_js() -> bytes:
     """plotly.js from the installed plotly package: what the app serves, sent once per page."""
     return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
-
-
-def _caption(low: float, high: float) -> str:
-    if high - low < 1e-3:
-        return "Rows are queries, columns keys; each row sums to 1. Hover for exact weights."
-    return f"Rows are queries, columns keys; here rows sum to {low:.2f}–{high:.2f}. Hover for exact weights."
 
 
 def fallback_html(run, layer: int, head: int) -> str:
@@ -92,8 +94,9 @@ class Widget(anywidget.AnyWidget):
         if statistic not in head_figures.STATISTIC_NAMES:
             raise ValueError(f"statistic must be one of {tuple(head_figures.STATISTIC_NAMES)}, not {statistic!r}")
         self._run, self._statistic = run, statistic
-        self._attention = attention_view(run) if view == "attention" else None
-        self._explorers: dict[int, Explorer] = {}  # followed position -> packed view
+        self._explorer = Explorer(run, ExplorerOptions(sizes=figs.NORMAL, texts=TEXTS, auto_log_from=AUTO_LOG_FROM,
+                                                       causal=bool(run.causal)), plotly_url="") \
+            if view == "attention" else None
         self._held: dict = {}  # what the browser said it holds
         self._quiet = False  # set while the browser's own choice is written into the traitlets
         self._statistics = None
@@ -135,29 +138,11 @@ class Widget(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ the attention explorer
 
-    def _explorer(self) -> Explorer:
-        """The packed view for the followed token (built once per token, as the app caches it)."""
-        position = self.token
-        if position not in self._explorers:
-            view = self._attention
-            row = row_of_position(view.query_positions, position)
-            n_rows = len(view.query_labels)
-            window = None
-            if n_rows >= WINDOW_FROM:
-                rows = window_span(n_rows, row or 0, WINDOW)
-                key_row = row_of_position(view.key_positions, position)
-                window = (rows, window_span(len(view.key_labels), rows[0] + WINDOW // 2 if key_row is None else key_row,
-                                            WINDOW))
-            options = ExplorerOptions(
-                auto_log=n_rows >= AUTO_LOG_FROM, sizes=figs.NORMAL, block="all", b_start=None, follow_row=row,
-                follow_position=position, window=window, captions=captions_for(view, _caption), texts=TEXTS,
-                causal=bool(self._run.causal))
-            self._explorers = {position: Explorer(view, options, plotly_url="")}  # one token's view at a time
-        return self._explorers[position]
-
     def payload(self, held: dict | None = None) -> bytes:
         """The message the browser gets for the current selection (PROTOCOL.md)."""
-        return self._explorer().payload(self.layer, self.head, held=held, colour=dict(self.colour))
+        window = WINDOW if self._run.n_tokens >= WINDOW_FROM else 0
+        shown = Shown(AS_CAPTURED, follow=self.token, window=window)
+        return self._explorer.payload(self.layer, self.head, shown, held=held, colour=dict(self.colour))
 
     # ------------------------------------------------------------ the other views
 
@@ -216,9 +201,8 @@ class Widget(anywidget.AnyWidget):
         if content.get("scale") in COLOR_SCALES and content.get("mode") in COLOUR_MODES:
             chosen["colour"] = {"scale": content["scale"], "mode": content["mode"]}
         follow = content.get("follow")
-        rows = self._attention.query_positions if self._attention is not None else []
-        if isinstance(follow, int) and 0 <= follow < len(rows):
-            chosen["token"] = rows[follow][0]
+        if isinstance(follow, int) and not isinstance(follow, bool) and 0 <= follow < self._run.n_tokens:
+            chosen["token"] = follow
         self._quiet = True
         try:
             with self.hold_trait_notifications():
