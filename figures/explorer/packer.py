@@ -1,20 +1,24 @@
-"""The explorer's packer: an attention view packed once for the browser (the Attention page's
-explorer, the notebook widget), so that a layer or head change is drawn there, without a rerun.
+"""The explorer's packer: a run's attention packed once for the browser (the Attention page's
+explorer, the notebook widget), so that a change of layer, head, colour, followed token or view
+option is drawn there, without a rerun before it shows.
 
 A Streamlit rerun costs 0.25-0.7 s however little it draws (the issue's bare-page floor), so the
-browser gets the attention itself plus Plotly templates of every chart (built here by
-`figures.attention`, the same functions the figures always came from) and swaps in the chosen
-head's numbers. What it is sent, as one binary message (`pack`):
+browser gets the attention as captured plus Plotly templates of every chart (built here by
+`figures.attention`, the same functions the figures always came from) and applies the view options
+itself (transform.js, as `encoder.attention_view.map_view`). What it is sent, as one binary message
+(`pack`):
 
 - every layer, when all of them are small (float32 up to `EXACT_BYTES`, else quantized up to
-  `ALL_LAYERS_BYTES`); on long texts only the chosen layer, the rest when chosen (the browser keeps
-  what it was sent, keyed by `Explorer.id`);
-- on long texts, the head on screen as hover shows it: weights to the four decimals of every
-  hovertemplate (`hover_counts`), 0.2-0.5 MB at 512 tokens where float32 took 1 MB, which kept the
-  message under 3 MB; the followed token's rows likewise, for every layer;
-- quantized heads as 7-bit log10(weight / head max) over three decades (`quantize_heads`): the
-  log colour scale floors at 0.001 x max (`figures.common.LOG_FLOOR`), so every colour shown is
-  kept, with a relative error of at most 2.8 % (half a step of 10^(3/126)).
+  `ALL_LAYERS_BYTES`); on long texts the chosen layer first, then, once the first view is drawn,
+  the others nearest first (`STREAM_MESSAGE_BYTES` a message, while all fit `STREAM_CODES_BYTES`),
+  or each when chosen beyond that (the browser keeps what it was sent, keyed by `Explorer.id`);
+- on long texts, the head on screen in the view shown as hover prints it: weights to the four
+  decimals of every hovertemplate (`hover_counts`), with its row sums; the followed token's rows
+  likewise, for every layer;
+- quantized layers as 7-bit log10(weight / the row's largest ordinary weight) over three decades
+  (`quantize_heads`), the special tokens' columns exactly: the log colour scale floors at 0.001 x
+  max (`figures.common.LOG_FLOOR`), so every colour shown is kept, with a relative error of at most
+  2.8 % (half a step of 10^(3/126)), in any view.
 
 JavaScript (`payload.js`) decodes with the formulas of `dequantize_heads`; PROTOCOL.md has the layout
 and every header key, and `reader.py` reads it back in Python for the tests.
@@ -23,13 +27,13 @@ and every header key, and `reader.py` reads it back in Python for the tests.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import json
 import struct
 import threading
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -125,7 +129,7 @@ def unpack(payload: bytes) -> tuple[dict, list[bytes]]:
     return header, [payload[start + offset: start + offset + size] for offset, size in header["blobs"]]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ExplorerOptions:
     """What the explorer draws with besides the run and the selection: chosen once per page."""
 
@@ -142,7 +146,7 @@ class ExplorerOptions:
 ROWS_TEXT_KEYS = ("one", "other", "hidden", "block", "b_note")  # texts["rows"]: see PROTOCOL.md
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Shown:
     """What the host shows besides the layer and head: the view options, the followed token (a
     position of the run) and the readable window (tokens; 0 is off). The browser applies them to
@@ -167,6 +171,17 @@ class Shown:
 MASKED_COLOUR = "#d9d9d9"  # where a causal mask hides a key: the plot's background shows through
 STREAM_CODES_BYTES = 48_000_000  # long texts: every layer follows the first view while their codes fit here
 STREAM_MESSAGE_BYTES = 3_000_000  # ...at most this many deflated bytes a message, nearest layers first
+
+
+def _attention_only(run):
+    """The run with its attention and tokens only: what the explorer reads. Holding the whole run
+    kept its hidden states, queries, keys and values alive as long as the explorer's cache kept it."""
+    if not dataclasses.is_dataclass(run):
+        return run
+    empty = np.zeros((0,), np.float32)
+    return dataclasses.replace(run, hidden_states=empty, value_output_norms=empty, token_embeddings=empty,
+                               position_embeddings=empty, segment_embeddings=None, queries=None, keys=None,
+                               values=None)
 
 
 def token_table(run) -> dict:
@@ -207,7 +222,7 @@ class Explorer:
     the window are drawn there without a server run."""
 
     def __init__(self, run, options: ExplorerOptions, plotly_url: str):
-        self.run, self.options = run, options
+        self.run, self.options = _attention_only(run), options
         view = attention_view(run)  # as captured: a view of the run's own array, no copy
         n_layers, n_heads, n_tokens, _ = run.attentions.shape
         self.exact = run.attentions.nbytes <= EXACT_BYTES
@@ -264,12 +279,12 @@ class Explorer:
 
     @property
     def nbytes(self) -> int:
-        """The most it holds, for a cache's byte budget: the run (whose attention it sends), the
-        view's JSON, every layer once encoded (codes take a byte a weight; exact layers, four), and
-        one layer as hover last read it."""
+        """The most it holds, for a cache's byte budget: the run's attention (the run cache's own
+        array, counted anyway: this keeps it alive), the view's JSON, every layer once encoded (codes
+        take a byte a weight; exact layers, four), and one layer as hover last read it."""
         weights = self.run.attentions
-        return (self.run.nbytes + (weights.nbytes if self.exact else weights.size) + len(self.view_json)
-                + weights[0].nbytes)
+        encoded = weights.nbytes if self.exact else weights.size
+        return weights.nbytes + encoded + len(self.view_json) + weights[0].nbytes
 
     def layer(self, layer: int) -> tuple[bytes, dict]:
         """One layer for the browser, encoded once: its heads' bytes, and what reading them takes
