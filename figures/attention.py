@@ -305,18 +305,19 @@ def _heads_columns(n_heads: int) -> int:
     return 4 if n_heads % 4 == 0 else min(n_heads, 6)
 
 
-def means_image(view: AttentionView, colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> str:
-    """The image of `layer_means_grid` alone (a PNG data URI)."""
-    means = head_average(view.weights)  # (L, Q, K)
+def means_image(means: np.ndarray, colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> str:
+    """The image of `layer_means_grid` alone (a PNG data URI), from the layers' means (L, Q, K),
+    maybe already pooled to MEANS_TILE_PX."""
     canvas, _ = _tile_canvas(means, min(len(means), MEANS_PER_ROW), MEANS_TILE_PX, False, sizes)
     return png_data_uri(canvas, tile_palette(colors.scale, colors.log))
 
 
-def overview_grid_image(view: AttentionView, colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> str:
-    """The image of `overview_grid` alone (a PNG data URI)."""
-    n_layers, n_heads = view.weights.shape[:2]
-    canvas, _ = _tile_canvas(view.weights.reshape(n_layers * n_heads, *view.weights.shape[2:]), n_heads,
-                             OVERVIEW_TILE_PX, True, sizes)
+def overview_grid_image(heads: np.ndarray, colors: ColorOptions = ColorOptions(), sizes: Sizes = NORMAL) -> str:
+    """The image of `overview_grid` alone (a PNG data URI), from every head (L, H, Q, K), maybe
+    already pooled to OVERVIEW_TILE_PX."""
+    n_layers, n_heads = heads.shape[:2]
+    canvas, _ = _tile_canvas(heads.reshape(n_layers * n_heads, *heads.shape[2:]), n_heads, OVERVIEW_TILE_PX, True,
+                             sizes)
     return png_data_uri(canvas, tile_palette(colors.scale, colors.log))
 
 

@@ -52,7 +52,7 @@ from encoder.attention_view import (
 )
 
 from .. import attention as figs
-from ..common import COLOR_SCALES, DECADES, code_fractions, colorscale, log_codes, plotly_text
+from ..common import COLOR_SCALES, DECADES, code_fractions, colorscale, downsample_mean, log_codes, plotly_text
 
 LEVELS = 127  # quantization steps above zero: 7 bits
 EXACT_BYTES = 1_500_000  # every head as float32 while the whole run is at most this
@@ -314,14 +314,21 @@ class Explorer:
 
     def _grid_images(self, shown: Shown) -> dict:
         """The layer means' and the overview's images in the shown view, painted here for a browser
-        that does not hold every layer (a long text's first view, or one too large to stream)."""
+        that does not hold every layer (a long text's first view, or one too large to stream). A
+        layer at a time, pooled to its tiles at once: a decoder's 30 layers at 512 tokens would
+        otherwise be copied whole (280 MB) for a few hundred kilobytes of tiles."""
         with self._lock:
             if shown.key not in self._grids:
-                view = map_view(self.run, self.run.attentions, shown.options)  # (L, H, Q', K')
+                heads, means = [], []
+                for layer in range(self.header["shape"][0]):
+                    weights = map_view(self.run, self.run.attentions[layer], shown.options).weights  # (H, Q', K')
+                    heads.append(downsample_mean(weights, figs.OVERVIEW_TILE_PX))
+                    means.append(downsample_mean(weights.mean(axis=0), figs.MEANS_TILE_PX))
                 if len(self._grids) >= 2:
                     self._grids.pop(next(iter(self._grids)))
-                self._grids[shown.key] = {"key": shown.key, "means": figs.means_image(view, sizes=self.options.sizes),
-                                          "overview": figs.overview_grid_image(view, sizes=self.options.sizes)}
+                sizes = self.options.sizes
+                self._grids[shown.key] = {"key": shown.key, "means": figs.means_image(np.stack(means), sizes=sizes),
+                                          "overview": figs.overview_grid_image(np.stack(heads), sizes=sizes)}
             return self._grids[shown.key]
 
     def _layers_to_send(self, layer: int, held_layers: set[int], first: bool) -> list[int]:
