@@ -14,6 +14,7 @@ browser).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -38,7 +39,9 @@ MAIN_TEXT_JS = f"""() => {{
   const title = chart && chart.querySelector('.gtitle');
   const first = chart && chart.querySelector('.ytick text');
   const legend = chart && chart.querySelector('.cbtitle text');
-  return [title, first, legend].map((e) => (e ? e.textContent : '')).join(' | ');
+  const box = chart && chart.closest('[data-chart]');
+  const shown = box ? `view:${{box.dataset.view}} rows:${{box.dataset.rows}} follow:${{box.dataset.follow}} ` : '';
+  return [title, first, legend].map((e) => (e ? e.textContent : '')).join(' | ') + ' | ' + shown;
 }}"""
 # Remembers when the person last acted (key, pointer), in the page's own clock.
 INPUT_TIME_JS = """
@@ -87,68 +90,121 @@ class Timer:
         settled = page.wait_for_function(SETTLED_JS, arg=[before_runs, before_messages, wanted, present], polling="raf",
                                          timeout=120_000).json_value()
         acted = page.evaluate("window.__lastInput") or t0
+        drawn_ms = page.evaluate(DRAWN_MS_JS, acted)
         log = page.evaluate(f"window.__stateLog.slice({log_start})")
         running = [t for state, t in log if state == "running"]
         idle = [t for state, t in log if state == "notRunning"]
         run_start = running[0] if running else acted
         run_end = idle[-1] if idle else run_start
         return {"total": (settled - acted) / 1e3, "to_start": (run_start - acted) / 1e3,
-                "run": (run_end - run_start) / 1e3, "draw": max(0.0, settled - run_end) / 1e3}
+                "run": (run_end - run_start) / 1e3, "draw": max(0.0, settled - run_end) / 1e3,
+                "explorer": drawn_ms / 1e3}
 
 
-def measure(browser, base: str, text: str, fresh_texts: list[str], repeats: int) -> dict[str, list[dict]]:
-    results: dict[str, list[dict]] = {k: [] for k in ("layer or head", "view option: hide [CLS]/[SEP]",
-                                                        "view option: colour", "run a new text", "page switch",
-                                                        "first view")}
+ROWS = ("layer", "head", "view option: hide [CLS]/[SEP]", "view option: renormalise rows",
+        "view option: merge subwords", "view option: pair block", "followed token", "view option: colour",
+        "run a new text", "page switch", "first view")
+# The explorer's own drawing in the browser (figures/explorer/explorer.js marks each draw), summed
+# over the interaction, so the table can say how much of a change the browser took.
+DRAWN_MS_JS = """(since) => performance.getEntriesByType('measure')
+  .filter((e) => e.name === 'hl-draw' && e.startTime >= since).reduce((sum, e) => sum + e.duration, 0)"""
+
+
+def new_app(browser, base: str) -> App:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.add_init_script(RUN_COUNTER_JS + INPUT_TIME_JS)
+    return App(context.new_page(), base)
+
+
+def open_attention(app: App, **params: str) -> Timer:
+    app.open("/", layer="2", head="1", charts=False, **params)
+    app.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length > 0", timeout=120_000)
+    app.wait_for_charts()
+    app.page.wait_for_timeout(1500)  # a long text's other layers arrive after the first view
+    return Timer(app)
+
+
+def toggle(app: App, timer: Timer, label: str, wanted: str, present: bool) -> dict:
+    """A View options toggle, clicked in its popover (opened first, closed after)."""
+    app.page.get_by_role("button", name="View options").click()
+    row = timer.settle(app.page.get_by_text(label, exact=True).click, wanted, present=present)
+    app.page.keyboard.press("Escape")
+    return row
+
+
+def measure(browser, base: str, text: str, pair: tuple[str, str], fresh_texts: list[str], repeats: int
+            ) -> dict[str, list[dict]]:
+    results: dict[str, list[dict]] = {k: [] for k in ROWS}
     for _ in range(repeats):  # first view: a new session on a link
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        context.add_init_script(RUN_COUNTER_JS + INPUT_TIME_JS)
-        app = App(context.new_page(), base)
+        app = new_app(browser, base)
         start = time.perf_counter()
         app.open("/", text=text, layer="2", head="1", charts=False)
         app.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length > 0", timeout=120_000)
         app.wait_for_charts()
         results["first view"].append({"total": time.perf_counter() - start, "to_start": 0, "run": 0, "draw": 0})
-        context.close()
+        app.page.context.close()
 
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    context.add_init_script(RUN_COUNTER_JS + INPUT_TIME_JS)
-    app = App(context.new_page(), base)
-    app.open("/", text=text, layer="2", head="1", charts=False)
-    app.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length > 0", timeout=120_000)
-    app.wait_for_charts()
-    timer = Timer(app)
-    slider = app.page.get_by_role("slider", name="Head")
-    for i in range(repeats):
-        head = 2 + i
+    app = new_app(browser, base)
+    timer = open_attention(app, text=text)
+    page = app.page
+    for name, slider in (("head", "Head"), ("layer", "Layer")):
+        for i in range(repeats):
+            control = page.get_by_role("slider", name=slider)
+            wanted = f"head {2 + i}" if name == "head" else f"layer {3 + i}"
 
-        def press(slider=slider):
-            slider.focus()
-            slider.press("ArrowRight")
+            def press(control=control):
+                control.focus()
+                control.press("ArrowRight")
 
-        results["layer or head"].append(timer.settle(press, f"head {head}"))
-    for i in range(repeats):
-        app.page.get_by_role("button", name="View options").click()
-        toggle = app.page.get_by_text("Hide special tokens ([CLS], [SEP])", exact=True)
-        hidden = i % 2 == 0
-        results["view option: hide [CLS]/[SEP]"].append(timer.settle(toggle.click, "| [CLS]", present=not hidden))
-        app.page.keyboard.press("Escape")
-    shows_log = "log colour" in app.page.evaluate(MAIN_TEXT_JS)  # "auto" is log from 64 tokens
+            results[name].append(timer.settle(press, wanted))
+    hide, renormalise, merge = ("Hide special tokens ([CLS], [SEP])", "…and renormalise rows to sum to 1",
+                                "Merge subwords into words")
+    for i in range(repeats):  # hide, then show again: each a change (the view's key starts 1 when hidden)
+        results["view option: hide [CLS]/[SEP]"].append(toggle(app, timer, hide, "view:1", present=i % 2 == 0))
+    if repeats % 2 == 0:
+        toggle(app, timer, hide, "view:1", present=True)  # hidden, for renormalise
+    for i in range(repeats):  # renormalised rows ("view:11...") off, then on again
+        results["view option: renormalise rows"].append(toggle(app, timer, renormalise, "view:11", present=i % 2 == 1))
+    for _ in range(repeats):  # merging subwords changes the number of rows, and so does splitting them again
+        rows = page.evaluate(MAIN_TEXT_JS).split("rows:")[1].split(" ")[0]
+        results["view option: merge subwords"].append(toggle(app, timer, merge, f"rows:{rows} ", present=False))
+    for i in range(repeats):  # the followed token, chosen in the explorer
+        value = page.get_by_role("combobox", name="Attention from token").locator("option").nth(3 + i).get_attribute(
+            "value")
+        select = page.get_by_role("combobox", name="Attention from token")
+        results["followed token"].append(timer.settle(lambda select=select, value=value: select.select_option(value),
+                                                      f"follow:{value} "))
+    shows_log = "log colour" in page.evaluate(MAIN_TEXT_JS)  # "auto" is log from 64 rows
     for i in range(repeats):  # colour mode, chosen in the explorer: the other one each time
         mode = ("linear" if shows_log else "log") if i % 2 == 0 else ("log" if shows_log else "linear")
-        button = app.page.get_by_role("radio", name=mode)
+        button = page.get_by_role("radio", name=mode)
         results["view option: colour"].append(timer.settle(button.click, f"{mode} colour"))
     for i in range(repeats):
         fresh = fresh_texts[i]
         first_word = fresh.split()[0].lower()
-        area = app.page.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea').first
+        area = page.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea').first
         area.fill(fresh)
         results["run a new text"].append(timer.settle(lambda area=area: area.press("Control+Enter"), first_word[:4]))
     for _ in range(repeats):  # to another page and back: the way back is timed (opening the menu included)
         app.click_nav(PAGES["embeddings"][0])
         results["page switch"].append(timer.settle(lambda: app.click_nav(PAGES["attention"][0], charts=False), "Layer"))
-    context.close()
+    page.context.close()
+
+    app = new_app(browser, base)  # a pair: its blocks
+    timer = open_attention(app, text=pair[0], pair=pair[1])
+    for i in range(repeats):
+        block = ("A→B", "all")[i % 2]
+        button = app.page.locator(".st-key-att_block button").filter(has_text=block)
+        results["view option: pair block"].append(timer.settle(button.first.click, "block A→B", present=block != "all"))
+    app.page.context.close()
     return results
+
+
+def pair_of_length(model, n_tokens: int) -> tuple[str, str]:
+    """Two sentences that make about `n_tokens` tokens together (a pair's blocks to switch)."""
+    half = max(8, n_tokens // 2)
+    return (text_of_length(model, half, prefix="pair bench first "),
+            text_of_length(model, n_tokens - half + 1, prefix="second "))
 
 
 def main() -> None:
@@ -169,9 +225,10 @@ def main() -> None:
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             for n in args.lengths:
-                text = text_of_length(model, n, prefix="interaction bench ")
+                text = text_of_length(model, n, prefix="unbelievably tokenizers bench ")  # words of several pieces
                 fresh = [text_of_length(model, n, prefix=f"variant{n}x{i} ") for i in range(args.repeats)]
-                table[n] = measure(browser, base, text, fresh, args.repeats)
+                pair = pair_of_length(model, n)
+                table[n] = measure(browser, base, text, pair, fresh, args.repeats)
             browser.close()
     finally:
         stop_server(server)
@@ -184,12 +241,14 @@ def main() -> None:
     print("|---|" + "---|" * len(table))
     for name in next(iter(table.values())):
         print(f"| {name} | " + " | ".join(f"{median(table[n][name], 'total'):.2f}" for n in table) + " |")
-    print("\nwhere the time went (medians, s): to rerun start / rerun (script + transfer) / drawing after it")
+    print("\nwhere the time went (medians, s): to rerun start / rerun (script + transfer) / drawing after it;"
+          " the explorer's own drawing in the browser (overlapping the rest)")
     for n in table:
         for name, rows in table[n].items():
             if name != "first view":
                 print(f"{n:>4} tokens  {name:<30} {median(rows, 'to_start'):6.2f} / {median(rows, 'run'):6.2f} / "
-                      f"{median(rows, 'draw'):6.2f}")
+                      f"{median(rows, 'draw'):6.2f}; {median(rows, 'explorer'):6.2f}")
+    print(f"load average after: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

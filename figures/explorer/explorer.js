@@ -157,6 +157,8 @@ function drawNow(inst) {
     return;
   }
   main.box.dataset.state = shown.exact ? "exact" : "approximate";
+  // what the map shows, for tests and the benchmark: the view options' key, rows, followed token
+  Object.assign(main.box.dataset, { view: shape.layout.key, rows: String(nRows), follow: String(inst.shown.follow) });
   const colour = colourNow(inst);
   let title = header.titles[layer][slot];
   if (inst.shown.block !== "all") title += plotlyText(fill(header.formats.block_title, { block: inst.shown.block }));
@@ -179,11 +181,33 @@ function drawNow(inst) {
   }
   drawFollow(inst, shape);
   drawToken(inst, shape, layer, structure, colour);
-  const grids = performance.now();
-  drawGrids(inst, layer, head, nHeads);
-  performance.measure("hl-grids", { start: grids, end: performance.now() });
+  if (structure) {
+    // A new view's thumbnails come in a task of their own: the host's message, already on its way,
+    // is read in between instead of waiting for them (at 512 tokens they take a layer's pass each).
+    inst.gridsDue = true;
+    inst.root.dataset.pending = "1";
+    setTimeout(() => {
+      inst.gridsDue = false;
+      timedGrids(inst, inst.sel.layer, inst.sel.head, nHeads);
+      inst.root.dataset.pending = waitingFor(inst);
+    }, 0);
+  } else {
+    timedGrids(inst, layer, head, nHeads);
+  }
   inst.drawnShape = shape.key;
   if (structure) inst.coloured = `${colour.scale},${colour.key}`; // every chart was drawn in these colours
+}
+
+function timedGrids(inst, layer, head, nHeads) {
+  const start = performance.now();
+  drawGrids(inst, layer, head, nHeads);
+  performance.measure("hl-grids", { start, end: performance.now() });
+}
+
+// "1" while a choice awaits the host or drawing is left to do (tests and the benchmark wait for "0").
+function waitingFor(inst) {
+  return inst.pending || inst.pendingColour || inst.pendingShown || inst.pendingFollow !== null || inst.gridsDue
+    ? "1" : "0";
 }
 
 // A heatmap: drawn whole the first time and when the view's shape changed (Plotly.react), else
@@ -435,9 +459,7 @@ async function update(inst, root, data) {
   // For tests and the benchmark: messages received, and whether a choice still awaits the server.
   // (A fragment's run can be too fast for Streamlit's "running" state to ever reach the DOM.)
   root.dataset.messages = String(Number(root.dataset.messages || 0) + 1);
-  const waiting = () => (inst.pending || inst.pendingColour || inst.pendingShown || inst.pendingFollow !== null
-    ? "1" : "0");
-  root.dataset.pending = waiting();
+  root.dataset.pending = waitingFor(inst);
   if (fresh) {
     root.classList.toggle("hl-present", view.present);
     inst.layoutKey = null;
@@ -451,9 +473,9 @@ async function update(inst, root, data) {
   // A long text's other layers follow the first view, a message at a time, while the host sends
   // them (PROTOCOL.md: `stream`): then a layer change, the layer means and the overview in any view
   // are drawn here.
-  if (view.stream && layers.size < view.shape[0] && layers.size > before && root.dataset.pending === "0") {
+  if (view.stream && layers.size < view.shape[0] && layers.size > before && !inst.pending) {
     send(inst);
-    root.dataset.pending = waiting();
+    root.dataset.pending = waitingFor(inst);
   }
 }
 
