@@ -120,7 +120,11 @@ def open_attention(app: App, **params: str) -> Timer:
     app.open("/", layer="2", head="1", charts=False, **params)
     app.page.wait_for_function(f"document.querySelectorAll({CHART!r}).length > 0", timeout=120_000)
     app.wait_for_charts()
-    app.page.wait_for_timeout(1500)  # a long text's other layers arrive after the first view
+    # a long text's other layers arrive after the first view: changes are timed once all are in
+    app.page.wait_for_function("""() => { const e = document.querySelector('.hl-explorer');
+      const slider = e && e.querySelector('input[aria-label="Layer"]');
+      return slider && Number(e.dataset.layers) === Number(slider.max) && e.dataset.pending === '0'; }""",
+                               timeout=120_000)
     return Timer(app)
 
 

@@ -12,6 +12,7 @@ const instances = new Map(); // component key -> the instance's state
 const views = new Map(); // explorer id -> the view: shape, tokens, templates (sent once per id)
 const layerCache = new Map(); // explorer id -> Map(layer -> the layer as held: payload.js decodeLayer)
 const KEPT_VIEWS = 4; // views (texts) kept in the browser
+const STREAM_AFTER_MS = 1500; // a long text's other layers are asked for this long after its first view
 
 function element(tag, className, parent) {
   const node = document.createElement(tag);
@@ -473,9 +474,13 @@ async function update(inst, root, data) {
   // A long text's other layers follow the first view, a message at a time, while the host sends
   // them (PROTOCOL.md: `stream`): then a layer change, the layer means and the overview in any view
   // are drawn here.
-  if (view.stream && layers.size < view.shape[0] && layers.size > before && !inst.pending) {
-    send(inst);
-    root.dataset.pending = waitingFor(inst);
+  if (view.stream && layers.size < view.shape[0] && layers.size > before) {
+    // The first ask waits STREAM_AFTER_MS: a class opening one link at once gets its first views
+    // before anyone's other layers.
+    clearTimeout(inst.streamTimer);
+    inst.streamTimer = setTimeout(() => {
+      if (inst.id === msg.id && !inst.pending) send(inst);
+    }, before === 0 ? STREAM_AFTER_MS : 0);
   }
 }
 

@@ -275,6 +275,7 @@ class Explorer:
         self._layers: dict[int, tuple[bytes, dict]] = {}
         self._shown_layer: tuple | None = None  # ((layer, key), (H, Q', K')): the layer hover last read
         self._grids: dict[str, dict] = {}  # options key -> the server's means and overview images
+        self._last_hover: tuple | None = None  # (layer, head, options key, follow) -> `_hover`
         self._lock = threading.Lock()
 
     @property
@@ -311,6 +312,24 @@ class Explorer:
             if self._shown_layer is None or self._shown_layer[0] != key:
                 self._shown_layer = (key, map_view(self.run, self.run.attentions[layer], shown.options).weights)
             return self._shown_layer[1]
+
+    def _hover(self, layer: int, head: int, shown: Shown) -> tuple[bytes, list[float], bytes | None]:
+        """A long text's exact values in the shown view, as hover prints them, kept for the next
+        message (a class on one link asks for the same; a stream of layers repeats it): the head's
+        (Q', K') counts, its smallest and largest row sum, and the followed token's (L, H, K') row."""
+        key = (layer, head, shown.key, shown.follow)
+        with self._lock:
+            if self._last_hover is not None and self._last_hover[0] == key:
+                return self._last_hover[1]
+        heads = self._layer_view(layer, shown)
+        matrix = heads.mean(axis=0) if head == MEAN_HEAD else heads[head]  # (Q', K')
+        sums = matrix.sum(axis=-1, dtype=np.float64)
+        rows = view_row(self.run, self.run.attentions, shown.options, shown.follow)  # (L, H, K') or None
+        made = (hover_counts(matrix), [float(sums.min()), float(sums.max())],
+                None if rows is None else hover_counts(rows))
+        with self._lock:
+            self._last_hover = (key, made)
+        return made
 
     def _grid_images(self, shown: Shown) -> dict:
         """The layer means' and the overview's images in the shown view, painted here for a browser
@@ -360,18 +379,13 @@ class Explorer:
         known = held.get("have") == self.id
         held_layers = {index for index in held.get("layers") or [] if isinstance(index, int)} if known else set()
         blobs, sent, exact, token_hover, grids = [], [], None, None, None
-        if not self.exact:
-            heads = self._layer_view(layer, shown) if self._keeps_something(shown) else None
-            if heads is not None:
-                matrix = heads.mean(axis=0) if head == MEAN_HEAD else heads[head]  # (Q', K')
-                blobs.append(hover_counts(matrix))
-                sums = matrix.sum(axis=-1, dtype=np.float64)
-                exact = {"layer": layer, "head": head, "key": shown.key, "blob": 0, "scale": HOVER_SCALE,
-                         "rows": [float(sums.min()), float(sums.max())]}
-                rows = view_row(self.run, self.run.attentions, shown.options, shown.follow)  # (L, H, K')
-                if rows is not None:
-                    token_hover = {"blob": len(blobs), "scale": HOVER_SCALE, "key": f"{shown.key}|{shown.follow}"}
-                    blobs.append(hover_counts(rows))
+        if not self.exact and self._keeps_something(shown):
+            hover, rows, token_rows = self._hover(layer, head, shown)
+            blobs.append(hover)
+            exact = {"layer": layer, "head": head, "key": shown.key, "blob": 0, "scale": HOVER_SCALE, "rows": rows}
+            if token_rows is not None:
+                token_hover = {"blob": len(blobs), "scale": HOVER_SCALE, "key": f"{shown.key}|{shown.follow}"}
+                blobs.append(token_rows)
         for index in self._layers_to_send(layer, held_layers, first=not known):
             data, entry = self.layer(index)
             scales = entry["scales"]
