@@ -77,7 +77,7 @@ def _line_view_component():
                                       isolate_styles=False)
 
 
-def line_view(data: dict, key: str) -> None:
+def line_view(data: bytes, key: str) -> None:
     """Mount the browser-side line view (figures/lineview/) with one payload: heads, threshold and
     hover change what it draws without a rerun."""
     _line_view_component()(key=key, data=data)

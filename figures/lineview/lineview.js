@@ -1,8 +1,84 @@
-// The line view (figures/lineview/__init__.py builds `data`): queries on the left, keys on the right,
-// a line from a query to a key with opacity = its attention weight, one colour per head. Heads are
-// toggled and overlaid, a threshold hides faint lines, hovering a token keeps only its lines (a click
-// keeps them until the next click), all in the browser. Labels are set as text, never as HTML.
-function drawLines(root, data) {
+// The line view (figures/lineview/__init__.py): queries on the left, keys on the right, a line from a
+// query to a key with opacity = its attention weight, one colour per head. Heads are toggled and
+// overlaid, a threshold hides faint lines, hovering a token keeps only its lines (a click keeps them
+// until the next click), all in the browser. Labels are set as text, never as HTML.
+//
+// In the app the browser gets the layer's attention as captured (figures.lineview.message, read by
+// payload.js `readPayload`) and applies the view options with transform.js, the explorer's own
+// transforms (as encoder.attention_view.map_view): `linesOf` then picks the lines as the Python
+// `payload` does, so a change of view option is drawn without a rerun. The offline file gets
+// `payload`'s dict and only needs `drawLines`.
+
+// The message as held: its header and the sent tokens' weights, read as transform.js reads a layer.
+function readLines(bytes) {
+  const { header, blobs } = readPayload(bytes);
+  const weights = new Float32Array(blobs[0].buffer, blobs[0].byteOffset, blobs[0].byteLength / 4);
+  const rest = new Float32Array(blobs[1].buffer, blobs[1].byteOffset, blobs[1].byteLength / 4);
+  const [, nTokens] = header.shape;
+  const n = header.sent.length;
+  const indexOf = new Int32Array(nTokens).fill(-1); // token position -> its index among the sent ones
+  header.sent.forEach((p, i) => { indexOf[p] = i; });
+  // readRow(h, q, buffer) for transform.js: the row of query token q (one that was sent), with the
+  // weight on the tokens not sent held on one of them (`elsewhere`), so its sums are the row's own.
+  const readRow = (h, q, buffer) => {
+    const i = indexOf[q];
+    buffer.fill(0);
+    const from = (h * n + i) * n;
+    for (let j = 0; j < n; j++) buffer[header.sent[j]] = weights[from + j];
+    if (header.elsewhere !== null) buffer[header.elsewhere] = rest[h * n + i];
+  };
+  return { header, readRow };
+}
+
+// A layout (transform.js `viewLayout`) cut to its rows and columns start..stop: the line view draws
+// the window's queries and keys only, so only those rows are read and only those columns pooled.
+function windowLayout(layout, start, stop) {
+  const keyOf = new Int32Array(layout.keyOf.length).fill(-1);
+  layout.keyGroups.slice(start, stop).forEach((group, column) => { for (const p of group) keyOf[p] = column; });
+  return { ...layout, queryGroups: layout.queryGroups.slice(start, stop), keyGroups: layout.keyGroups.slice(start, stop),
+           queryLabels: layout.queryLabels.slice(start, stop), keyOf };
+}
+
+// Whether the held message can draw `shown` (its window's tokens were sent for that view).
+function canDraw(held, shown) {
+  return held.header.layouts.some(([hide, merge]) => hide === !!shown.hide && merge === !!shown.merge);
+}
+
+// What drawLines draws for the view options `shown` ({hide, renormalize, merge, follow}): the same
+// dict as figures.lineview.payload on map_view's weights. null when hiding leaves nothing.
+function linesOf(held, shown) {
+  const h = held.header;
+  const [nHeads, nTokens] = h.shape;
+  const layout = viewLayout(h.tokens, { ...shown, block: "all" });
+  if (!layout) return null;
+  const nRows = layout.queryGroups.length;
+  const followed = rowOfPosition(layout.queryGroups, shown.follow);
+  const [start, stop] = windowSpan(nRows, followed ?? 0, h.window);
+  const width = stop - start;
+  const values = transformLayer(windowLayout(layout, start, stop), held.readRow, nHeads, nTokens); // (H, W, W)
+  const k = Math.min(h.top_keys, width);
+  const heads = [];
+  for (let head = 0; head < nHeads; head++) {
+    const lines = [];
+    for (let q = 0; q < width; q++) {
+      const row = values.subarray((head * width + q) * width, (head * width + q + 1) * width);
+      // the k largest, ties in key order (numpy's stable argsort of the negated row)
+      const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+      // toFixed rounds the exact value, as Python's round() does (but at an exact tie, rare)
+      for (const key of order) if (row[key] >= h.min_weight) lines.push([q, key, Number(row[key].toFixed(4))]);
+    }
+    heads.push({ head, colour: h.colours[head % h.colours.length], lines });
+  }
+  const note = (start === 0 && stop === nRows) ? "" :
+    `The ${width} tokens around the followed token, of ${nRows}; lines within them.`;
+  return { title: h.title, layer: h.layer, labels: layout.queryLabels.slice(start, stop),
+           positions: layout.queryGroups.slice(start, stop).map((g) => g[0]), n_tokens: nRows, heads,
+           on: h.on, font_px: h.font_px, note, hidden: followed === null && h.texts.hidden ? h.texts.hidden : "" };
+}
+
+// `kept`: the heads switched on and the threshold of the drawing this one replaces (a change of
+// view option keeps them on the same layer). Returns them, live.
+function drawLines(root, data, kept = null) {
   const SVG = "http://www.w3.org/2000/svg";
   const n = data.labels.length;
   const font = data.font_px || 13;
@@ -12,8 +88,9 @@ function drawLines(root, data) {
   const width = 2 * colW + gap;
   const top = 8;
   const height = top + n * rowH + 8;
-  const on = new Set(data.on);
-  let threshold = 0.02;
+  const state = kept && kept.layer === data.layer ? kept : { layer: data.layer, on: new Set(data.on), threshold: 0.02 };
+  const on = state.on;
+  let threshold = state.threshold;
   let focus = null; // {side: "q" | "k", index}
   let pinned = null;
 
@@ -68,6 +145,7 @@ function drawLines(root, data) {
   shownValue.textContent = threshold.toFixed(2);
   slider.addEventListener("input", () => {
     threshold = Number(slider.value);
+    state.threshold = threshold;
     shownValue.textContent = threshold.toFixed(2);
     draw();
   });
@@ -81,6 +159,13 @@ function drawLines(root, data) {
   save.style.cssText = "margin-left:12px;padding:2px 10px;cursor:pointer;font-size:" + font + "px";
   controls.appendChild(save);
   box.appendChild(controls);
+  if (data.hidden) {
+    const hidden = document.createElement("div");
+    hidden.className = "hl-lines-hidden";
+    hidden.textContent = data.hidden;
+    hidden.style.cssText = "margin:0 0 8px;padding:6px 10px;border-radius:6px;background:rgba(28,131,225,0.1)";
+    box.appendChild(hidden);
+  }
 
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("width", String(width));
@@ -175,4 +260,5 @@ function drawLines(root, data) {
 
   paintChips();
   draw();
+  return state;
 }

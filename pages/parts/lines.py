@@ -1,5 +1,6 @@
 """The Attention page's line view (BertViz's head view, Vig 2019): the layer's heads as lines from
-each query to its keys, drawn in the browser (figures/lineview)."""
+each query to its keys, drawn in the browser (figures/lineview), which applies the view options
+itself; and the running text shaded by attention."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ import streamlit as st
 
 import components
 import opening
+import registry
 import selection
 import session
+import state
 import ui
+import url
 from encoder import export
 from encoder.analysis import rollout, token_statistic_arrays
-from encoder.attention_view import MEAN_HEAD, head_name, head_or_mean, map_view, row_of_position
+from encoder.attention_view import (
+    MEAN_HEAD,
+    ViewOptions,
+    head_name,
+    head_or_mean,
+    kept_positions,
+    map_view,
+    row_of_position,
+)
 from figures import lineview
 from pages.parts.rollout import show_shaded
 
@@ -61,49 +73,81 @@ def shade_by_statistic(run, layer: int, head: int) -> None:
                 scale_note=f"full colour = the largest, {values.max():.2f}")
 
 
+# The View options whose clicks the browser draws at once (figures/lineview/streamlit.js reads them).
+CONTROLS = {"hide": selection.HIDE, "renormalize": selection.RENORMALIZE, "merge": selection.MERGE}
+TEXTS = {"hidden": selection.HIDDEN_NOTES["special"], "nothing": "Nothing is left once the special tokens are hidden."}
+
+
 def render() -> None:
     """The view: the layer's heads, the selected one shown first, on the followed token's window,
     under the shared view options."""
-    run = opening.page_run()
-    chosen = selection.read(run)
-    followed = chosen.follow
+    opening.page_run()  # says why there is none, and stops
     opening.view_caption("Each line joins a query (left) to a key (right); the darker, the more weight. One colour per "
                          "head: click the heads to overlay them. Hover a token to keep only its lines, click it to "
                          "keep them. A long text shows the 48 tokens around the followed token; each query keeps its "
                          f"{lineview.TOP_KEYS} strongest lines.")
+    current = session.current_input()
+    line_view((current.source, current.text_a, current.text_b))
+
+
+@st.fragment
+def line_view(key: tuple) -> None:
+    """The layer, the view options, the lines and the shaded text, for the run `key` names (source,
+    text A, text B). A layer or view option changed here reruns only this fragment; the browser has
+    drawn a view option already, from the layer's attention it holds (figures/lineview), and the
+    rerun keeps the link and the other pages in step. Its argument finds the run in the shared
+    caches (state.get_run) and is not the run: Streamlit keeps a fragment's arguments for the
+    session (pages/attention.py `explorer` says why that matters)."""
+    run = state.get_run(*key)
+    followed = selection.read(run).follow
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         st.select_slider("Layer", options=range(1, run.n_layers + 1), key="layer", width=300)
         options = selection.view_options_control(NOT_HERE)
     layer, head = selection.layer_and_head()
-    try:
-        view = map_view(run, run.attentions[layer], options)  # (H, Q, K)
-    except ValueError as error:
-        ui.show_problem("info", str(error))
-        return
-    row = row_of_position(view.query_positions, followed)
-    if row is None:
-        ui.show_problem("info", selection.hidden_note(run, followed), f"Followed: {run.tokens[followed]} ·{followed}")
     if (note := selection.not_applied(NOT_HERE, run.n_tokens)) is not None:
         st.caption(note)
-    data = lineview.payload(view.weights, view.query_labels, layer,
-                            heads_on=range(run.n_heads) if head == MEAN_HEAD else [head], followed=row or 0,
-                            title=f"Layer {layer + 1}: {run.model_name}",
-                            font_px=18 if ui.presenting() else 13)
-    components.line_view(data, key="hl_line_view")
+    drawing = {"heads_on": list(range(run.n_heads)) if head == MEAN_HEAD else [head],
+               "title": f"Layer {layer + 1}: {run.model_name}", "font_px": 18 if ui.presenting() else 13}
+    shown = {"hide": options.hide_special, "renormalize": options.renormalize, "merge": options.merge_subwords,
+             "follow": followed}
+    components.line_view(lineview.message(run, layer, shown, controls=CONTROLS, texts=TEXTS, **drawing),
+                         key="hl_line_view")
     shade_by_attention(run, layer, head, followed)
-    first = [group[0] for group in view.query_positions]  # each row's first token position in the run
+    url.write_link(session.current_input(), registry.by_title("Attention"), st.session_state)  # a fragment's run too
+    try:
+        kept_positions(run, options)
+    except ValueError:  # the line view says so; there is nothing to download
+        return
+    download_lines(key, layer, options, followed, drawing)
 
+
+def lines_payload(key: tuple, layer: int, options: ViewOptions, followed: int, drawing: dict) -> dict:
+    """The lines drawn, prepared in Python (`lineview.payload` on `map_view`): what the browser draws
+    from the same options, for the downloads."""
+    run = state.get_run(*key)
+    view = map_view(run, run.attentions[layer], options)  # (H, Q, K)
+    return lineview.payload(view.weights, view.query_labels, layer, positions=[g[0] for g in view.query_positions],
+                            followed=row_of_position(view.query_positions, followed), hidden=TEXTS["hidden"],
+                            **drawing)
+
+
+def download_lines(key: tuple, layer: int, options: ViewOptions, followed: int, drawing: dict) -> None:
+    """The lines as a CSV and as an offline HTML file, made when clicked (only names and choices are
+    kept for the click, never the run)."""
     def numbers_csv() -> str:
-        rows = [(layer, h["head"], first[data["positions"][q]], data["labels"][q], first[data["positions"][k]],
-                 data["labels"][k], w)
+        data = lines_payload(key, layer, options, followed, drawing)
+        positions, labels = data["positions"], data["labels"]
+        rows = [(layer, h["head"], positions[q], labels[q], positions[k], labels[k], w)
                 for h in data["heads"] for q, k, w in h["lines"]]
         frame = pd.DataFrame(rows, columns=["layer", "head", "query", "query_token", "key", "key_token", "weight"])
         return export.screen_csv(frame)
+
     with st.container(horizontal=True, gap="small"):
         st.download_button("Lines (CSV)", numbers_csv, f"lines-layer-{layer + 1}.csv", "text/csv",
                            key="dl_lines_csv", on_click="ignore", icon=":material/table_view:",
                            help="Every line drawn: layer_from_1, head_from_1 (as on screen), query, key, weight.")
-        st.download_button("Line view (HTML)", lambda: lineview.standalone_html(data), f"lines-layer-{layer + 1}.html",
-                           "text/html", key="dl_lines_html", on_click="ignore", icon=":material/code:",
-                           help="The same interactive view in one offline file. Its Save SVG button (as here) "
-                                "saves the lines for print.")
+        st.download_button("Line view (HTML)",
+                           lambda: lineview.standalone_html(lines_payload(key, layer, options, followed, drawing)),
+                           f"lines-layer-{layer + 1}.html", "text/html", key="dl_lines_html", on_click="ignore",
+                           icon=":material/code:", help="The same interactive view in one offline file. Its Save SVG "
+                                                        "button (as here) saves the lines for print.")
