@@ -76,8 +76,8 @@ function linesOf(held, shown) {
            on: h.on, font_px: h.font_px, note, hidden: followed === null && h.texts.hidden ? h.texts.hidden : "" };
 }
 
-// `kept`: the heads switched on and the threshold of the drawing this one replaces (a change of
-// view option keeps them on the same layer). Returns them, live.
+// `kept`: the heads switched on and the threshold of the drawing this one replaces: a change of
+// view option keeps them, on the same layer and while the page's own head is the same. Returns them, live.
 function drawLines(root, data, kept = null) {
   const SVG = "http://www.w3.org/2000/svg";
   const n = data.labels.length;
@@ -88,7 +88,8 @@ function drawLines(root, data, kept = null) {
   const width = 2 * colW + gap;
   const top = 8;
   const height = top + n * rowH + 8;
-  const state = kept && kept.layer === data.layer ? kept : { layer: data.layer, on: new Set(data.on), threshold: 0.02 };
+  const same = kept && kept.layer === data.layer && kept.from === data.on.join();
+  const state = same ? kept : { layer: data.layer, from: data.on.join(), on: new Set(data.on), threshold: 0.02 };
   const on = state.on;
   let threshold = state.threshold;
   let focus = null; // {side: "q" | "k", index}

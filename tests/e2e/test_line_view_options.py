@@ -37,3 +37,19 @@ def test_hiding_and_merging_are_drawn_by_the_browser_and_keep_the_heads_shown(ap
     app.page.keyboard.press("Escape")  # closes the View options
     app.assert_no_exception()
     assert not app.page_errors and not app.external_requests
+
+
+def test_an_option_clicked_on_the_lines_after_the_heatmaps_raises_nothing(app: App):
+    """Both views read the same View options' clicks (their fragments' widgets share keys): once the
+    explorer has been shown, a click on the line view's options must draw the lines and break nothing."""
+    app.open(PAGES["attention"][1], text=TEXT, layer="2", head="9")
+    app.choose_view("Lines", charts=False)
+    app.page.locator(f"{MAIN} .hl-lines").wait_for(timeout=FIRST_RUN_TIMEOUT)
+    app.page.get_by_role("button", name="View options").click()
+    app.page.get_by_text("Hide special tokens ([CLS], [SEP])", exact=True).click()
+    app.page.wait_for_function(f"() => ({FIRST_QUERY_JS})() === 'the ·1'", timeout=10_000)
+    app.wait_for_query(att_hide_special="1")
+    app.page.wait_for_timeout(500)  # a frame or two for anything the click scheduled
+    app.page.keyboard.press("Escape")
+    app.assert_no_exception()
+    assert not app.page_errors and not app.external_requests
