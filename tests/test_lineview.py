@@ -151,10 +151,11 @@ def test_views_whose_window_would_break_the_budget_are_left_to_the_server(model)
 def test_the_line_views_fragment_and_downloads_hold_no_run():
     """The fragment keeps only the key that finds the run, and the downloads only names and choices
     (tests/test_session_memory.py: a session must not keep a run alive past the caches)."""
-    import state
     from apptest import app_test
-    from encoder import Run
     from test_session_memory import alive
+
+    import state
+    from encoder import Run
 
     at = app_test(None, text="Zebras graze near the line view at dawn.", att_view="Lines")
     assert not at.exception
@@ -162,3 +163,19 @@ def test_the_line_views_fragment_and_downloads_hold_no_run():
     state.run_cache().clear()
     state.explorer_cache().clear()
     assert not alive(Run, "Zebras")
+
+
+def test_the_browser_reads_every_key_the_message_has_and_no_other(model):
+    """The message's header (figures.lineview.message) against what lineview.js and its Streamlit
+    adapter read from it (`header.<key>`, or `h.<key>` with h the header): no key sent for nothing,
+    none read that is never sent."""
+    import re
+
+    from figures.explorer.packer import unpack
+
+    run = model.run("Dogs bark loudly at night.")
+    header, _ = unpack(lineview.message(run, 0, {"hide": False, "renormalize": True, "merge": False, "follow": 1},
+                                        heads_on=[0], title="t"))
+    script = "\n".join((lineview.FOLDER / name).read_text(encoding="utf-8") for name in ("lineview.js", "streamlit.js"))
+    read = {a or b for a, b in re.findall(r"\bheader\.(\w+)|\bh\.(\w+)", script)}
+    assert read == set(header) - {"blobs"}  # the blobs' places are payload.js readPayload's

@@ -109,6 +109,12 @@ def message(run, layer: int, shown: dict, *, heads_on: Sequence[int], title: str
     it says when the followed token is hidden and when nothing is left. Blobs: the sent tokens'
     weights (H, n, n) float32, rows queries, and each sent row's weight on the tokens not sent
     (H, n) float32, which renormalising needs (a row is rescaled by its sum over every ordinary key).
+
+    The header: `layer`, `title`, `font_px`, `on` (as `payload`); `shape` [H, T]; `tokens`
+    (`token_table`); `sent` (the positions sent, sorted); `elsewhere` (a position not sent, where
+    the browser holds a row's rest, or null); `layouts` (the [hide, merge] views it can draw);
+    `shown` (hide, renormalize, merge, block "all", follow); `controls`; `texts`; `colours`;
+    `top_keys`, `min_weight`, `window` (TOP_KEYS, MIN_WEIGHT, WINDOW); `blobs` (`pack`'s).
     """
     heads = run.attentions[layer]  # (H, T, T)
     n_heads, n_tokens, _ = heads.shape
