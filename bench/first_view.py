@@ -18,9 +18,11 @@ going, the ways taking turns:
   - cold: a new browser context (empty cache) each time;
   - returning: a browser with a profile on disk that opened the link twice before, a new session
     each time;
-  - cold, plotly.js from the page's start: an init script starts loading it when the document
-    starts, and hands the explorer a promise of it (its loader takes window.Plotly as given):
-    what loading plotly.js early, before the script run reaches the explorer, could give.
+  - cold, plotly.js from the page's start, or from the run's start: an init script starts loading
+    it when the document has its first element, or when Streamlit shows the script running (where
+    an element at the top of the page's script would start it), and hands the explorer a promise
+    of it (its loader takes window.Plotly as given): what loading plotly.js before the script run
+    reaches the explorer could give.
 Prints medians, then where the time goes in the page's own clock (ms after the navigation
 started: Streamlit's entry module arrived, the script run started and ended, plotly.js asked for
 and arrived, the charts drawn), each bundle's parse, compile and run on a blank page, and the load
@@ -49,10 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = ("full", "cartesian")
 # Servers: (bundle, plotly.js's modification time set to now)
 SERVERS = [(bundle, young) for bundle in BUNDLES for young in (False, True)]
-# Ways of opening the link: (name, the young server, visitor: "cold", "returning" or "early")
+# Ways of opening the link: (name, the young server, visitor: "cold", "returning", or "document" or
+# "run": cold, with plotly.js loaded from the document's or the run's start)
 WAYS = [("cold", False, "cold"), ("returning", False, "returning"),
         ("returning, plotly.js dated now", True, "returning"),
-        ("cold, plotly.js from the page's start", False, "early")]
+        ("cold, plotly.js from the page's start", False, "document"),
+        ("cold, plotly.js from the run's start", False, "run")]
 # The page's clock at the first animation frame where no run is going and every chart has drawn.
 DRAWN_JS = f"""() => {{
   const app = document.querySelector('[data-testid="stApp"]');
@@ -66,17 +70,20 @@ TIMELINE_JS = """() => ({
     name: e.name, start: e.startTime, end: e.responseEnd, bytes: e.transferSize})),
   dom: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
   states: window.__stateLog || []})"""
-# Starts loading plotly.js as soon as the document has its first element; until it has run,
-# window.Plotly is a promise of it, which the explorer's loader (figures/explorer/payload.js) takes
-# as given and waits for. (An init script runs before the document has any element to append to.)
+# Starts loading plotly.js as soon as the document has its first element ("document") or once
+# Streamlit shows the script running ("run"); until it has run, window.Plotly is a promise of it,
+# which the explorer's loader (figures/explorer/payload.js) takes as given and waits for. (An init
+# script runs before the document has any element to append to.)
 EARLY_PLOTLY_JS = """(() => { let ready; window.Plotly = new Promise((resolve) => { ready = resolve; });
   const script = document.createElement('script'); script.src = %s;
   script.onload = () => ready(window.Plotly);
-  const insert = () => document.documentElement.appendChild(script);
-  if (document.documentElement) { insert(); return; }
+  const time = %s ? () => (window.__headlightRuns || 0) > 0  // RUN_COUNTER_JS, whose observer runs first
+    : () => document.documentElement !== null;
+  if (time()) { document.documentElement.appendChild(script); return; }
   new MutationObserver((_records, observer) => {
-    if (document.documentElement) { observer.disconnect(); insert(); }
-  }).observe(document, { childList: true }); })()"""
+    if (time()) { observer.disconnect(); document.documentElement.appendChild(script); }
+  }).observe(document, { subtree: true, childList: true, attributes: true,
+                         attributeFilter: ['data-test-script-state'] }); })()"""
 
 
 def app_copy(folder: Path, commit: str, cartesian: Path | None) -> Path:
@@ -171,11 +178,13 @@ def bundle_cost_ms(browser, bundle: Path, repeats: int) -> float:
     return statistics.median(times)
 
 
-def new_context(browser, plotly_url: str | None = None):
+def new_context(browser, plotly_url: str | None = None, from_run: bool = False):
+    """A new incognito context (an empty cache); with `plotly_url`, one that loads plotly.js from
+    the document's start, or from the run's."""
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(RUN_COUNTER_JS)
     if plotly_url is not None:
-        context.add_init_script(EARLY_PLOTLY_JS % json.dumps(plotly_url))
+        context.add_init_script(EARLY_PLOTLY_JS % (json.dumps(plotly_url), json.dumps(from_run)))
     return context
 
 
@@ -208,7 +217,7 @@ def measure(driver, browser, urls: dict[tuple[str, bool], str], plotly_urls: dic
             if visitor == "returning":
                 rows[bundle, name].append(open_once(returning[bundle, name], urls[bundle, young]))
                 continue
-            context = new_context(browser, plotly_urls[bundle] if visitor == "early" else None)
+            context = new_context(browser, plotly_urls[bundle] if visitor != "cold" else None, visitor == "run")
             rows[bundle, name].append(open_once(context, urls[bundle, young]))
             context.close()
     for context in returning.values():
