@@ -14,7 +14,7 @@ document.addEventListener("click", (event) => {
   if (!box) return;
   for (const inst of instances.values()) {
     const controls = inst.header?.controls;
-    if (!controls) continue;
+    if (!controls || !inst.root?.isConnected) continue; // an explorer no longer on the page
     for (const [option, key] of Object.entries(controls)) {
       if (!box.classList.contains(`st-key-${key}`)) continue;
       if (option === "block") {
