@@ -168,7 +168,11 @@ function drawNow(inst) {
   const firstDraw = !main.plot.dataset.drawn;
   const plotted = heatmap(inst, main, structure, () => mainFigure(header, inst.templates.main, shape, z, title, colour,
     hover), { z, title, customdata: hover }, header.configs.heatmap);
-  if (firstDraw && header.present) Promise.resolve(plotted).then(() => fitToScreen(inst, { scroll: true }));
+  // Presentation mode fits the map to the screen after every full draw: a new view's figure comes
+  // with the height it would have on a desk.
+  if ((firstDraw || structure) && header.present) {
+    Promise.resolve(plotted).then(() => fitToScreen(inst, { scroll: firstDraw }));
+  }
   const sums = shown.rows || rowSumRange(shown.flat, nRows, nCols);
   main.caption.textContent = rowsCaption(header.texts.rows, sums, inst.shown, shape.bStart,
     shown.rows || header.encoding === "f32" ? 1e-3 : 0.03);
@@ -293,27 +297,32 @@ function fitToScreen(inst, { scroll = false } = {}) {
   if (!inst.header?.present || !plot?.layout || !controls || !inst.Plotly) return;
   const bar = document.querySelector('[data-testid="stHeader"]');
   const barBottom = bar ? Math.max(0, bar.getBoundingClientRect().bottom) : 0;
-  if (scroll) {
-    controls.scrollIntoView({ block: "start" });
-    const scroller = scrollParent(controls);
-    const gap = controls.getBoundingClientRect().top - barBottom - 4;
-    if (gap < 0) scroller.scrollBy(0, gap);
-  }
+  // The map as tall as the screen leaves under the controls once they are scrolled to its top;
+  // then the scroll, which needs the page that tall (the thumbnails may not be drawn yet).
   const above = plot.getBoundingClientRect().top - controls.getBoundingClientRect().top;
   const height = Math.max(240, Math.floor(window.innerHeight - barBottom - above - 16));
-  if (Math.abs((plot.layout.height || 0) - height) < 2) return;
-  // Row labels at least PROJECTOR_ROW_PX apart: on a short screen every second (third...) is named.
-  const axis = plot.layout.yaxis;
-  const update = { height };
-  if (axis.tickvals && axis.ticktext) {
-    const names = plot.data[0].y, labels = inst.layout ? inst.layout.queryLabels.map(plotlyText) : axis.ticktext;
-    const margin = plot.layout.margin || {};
-    const rowsFit = Math.max(2, Math.floor((height - (margin.t || 0) - (margin.b || 0)) / PROJECTOR_ROW_PX));
-    const step = Math.max(1, Math.ceil(names.length / rowsFit));
-    update["yaxis.tickvals"] = names.filter((_, i) => i % step === 0);
-    update["yaxis.ticktext"] = labels.filter((_, i) => i % step === 0);
+  let fitted = Promise.resolve();
+  if (Math.abs((plot.layout.height || 0) - height) >= 2) {
+    // Row labels at least PROJECTOR_ROW_PX apart: on a short screen every second (third...) is named.
+    const axis = plot.layout.yaxis;
+    const update = { height };
+    if (axis.tickvals && axis.ticktext) {
+      const names = plot.data[0].y, labels = inst.layout ? inst.layout.queryLabels.map(plotlyText) : axis.ticktext;
+      const margin = plot.layout.margin || {};
+      const rowsFit = Math.max(2, Math.floor((height - (margin.t || 0) - (margin.b || 0)) / PROJECTOR_ROW_PX));
+      const step = Math.max(1, Math.ceil(names.length / rowsFit));
+      update["yaxis.tickvals"] = names.filter((_, i) => i % step === 0);
+      update["yaxis.ticktext"] = labels.filter((_, i) => i % step === 0);
+    }
+    fitted = inst.Plotly.relayout(plot, update);
   }
-  inst.Plotly.relayout(plot, update);
+  if (scroll) {
+    Promise.resolve(fitted).then(() => {
+      controls.scrollIntoView({ block: "start" });
+      const gap = controls.getBoundingClientRect().top - barBottom - 4;
+      if (gap < 0) scrollParent(controls).scrollBy(0, gap);
+    });
+  }
 }
 
 const PROJECTOR_ROW_PX = 20; // a 17 px label and a little air
