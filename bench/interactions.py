@@ -152,13 +152,14 @@ def measure(browser, base: str, text: str, pair: tuple[str, str], fresh_texts: l
     timer = open_attention(app, text=text)
     page = app.page
     for name, slider in (("head", "Head"), ("layer", "Layer")):
-        for i in range(repeats):
+        for i in range(repeats):  # heads 2, 3, 4...; layers 3, 2, 3, 2... (any model has at least 3)
             control = page.get_by_role("slider", name=slider)
-            wanted = f"head {2 + i}" if name == "head" else f"layer {3 + i}"
+            key = "ArrowRight" if name == "head" or i % 2 == 0 else "ArrowLeft"
+            wanted = f"head {2 + i}" if name == "head" else f"layer {3 - i % 2}"
 
-            def press(control=control):
+            def press(control=control, key=key):
                 control.focus()
-                control.press("ArrowRight")
+                control.press(key)
 
             results[name].append(timer.settle(press, wanted))
     hide, renormalise, merge = ("Hide special tokens ([CLS], [SEP])", "…and renormalise rows to sum to 1",
