@@ -20,7 +20,6 @@ from .packer import (
     HOVER_SCALE,
     LEVELS,
     RESPONSIVE,
-    ROWS_TEXT_KEYS,
     STREAM_CODES_BYTES,
     STREAM_MESSAGE_BYTES,
     Explorer,
@@ -43,7 +42,7 @@ CSS = FOLDER / "explorer.css"
 
 __all__ = [
     "ALL_LAYERS_BYTES", "CORE_JS", "CSS", "DECADES", "EXACT_BYTES", "FOLDER", "HEADER_LENGTH", "HOSTS",
-    "HOVER_SCALE", "LEVELS", "RESPONSIVE", "ROWS_TEXT_KEYS", "STREAM_CODES_BYTES", "STREAM_MESSAGE_BYTES", "Explorer",
+    "HOVER_SCALE", "LEVELS", "RESPONSIVE", "STREAM_CODES_BYTES", "STREAM_MESSAGE_BYTES", "Explorer",
     "ExplorerOptions", "Shown", "colour_choices", "css", "dequantize_heads", "hover_counts", "module_js", "pack",
     "quantize_heads", "token_table", "unpack",
 ]

@@ -139,15 +139,12 @@ class ExplorerOptions:
 
     sizes: figs.Sizes
     texts: dict  # captions: heads, means, overview, window ("{window}"), token ("{layer}"), colour, hidden,
-    # and rows: the main map's caption (`ROWS_TEXT_KEYS`), filled in the browser from its row sums
+    # and rows: the main map's caption (PROTOCOL.md, texts), filled in the browser from its row sums
     auto_log_from: int = 64  # "auto" colour is log from this many rows (a long text)
     causal: bool = False  # a decoder's view: keys after the query are masked, drawn grey, not as 0
     # the host's own controls of the view options, by option (hide, renormalize, merge, block): the
     # Streamlit page's widget keys, whose clicks the browser reads to draw at once (streamlit.js)
     controls: dict | None = None
-
-
-ROWS_TEXT_KEYS = ("one", "other", "hidden", "block", "b_note")  # texts["rows"]: see PROTOCOL.md
 
 
 @dataclasses.dataclass(frozen=True)
