@@ -278,13 +278,9 @@ def view_row(run: Run, maps: np.ndarray, options: ViewOptions, position: int, *,
         return None
     group = query_groups[row]
     key_groups = groups_of(run, keys, options.merge_subwords)
-    rows = maps[..., group, :]  # (..., n, T)
-    if distribution and options.renormalizes:
-        rows = rows * _row_scales(run, rows)
-    pooled = _pool(rows, key_groups, -1, "sum" if distribution else "mean")  # (..., n, K')
-    if len(group) > 1:
-        pooled = _pool(pooled, [list(range(len(group)))], -2, "mean")  # (..., 1, K')
-    return np.ascontiguousarray(pooled[..., 0, :], dtype=np.float32)
+    weights = view_weights(run, maps, group, [group], key_groups, distribution and options.renormalizes,
+                           distribution)  # (..., 1, K'): the view of this one row
+    return np.ascontiguousarray(weights[..., 0, :])
 
 
 def attention_view(

@@ -31,7 +31,7 @@ from encoder.attention_view import (
 
 from .. import attention as figs
 from ..common import plotly_text
-from .packer import dequantize_heads, unpack
+from .packer import Shown, dequantize_heads, unpack
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,8 @@ def shows(payload: bytes) -> dict:
 
 
 def _key(shown: dict) -> str:
-    """transform.js `optionsKey`."""
-    return f"{int(shown['hide'])}{int(shown['hide'] and shown['renormalize'])}{int(shown['merge'])}{shown['block']}"
+    """transform.js `optionsKey`, as the packer writes it (`Shown.key`)."""
+    return Shown(options_of(shown)).key
 
 
 def _b_start(tokens: TokenTable, query_groups: list, shown: dict) -> int | None:
