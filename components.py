@@ -1,5 +1,6 @@
-"""The app's two browser-side components: the attention explorer (figures/explorer/, its protocol in
-PROTOCOL.md) and the line view (figures/lineview/), with the plotly.js file the explorer loads.
+"""The app's browser-side components: the attention explorer (figures/explorer/, its protocol in
+PROTOCOL.md), the line view (figures/lineview/) and shaded text (figures/shaded/), with the plotly.js
+file the explorer loads.
 Each is mounted once per page run; what the person does in them comes back without a rerun of
 the page (the explorer's selection) or not at all (the line view)."""
 
@@ -81,3 +82,17 @@ def line_view(data: bytes, key: str) -> None:
     """Mount the browser-side line view (figures/lineview/) with one payload: heads, threshold and
     hover change what it draws without a rerun."""
     _line_view_component()(key=key, data=data)
+
+
+@functools.cache
+def _shaded_text_component():
+    from figures import shaded
+
+    return st.components.v2.component("headlight_shaded_text", js=shaded.module_js("streamlit"),
+                                      isolate_styles=False)
+
+
+def shaded_text(message: dict, key: str) -> None:
+    """Mount the browser-side shaded text (figures/shaded/) with one `figures.shaded_text.message`:
+    a click on the widgets it names draws their view without waiting for the rerun."""
+    _shaded_text_component()(key=key, data=message)

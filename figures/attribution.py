@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from .common import base_layout, layer_head_axes, layer_head_map, plotly_text
 from .methods import pairwise_figure
-from .shaded_text import shaded_lines
+from .shaded_text import lines_message
 
 RANDOM_NAME = "random (floor)"
 
@@ -75,6 +75,7 @@ def faithfulness_bars(names: Sequence[str], comprehensiveness: Sequence[float], 
 
 
 def shaded_methods(text: str, offsets: Sequence[tuple[int, int]], rows: dict[str, np.ndarray],
-                   names: Sequence[str] | None = None) -> str:
-    """The text once per method, shaded by that method's scores (an HTML fragment for `st.html`)."""
-    return shaded_lines(text, offsets, rows, names=names)
+                   names: Sequence[str] | None = None, font_px: int | None = None) -> dict:
+    """The text once per method, shaded by that method's scores, each line on its own scale (a
+    `figures.shaded_text` message for `components.shaded_text`)."""
+    return lines_message(text, offsets, rows, names=names, font_px=font_px)

@@ -4,6 +4,7 @@ itself; and the running text shaded by attention."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -16,7 +17,8 @@ import state
 import ui
 import url
 from encoder import export
-from encoder.analysis import rollout, token_statistic_arrays
+from encoder.analysis import token_statistic_arrays
+from encoder.analysis.rollout import fused_layers
 from encoder.attention_view import (
     MEAN_HEAD,
     ViewOptions,
@@ -27,7 +29,8 @@ from encoder.attention_view import (
     row_of_position,
 )
 from figures import lineview
-from pages.parts.rollout import show_shaded
+from figures.shaded_text import PRESENTING_PX, message, run_texts, view_key
+from pages.parts.rollout import shares_view
 
 SHADES = ("The chosen head", "Mean of the layer's heads", "Rollout through this layer", "A head statistic")
 # Per-token statistics of the chosen head (encoder.analysis.token_statistic_arrays): what Head patterns
@@ -45,32 +48,59 @@ NOT_HERE = {selection.WINDOW: "the line view always draws the 48 tokens around t
 def shade_by_attention(run, layer: int, head: int, followed: int) -> None:
     """The running text shaded by where the followed token looks (Inspectus-style): by the chosen
     head, the mean of the layer's heads, or rollout through the layer (Abnar & Zuidema 2020); or by a
-    statistic of the chosen head, token by token. The text is shaded token by token: its special tokens
-    have no characters, and a row rescaled to sum to 1 shades alike (the shading is relative to its
-    largest value)."""
+    statistic of the chosen head, token by token. The browser holds every choice's scores
+    (`shading_message`) and draws a click on these controls at once (figures/shaded); the
+    fragment's rerun keeps the link in step."""
     session.keep_valid("att_shade", list(SHADES), SHADES[0])
-    by = st.segmented_control("Shade the text by", SHADES, key="att_shade", required=True) or SHADES[0]
-    if by == SHADES[3]:
-        shade_by_statistic(run, layer, head)
-        return
-    if by == SHADES[2]:
-        weights = rollout(run.attentions, "mean", 0.5)[layer, followed]
-    else:
-        weights = head_or_mean(run.attentions[:, :, followed], layer, MEAN_HEAD if by == SHADES[1] else head)
-    show_shaded(run, weights, f"{by}: where {run.tokenized.labels[followed]} ·{followed} looks, layer {layer + 1}")
-
-
-def shade_by_statistic(run, layer: int, head: int) -> None:
-    """The text shaded by a per-token statistic of the chosen head (for the mean, averaged over the
-    layer's heads: the statistic of a mean map would be another quantity)."""
     session.keep_valid("att_shade_stat", list(TOKEN_SHADES), "entropy")
-    name = st.selectbox("Statistic", list(TOKEN_SHADES), key="att_shade_stat", width=340,
-                        format_func=lambda key: TOKEN_SHADES[key][0])
-    values = token_statistic_arrays(run.attentions[layer])[name]  # (H, T)
-    values = values.mean(axis=0) if head == MEAN_HEAD else values[head]
-    title, meaning = TOKEN_SHADES[name]
-    show_shaded(run, values, f"{title}, layer {layer + 1}, {head_name(head)}: {meaning}",
-                scale_note=f"full colour = the largest, {values.max():.2f}")
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        by = st.segmented_control("Shade the text by", SHADES, key="att_shade", required=True) or SHADES[0]
+        if by == SHADES[3]:
+            st.segmented_control("Statistic", list(TOKEN_SHADES), key="att_shade_stat", required=True,
+                                 format_func=lambda key: TOKEN_SHADES[key][0])
+    shown = {"att_shade": by, "att_shade_stat": st.session_state.get("att_shade_stat") or "entropy"}
+    components.shaded_text(shading_message(run, layer, head, followed, shown), key="hl_shaded_lines")
+
+
+def shading_message(run, layer: int, head: int, followed: int, shown: dict) -> dict:
+    """Every view "Shade the text by" and "Statistic" can choose, for this layer, head and followed
+    token: the followed token's row in the chosen head, the mean of the layer's heads and rollout, and
+    the chosen head's per-token statistics (for the mean, averaged over the layer's heads: the
+    statistic of a mean map would be another quantity). The text is shaded token by token: its
+    special tokens have no characters, and a row rescaled to sum to 1 shades alike (the shading is
+    relative to its largest value). `shown`: the two controls' values."""
+    texts, lines = run_texts(run)
+    rows = run.attentions[:, :, followed]  # (L, H, T): every head's row of the followed token
+    statistics = token_statistic_arrays(run.attentions[layer] if head == MEAN_HEAD else run.attentions[layer, head])
+    vectors = {SHADES[0]: head_or_mean(rows, layer, head), SHADES[1]: head_or_mean(rows, layer, MEAN_HEAD),
+               SHADES[2]: rollout_row(run.attentions, layer, followed),
+               **{name: values.mean(axis=0) if head == MEAN_HEAD else values for name, values in statistics.items()}}
+    token = f"{run.tokenized.labels[followed]} ·{followed}"
+    views = {}
+    for statistic, (title, meaning) in TOKEN_SHADES.items():
+        for by in SHADES[:3]:
+            views[view_key([by, statistic])] = shares_view(lines, by, vectors[by],
+                                                           f"{by}: where {token} looks, layer {layer + 1}")
+        values = vectors[statistic]
+        views[view_key([SHADES[3], statistic])] = shares_view(
+            lines, statistic, values, f"{title}, layer {layer + 1}, {head_name(head)}: {meaning}",
+            f"full colour = the largest, {values.max():.2f}")
+    controls = [("att_shade", {by: by for by in SHADES}),
+                ("att_shade_stat", {title: statistic for statistic, (title, _) in TOKEN_SHADES.items()})]
+    return message(texts, vectors, views, names=run.tokenized.labels, controls=controls, shown=shown,
+                   font_px=PRESENTING_PX if ui.presenting() else None)
+
+
+def rollout_row(attentions, layer: int, position: int):
+    """Row `position` of rollout through `layer` (mean of heads, residual 0.5, as `rollout`'s
+    defaults): that row of Â_layer times the layers below, from the left, O(L·T²) where the whole
+    rollout is O(L·T³) (seconds at 512 tokens, on every rerun of the fragment). Equal to
+    `rollout(attentions)[layer, position]`. (L, H, T, T) -> (T,) float64."""
+    fused = fused_layers(np.mean(attentions[:layer + 1], axis=1, dtype=np.float64), "mean", 0.5)  # (l+1, T, T)
+    row = fused[layer, position]
+    for below in fused[:layer][::-1]:
+        row = row @ below
+    return row
 
 
 # The View options whose clicks the browser draws at once (figures/lineview/streamlit.js reads them).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import components
 import opening
 import selection
 import session
@@ -16,7 +17,7 @@ from encoder.analysis import HEAD_FUSIONS, MAX_FLOW_TOKENS, normalize_rows, roll
 from encoder.attention_view import map_view, row_of_position
 from figures import rollout as figures
 from figures.common import token_name, top_positions
-from figures.shaded_text import shaded_legend, shaded_text
+from figures.shaded_text import PRESENTING_PX, message, run_texts, view
 
 FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
 LOG_FROM_TOKENS = 64  # the Attention page's automatic log colour starts here
@@ -105,18 +106,25 @@ def render() -> None:
                                                         heads=[None]), flow_heatmap, {"": run})
 
 
+def shares_view(lines: list[tuple[str | None, int]], vector: str, shares: np.ndarray, title: str,
+                note: str = "full colour = the largest share") -> dict:
+    """A view of the run's text (`figures.shaded_text.run_texts`' lines: each sentence of a pair on its
+    line) shaded by the vector `vector`, the `shares` (or any non-negative score): one scale for
+    both lines, so they compare, the largest share at full colour."""
+    return view(title, [(label, index, vector) for label, index in lines], scale=float(np.max(shares)) or 1.0,
+                signed=False, note=note)
+
+
 def show_shaded(run, shares, title: str, scale_note: str = "full colour = the largest share") -> None:
     """The running text itself (each sentence of a pair on its line), every token's characters shaded
     by its share (or any non-negative score), readable at any length; special tokens have no characters
-    to shade."""
-    texts = [("A", run.tokenized.text_a, 0)] + ([("B", run.tokenized.text_b, 1)] if run.is_pair else [])
-    scale = float(np.max(shares)) or 1.0  # one scale for both lines, so they compare
-    lines = [shaded_text(text, [None if run.special[i] or run.segment_ids[i] != segment else offset
-                                for i, offset in enumerate(run.tokenized.offsets)], shares,
-                         label=name if run.is_pair else None, scale=scale, names=run.tokenized.labels)
-             for name, text, segment in texts]
-    st.markdown(f"**{ui.markdown_literal(title)}**")
-    st.html("".join(lines) + shaded_legend(signed=False, scale_note=scale_note))
+    to shade. Drawn in the browser (figures/shaded)."""
+    texts, lines = run_texts(run)
+    components.shaded_text(message(texts, {"shares": shares}, {"": shares_view(lines, "shares", shares, title,
+                                                                               scale_note)},
+                                   names=run.tokenized.labels,
+                                   font_px=PRESENTING_PX if ui.presenting() else None),
+                           key="hl_shaded_rollout")
 
 
 def show_shares(matrix: np.ndarray, labels: list[str], positions: list[int], token: int,
