@@ -35,11 +35,12 @@ function chooseColour(inst, colour) {
   applyColour(inst);
 }
 
-// "auto" is log colour from header.auto_log_from rows of the view shown (explorer.js sets autoLog).
-function colourNow(inst) {
+// "auto" is log colour from header.auto_log_from rows of the view shown (explorer.js sets autoLog),
+// or of a view prepared ahead (view.js passes its own).
+function colourNow(inst, autoLog = inst.autoLog) {
   const { colours } = inst.header;
   const { scale, mode } = inst.colour;
-  const log = mode === "log" || (mode === "auto" && !!inst.autoLog);
+  const log = mode === "log" || (mode === "auto" && !!autoLog);
   const key = log ? "log" : "linear";
   return { scale, key, colorscale: colours.colorscale[scale][key], legend: colours.legend[key],
            palette: colours.palette[scale][key] };

@@ -195,9 +195,11 @@ function drawNow(inst) {
       inst.gridsDue = false;
       timedGrids(inst, inst.sel.layer, inst.sel.head, nHeads);
       inst.root.dataset.pending = waitingFor(inst);
+      prepareNeighbours(inst);
     }, 0);
   } else {
     timedGrids(inst, layer, head, nHeads);
+    prepareNeighbours(inst);
   }
   inst.drawnShape = shape.key;
   if (structure) inst.coloured = `${colour.scale},${colour.key}`; // every chart was drawn in these colours
@@ -226,7 +228,53 @@ function heatmap(inst, chart, structure, figure, values, config) {
   }
   const { data, layout } = figure();
   chart.plot.dataset.drawn = "1";
-  return inst.Plotly.react(chart.plot, data, layout, config);
+  const margins = chart.margins ? measuredMargins(chart.margins, layout) : null;
+  const drawn = inst.Plotly.react(chart.plot, data, margins || layout, config);
+  if (!margins) Promise.resolve(drawn).then(() => { chart.margins = marginsOf(chart.plot); });
+  return drawn;
+}
+
+// Plotly's automargin measures every tick label in the page and, when the margins move, draws the
+// figure a second time: a new view of a 512-token map took ~110 ms with it and ~65 ms without
+// (interleaved in one page). So a chart's first draw keeps the figure's automargin, and the
+// margins it got are kept with its labels' widths; a later draw with other labels gets those
+// margins moved by how much longer its longest labels are (measured on a canvas: no layout), and
+// automargin off. Presentation mode's fit turns it on again and takes new margins.
+function marginsOf(plot) {
+  const full = plot._fullLayout;
+  if (!full?._size) return null;
+  const { l, r, t, b } = full._size;
+  const axis = (name) => ({ font: full[name].tickfont, angle: full[name].tickangle,
+                            widest: widestLabel(full[name].ticktext, full[name].tickfont) });
+  return { l, r, t, b, x: axis("xaxis"), y: axis("yaxis") };
+}
+
+function measuredMargins(kept, layout) {
+  const grow = (axis, along) => {
+    const texts = layout[axis]?.ticktext;
+    if (!texts || kept[along].widest === null) return 0;
+    const slope = Math.abs((along === "x" ? Math.sin : Math.cos)(((Number(kept[along].angle) || 0) * Math.PI) / 180));
+    return Math.ceil((widestLabel(texts, kept[along].font) - kept[along].widest) * slope);
+  };
+  const base = layout.margin || {};
+  const margin = { ...base, l: Math.max(base.l || 0, kept.l + grow("yaxis", "y")), r: kept.r, t: kept.t,
+                   b: Math.max(base.b || 0, kept.b + grow("xaxis", "x")) };
+  return {
+    ...layout, margin,
+    xaxis: { ...layout.xaxis, automargin: false }, yaxis: { ...layout.yaxis, automargin: false },
+  };
+}
+
+const labelContext = document.createElement("canvas").getContext("2d");
+const unescaped = (text) => String(text).replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+
+// The widest of an axis's tick labels in px, as drawn in `font`; null without labels of its own.
+function widestLabel(texts, font) {
+  if (!Array.isArray(texts) || !texts.length || !font) return null;
+  labelContext.font = `${font.size}px ${font.family}`;
+  let widest = 0;
+  for (const text of texts) widest = Math.max(widest, labelContext.measureText(unescaped(text)).width);
+  return widest;
 }
 
 // Hover reads customdata from the plot's full trace: replacing it there (and in the input trace,
@@ -314,7 +362,9 @@ function fitToScreen(inst, { scroll = false } = {}) {
       update["yaxis.tickvals"] = names.filter((_, i) => i % step === 0);
       update["yaxis.ticktext"] = labels.filter((_, i) => i % step === 0);
     }
-    fitted = inst.Plotly.relayout(plot, update);
+    update["xaxis.automargin"] = update["yaxis.automargin"] = true; // labels of its own: measured again
+    const main = inst.charts.main;
+    fitted = Promise.resolve(inst.Plotly.relayout(plot, update)).then(() => { main.margins = marginsOf(plot); });
   }
   if (scroll) {
     Promise.resolve(fitted).then(() => {
@@ -405,7 +455,7 @@ function remember(id, view) {
     const oldest = views.keys().next().value;
     views.delete(oldest);
     layerCache.delete(oldest);
-    for (const key of [...derived.keys()]) if (key.startsWith(`${oldest}|`)) derived.delete(key);
+    forgetDerived(oldest);
   }
   view.templates = {
     main: JSON.parse(view.main), heads: JSON.parse(view.heads_grid), means: JSON.parse(view.means),
@@ -473,6 +523,7 @@ async function update(inst, root, data) {
   if (fresh) {
     root.classList.toggle("hl-present", view.present);
     inst.layoutKey = null;
+    inst.layouts = null;
     build(root, inst, !!shapeOf(inst)?.window);
   }
   inst.Plotly = await plotly;
@@ -480,6 +531,7 @@ async function update(inst, root, data) {
   draw(inst);
   applyColour(inst);
   root.dataset.layers = String(layers.size);
+  if (!fresh && layers.size > before) prepareNeighbours(inst); // the views one click away, with the new layers
   // A long text's other layers follow the first view, a message at a time, while the host sends
   // them (PROTOCOL.md: `stream`): then a layer change, the layer means and the overview in any view
   // are drawn here.

@@ -5,20 +5,21 @@
 
 // The grids' images: the layer's heads painted here from the layer held; the layer means and the
 // overview painted here once every layer is held, until then the server's images for the view.
-function gridImages(inst, layer) {
+// `layout`: the view shown, or one view.js prepares ahead.
+function gridImages(inst, layer, layout = inst.layout) {
   const { header, templates } = inst;
   const [nLayers, nHeads] = header.shape;
   const tile = header.tile;
   const images = {};
-  const heads = layerTiles(inst, layer);
+  const heads = layerTiles(inst, layer, layout);
   if (heads) {
-    images.heads = remembered(`${inst.id}|${inst.layout.key}|${layer}|headsgrid`, () => tileCanvas(
+    images.heads = remembered(`${inst.id}|${layout.key}|${layer}|headsgrid`, () => tileCanvas(
       heads[inst.tilePx.heads], nHeads, templates.heads.layout.meta.tiles, tile.levels, header.decades, tile.background));
   }
   const held = layerCache.get(inst.id);
   if (held && held.size === nLayers) {
-    const all = [...Array(nLayers).keys()].map((index) => layerTiles(inst, index));
-    images.means = remembered(`${inst.id}|${inst.layout.key}|means`, () => {
+    const all = [...Array(nLayers).keys()].map((index) => layerTiles(inst, index, layout));
+    images.means = remembered(`${inst.id}|${layout.key}|means`, () => {
       const means = all.map((t) => meanOfHeads(t[inst.tilePx.heads], nHeads));
       const joined = { values: new Float32Array(means.reduce((n, m) => n + m.values.length, 0)),
                        rows: means[0].rows, cols: means[0].cols };
@@ -26,7 +27,7 @@ function gridImages(inst, layer) {
       for (const m of means) { joined.values.set(m.values, at); at += m.values.length; }
       return tileCanvas(joined, nLayers, templates.means.layout.meta.tiles, tile.levels, header.decades, tile.background);
     });
-    images.overview = remembered(`${inst.id}|${inst.layout.key}|overview`, () => {
+    images.overview = remembered(`${inst.id}|${layout.key}|overview`, () => {
       const size = inst.tilePx.overview;
       const cells = all[0][size].rows * all[0][size].cols;
       const joined = { values: new Float32Array(nLayers * nHeads * cells), rows: all[0][size].rows, cols: all[0][size].cols };
@@ -34,7 +35,7 @@ function gridImages(inst, layer) {
       return tileCanvas(joined, nLayers * nHeads, templates.overview.layout.meta.tiles, tile.levels, header.decades,
         tile.background);
     });
-  } else if (inst.grids && inst.grids.key === inst.layout.key) {
+  } else if (inst.grids && inst.grids.key === layout.key) {
     images.means = { uri: inst.grids.means };
     images.overview = { uri: inst.grids.overview };
   }

@@ -3,8 +3,12 @@
 // the window, sentence B's first row, a decoder's visible keys).
 // Joined with payload.js, transform.js, colours.js, charts.js, grids.js, explorer.js and a host adapter.
 
-const derived = new Map(); // `${id}|${options}|${layer}|${what}` -> a transformed layer or its tiles
-const KEPT_DERIVED = 24;
+const derived = new Map(); // `${id}|${options}|${layer}|${what}` -> {value, bytes}: a transformed layer or its tiles
+// What the derived values may take, by bytes, the least recently used dropped first: at 512 tokens
+// a layer's heads in one view take 12.6 MB (BERT: 12 x 512 x 512 float32) and every layer's tiles
+// 7.7 MB (12 x 12 x (96² + 64²) float32), so the view shown and the few one click away fit.
+const DERIVED_BUDGET_BYTES = 160 * 2 ** 20;
+let derivedBytes = 0;
 
 // ---------------------------------------------------------------- the view shown
 
@@ -13,28 +17,58 @@ function layoutOf(inst) {
   const key = `${optionsKey(inst.shown)}`;
   if (inst.layoutKey !== key) {
     inst.layoutKey = key;
-    inst.layout = viewLayout(inst.header.tokens, inst.shown);
+    inst.layout = layoutFor(inst, inst.shown);
   }
   return inst.layout;
 }
 
+// A view's layout by its options, kept for the text shown (inst.layouts is emptied with a new text).
+function layoutFor(inst, options) {
+  if (!inst.layouts) inst.layouts = new Map();
+  const key = optionsKey(options);
+  if (!inst.layouts.has(key)) inst.layouts.set(key, viewLayout(inst.header.tokens, options));
+  return inst.layouts.get(key);
+}
+
+// Typed arrays' bytes in a derived value (a layer, tiles by size, a canvas of codes).
+function bytesOf(value) {
+  if (ArrayBuffer.isView(value)) return value.byteLength;
+  if (!value || typeof value !== "object") return 0;
+  return Object.values(value).reduce((total, part) => total + bytesOf(part), 0);
+}
+
 function remembered(key, build) {
-  if (derived.has(key)) {
-    const value = derived.get(key);
+  const held = derived.get(key);
+  if (held) {
     derived.delete(key); // most recently used last
-    derived.set(key, value);
-    return value;
+    derived.set(key, held);
+    return held.value;
   }
   const value = build();
-  if (derived.size >= KEPT_DERIVED) derived.delete(derived.keys().next().value);
-  derived.set(key, value);
+  const bytes = bytesOf(value);
+  derived.set(key, { value, bytes });
+  derivedBytes += bytes;
+  for (const [oldKey, old] of derived) {
+    if (derivedBytes <= DERIVED_BUDGET_BYTES || oldKey === key) break;
+    derived.delete(oldKey);
+    derivedBytes -= old.bytes;
+  }
   return value;
 }
 
+// A text's derived values, dropped with its view (explorer.js `remember`).
+function forgetDerived(id) {
+  for (const [key, held] of [...derived]) {
+    if (key.startsWith(`${id}|`)) {
+      derived.delete(key);
+      derivedBytes -= held.bytes;
+    }
+  }
+}
+
 // A layer's heads in the view shown, (H, Q', K') float32; null while the layer is not held.
-function viewLayer(inst, layer) {
+function viewLayer(inst, layer, layout = layoutOf(inst)) {
   const held = layerCache.get(inst.id)?.get(layer);
-  const layout = layoutOf(inst);
   if (!held || !layout) return null;
   const [, nHeads, nTokens] = inst.header.shape;
   if (held.floats && layout.key === "000all") return held.floats; // as captured: the numbers as sent
@@ -43,9 +77,8 @@ function viewLayer(inst, layer) {
 }
 
 // A layer's tiles (figures.attention._tile, pooled) in the view shown, at the sizes the grids use.
-function layerTiles(inst, layer) {
+function layerTiles(inst, layer, layout = layoutOf(inst)) {
   const held = layerCache.get(inst.id)?.get(layer);
-  const layout = layoutOf(inst);
   if (!held || !layout) return null;
   const [, nHeads, nTokens] = inst.header.shape;
   return remembered(`${inst.id}|${layout.key}|${layer}|tiles`,
@@ -118,4 +151,68 @@ function shapeOf(inst) {
     visible: header.causal ? visibleColumns(layout) : null,
     autoLog: nRows >= header.auto_log_from,
   };
+}
+
+// ---------------------------------------------------------------- views one click away
+
+// The view options one click from those shown, the likeliest first: hide or show [CLS]/[SEP],
+// merge or split, renormalise (when hidden), the pair's other blocks.
+function neighbourOptions(header, shown) {
+  const options = [{ ...shown, hide: !shown.hide }, { ...shown, merge: !shown.merge }];
+  if (shown.hide) options.push({ ...shown, renormalize: !shown.renormalize });
+  if (header.tokens.segment.some((s) => s === 1)) {
+    for (const block of header.blocks) if (block !== shown.block) options.push({ ...shown, block });
+  }
+  return options;
+}
+
+// What one view held here takes: the shown layer's heads and every layer's tiles (an estimate of
+// what `remembered` will count, before anything is built).
+function viewBytes(inst, layout) {
+  const [nLayers, nHeads] = inst.header.shape;
+  const side = (n, px) => Math.min(n, px);
+  const nRows = layout.queryGroups.length, nCols = layout.keyGroups.length;
+  const tiles = [inst.tilePx.heads, inst.tilePx.overview].reduce((n, px) => n + side(nRows, px) * side(nCols, px), 0);
+  return 4 * nHeads * (nRows * nCols + nLayers * tiles);
+}
+
+// After a draw, idle time prepares the views one click away (issue 18 §1): the shown layer's heads
+// in each, then each view's tiles for every layer held and its grids painted in the colours shown,
+// one layer at a time, so a click of a view option finds them ready instead of transforming 13
+// layers' worth of rows while the person waits (at 512 tokens ~0.2 s). Prepared views take at
+// most PREPARED_BYTES of DERIVED_BUDGET_BYTES: the view shown keeps the rest. A new draw starts
+// the plan again (`inst.preparing`); the work is timed as "hl-prepare".
+const PREPARED_BYTES = 96 * 2 ** 20;
+
+function prepareNeighbours(inst) {
+  const generation = (inst.preparing || 0) + 1;
+  inst.preparing = generation;
+  if (!inst.shown || typeof requestIdleCallback !== "function") return;
+  const { id } = inst, layer = inst.sel.layer;
+  const layouts = [];
+  let bytes = 0;
+  for (const options of neighbourOptions(inst.header, inst.shown)) {
+    const layout = layoutFor(inst, options);
+    if (!layout || layouts.includes(layout)) continue;
+    bytes += viewBytes(inst, layout);
+    if (bytes > PREPARED_BYTES) break;
+    layouts.push(layout);
+  }
+  const held = layerCache.get(id);
+  const jobs = layouts.map((layout) => () => viewLayer(inst, layer, layout));
+  for (const layout of layouts) {
+    for (const index of held.keys()) jobs.push(() => layerTiles(inst, index, layout));
+    jobs.push(() => {
+      const { palette } = colourNow(inst, layout.queryGroups.length >= inst.header.auto_log_from);
+      for (const image of Object.values(gridImages(inst, layer, layout))) sourceOf(image, palette);
+    });
+  }
+  const work = (deadline) => {
+    if (inst.preparing !== generation || inst.id !== id) return;
+    const start = performance.now();
+    do jobs.shift()(); while (jobs.length && deadline.timeRemaining() > 10);
+    performance.measure("hl-prepare", { start, end: performance.now() });
+    if (jobs.length) requestIdleCallback(work, { timeout: 500 });
+  };
+  requestIdleCallback(work, { timeout: 500 });
 }
