@@ -148,3 +148,16 @@ def test_the_rollout_page_and_a_pair_shade_each_sentence_on_its_line(model):
     shares = rollout(run.attentions, "mean", 0.5)[1, 1]
     assert entry["lines"][0]["scale"] == entry["lines"][1]["scale"] == pytest.approx(shares.max(), rel=1e-5)
     np.testing.assert_allclose(data["vectors"]["shares"], shares, rtol=1e-5, atol=1e-7)
+
+
+def test_the_followed_rows_rollout_equals_the_whole_rollouts_row():
+    """pages/parts/lines.rollout_row: a row times the layers below, from the left, at every layer
+    (the first included, where there is no layer below)."""
+    from encoder.analysis import rollout
+    from pages.parts.lines import rollout_row
+
+    attentions = np.random.default_rng(0).dirichlet(np.ones(9), size=(4, 3, 9)).astype(np.float32)  # (L, H, T, T)
+    whole = rollout(attentions, "mean", 0.5)
+    for layer in range(4):
+        for position in (0, 4, 8):
+            np.testing.assert_allclose(rollout_row(attentions, layer, position), whole[layer, position], rtol=1e-12)
