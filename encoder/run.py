@@ -21,7 +21,7 @@ from .batching import length_sorted_batches, pad_batch
 from .capture import capture_attention
 from .config import EncoderConfig
 from .model import Encoder
-from .modules import EmbeddingParts, head_grams, value_output_norms
+from .modules import EmbeddingParts, factored_value_output_norms, head_factors
 from .tokenize import TextTokenizer, Tokenized
 
 
@@ -122,29 +122,31 @@ def encoder_value_output_norms(encoder: Encoder, values: torch.Tensor) -> torch.
     """‖v_j W_O^h‖ for every layer, head and token of `encoder`: values (..., L, H, T, Dh) -> (..., L, H, T).
 
     What `Run.value_output_norms` holds (Kobayashi et al. 2020, eq. 5, without the bias), from each
-    layer's output projection through `modules.value_output_norms` and its cached W_O^hᵀ W_O^h.
+    layer's output projection through `modules.factored_value_output_norms` and its cached
+    triangular factors (`modules.head_factors`).
     """
-    n_heads = encoder.config.n_heads
-    grams = [head_grams(layer.attention.out.weight, n_heads) for layer in encoder.layers]  # L of (H, Dh, Dh)
-    return value_output_norms(values, _stacked(encoder, grams))  # grams (L, H, Dh, Dh)
+    return factored_value_output_norms(values, _stacked_factors(encoder))  # factors (L, H, Dh, Dh)
 
 
-# encoder -> (its layers' cached Gram matrices, them stacked): the stack is reused while each
-# layer's `head_grams` hands back the same tensor, that is while no weight has changed.
-_STACKED_GRAMS: weakref.WeakKeyDictionary[Encoder, tuple[list[torch.Tensor], torch.Tensor]] = (
+# encoder -> (its layers' cached factors, them stacked): the stack is reused while each layer's
+# `head_factors` hands back the same tensor, that is while no weight has changed.
+_STACKED_FACTORS: weakref.WeakKeyDictionary[Encoder, tuple[list[torch.Tensor], torch.Tensor]] = (
     weakref.WeakKeyDictionary())
 
 
-def _stacked(encoder: Encoder, grams: list[torch.Tensor]) -> torch.Tensor:
-    if any(g.requires_grad for g in grams):
-        return torch.stack(grams)  # training: keep the graph, cache nothing
-    cached = _STACKED_GRAMS.get(encoder)
-    if cached is not None and len(cached[0]) == len(grams) and all(
-            a is b for a, b in zip(cached[0], grams, strict=True)):
+def _stacked_factors(encoder: Encoder) -> torch.Tensor:
+    """(L, H, Dh, Dh): every layer's `head_factors`, one slot per application (ALBERT's shared layer L times)."""
+    n_heads = encoder.config.n_heads
+    factors = [head_factors(layer.attention.out.weight, n_heads) for layer in encoder.layers]
+    if any(f.requires_grad for f in factors):
+        return torch.stack(factors)  # training: keep the graph, cache nothing
+    cached = _STACKED_FACTORS.get(encoder)
+    if cached is not None and len(cached[0]) == len(factors) and all(
+            a is b for a, b in zip(cached[0], factors, strict=True)):
         return cached[1]
     with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable outside inference mode
-        stacked = torch.stack(grams)
-    _STACKED_GRAMS[encoder] = (grams, stacked)
+        stacked = torch.stack(factors)
+    _STACKED_FACTORS[encoder] = (factors, stacked)
     return stacked
 
 
