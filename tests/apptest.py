@@ -50,7 +50,7 @@ def open_page(at: AppTest, page: str) -> AppTest:
 def figure_specs(at: AppTest) -> list[dict]:
     """The Plotly figures the page shows, as dicts: those the Attention page's explorer draws in the
     browser (`explorer_shows`), then Streamlit's own charts, parsed from the element protos."""
-    drawn = explorer_shows(at)["figures"] if at.get("bidi_component") else []
+    drawn = explorer_shows(at)["figures"] if explorers(at) else []
     return drawn + [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
@@ -60,7 +60,14 @@ def explorer_shows(at: AppTest) -> dict:
     holds a view, so the view is always sent whole)."""
     from figures.explorer import reader
 
-    return reader.shows(at.get("bidi_component")[0].proto.bytes)
+    return reader.shows(explorers(at)[0].proto.bytes)
+
+
+def explorers(at: AppTest) -> list:
+    """The page's attention explorers (the other browser-side components, such as the line view and
+    shaded text, are not)."""
+    return [element for element in at.get("bidi_component")
+            if element.proto.component_name == "headlight_attention_explorer"]
 
 
 def drawn_text(at: AppTest, page: str) -> list[str]:

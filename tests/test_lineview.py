@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from figures import lineview
 
@@ -85,53 +84,6 @@ def test_the_offline_file_keeps_hostile_labels_as_data():
     assert page.count("</script>") == 2  # the data block's and the code's own: no label closes one
     blob = page.split("type='application/json'>")[1].split("</script>")[0]
     assert json.loads(blob)["labels"][0] == hostile
-
-
-@pytest.mark.parametrize("shade", ["The chosen head", "Mean of the layer's heads", "Rollout through this layer"])
-def test_the_line_views_text_is_shaded_by_where_the_followed_token_looks(model, shade):
-    """Issue 20 §2: the running text shaded by the followed token's attention (a head, the mean, or
-    rollout), each token's score the model's own number (in its tooltip)."""
-    import re
-
-    from apptest import app_test
-
-    from encoder.analysis import rollout
-
-    text = "Dogs bark loudly at night."
-    at = app_test(None, text=text, att_view="Lines", att_shade=shade, layer=3, head=5, att_follow=2)
-    assert not at.exception
-    body = next(e.proto.body for e in at.main if e.type == "html" and "hl-shaded" in e.proto.body)
-    scores = [float(s) for s in re.findall(r'<span title="[^"]*: ([-+0-9.e]+)"', body)]
-    run = model.run(text)
-    expected = {"The chosen head": run.attentions[2, 4, 2],
-                "Mean of the layer's heads": run.attentions[2, :, 2].mean(0),
-                "Rollout through this layer": rollout(run.attentions, "mean", 0.5)[2, 2]}[shade]
-    words = [i for i in range(run.n_tokens) if not run.special[i]]
-    np.testing.assert_allclose(scores, expected[words], rtol=1e-3)
-
-
-@pytest.mark.parametrize("statistic", ["entropy", "distance", "received"])
-@pytest.mark.parametrize("head", [5, "mean"])
-def test_the_line_views_text_is_shaded_by_a_head_statistic(model, statistic, head):
-    """Issue 20 §2: the text shaded by a head statistic, token by token: the engine's per-token values of
-    the chosen head (for the mean, averaged over the layer's heads), each in its token's tooltip."""
-    import re
-
-    from apptest import app_test
-
-    from encoder.analysis import token_statistic_arrays
-
-    text = "Dogs bark loudly at night."
-    at = app_test(None, text=text, att_view="Lines", att_shade="A head statistic", att_shade_stat=statistic,
-                  layer=3, head=head, att_follow=2)
-    assert not at.exception
-    body = next(e.proto.body for e in at.main if e.type == "html" and "hl-shaded" in e.proto.body)
-    scores = [float(s) for s in re.findall(r'<span title="[^"]*: ([-+0-9.e]+)"', body)]
-    values = token_statistic_arrays(model.run(text).attentions[2])[statistic]  # (H, T)
-    expected = values.mean(axis=0) if head == "mean" else values[4]
-    run = model.run(text)
-    words = [i for i in range(run.n_tokens) if not run.special[i]]
-    np.testing.assert_allclose(scores, expected[words], rtol=1e-3, atol=1e-4)
 
 
 def test_views_whose_window_would_break_the_budget_are_left_to_the_server(model):

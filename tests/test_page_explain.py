@@ -297,19 +297,16 @@ def test_html_in_the_text_stays_literal_and_exports_are_offered():
 
 
 def test_rollout_shades_the_running_text_by_the_chosen_tokens_shares():
-    """Issue 20 §2 on the Rollout view: the text itself, character for character and literal, shaded
-    by each input token's share in the chosen token, one line per sentence of a pair."""
-    import html
-    import re
+    """Issue 20 §2 on the Rollout view: the text itself, character for character, shaded by each input
+    token's share in the chosen token, one line per sentence of a pair. The browser draws it from this
+    message and sets the text as text (tests/e2e/test_shaded_text.py)."""
+    import json
 
     text, pair = "Dogs <b>bark</b> loudly at night.", "Cats sleep."
     at = app_test("rollout", text=text, pair=pair)
     assert not at.exception
-    shaded = [e.proto.body for e in at.main if e.type == "html" and "hl-shaded" in e.proto.body]
+    shaded = [json.loads(e.proto.json) for e in at.get("bidi_component")
+              if e.proto.component_name == "headlight_shaded_text"]
     assert len(shaded) == 1
-    lines = re.findall(r'<div class="hl-shaded"[^>]*>(.*?)</div>', shaded[0], flags=re.S)
-    assert len(lines) == 2  # A and B
-    drawn = [html.unescape(re.sub(r"<span style=\"display:inline-block[^>]*>[AB]</span>|<[^>]+>", "", line))
-             for line in lines]
-    assert drawn == [text, pair]
-    assert "<b>" not in shaded[0]
+    assert [part["text"] for part in shaded[0]["texts"]] == [text, pair]
+    assert [line["label"] for line in shaded[0]["views"][""]["lines"]] == ["A", "B"]
