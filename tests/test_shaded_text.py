@@ -151,13 +151,14 @@ def test_the_rollout_page_and_a_pair_shade_each_sentence_on_its_line(model):
 
 
 def test_the_followed_rows_rollout_equals_the_whole_rollouts_row():
-    """pages/parts/lines.rollout_row: a row times the layers below, from the left, at every layer
+    """encoder.analysis.rollout_row: a row times the layers below, from the left, at every layer
     (the first included, where there is no layer below)."""
-    from encoder.analysis import rollout
-    from pages.parts.lines import rollout_row
+    from encoder.analysis import rollout, rollout_row
 
     attentions = np.random.default_rng(0).dirichlet(np.ones(9), size=(4, 3, 9)).astype(np.float32)  # (L, H, T, T)
-    whole = rollout(attentions, "mean", 0.5)
-    for layer in range(4):
-        for position in (0, 4, 8):
-            np.testing.assert_allclose(rollout_row(attentions, layer, position), whole[layer, position], rtol=1e-12)
+    for fusion, residual in (("mean", 0.5), ("max", 0.3), ("min", 0.0)):
+        whole = rollout(attentions, fusion, residual)
+        for layer in range(4):
+            for position in (0, 4, 8):
+                np.testing.assert_allclose(rollout_row(attentions, layer, position, fusion, residual),
+                                           whole[layer, position], rtol=1e-12)

@@ -25,7 +25,7 @@ from .head_statistics import (
 )
 from .minimal_pairs import MinimalPair, minimal_pair
 from .qk import QKWalkthrough, qk_walkthrough
-from .rollout import HEAD_FUSIONS, fused_layers, normalize_rows, rollout
+from .rollout import HEAD_FUSIONS, fused_layers, normalize_rows, rollout, rollout_row
 from .sentence import (
     SentenceConfig,
     sentence_config,
@@ -64,6 +64,7 @@ __all__ = [
     "normalize_rows",
     "qk_walkthrough",
     "rollout",
+    "rollout_row",
     "sentence_config",
     "sentence_embedding",
     "sentence_run",

@@ -4,7 +4,6 @@ itself; and the running text shaded by attention."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -17,8 +16,7 @@ import state
 import ui
 import url
 from encoder import export
-from encoder.analysis import token_statistic_arrays
-from encoder.analysis.rollout import fused_layers
+from encoder.analysis import rollout_row, token_statistic_arrays
 from encoder.attention_view import (
     MEAN_HEAD,
     ViewOptions,
@@ -89,18 +87,6 @@ def shading_message(run, layer: int, head: int, followed: int, shown: dict) -> d
                 ("att_shade_stat", {title: statistic for statistic, (title, _) in TOKEN_SHADES.items()})]
     return message(texts, vectors, views, names=run.tokenized.labels, controls=controls, shown=shown,
                    font_px=PRESENTING_PX if ui.presenting() else None)
-
-
-def rollout_row(attentions, layer: int, position: int):
-    """Row `position` of rollout through `layer` (mean of heads, residual 0.5, as `rollout`'s
-    defaults): that row of Â_layer times the layers below, from the left, O(L·T²) where the whole
-    rollout is O(L·T³) (seconds at 512 tokens, on every rerun of the fragment). Equal to
-    `rollout(attentions)[layer, position]`. (L, H, T, T) -> (T,) float64."""
-    fused = fused_layers(np.mean(attentions[:layer + 1], axis=1, dtype=np.float64), "mean", 0.5)  # (l+1, T, T)
-    row = fused[layer, position]
-    for below in fused[:layer][::-1]:
-        row = row @ below
-    return row
 
 
 # The View options whose clicks the browser draws at once (figures/lineview/streamlit.js reads them).
