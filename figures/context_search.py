@@ -3,7 +3,7 @@ with links, and as their sentences with the matched token shaded by its cosine. 
 hits come from `encoder.corpus.nearest_contexts`, the links from the app's URL helpers.
 
 The sentences are visitors' text: the table holds plain strings (Streamlit's dataframe renders no
-markup) and the shaded list goes through `figures.shaded_text`, which escapes every character.
+markup) and the shaded list is a `figures.shaded_text` message, which the browser draws as text.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .shaded_text import shaded_legend, shaded_text
+from .shaded_text import message, text_part, view
 
 CONTEXT_CHARS = 60  # characters kept on each side of the matched token in the table
 
@@ -36,11 +36,14 @@ def results_table(hits: pd.DataFrame, spans: np.ndarray, links: Sequence[str] | 
     return table
 
 
-def marked_sentences(hits: pd.DataFrame, spans: np.ndarray) -> str:
+def marked_sentences(hits: pd.DataFrame, spans: np.ndarray) -> dict:
     """Each hit's sentence with its matched token shaded by the cosine (one scale, 0 to 1), labelled with
-    its rank and cosine; then the legend. An HTML fragment for `st.html`, every character escaped."""
-    lines = [shaded_text(sentence, [tuple(span)], [cosine], label=f"{rank}. cosine {cosine:.3f}", scale=1.0,
-                         signed=False)
-             for rank, (sentence, span, cosine) in enumerate(
-                 zip(hits["sentence"], np.asarray(spans).reshape(-1, 2), hits["cosine"], strict=True), start=1)]
-    return "".join(lines) + shaded_legend(signed=False, scale_note="The matched token, shaded by its cosine.")
+    its rank and cosine; then the legend. A `figures.shaded_text` message for `components.shaded_text`."""
+    texts, vectors, lines = [], {}, []
+    for rank, (sentence, span, cosine) in enumerate(
+            zip(hits["sentence"], np.asarray(spans).reshape(-1, 2), hits["cosine"], strict=True), start=1):
+        texts.append(text_part(sentence, [tuple(span)]))  # one token: the matched one
+        vectors[f"hit{rank}"] = [float(cosine)]
+        lines.append((f"{rank}. cosine {cosine:.3f}", rank - 1, f"hit{rank}"))
+    return message(texts, vectors, {"": view("", lines, scale=1.0, signed=False,
+                                             note="The matched token, shaded by its cosine.")})

@@ -131,3 +131,13 @@ def downloaded(at: AppTest, found: dict[str, Callable], label: str) -> bytes:
     button = next(b for b in at.get("download_button") if b.proto.label == label)
     data = found[button.proto.deferred_file_id]()
     return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def shaded_message(at, key: str) -> dict:
+    """The message a page sent to its shaded text `key` (the component's data, as the browser gets it)."""
+    for element in at.get("bidi_component"):
+        if element.proto.component_name == "headlight_shaded_text" and element.proto.WhichOneof("data") == "json":
+            data = json.loads(element.proto.json)
+            if key in json.dumps(data["controls"]) or not data["controls"] or key == "any":
+                return data
+    raise AssertionError("the page drew no shaded text")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import streamlit
-from apptest import app_test, array, figure_specs, messages
+from apptest import app_test, array, figure_specs, messages, shaded_message
 
 from encoder.analysis.joint_qk import head_queries_keys, joint_qk_map
 from encoder.corpus import build_context_index, nearest_contexts
@@ -41,9 +41,18 @@ def test_similar_contexts_are_the_engines(contexts, model):
     assert table["sentence"].tolist() == (expected["sentence_index"] + 1).tolist()
     np.testing.assert_allclose(table["cosine"], expected["cosine"], atol=2e-3)
     assert table["open"].iloc[0].startswith("attention?text=The+cat+sat") and "att_follow=2" in table["open"].iloc[0]
-    # The hostile-looking sentence is text in the shaded list, never markup.
-    html = " ".join(element.proto.body for element in contexts.get("html"))
-    assert "&lt;b&gt;slept&lt;/b&gt;" in html and "<b>slept" not in html
+    # The shaded list: each hit's sentence verbatim (the browser sets it as text: a hostile-looking
+    # sentence stays text), its matched token's span, its cosine, one scale from 0 to 1.
+    shaded = shaded_message(contexts, "any")
+    lines = shaded["views"][""]["lines"]
+    assert [shaded["texts"][line["text"]]["text"] for line in lines] == table["sentence"].map(
+        lambda number: SENTENCES[number - 1]).tolist()
+    assert all(line["scale"] == 1.0 for line in lines) and shaded["views"][""]["signed"] is False
+    first = shaded["texts"][lines[0]["text"]]
+    (start, end, token), = first["spans"]
+    assert first["text"][start:end] == "cat"
+    assert shaded["vectors"][lines[0]["vector"]][token] == pytest.approx(1.0, abs=1e-4)
+    assert any("<b>slept</b>" in part["text"] for part in shaded["texts"])
 
 
 def test_the_attention_mode_searches_signatures(contexts):

@@ -78,16 +78,6 @@ def test_the_browser_reads_every_key_the_message_has():
     assert set(data["controls"][0]) <= set(re.findall(r"\bcontrol\.(\w+)", script))
 
 
-def shaded_message(at, key: str) -> dict:
-    """The message a page sent to its shaded text `key` (the component's data, as the browser gets it)."""
-    for element in at.get("bidi_component"):
-        if element.proto.component_name == "headlight_shaded_text" and element.proto.WhichOneof("data") == "json":
-            data = json.loads(element.proto.json)
-            if key in json.dumps(data["controls"]) or not data["controls"] or key == "any":
-                return data
-    raise AssertionError("the page drew no shaded text")
-
-
 def drawn_scores(data: dict, key: str) -> dict[int, float]:
     """Token -> score, for the tokens the view `key` draws (its first line)."""
     line = data["views"][key]["lines"][0]
@@ -103,7 +93,7 @@ def test_the_line_views_message_holds_every_shading_with_the_models_numbers(mode
     """Issue 20 §2 and 18 §1: the followed token's row in the chosen head, the mean of the layer's heads,
     rollout through the layer, and the head's per-token statistics (for the mean, averaged over the
     heads), all in one message, so a click on "Shade the text by" or "Statistic" is drawn at once."""
-    from apptest import app_test
+    from apptest import app_test, shaded_message
 
     from encoder.analysis import rollout, token_statistic_arrays
 
@@ -134,7 +124,7 @@ def test_the_line_views_message_holds_every_shading_with_the_models_numbers(mode
 
 def test_the_rollout_page_and_a_pair_shade_each_sentence_on_its_line(model):
     """Rollout's shaded text: each sentence of a pair its own line, one scale for both (the largest share)."""
-    from apptest import app_test
+    from apptest import app_test, shaded_message
 
     from encoder.analysis import rollout
 

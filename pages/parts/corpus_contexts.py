@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+import components
 import opening
 import registry
 import selection
@@ -197,6 +198,6 @@ def render() -> None:
     st.dataframe(figures.results_table(hits, marks, links), hide_index=True, key="corp_ctx_table",
                  column_config={"open": st.column_config.LinkColumn("open", display_text="Attention page"),
                                 "cosine": st.column_config.NumberColumn(format="%.4f")})
-    st.html(figures.marked_sentences(hits, marks))
+    components.shaded_text(figures.marked_sentences(hits, marks), key="corp_ctx_shaded")
     st.caption("A token of the corpus finds itself first (cosine 1). Each link opens the sentence on the Attention "
                "page at the layer that produced these states, following the matched token.")
