@@ -175,12 +175,10 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
                 projections_out: torch.Tensor | None = None,
-                weights_out: torch.Tensor | None = None,
-                residual: torch.Tensor | None = None) -> torch.Tensor:
+                weights_out: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, T, D). projections_out, an optional (B, T, 3D) tensor, receives the fused Q/K/V
         projection and weights_out, an optional (B, H, T, T) one, the attention weights: like
-        torch's out= arguments, so that capture can collect every layer's in one buffer (capture.py).
-        With `residual` (B, T, D), returns residual + the attention's output (see `plus_linear`)."""
+        torch's out= arguments, so that capture can collect every layer's in one buffer (capture.py)."""
         B, T, D = x.shape
         if projections_out is None:
             qkv = self.qkv(x)  # (B, T, 3D)
@@ -190,7 +188,7 @@ class MultiHeadAttention(nn.Module):
         q, k, v = split_heads(qkv, self.n_heads)  # each (B, H, T, Dh)
         context, _ = self.core(q, k, v, mask, out=weights_out)  # (B, H, T, Dh)
         context = context.transpose(1, 2).reshape(B, T, D)  # (B, T, D): heads side by side
-        return self.out(context) if residual is None else plus_linear(residual, self.out, context)
+        return self.out(context)
 
 
 class FeedForward(nn.Module):
@@ -202,32 +200,8 @@ class FeedForward(nn.Module):
         self.activation = ACTIVATIONS[config.activation]()
         self.down = nn.Linear(config.d_ff, config.d_model)
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None, *,
-                out: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, D) -> (B, T, D); with `residual`, residual + that (see `plus_linear`, and its `out`)."""
-        hidden = self.activation(self.up(x))  # (B, T, D_ff)
-        return self.down(hidden) if residual is None else plus_linear(residual, self.down, hidden, out=out)
-
-
-def plus_linear(residual: torch.Tensor, linear: nn.Linear, x: torch.Tensor, *,
-                out: torch.Tensor | None = None) -> torch.Tensor:
-    """residual + linear(x): a sublayer's output added to the residual stream with one pass over
-    memory less. nn.Linear copies its bias into fresh memory and multiplies into it, and the sum
-    then reads both back; here the bias is added to the residual and the product accumulates into
-    that (the GEMM's beta = 1). Measured on the feed-forward's down projection: 1.62 ms instead of
-    1.69 at 128 tokens, 7.05 instead of 7.63 at 510. Rounding differs from residual + linear(x)
-    by an ulp; autograd and inference take this same path, so they agree exactly. A hooked
-    `linear` is called as a module (ablation hooks W_O), so its hooks see the call. `out`,
-    optional (like torch's out= arguments, without autograd), receives the sum.
-    """
-    if linear._forward_hooks or linear._forward_pre_hooks:
-        return torch.add(residual, linear(x), out=out)
-    if out is None:
-        total = (residual + linear.bias if linear.bias is not None else residual.clone()).contiguous()
-    else:
-        total = torch.add(residual, linear.bias, out=out) if linear.bias is not None else out.copy_(residual)
-    total.view(-1, total.size(-1)).addmm_(x.reshape(-1, x.size(-1)), linear.weight.t())  # (B·T, D) rows
-    return total
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(self.activation(self.up(x)))  # (B, T, D_ff) inside, (B, T, D) out
 
 
 # The paper's ReLU; BERT's "gelu" is the exact erf form (Hendrycks & Gimpel 2016), "gelu_tanh"
@@ -255,34 +229,16 @@ class EncoderLayer(nn.Module):
         self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
-                out: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, T, D). out, an optional (B, T, D) tensor, receives the layer's output, like torch's
-        out= arguments (Encoder.forward's hidden_out: written where it is kept, not copied there)."""
-        if self.training:  # dropout sits between each sublayer and the residual it is added to
-            if self.norm_first:
-                x = x + self.dropout(self.attention(self.attention_norm(x), mask))
-                x = x + self.dropout(self.feed_forward(self.feed_forward_norm(x)))
-            else:
-                x = self.attention_norm(x + self.dropout(self.attention(x, mask)))
-                x = self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
-            return x if out is None else out.copy_(x)
-        # Each sublayer adds itself to the residual stream as its last step (`plus_linear`).
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.norm_first:
-            x = self.attention(self.attention_norm(x), mask, residual=x)
-            return self.feed_forward(self.feed_forward_norm(x), residual=x, out=out)
-        x = self.attention_norm(self.attention(x, mask, residual=x))
-        return layer_norm(self.feed_forward_norm, self.feed_forward(x, residual=x), out=out)
+            x = x + self._drop(self.attention(self.attention_norm(x), mask))
+            return x + self._drop(self.feed_forward(self.feed_forward_norm(x)))
+        x = self.attention_norm(x + self._drop(self.attention(x, mask)))
+        return self.feed_forward_norm(x + self._drop(self.feed_forward(x)))
 
-
-def layer_norm(norm: nn.LayerNorm, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """norm(x), written into `out` when one is given (without autograd): the same kernel as the
-    module's (aten's native_layer_norm, in its out= form), so the same numbers."""
-    if out is None:
-        return norm(x)
-    # out1 and out2 take the per-row mean and 1/std: resized to (B, T, 1) from empty, then dropped.
-    return torch.ops.aten.native_layer_norm.out(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps,
-                                                out0=out, out1=x.new_empty(0), out2=x.new_empty(0))[0]
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        # Dropout is the identity in eval mode, but calling the module still costs a call.
+        return self.dropout(x) if self.training else x
 
 
 class SinusoidalPositions(nn.Module):
