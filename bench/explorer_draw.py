@@ -18,6 +18,7 @@ not compared). The load average is printed before and after.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--pair", action="store_true", help="a sentence pair's blocks instead of the toggles")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--dump", type=Path, help="with --profile: write the CDP profiles here (JSON, for DevTools)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -141,6 +143,8 @@ def main() -> None:
             if args.profile and name == "working tree":
                 cells[-1] += " (profiled)"
         print(f"  {what:<12} " + "   ".join(cells))
+    if profiles and args.dump:
+        args.dump.write_text(json.dumps(profiles))
     if profiles:
         total: Counter[str] = Counter()
         for profile in profiles:

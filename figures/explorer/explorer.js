@@ -205,6 +205,18 @@ function drawNow(inst) {
   if (structure) inst.coloured = `${colour.scale},${colour.key}`; // every chart was drawn in these colours
 }
 
+// While plotly.js is still on its way (a first view), the numbers the first draw needs: the shown
+// layer in the view, its thumbnails' tiles and the grids' images in the colours shown.
+function prepareShown(inst) {
+  const start = performance.now();
+  const shape = shapeOf(inst);
+  if (shape && viewLayer(inst, inst.sel.layer)) {
+    const { palette } = colourNow(inst, shape.autoLog);
+    for (const image of Object.values(gridImages(inst, inst.sel.layer))) sourceOf(image, palette);
+  }
+  performance.measure("hl-prepare", { start, end: performance.now() });
+}
+
 function timedGrids(inst, layer, head, nHeads) {
   const start = performance.now();
   drawGrids(inst, layer, head, nHeads);
@@ -526,6 +538,7 @@ async function update(inst, root, data) {
     inst.layouts = null;
     build(root, inst, !!shapeOf(inst)?.window);
   }
+  if (!inst.Plotly) prepareShown(inst);
   inst.Plotly = await plotly;
   if (fresh) inst.coloured = null;
   draw(inst);

@@ -76,6 +76,9 @@ function drawGrids(inst, layer, head, nHeads) {
       delete plot.dataset.pending;
       plot.dataset.outline = drawnOutline;
       plot.dataset.source = source.length + source.slice(-32);
+      // drawn at the height its width asks for: a relayout after the first draw drew it twice
+      const height = squareHeight(plot, template.layout.meta);
+      if (height) layout.height = height;
       Plotly.newPlot(plot, [{ ...template.data[0], source }, ...template.data.slice(1)], layout,
         header.configs.thumbnail).then(() => {
         keepSquare(inst, plot, template.layout.meta);
@@ -125,15 +128,19 @@ function swapImage(inst, plot, source) {
 // Thumbnails keep square pixels at any width: the height follows the width the chart got (a
 // fixed height stretched the tiles on narrow or wide screens).
 function keepSquare(inst, plot, meta) {
-  // and no larger than 1.5 screen pixels an image pixel: on a wide screen a model with few heads
-  // (SmolLM2: 9) would otherwise get tiles of 100+ px and an overview of several screens
-  plot.style.maxWidth = `${Math.round(meta.span[0] * 1.5)}px`;
   const fit = () => {
-    const width = plot.clientWidth;
-    if (!width) return;
-    const height = Math.round(meta.top + (width * meta.span[1]) / meta.span[0]);
-    if (Math.abs((plot.layout.height || 0) - height) > 1) inst.Plotly.relayout(plot, { height });
+    const height = squareHeight(plot, meta);
+    if (height && Math.abs((plot.layout.height || 0) - height) > 1) inst.Plotly.relayout(plot, { height });
   };
   new ResizeObserver(fit).observe(plot);
   fit();
+}
+
+// The height that gives a grid's image square pixels at the plot's width; null before it has one.
+function squareHeight(plot, meta) {
+  // and no larger than 1.5 screen pixels an image pixel: on a wide screen a model with few heads
+  // (SmolLM2: 9) would otherwise get tiles of 100+ px and an overview of several screens
+  plot.style.maxWidth = `${Math.round(meta.span[0] * 1.5)}px`;
+  const width = plot.clientWidth;
+  return width ? Math.round(meta.top + (width * meta.span[1]) / meta.span[0]) : null;
 }
