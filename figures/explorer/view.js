@@ -177,7 +177,7 @@ function viewBytes(inst, layout) {
 }
 
 // After a draw, idle time prepares the views one click away (issue 18 §1): the shown layer's heads
-// in each, then each view's tiles for every layer held and its grids painted in the colours shown,
+// in each, then each view's (and the view shown's) tiles for every layer held and its grids painted in the colours shown,
 // one layer at a time, so a click of a view option finds them ready instead of transforming 13
 // layers' worth of rows while the person waits (at 512 tokens ~0.2 s). Prepared views take at
 // most PREPARED_BYTES of DERIVED_BUDGET_BYTES: the view shown keeps the rest. A new draw starts
@@ -189,7 +189,9 @@ function prepareNeighbours(inst) {
   inst.preparing = generation;
   if (!inst.shown || typeof requestIdleCallback !== "function") return;
   const { id } = inst, layer = inst.sel.layer;
-  const layouts = [];
+  // the view shown first: its layer means and overview are the server's images until every layer
+  // is held, and painted here once they are (at a later draw, which then finds their tiles ready)
+  const layouts = inst.layout ? [inst.layout] : [];
   let bytes = 0;
   for (const options of neighbourOptions(inst.header, inst.shown)) {
     const layout = layoutFor(inst, options);
