@@ -126,19 +126,20 @@ def _tokenized(
     text_a: str, text_b: str | None, encoding: Encoding, truncated: bool, n_full: int,
     scheme: TokenScheme | None = None,
 ) -> Tokenized:
-    special = [bool(s) for s in encoding.special_tokens_mask]
+    special = list(map(bool, encoding.special_tokens_mask))
     if all(special):
         raise ValueError(
             "The text has no characters this model can read (only spaces or control characters)."
         )
+    # Each of the encoding's getters hands back a new list (offsets already of tuples): no copies.
     return Tokenized(
         text_a=text_a,
         text_b=text_b,
-        tokens=list(encoding.tokens),
-        ids=list(encoding.ids),
-        segment_ids=list(encoding.type_ids),
-        word_ids=list(encoding.word_ids),
-        offsets=[tuple(o) for o in encoding.offsets],
+        tokens=encoding.tokens,
+        ids=encoding.ids,
+        segment_ids=encoding.type_ids,
+        word_ids=encoding.word_ids,
+        offsets=encoding.offsets,
         special=special,
         truncated=truncated,
         n_tokens_before_truncation=n_full,
