@@ -1,15 +1,15 @@
 """Speed of `model.run` against transformers, both from text: tokenizing and the forward pass.
 
-    python -m bench.forward [--repeats 12] [--device cuda] [--threads 2] [--before DIR]
+    python -m bench.forward [--repeats 12] [--device cuda] [--threads 2] [--before DIR] [--from-ids]
 
 Both run the bundled all-MiniLM-L6-v2 on the same text (asserted to give the same tokens),
-interleaved repetition by repetition so that machine noise hits both alike. Both sides do the
-same work: `run` tokenizes and returns attentions and hidden states (and more); the reference
-is the way people ask transformers for them, its tokenizer (return_tensors="pt") and then
-BertModel with eager attention, output_attentions=True and output_hidden_states=True under
-torch.no_grad(). Until this turn the reference started from token ids while `run` started from
-text: the reference skipped its tokenizer (0.07 / 0.35 / 1.3 ms at 16 / 128 / 510 tokens);
---from-ids times it that way again.
+interleaved repetition by repetition so that machine noise hits both alike. Both start from text
+and hand back at least the attentions and hidden states (`run` also its value norms, Q/K/V and
+embeddings): the reference is the way people ask transformers for them, its tokenizer
+(return_tensors="pt") and then BertModel with eager attention, output_attentions=True and
+output_hidden_states=True under torch.no_grad(). The reference used to start from token ids,
+skipping the tokenizer that `run` includes (0.07 / 0.35 / 1.3 ms at 16 / 128 / 510 tokens);
+--from-ids times it that way.
 Both run on --device (the CPU by default), which is printed with the load average before and
 after. Prints medians and the ratio ours / reference (target: at most 1.0 at every length), of
 wall time and of CPU time (the process's, all threads: on a busy machine wall time also counts the
