@@ -32,7 +32,7 @@ function chooseColour(inst, colour) {
   inst.colour = colour;
   inst.pendingColour = colour;
   send(inst);
-  applyColour(inst);
+  afterHostSend(() => applyColour(inst));
 }
 
 // "auto" is log colour from header.auto_log_from rows of the view shown (explorer.js sets autoLog),

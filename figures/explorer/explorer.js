@@ -425,14 +425,23 @@ function select(inst, layer, head, { scroll = false } = {}) {
 function redraw(inst, scroll = false) {
   inst.scroll = inst.scroll || scroll;
   if (!inst.frame) {
-    inst.frame = requestAnimationFrame(() => {
+    inst.frame = true;
+    afterHostSend(() => requestAnimationFrame(() => {
       inst.frame = null;
       draw(inst);
       // the sliders, then the opened head under them
       if (inst.scroll) inst.layerSlider.input.closest(".hl-controls").scrollIntoView({ block: "start" });
       inst.scroll = false;
-    });
+    }));
   }
+}
+
+// A choice is drawn a task after it was made: Streamlit sends a widget's change (the host's
+// controls, and this component's own state) to the server in a task after the one that made it, and
+// a draw before that (0.1-0.3 s at 512 tokens) held the request back for as long -- the rerun
+// started only once the browser had drawn, instead of running while it draws.
+function afterHostSend(work) {
+  setTimeout(work, 0);
 }
 
 // A token picked in the explorer: drawn here at once (the window and the token chart follow it),
@@ -453,10 +462,7 @@ function chooseShown(inst, change) {
   inst.pendingShown = { ...(inst.pendingShown || {}), ...change };
   inst.pendingShownAt = performance.now();
   inst.root.dataset.pending = "1";
-  // Drawn a task later: Streamlit sends a widget's change to the server from an effect React runs
-  // after the click's task, and a draw in the click's own frame (0.1-0.3 s at 512 tokens) held
-  // that request back for as long (a pair block's rerun started 0.3 s after the click).
-  setTimeout(() => redraw(inst), 0);
+  redraw(inst);
 }
 
 const SHOWN_WAIT_MS = 5000; // a local view option the host never confirmed gives way to the host's
