@@ -266,7 +266,9 @@ function measuredMargins(kept, layout) {
     const texts = layout[axis]?.ticktext;
     if (!texts || kept[along].widest === null) return 0;
     const slope = Math.abs((along === "x" ? Math.sin : Math.cos)(((Number(kept[along].angle) || 0) * Math.PI) / 180));
-    return Math.ceil((widestLabel(texts, kept[along].font) - kept[along].widest) * slope);
+    const longer = (widestLabel(texts, kept[along].font) - kept[along].widest) * slope;
+    // a canvas measures text a little differently from the SVG Plotly measures: 2 px to spare
+    return longer === 0 ? 0 : Math.ceil(longer) + MARGIN_SPARE_PX;
   };
   const base = layout.margin || {};
   const margin = { ...base, l: Math.max(base.l || 0, kept.l + grow("yaxis", "y")), r: kept.r, t: kept.t,
@@ -277,6 +279,7 @@ function measuredMargins(kept, layout) {
   };
 }
 
+const MARGIN_SPARE_PX = 2;
 const labelContext = document.createElement("canvas").getContext("2d");
 const unescaped = (text) => String(text).replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 

@@ -209,12 +209,17 @@ function prepareNeighbours(inst) {
       for (const image of Object.values(gridImages(inst, layer, layout))) sourceOf(image, palette);
     });
   }
+  if (inst.root) inst.root.dataset.prepared = "0"; // for tests: "1" once the plan is done
   const work = (deadline) => {
     if (inst.preparing !== generation || inst.id !== id) return;
     const start = performance.now();
-    do jobs.shift()(); while (jobs.length && deadline.timeRemaining() > 10);
+    while (jobs.length) {
+      jobs.shift()();
+      if (deadline.timeRemaining() <= 10) break;
+    }
     performance.measure("hl-prepare", { start, end: performance.now() });
     if (jobs.length) requestIdleCallback(work, { timeout: 500 });
+    else if (inst.root) inst.root.dataset.prepared = "1";
   };
   requestIdleCallback(work, { timeout: 500 });
 }
