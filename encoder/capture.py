@@ -120,7 +120,7 @@ class AttentionRecord:
     def stacked_weights(self) -> torch.Tensor:
         """All layers' weights as (B, L, H, T, T)."""
         if self._all_buffered(self.weights_buffer):
-            return self.weights_buffer.transpose(0, 1)  # a view: no copy of L*H*T*T floats
+            return layer_major(self.weights_buffer)  # a view: no copy of L*H*T*T floats
         return stack_layers(self.weights)
 
     def stacked_projections(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -130,8 +130,7 @@ class AttentionRecord:
         buffer holds a token's q, k and v side by side), else stacked copies.
         """
         if self._all_buffered(self.projections_buffer):
-            n_heads = self.queries[0].size(1)
-            return tuple(p.transpose(0, 1) for p in split_heads(self.projections_buffer, n_heads))
+            return projections_per_head(self.projections_buffer, self.queries[0].size(1))
         return stack_layers(self.queries), stack_layers(self.keys), stack_layers(self.values)
 
     def _all_buffered(self, buffer: torch.Tensor | None) -> bool:
@@ -156,8 +155,10 @@ def capture_attention(
     each layer's `MultiHeadAttention` also writes its fused Q/K/V projection into its slice of one
     (L, B, T, 3D) buffer, so the captured queries, keys and values are views into it and never
     copied (stacking them had cost about 0.4 ms of a 30 ms run at 128 tokens), and the hooks are
-    then one per layer instead of two. `empty(shape, dtype=, device=)` allocates the buffers
-    (`Model.run` passes memory it recycles).
+    then one per layer instead of two. `empty(shape, dtype=, device=)` allocates the buffers.
+    `Model.run`, which calls the encoder itself, gives it the same buffers directly
+    (`Encoder.forward`'s projections_out and weights_out) and registers no hook; a capture
+    around it records views of those.
     """
     # One entry per application: a module shared across depth (ALBERT) is listed once per layer,
     # so the buffers have a slot for each; hooks go on each distinct module once. An Encoder lists
@@ -241,6 +242,17 @@ def _core_hooks(record: AttentionRecord, applications: list[nn.Module],
     if not torch.is_grad_enabled() and all(isinstance(m, ScaledDotProductAttention) for m in targets):
         hooks += [Hook(m, hand_out_buffer, kind="pre", with_kwargs=True) for m in targets]
     return hooks
+
+
+def layer_major(buffer: torch.Tensor) -> torch.Tensor:
+    """A buffer the layers wrote into, (L, B, ...) -> (B, L, ...): a view."""
+    return buffer.transpose(0, 1)
+
+
+def projections_per_head(projections: torch.Tensor, n_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The layers' fused projections (L, B, T, 3D) -> queries, keys and values, each (B, L, H, T, Dh):
+    views, strided (each row of the buffer holds a token's q, k and v side by side)."""
+    return tuple(layer_major(p) for p in split_heads(projections, n_heads))
 
 
 def stack_layers(tensors: list[torch.Tensor]) -> torch.Tensor:

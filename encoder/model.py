@@ -86,13 +86,19 @@ class Encoder(nn.Module):
         attention_mask: torch.Tensor | None = None,
         *,
         hidden_out: torch.Tensor | None = None,
+        projections_out: torch.Tensor | None = None,
+        weights_out: torch.Tensor | None = None,
     ) -> EncoderOutput:
         """input_ids, segment_ids, attention_mask: (B, T) integer tensors.
 
         hidden_out, an optional (n_layers + 1, B, T, D) tensor, receives the hidden states as they
         are made, like torch's out= arguments: each is copied in while still in the cache, and the
         next layer reads it from there (`Model.run` keeps them all; stacking them after the pass
-        reads them back from memory).
+        reads them back from memory). projections_out, (n_layers, B, T, 3D), and weights_out,
+        (n_layers, B, H, T, T), both or neither, receive each layer's fused Q/K/V projection and
+        attention weights the same way (`MultiHeadAttention`'s arguments of those names, one slice
+        per layer): what `capture_attention` hands out through hooks, given here by a caller that
+        calls the encoder itself (`Model.run`), without registering any.
         """
         if input_ids.size(1) > self.config.max_positions:
             raise ValueError(
@@ -107,7 +113,11 @@ class Encoder(nn.Module):
         x = kept(0, self.embeddings.combine(parts))  # (B, T, D)
         hidden_states = [x]
         for index, layer in enumerate(self.layers, start=1):
-            x = kept(index, layer(x, mask))  # (B, T, D)
+            if projections_out is None:
+                x = kept(index, layer(x, mask))  # (B, T, D)
+            else:
+                x = kept(index, layer(x, mask, projections_out=projections_out[index - 1],
+                                      weights_out=weights_out[index - 1]))
             hidden_states.append(x)
         if self.final_norm is not None:
             x = kept(len(self.layers), self.final_norm(x))

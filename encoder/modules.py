@@ -229,11 +229,12 @@ class EncoderLayer(nn.Module):
         self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, **attention_out: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, D). attention_out: `MultiHeadAttention`'s projections_out and weights_out, if given."""
         if self.norm_first:
-            x = x + self._drop(self.attention(self.attention_norm(x), mask))
+            x = x + self._drop(self.attention(self.attention_norm(x), mask, **attention_out))
             return x + self._drop(self.feed_forward(self.feed_forward_norm(x)))
-        x = self.attention_norm(x + self._drop(self.attention(x, mask)))
+        x = self.attention_norm(x + self._drop(self.attention(x, mask, **attention_out)))
         return self.feed_forward_norm(x + self._drop(self.feed_forward(x)))
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
