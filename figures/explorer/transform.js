@@ -64,6 +64,7 @@ function viewLayout(tokens, options) {
   keyGroups.forEach((group, column) => { for (const p of group) keyOf[p] = column; });
   return {
     key: optionsKey(options), queries: kept.queries, queryGroups, keyGroups, keyOf,
+    keyFirst: Int32Array.from(keyGroups, (group) => group[0]), // each column's token, when none is pooled
     queryLabels: queryGroups.map((g) => groupLabel(tokens, g)),
     keyLabels: keyGroups.map((g) => groupLabel(tokens, g)),
     // Rows are rescaled only once special tokens are hidden (the model's own rows sum to 1).
@@ -94,8 +95,8 @@ function addRow(layout, row, factor, out) {
   }
   const f = factor * scale;
   if (!layout.pooledKeys) {
-    const groups = layout.keyGroups;
-    for (let c = 0; c < groups.length; c++) out[c] += f * row[groups[c][0]];
+    const first = layout.keyFirst;
+    for (let c = 0; c < first.length; c++) out[c] += f * row[first[c]];
   } else {
     const keyOf = layout.keyOf;
     for (let k = 0; k < row.length; k++) if (keyOf[k] >= 0) out[keyOf[k]] += f * row[k];
