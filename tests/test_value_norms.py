@@ -1,13 +1,14 @@
-"""‖v_j W_O^h‖ is computed in one place (modules.value_output_norms), from Gram matrices cached per
-weight: the cache must follow a weight that changes in place, and both callers must agree with
-the direct product."""
+"""‖v_j W_O^h‖ is computed in one place (modules.factored_value_output_norms), from each head's
+triangular factor of W_O (modules.head_factors), cached per weight: the same lengths as the direct
+product for healthy and degenerate heads, a cache that follows a weight changed in place, and every
+caller (the engine's runs, the adapters' captures) agreeing with the direct product."""
 
 from __future__ import annotations
 
 import torch
 
 from encoder.adapters.value_norms import head_output_norms
-from encoder.modules import head_grams
+from encoder.modules import factored_value_output_norms, head_factors
 
 
 def direct(values: torch.Tensor, w_out: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -17,21 +18,67 @@ def direct(values: torch.Tensor, w_out: torch.Tensor, n_heads: int) -> torch.Ten
                         for h in range(n_heads)])
 
 
-def test_cached_grams_follow_an_in_place_change():
+def test_factors_give_the_direct_lengths():
     torch.manual_seed(0)
+    n_heads, d_head, d_model, n_tokens = 12, 32, 384, 40
+    w_out = torch.randn(d_model, n_heads * d_head) / d_model ** 0.5
+    values = torch.randn(n_heads, n_tokens, d_head)
+    expected = direct(values.double(), w_out.double(), n_heads)
+    factored = factored_value_output_norms(values, head_factors(w_out, n_heads))
+    assert factored.dtype == torch.float32 and factored.shape == (n_heads, n_tokens)
+    torch.testing.assert_close(factored.double(), expected, rtol=1e-5, atol=0)
+
+
+def test_factors_are_lower_triangular_and_keep_every_length():
+    torch.manual_seed(1)
+    w_out = torch.randn(24, 16)
+    factors = head_factors(w_out, 2)  # (2, 8, 8)
+    assert factors.shape == (2, 8, 8)
+    assert torch.equal(factors, factors.tril())
+    # F_h F_hᵀ is W_O^hᵀ W_O^h: the factor keeps the Gram matrix, so every length.
+    w_heads = w_out.reshape(24, 2, 8).transpose(0, 1)  # (H, D, Dh)
+    torch.testing.assert_close(factors @ factors.mT, w_heads.mT @ w_heads, rtol=1e-5, atol=1e-5)
+
+
+def test_a_zeroed_head_gets_zero_lengths_and_a_rank_deficient_one_its_exact_lengths():
+    torch.manual_seed(2)
+    w_out = torch.randn(16, 3 * 4)
+    w_out[:, 0:4] = 0.0  # head 0 switched off (pruned)
+    w_out[:, 5] = w_out[:, 4]  # head 1 lost a rank: two columns alike
+    values = torch.randn(3, 6, 4)
+    norms = factored_value_output_norms(values, head_factors(w_out, 3))
+    assert torch.equal(norms[0], torch.zeros(6))
+    assert not norms.isnan().any()
+    torch.testing.assert_close(norms, direct(values, w_out, 3), rtol=1e-5, atol=1e-6)
+
+
+def test_cached_factors_follow_an_in_place_change():
+    torch.manual_seed(3)
     w_out = torch.randn(16, 16)
-    first = head_grams(w_out, 4)
-    assert head_grams(w_out, 4) is first  # cached while the weight is unchanged
+    first = head_factors(w_out, 4)
+    assert head_factors(w_out, 4) is first  # cached while the weight is unchanged
+    assert head_factors(w_out, 2).shape == (2, 8, 8)  # another head split is another entry
     with torch.no_grad():
         w_out.mul_(2.0)  # an optimiser step or load_state_dict writes in place
-    torch.testing.assert_close(head_grams(w_out, 4), 4 * first)
-    assert head_grams(w_out, 2).shape == (2, 8, 8)  # another head split is another entry
+    values = torch.randn(4, 3, 4)
+    torch.testing.assert_close(factored_value_output_norms(values, head_factors(w_out, 4)),
+                               2 * factored_value_output_norms(values, first))
 
 
-def test_grams_keep_the_graph_when_training():
-    w_out = torch.randn(8, 8, requires_grad=True)
-    head_grams(w_out, 2).sum().backward()
-    assert w_out.grad is not None
+def test_factors_keep_the_graph_when_training():
+    torch.manual_seed(4)
+    w_out = torch.randn(12, 8, requires_grad=True)
+    values = torch.randn(2, 5, 4)
+    factored_value_output_norms(values, head_factors(w_out, 2)).sum().backward()
+    expected = w_out.detach().clone().requires_grad_(True)
+    direct(values, expected, 2).sum().backward()
+    torch.testing.assert_close(w_out.grad, expected.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_half_precision_weights_get_factors_of_their_dtype():
+    w_out = torch.randn(16, 8).half()
+    factors = head_factors(w_out, 2)
+    assert factors.dtype == torch.float16 and factors.shape == (2, 4, 4)
 
 
 def test_grouped_query_heads_match_the_direct_product():

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..capture import Hook, hooked
-from ..modules import head_grams, value_output_norms
+from ..modules import factored_value_output_norms, head_factors
 
 
 @dataclass
@@ -64,11 +64,11 @@ def head_output_norms(values: torch.Tensor, w_out: torch.Tensor, n_heads: int) -
     values: (T, KV·Dh), the value projection's output; with grouped-query attention each of the
     KV heads serves n_heads / KV query heads (repeat_kv in transformers), so it is repeated.
     w_out: (D, H·Dh), the output projection in nn.Linear layout; W_O^h = w_out[:, h·Dh:(h+1)·Dh].
-    The norms themselves are the engine's (modules.value_output_norms), computed in one place.
+    The norms themselves are the engine's (modules.factored_value_output_norms), computed in one place.
     """
     d_head = w_out.shape[1] // n_heads
     n_kv = values.shape[-1] // d_head
     per_kv = values.reshape(values.shape[0], n_kv, d_head).transpose(0, 1)  # (KV, T, Dh)
     per_head = per_kv.repeat_interleave(n_heads // n_kv, dim=0)  # (H, T, Dh)
-    grams = head_grams(w_out, n_heads).to(per_head.dtype)  # (H, Dh, Dh)
-    return value_output_norms(per_head, grams)  # (H, T)
+    factors = head_factors(w_out, n_heads).to(per_head.dtype)  # (H, Dh, Dh)
+    return factored_value_output_norms(per_head, factors)  # (H, T)
