@@ -1,13 +1,13 @@
 """The explorer's own drawing of the view options at one length, in Chromium, for two versions of the
 app side by side (a commit's files and the working tree), the changes taking turns.
 
-    python -m bench.explorer_draw [--commit HEAD] [--length 512] [--repeats 4] [--pair] [--profile]
+    python -m bench.explorer_draw [--commit HEAD] [--length 512] [--repeats 4] [--pair | --sliders] [--profile]
 
 Starts `streamlit run app.py` twice (the commit's copy, bench.first_view.app_copy, and the working
 tree), opens the same ~`--length`-token text in each (bench.interactions' text), waits until every
 layer is in the browser, then clicks the View options in turn -- hide, renormalise, show again,
-merge, split (with --pair: a pair's blocks A→B, then all) -- in one tab and then the other, each
-time until the page settled
+merge, split (with --pair: a pair's blocks A→B, then all; with --sliders: layer and head key
+presses) -- in one tab and then the other, each time until the page settled
 (bench.interactions.Timer). Prints per change and version the medians of: seconds from the click
 until settled, and the explorer's `hl-draw` and `hl-grids` measures (ms, summed over the change).
 With --profile, the working tree's tab runs under Chromium's sampling profiler (CDP) and the
@@ -37,6 +37,9 @@ HIDE, RENORMALISE, MERGE = ("Hide special tokens ([CLS], [SEP])", "…and renorm
 # The changes of one round: (name, the toggle's label); the settle check follows the view's key.
 ROUND = (("hide", HIDE), ("renormalise", RENORMALISE), ("show", HIDE), ("merge", MERGE), ("split", MERGE))
 PAIR_ROUND = (("block A→B", "A→B"), ("block all", "all"))
+# With --sliders: the explorer's own sliders, a key press each (layers 3, 2; heads 2, 1)
+SLIDER_ROUND = (("layer up", ("Layer", "ArrowRight", "layer 3")), ("layer down", ("Layer", "ArrowLeft", "layer 2")),
+                ("head up", ("Head", "ArrowRight", "head 2")), ("head down", ("Head", "ArrowLeft", "head 1")))
 MEASURES_JS = """(since) => {
   const sum = (name) => performance.getEntriesByType('measure')
     .filter((e) => e.name === name && e.startTime >= since).reduce((s, e) => s + e.duration, 0);
@@ -63,6 +66,21 @@ def block(app, timer, name: str) -> dict:
     return {"total": row["total"], "draw": draw_ms, "grids": grids_ms}
 
 
+def slide(app, timer, how: tuple[str, str, str]) -> dict:
+    """Press a key on one of the explorer's sliders; settled once the map's title says `wanted`."""
+    name, key, wanted = how
+    since = app.page.evaluate("performance.now()")
+    control = app.page.get_by_role("slider", name=name)
+
+    def press():
+        control.focus()
+        control.press(key)
+
+    row = timer.settle(press, wanted)
+    draw_ms, grids_ms = app.page.evaluate(MEASURES_JS, since)
+    return {"total": row["total"], "draw": draw_ms, "grids": grids_ms}
+
+
 def profile_summary(profile: dict, top: int) -> list[tuple[str, float]]:
     """Self time (ms) per function of a CDP Profiler profile."""
     nodes = {node["id"]: node for node in profile["nodes"]}
@@ -81,6 +99,7 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--pair", action="store_true", help="a sentence pair's blocks instead of the toggles")
+    parser.add_argument("--sliders", action="store_true", help="layer and head changes instead of the toggles")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--dump", type=Path, help="with --profile: write the CDP profiles here (JSON, for DevTools)")
@@ -94,7 +113,8 @@ def main() -> None:
         params, changes, act = {"text": first, "pair": second}, PAIR_ROUND, block
     else:
         text = text_of_length(model, args.length, prefix="unbelievably tokenizers bench ")
-        params, changes, act = {"text": text}, ROUND, change
+        params = {"text": text}
+        changes, act = (SLIDER_ROUND, slide) if args.sliders else (ROUND, change)
     servers = {}
     with tempfile.TemporaryDirectory(prefix="headlight-draw-") as scratch:
         try:
