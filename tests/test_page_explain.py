@@ -299,7 +299,7 @@ def test_html_in_the_text_stays_literal_and_exports_are_offered():
 def test_rollout_shades_the_running_text_by_the_chosen_tokens_shares():
     """Issue 20 §2 on the Rollout view: the text itself, character for character, shaded by each input
     token's share in the chosen token, one line per sentence of a pair. The browser draws it from this
-    message and sets the text as text (tests/e2e/test_shaded_text.py)."""
+    message and sets the text as text (tests/e2e/test_shaded_text_drawn.py)."""
     import json
 
     text, pair = "Dogs <b>bark</b> loudly at night.", "Cats sleep."

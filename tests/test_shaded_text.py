@@ -1,7 +1,7 @@
 """figures/shaded_text's message, which the browser draws (figures/shaded, issue 18 §1): the text kept
 character for character with each token's span, every score the model's own number, every view the
 page's controls can choose held in one message, and hostile text kept as data (shaded.js sets it as
-text; tests/e2e/test_shaded_text.py checks the drawing)."""
+text; tests/e2e/test_shaded_text_drawn.py checks the drawing)."""
 
 from __future__ import annotations
 
