@@ -370,6 +370,14 @@ def get_tagger(source: str, layer: int, seed: int = 0):
     return tagger, time.perf_counter() - start
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def get_prepared(key: tuple, _build: Callable[[], object]):
+    """A small value a page prepares from a run for the browser (a message of a few tens of kB),
+    built once per `key` (naming the run and what the value depends on) and shared by every session:
+    the caller must not change it. `_build` makes it; its leading underscore keeps it out of the key."""
+    return _build()
+
+
 def get_explorer(key: tuple, build: Callable[[], object]):
     """The Attention page's packed explorer (figures.explorer.Explorer) for one view, built once and
     shared by every session showing it: a class opening the same link builds it once. `key` names

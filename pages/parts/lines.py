@@ -43,12 +43,14 @@ TOKEN_SHADES = {
 NOT_HERE = {selection.WINDOW: "the line view always draws the 48 tokens around the followed token"}
 
 
-def shade_by_attention(run, layer: int, head: int, followed: int) -> None:
+def shade_by_attention(run, run_key: tuple, layer: int, head: int, followed: int) -> None:
     """The running text shaded by where the followed token looks (Inspectus-style): by the chosen
     head, the mean of the layer's heads, or rollout through the layer (Abnar & Zuidema 2020); or by a
     statistic of the chosen head, token by token. The browser holds every choice's scores
     (`shading_message`) and draws a click on these controls at once (figures/shaded); the
-    fragment's rerun keeps the link in step."""
+    fragment's rerun keeps the link in step. The message is built once per run (`run_key`), layer,
+    head and followed token, and shared (state.get_prepared): a view option's click reruns the
+    fragment, and at 512 tokens the statistics and the rollout row take 30-60 ms to build."""
     session.keep_valid("att_shade", list(SHADES), SHADES[0])
     session.keep_valid("att_shade_stat", list(TOKEN_SHADES), "entropy")
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
@@ -57,7 +59,13 @@ def shade_by_attention(run, layer: int, head: int, followed: int) -> None:
             st.segmented_control("Statistic", list(TOKEN_SHADES), key="att_shade_stat", required=True,
                                  format_func=lambda key: TOKEN_SHADES[key][0])
     shown = {"att_shade": by, "att_shade_stat": st.session_state.get("att_shade_stat") or "entropy"}
-    components.shaded_text(shading_message(run, layer, head, followed, shown), key="hl_shaded_lines")
+    presenting = ui.presenting()
+    prepared = state.get_prepared(("line shading", *run_key, layer, head, followed, presenting),
+                                  lambda: shading_message(run, layer, head, followed, SHOWN_FIRST))
+    components.shaded_text({**prepared, "shown": shown}, key="hl_shaded_lines")  # every `shown` has its view
+
+
+SHOWN_FIRST = {"att_shade": SHADES[0], "att_shade_stat": "entropy"}
 
 
 def shading_message(run, layer: int, head: int, followed: int, shown: dict) -> dict:
@@ -128,7 +136,7 @@ def line_view(key: tuple) -> None:
              "follow": followed}
     components.line_view(lineview.message(run, layer, shown, controls=CONTROLS, texts=TEXTS, **drawing),
                          key="hl_line_view")
-    shade_by_attention(run, layer, head, followed)
+    shade_by_attention(run, key, layer, head, followed)
     url.write_link(session.current_input(), registry.by_title("Attention"), st.session_state)  # a fragment's run too
     try:
         kept_positions(run, options)
