@@ -36,7 +36,7 @@ function windowLayout(layout, start, stop) {
   const keyOf = new Int32Array(layout.keyOf.length).fill(-1);
   layout.keyGroups.slice(start, stop).forEach((group, column) => { for (const p of group) keyOf[p] = column; });
   return { ...layout, queryGroups: layout.queryGroups.slice(start, stop), keyGroups: layout.keyGroups.slice(start, stop),
-           queryLabels: layout.queryLabels.slice(start, stop), keyOf };
+           keyFirst: layout.keyFirst.subarray(start, stop), queryLabels: layout.queryLabels.slice(start, stop), keyOf };
 }
 
 // Whether the held message can draw `shown` (its window's tokens were sent for that view).
