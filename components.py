@@ -54,6 +54,19 @@ def _explorer_component():
         js=explorer_assets.module_js("streamlit"), css=explorer_assets.css(), isolate_styles=False)
 
 
+@functools.cache
+def _plotly_preload_component():
+    return st.components.v2.component("headlight_plotly_preload", js=explorer_assets.preload_js())
+
+
+def preload_plotly() -> None:
+    """Start loading plotly.js for the explorer now, before the page's run (figures/explorer/preload.js):
+    the browser downloads and compiles it while the server runs the model. Mounted at the foot of
+    the sidebar, where its empty element takes no room on the page."""
+    with st.sidebar:
+        _plotly_preload_component()(key="hl_plotly_preload", data={"url": plotly_js_url()})
+
+
 def explorer_said() -> dict:
     """What the browser-side explorer last said: the selection it shows, and the view id and layers
     it holds (figures.explorer.Explorer.payload leaves those out); {} before it has said anything."""

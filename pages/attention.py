@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import streamlit as st
@@ -190,6 +191,8 @@ def heatmaps() -> None:
     """The explorer. Its body is a function so that the run and the view are this function's locals:
     a page script's globals live as long as any fragment or callback defined in it (Streamlit keeps
     those for the session), and as globals they kept every visitor's run alive for the session."""
+    with contextlib.suppress(OSError):  # a read-only static folder: said below, where the charts would be
+        components.preload_plotly()  # before the run: plotly.js compiles while the server runs the model
     run = opening.page_run()
     present = ui.presenting()
     if present:

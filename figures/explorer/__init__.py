@@ -35,8 +35,9 @@ from .packer import (
 )
 
 FOLDER = Path(__file__).resolve().parent
-# host-neutral: read, apply the view options, colour, fill the charts, draw
-CORE_JS = ("payload.js", "transform.js", "colours.js", "charts.js", "view.js", "grids.js", "explorer.js")
+# host-neutral: load plotly.js, read, apply the view options, colour, fill the charts, draw
+CORE_JS = ("plotly_loader.js", "payload.js", "transform.js", "colours.js", "charts.js", "view.js", "grids.js",
+           "explorer.js")
 HOSTS = ("streamlit", "widget")
 CSS = FOLDER / "explorer.css"
 
@@ -44,7 +45,7 @@ __all__ = [
     "ALL_LAYERS_BYTES", "CORE_JS", "CSS", "DECADES", "EXACT_BYTES", "FOLDER", "HEADER_LENGTH", "HOSTS",
     "HOVER_SCALE", "LEVELS", "RESPONSIVE", "STREAM_CODES_BYTES", "STREAM_MESSAGE_BYTES", "Explorer",
     "ExplorerOptions", "Shown", "colour_choices", "css", "dequantize_heads", "hover_counts", "module_js", "pack",
-    "quantize_heads", "token_table", "unpack",
+    "preload_js", "quantize_heads", "token_table", "unpack",
 ]
 
 
@@ -54,6 +55,12 @@ def module_js(host: str) -> str:
     if host not in HOSTS:
         raise ValueError(f"unknown explorer host {host!r}; one of {HOSTS}")
     return "\n".join((FOLDER / name).read_text(encoding="utf-8") for name in (*CORE_JS, f"{host}.js"))
+
+
+def preload_js() -> str:
+    """The Attention page's plotly.js preloader as one ES module: the explorer's own loader
+    (plotly_loader.js, shared through window) and its `export default`."""
+    return "\n".join((FOLDER / name).read_text(encoding="utf-8") for name in ("plotly_loader.js", "preload.js"))
 
 
 def css() -> str:

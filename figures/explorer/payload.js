@@ -1,22 +1,6 @@
 // The explorer's payload, read in the browser (packer.py packs it; PROTOCOL.md has the format):
-// plotly.js, the binary message, deflated blobs, quantized layers and hover values.
+// the binary message, deflated blobs, quantized layers and hover values.
 // Joined with colours.js, explorer.js and a host adapter into one module (figures.explorer.module_js).
-
-let plotlyLoading = null;
-
-function loadPlotly(url) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!plotlyLoading) {
-    plotlyLoading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = url;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => { plotlyLoading = null; reject(new Error(`plotly.js did not load from ${url}`)); };
-      document.head.appendChild(script);
-    });
-  }
-  return plotlyLoading;
-}
 
 // The message (PROTOCOL.md): an ArrayBuffer, or a view of one (Streamlit sends a Uint8Array, a
 // notebook comm a DataView).
