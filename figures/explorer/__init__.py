@@ -10,6 +10,7 @@ The notebook widget (`widget.py`) is not imported here: it needs anywidget, whic
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .packer import (
@@ -57,10 +58,13 @@ def module_js(host: str) -> str:
     return "\n".join((FOLDER / name).read_text(encoding="utf-8") for name in (*CORE_JS, f"{host}.js"))
 
 
-def preload_js() -> str:
-    """The Attention page's plotly.js preloader as one ES module: the explorer's own loader
-    (plotly_loader.js, shared through window) and its `export default`."""
-    return "\n".join((FOLDER / name).read_text(encoding="utf-8") for name in ("plotly_loader.js", "preload.js"))
+def preload_js(plotly_url: str) -> str:
+    """A classic script that starts loading plotly.js from `plotly_url` at once, with the explorer's
+    own loader (plotly_loader.js, which shares the load through window): the Attention page puts
+    it on the page before its run (components.preload_plotly)."""
+    loader = (FOLDER / "plotly_loader.js").read_text(encoding="utf-8")
+    url = json.dumps(plotly_url).replace("</", "<\\/")  # ours, but never a "</script>" inside the script
+    return f"(() => {{\n{loader}\nloadPlotly({url}).catch(() => {{}});\n}})();"
 
 
 def css() -> str:

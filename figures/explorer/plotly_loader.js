@@ -1,8 +1,9 @@
 // plotly.js, loaded once per page from the URL the app serves it at, whoever asks first: the
-// Attention page's preloader (preload.js, mounted before the page's run: plotly.js then downloads
-// and compiles while the server runs the model) or the explorer, which arrives with the run.
-// The two are separate modules, so the promise is kept on window; until it has loaded, the
-// explorer waits on the same promise instead of loading a second copy (issue 18 §2).
+// Attention page's preloading script (figures.explorer.preload_js, put on the page before the
+// page's run: plotly.js then downloads and compiles while the server runs the model) or the
+// explorer, which arrives with the run. The two are separate scripts, so the promise is kept on
+// window; until it has loaded, the explorer waits on it instead of loading a second copy
+// (issue 18 §2).
 
 function loadPlotly(url) {
   if (window.Plotly) return Promise.resolve(window.Plotly);

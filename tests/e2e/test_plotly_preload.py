@@ -1,5 +1,5 @@
-"""plotly.js starts loading before the Attention page's run (components.preload_plotly,
-figures/explorer/preload.js), and the explorer, arriving with the run, waits on that same load: one
+"""plotly.js starts loading before the Attention page's run (components.preload_plotly, a script from
+figures.explorer.preload_js), and the explorer, arriving with the run, waits on that same load: one
 copy of plotly.js a page, however many ask (figures/explorer/plotly_loader.js)."""
 
 from __future__ import annotations
