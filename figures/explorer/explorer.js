@@ -366,20 +366,12 @@ function fitToScreen(inst, { scroll = false } = {}) {
   const height = Math.max(240, Math.floor(window.innerHeight - barBottom - above - 16));
   let fitted = Promise.resolve();
   if (Math.abs((plot.layout.height || 0) - height) >= 2) {
-    // Row labels at least PROJECTOR_ROW_PX apart: on a short screen every second (third...) is named.
-    const axis = plot.layout.yaxis;
     const update = { height };
-    if (axis.tickvals && axis.ticktext) {
-      const names = plot.data[0].y, labels = inst.layout ? inst.layout.queryLabels.map(plotlyText) : axis.ticktext;
-      const margin = plot.layout.margin || {};
-      const rowsFit = Math.max(2, Math.floor((height - (margin.t || 0) - (margin.b || 0)) / PROJECTOR_ROW_PX));
-      const step = Math.max(1, Math.ceil(names.length / rowsFit));
-      update["yaxis.tickvals"] = names.filter((_, i) => i % step === 0);
-      update["yaxis.ticktext"] = labels.filter((_, i) => i % step === 0);
-    }
     update["xaxis.automargin"] = update["yaxis.automargin"] = true; // labels of its own: measured again
     const main = inst.charts.main;
-    fitted = Promise.resolve(inst.Plotly.relayout(plot, update)).then(() => { main.margins = marginsOf(plot); });
+    fitted = Promise.resolve(inst.Plotly.relayout(plot, update))
+      .then(() => thinRowLabels(inst, plot))
+      .then(() => { main.margins = marginsOf(plot); });
   }
   if (scroll) {
     Promise.resolve(fitted).then(() => {
@@ -391,6 +383,21 @@ function fitToScreen(inst, { scroll = false } = {}) {
 }
 
 const PROJECTOR_ROW_PX = 20; // a 17 px label and a little air
+
+// Row labels at least PROJECTOR_ROW_PX apart: on a short screen every second (third...) is named.
+// Counted on the plot's own height once drawn: the rotated column labels take the margin below
+// (180 px for a 512-token map at 1280 x 720), which the layout's margins do not say.
+function thinRowLabels(inst, plot) {
+  const axis = plot.layout.yaxis, rowsHeight = plot._fullLayout?._size?.h;
+  if (!axis.tickvals || !axis.ticktext || !rowsHeight) return null;
+  const names = plot.data[0].y, labels = inst.layout ? inst.layout.queryLabels.map(plotlyText) : axis.ticktext;
+  const rowsFit = Math.max(2, Math.floor(rowsHeight / PROJECTOR_ROW_PX));
+  const step = Math.max(1, Math.ceil(names.length / rowsFit));
+  const tickvals = names.filter((_, i) => i % step === 0);
+  if (tickvals.length === axis.tickvals.length && tickvals[0] === axis.tickvals[0]) return null;
+  return inst.Plotly.relayout(plot, { "yaxis.tickvals": tickvals,
+                                      "yaxis.ticktext": labels.filter((_, i) => i % step === 0) });
+}
 
 function scrollParent(node) {
   for (let p = node.parentElement; p; p = p.parentElement) {

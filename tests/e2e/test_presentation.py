@@ -5,6 +5,8 @@ entirely inside the screen without scrolling, with the sidebar folded away, labe
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bench.browser import MAIN, App
@@ -62,3 +64,20 @@ def test_the_toggle_is_the_apps_and_the_link_carries_it(make_app):
     size = app.page.locator(f"{MAIN} [data-testid='stCaptionContainer'] p").first.evaluate(
         "e => parseFloat(getComputedStyle(e).fontSize)")
     assert size >= 16
+
+
+def test_a_long_texts_row_labels_do_not_overlap_at_1280_720(make_app):
+    """512 tokens on a projector: the rotated column labels take much of the map's height, and the
+    row labels left must still stand apart (explorer.js `thinRowLabels`), each readable."""
+    app = make_app()
+    app.page.set_viewport_size({"width": 1280, "height": 720})
+    app.open("/", charts=False, text=" ".join(["The unbelievably tired cat sat on the mat."] * 60), present="1")
+    main_map_box(app)
+    app.page.wait_for_timeout(1000)
+    rows = app.page.locator(f"{MAIN_MAP} .ytick text").evaluate_all(
+        "ts => ts.map(t => [t.getBoundingClientRect().top, parseFloat(getComputedStyle(t).fontSize)])")
+    rows.sort()
+    assert len(rows) >= 5, rows
+    # a line of text apart at least (the labels' boxes include their ascent and descent)
+    crowded = [(a, b) for a, b in itertools.pairwise(rows) if b[0] - a[0] < a[1]]
+    assert not crowded, f"row labels closer than their font size: {crowded[:3]}"
