@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 import streamlit as st
 
+import ui
 from deploy import plotly_bundle
 from figures import explorer as explorer_assets  # the explorer's JS and CSS (figures/explorer/)
+from figures.shaded_text import PRESENTING_PX
 
 STATIC = plotly_bundle.APP_STATIC  # ./static, served at app/static/ (server.enableStaticServing)
 EXPLORER_KEY = "hl_attention_explorer"
@@ -103,5 +105,8 @@ def _shaded_text_component():
 
 def shaded_text(message: dict, key: str) -> None:
     """Mount the browser-side shaded text (figures/shaded/) with one `figures.shaded_text.message`:
-    a click on the widgets it names draws their view without waiting for the rerun."""
+    a click on the widgets it names draws their view without waiting for the rerun. In presentation
+    mode its text takes the projector's size, wherever it is shown."""
+    if ui.presenting():
+        message = {**message, "style": {**message["style"], "font_px": PRESENTING_PX}}
     _shaded_text_component()(key=key, data=message)

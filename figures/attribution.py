@@ -75,7 +75,7 @@ def faithfulness_bars(names: Sequence[str], comprehensiveness: Sequence[float], 
 
 
 def shaded_methods(text: str, offsets: Sequence[tuple[int, int]], rows: dict[str, np.ndarray],
-                   names: Sequence[str] | None = None, font_px: int | None = None) -> dict:
+                   names: Sequence[str] | None = None) -> dict:
     """The text once per method, shaded by that method's scores, each line on its own scale (a
     `figures.shaded_text` message for `components.shaded_text`)."""
-    return lines_message(text, offsets, rows, names=names, font_px=font_px)
+    return lines_message(text, offsets, rows, names=names)

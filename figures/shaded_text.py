@@ -148,7 +148,7 @@ def message(texts: Sequence[dict], vectors: dict[str, Sequence[float] | np.ndarr
 
 
 def lines_message(text: str, offsets: Sequence[tuple[int, int] | None], rows: dict[str, np.ndarray], *,
-                  shared_scale: bool = False, names: Sequence[str] | None = None, font_px: int | None = None) -> dict:
+                  shared_scale: bool = False, names: Sequence[str] | None = None) -> dict:
     """One text drawn once per row of scores (one per method), each labelled with its name, then one
     legend. shared_scale: one scale for every line (their largest |score|) instead of each line's own."""
     vectors = {f"row{i}": np.asarray(v, dtype=np.float64) for i, v in enumerate(rows.values())}
@@ -156,7 +156,7 @@ def lines_message(text: str, offsets: Sequence[tuple[int, int] | None], rows: di
     lines = [(name, 0, f"row{i}") for i, name in enumerate(rows)]
     return message([text_part(text, offsets)], vectors,
                    {"": view("", lines, scale="shared" if shared_scale else None, note=note)},
-                   names=names, font_px=font_px)
+                   names=names)
 
 
 def run_texts(run) -> tuple[list[dict], list[tuple[str | None, int]]]:

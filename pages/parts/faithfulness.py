@@ -21,7 +21,6 @@ from encoder import attribution, export
 from encoder.analysis import method_agreement
 from encoder.heads import read_sentiment, split_sentiment
 from figures import attribution as figures
-from figures.shaded_text import PRESENTING_PX
 from pages.parts import corpus_sources
 
 KEPT = 4  # results held per session (each a few hundred kB at most)
@@ -175,8 +174,7 @@ def _show_text(run, held, target_name: str) -> None:
                      f"{ig.completeness_error:.2%} (|Σ scores − (f(x) − f(baseline))| / |f(x) − f(baseline)|).")
     st.caption(" ".join(lines + notes))
     rows = {attribution.METHOD_NAMES[m]: a.scores for m, a in results.items()}
-    components.shaded_text(figures.shaded_methods(first.text, first.offsets, rows, names=first.tokens,
-                                                  font_px=PRESENTING_PX if ui.presenting() else None),
+    components.shaded_text(figures.shaded_methods(first.text, first.offsets, rows, names=first.tokens),
                            key="hl_shaded_methods")
     st.caption("Red raises the target, blue lowers it (gradient and perturbation methods); attention methods are "
                "never negative. Hover a word for its score.")

@@ -27,7 +27,7 @@ from encoder.attention_view import (
     row_of_position,
 )
 from figures import lineview
-from figures.shaded_text import PRESENTING_PX, message, run_texts, view_key
+from figures.shaded_text import message, run_texts, view_key
 from pages.parts.rollout import shares_view
 
 SHADES = ("The chosen head", "Mean of the layer's heads", "Rollout through this layer", "A head statistic")
@@ -59,8 +59,7 @@ def shade_by_attention(run, run_key: tuple, layer: int, head: int, followed: int
             st.segmented_control("Statistic", list(TOKEN_SHADES), key="att_shade_stat", required=True,
                                  format_func=lambda key: TOKEN_SHADES[key][0])
     shown = {"att_shade": by, "att_shade_stat": st.session_state.get("att_shade_stat") or "entropy"}
-    presenting = ui.presenting()
-    prepared = state.get_prepared(("line shading", *run_key, layer, head, followed, presenting),
+    prepared = state.get_prepared(("line shading", *run_key, layer, head, followed),
                                   lambda: shading_message(run, layer, head, followed, SHOWN_FIRST))
     components.shaded_text({**prepared, "shown": shown}, key="hl_shaded_lines")  # every `shown` has its view
 
@@ -93,8 +92,7 @@ def shading_message(run, layer: int, head: int, followed: int, shown: dict) -> d
             f"full colour = the largest, {values.max():.2f}")
     controls = [("att_shade", {by: by for by in SHADES}),
                 ("att_shade_stat", {title: statistic for statistic, (title, _) in TOKEN_SHADES.items()})]
-    return message(texts, vectors, views, names=run.tokenized.labels, controls=controls, shown=shown,
-                   font_px=PRESENTING_PX if ui.presenting() else None)
+    return message(texts, vectors, views, names=run.tokenized.labels, controls=controls, shown=shown)
 
 
 # The View options whose clicks the browser draws at once (figures/lineview/streamlit.js reads them).

@@ -17,7 +17,7 @@ from encoder.analysis import HEAD_FUSIONS, MAX_FLOW_TOKENS, normalize_rows, roll
 from encoder.attention_view import map_view, row_of_position
 from figures import rollout as figures
 from figures.common import token_name, top_positions
-from figures.shaded_text import PRESENTING_PX, message, run_texts, view
+from figures.shaded_text import message, run_texts, view
 
 FLOW_AUTO_TOKENS = 32  # flow is computed without asking up to here (about 2 s); above, on request
 LOG_FROM_TOKENS = 64  # the Attention page's automatic log colour starts here
@@ -122,8 +122,7 @@ def show_shaded(run, shares, title: str, scale_note: str = "full colour = the la
     texts, lines = run_texts(run)
     components.shaded_text(message(texts, {"shares": shares}, {"": shares_view(lines, "shares", shares, title,
                                                                                scale_note)},
-                                   names=run.tokenized.labels,
-                                   font_px=PRESENTING_PX if ui.presenting() else None),
+                                   names=run.tokenized.labels),
                            key="hl_shaded_rollout")
 
 
