@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 import sources
@@ -113,3 +116,22 @@ def test_a_device_the_server_lacks_is_said_on_the_page(monkeypatch):
     at = app_test(None, text="Dogs bark loudly at night.")
     assert not at.exception
     assert "this machine has no CUDA GPU" in messages(at)
+
+
+def test_long_lived_objects_leave_the_collector_and_come_back_at_the_next_freeze():
+    class Node:
+        pass
+
+    kept = Node()
+    kept.itself = kept  # a cycle: only the cyclic collector can free it
+    gone = weakref.ref(kept)
+    try:
+        state.freeze_long_lived_objects()
+        assert gc.get_freeze_count() > 0
+        del kept
+        gc.collect()
+        assert gone() is not None  # frozen: a collection no longer walks it (nor frees it)
+        state.freeze_long_lived_objects()  # the next model load unfreezes and collects first
+        assert gone() is None
+    finally:
+        gc.unfreeze()
