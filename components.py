@@ -17,10 +17,12 @@ import streamlit as st
 import ui
 from deploy import plotly_bundle
 from figures import explorer as explorer_assets  # the explorer's JS and CSS (figures/explorer/)
+from figures.explorer import holdings
 from figures.shaded_text import PRESENTING_PX
 
 STATIC = plotly_bundle.APP_STATIC  # ./static, served at app/static/ (server.enableStaticServing)
 EXPLORER_KEY = "hl_attention_explorer"
+EXPLORER_DELIVERED = "_hl_explorer_delivered"  # figures.explorer.holdings: what the messages carried
 _STATIC_LOCK = threading.Lock()  # outside every page prefix: a component's state cannot be written back
 
 
@@ -73,9 +75,19 @@ def explorer_said() -> dict:
     return said if isinstance(said, dict) else {}
 
 
+def explorer_held() -> dict:
+    """What the browser-side explorer holds, as this session knows it: its last report, with the
+    layers and view sent since (figures.explorer.holdings): the `held` of the next payload."""
+    return holdings.held_now(explorer_said(), st.session_state.get(EXPLORER_DELIVERED))
+
+
 def attention_explorer(payload: bytes, on_change: Callable[[], None]) -> dict | None:
-    """Mount the browser-side explorer (figures/explorer/) with one packed payload;
-    `on_change` runs when the person picks a layer, head or token there. Returns its selection."""
+    """Mount the browser-side explorer (figures/explorer/) with one packed payload (built with
+    `explorer_held()`); `on_change` runs when the person picks a layer, head or token there.
+    Returns its selection."""
+    said = explorer_said()
+    st.session_state[EXPLORER_DELIVERED] = holdings.delivered_after(
+        said, st.session_state.get(EXPLORER_DELIVERED), payload)
     result = _explorer_component()(key=EXPLORER_KEY, data=payload, default={"selection": None},
                                    on_selection_change=on_change)
     return result.selection

@@ -154,7 +154,7 @@ def explorer(options: explorer_figs.ExplorerOptions, key: tuple, is_pair: bool) 
     layer, head = chosen.layer, chosen.head
     colour = {"scale": st.session_state.att_scale, "mode": st.session_state.att_log}
     shown = explorer_figs.Shown(chosen.options, chosen.follow, chosen.window)
-    payload = packed.payload(layer, head, shown, auto_choice(), held=components.explorer_said(), colour=colour)
+    payload = packed.payload(layer, head, shown, auto_choice(), held=components.explorer_held(), colour=colour)
     components.attention_explorer(payload, on_change=functools.partial(selection_changed, run.n_tokens))
     url.write_link(session.current_input(), registry.by_title("Attention"), st.session_state)
     export_view(*key[:3], chosen.options, layer, head)

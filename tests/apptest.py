@@ -56,10 +56,16 @@ def figure_specs(at: AppTest) -> list[dict]:
 
 def explorer_shows(at: AppTest) -> dict:
     """What the Attention page's explorer draws in the browser, read from the payload it was sent by
-    the explorer's own reader (figures/explorer/reader.py; a test's session never told the page it
-    holds a view, so the view is always sent whole)."""
-    from figures.explorer import reader
+    the explorer's own reader (figures/explorer/reader.py). The page leaves out what its earlier
+    messages carried (figures.explorer.holdings), and a test's session is a browser that never
+    reports; so where the view was left out, the page forgets its record and runs again, and the
+    message comes whole, as it does for a browser that lost the view."""
+    import components
+    from figures.explorer import holdings, reader
 
+    if "view" not in holdings.header_of(explorers(at)[0].proto.bytes):
+        at.session_state[components.EXPLORER_DELIVERED] = None
+        at.run()
     return reader.shows(explorers(at)[0].proto.bytes)
 
 

@@ -127,6 +127,37 @@ def test_long_texts_stream_their_layers_after_the_first_view_with_exact_hover_in
     assert last["layers"] == [] and last["grids"] is None  # the browser paints them now
 
 
+def test_the_hosts_own_reruns_leave_out_what_their_messages_carried_since_the_browsers_report(model):
+    """The browser reports its holdings only when it asks (`asked` numbers the reports); the host's
+    own reruns (a view option, the link) must not send again what the messages since carried: a
+    short text's whole message, a long text's last streamed layer (figures.explorer.holdings)."""
+    from figures.explorer import holdings
+
+    packed = explorer.Explorer(model.run("The cat sat on the mat."), options(), "x")
+    report, delivered = {}, None  # a first view: the browser has said nothing yet
+    first = packed.payload(2, 5, held=holdings.held_now(report, delivered))
+    delivered = holdings.delivered_after(report, delivered, first)
+    assert delivered == {"asked": None, "have": packed.id, "layers": list(range(6))}
+    hidden = explorer.Shown(ViewOptions(hide_special=True))
+    again, blobs = explorer.unpack(packed.payload(2, 5, hidden, held=holdings.held_now(report, delivered)))
+    assert "view" not in again and again["layers"] == [] and blobs == []  # was the whole message again
+    # a new report is the browser's own word: one that lost the view gets it whole
+    lost = {"have": None, "layers": [], "asked": 1}
+    whole, _ = explorer.unpack(packed.payload(2, 5, held=holdings.held_now(lost, delivered)))
+    assert "view" in whole and len(whole["layers"]) == 6
+    # a long text: the report asked for the last layers; the message carrying them is recorded
+    long = explorer.Explorer(model.run(" ".join(["word", "play"] * 400)), options(), "x")
+    asking = {"have": long.id, "layers": [0, 1, 2, 3, 4], "asked": 7}
+    last = long.payload(0, 3, held=holdings.held_now(asking, None))
+    assert [e["layer"] for e in explorer.unpack(last)[0]["layers"]] == [5]
+    delivered = holdings.delivered_after(asking, None, last)
+    rerun, _ = explorer.unpack(long.payload(0, 3, hidden, held=holdings.held_now(asking, delivered)))
+    assert rerun["layers"] == [] and rerun["exact"]["key"] == hidden.key  # only the view's exact hover
+    # what a browser reports is anyone's JSON: only its ints count as layers
+    hostile = {"have": long.id, "layers": [{"x": 1}, "2", True, 3], "asked": 7}
+    assert holdings.held_now(hostile, {"asked": 7, "have": long.id, "layers": [5]})["layers"] == [3, 5]
+
+
 def test_a_view_that_leaves_nothing_is_sent_without_hover(model):
     run = model.run("[SEP]")
     packed = explorer.Explorer(run, options(), "x")

@@ -418,7 +418,10 @@ window.addEventListener("resize", () => {
 function send(inst, extra = {}) {
   const { layer, head } = inst.sel;
   const held = inst.id && layerCache.has(inst.id) ? [...layerCache.get(inst.id).keys()] : [];
-  const value = { layer, head, follow: null, have: inst.id, layers: held, ...inst.colour, ...extra };
+  // `asked` numbers the reports: the host adds what it sent since the latest (PROTOCOL.md)
+  inst.asked = (inst.asked || 0) + 1;
+  const value = { layer, head, follow: null, have: inst.id, layers: held, asked: inst.asked, ...inst.colour,
+                  ...extra };
   inst.pending = { layer, head };
   if (inst.root) inst.root.dataset.pending = "1";
   inst.setStateValue("selection", value);

@@ -30,7 +30,7 @@ from .. import attention as figs
 from .. import heads as head_figures
 from .. import rollout as rollout_figures
 from ..common import COLOR_SCALES
-from . import css, module_js
+from . import css, holdings, module_js
 from .packer import Explorer, ExplorerOptions, Shown
 
 VIEWS = ("attention", "rollout", "heads")
@@ -97,7 +97,8 @@ class Widget(anywidget.AnyWidget):
         self._explorer = Explorer(run, ExplorerOptions(sizes=figs.NORMAL, texts=TEXTS, auto_log_from=AUTO_LOG_FROM,
                                                        causal=bool(run.causal)), plotly_url="") \
             if view == "attention" else None
-        self._held: dict = {}  # what the browser said it holds
+        self._report: dict = {}  # what the browser last said it holds
+        self._delivered: dict | None = None  # what the messages carried since (holdings)
         self._quiet = False  # set while the browser's own choice is written into the traitlets
         self._statistics = None
         follow = content_word_position(run.tokens, run.special, run.word_ids)
@@ -172,7 +173,11 @@ class Widget(anywidget.AnyWidget):
 
     def _push(self, whole: bool = False) -> None:
         if self.view == "attention":
-            self.send({"type": "payload"}, [self.payload(None if whole else self._held)])
+            if whole:  # a view rendered anew holds nothing yet
+                self._report, self._delivered = {}, None
+            payload = self.payload(holdings.held_now(self._report, self._delivered))
+            self._delivered = holdings.delivered_after(self._report, self._delivered, payload)
+            self.send({"type": "payload"}, [payload])
         else:
             self.send({"type": "figure", "figure": self.figure().to_json()})
 
@@ -183,8 +188,7 @@ class Widget(anywidget.AnyWidget):
         elif kind == "hello":
             self._push(whole=True)
         elif kind == "selection":
-            self._held = {"have": content.get("have"), "layers": [v for v in content.get("layers") or []
-                                                                    if isinstance(v, int)]}
+            self._report = {"have": content.get("have"), "layers": content.get("layers"), "asked": content.get("asked")}
             self._choose(content)
             self._push()
         elif kind == "click":
