@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from bench.browser import MAIN, App
+from encoder.attention_view import ViewOptions, view_row
 
 TEXT = "The animal didn't cross the street because it was too tired."
 LONG_TEXT = " ".join(["The cat sat on the mat and looked at the dog."] * 50)  # cut to 512 tokens
@@ -22,6 +23,16 @@ DRAWN_JS = f"""() => {{
   const rows = (m) => m ? Array.from(m, (row) => Array.from(row)) : null;
   return {{z: rows(trace.z), hover: rows(trace.customdata), title: plot.layout.title.text,
            state: plot.closest('.hl-chart').dataset.state}};
+}}"""
+
+# The followed token's chart once drawn for the layer (its data-layer ends with `layer`) with exact
+# hover values over `columns` keys: those values and the followed position; else null.
+TOKEN_HOVER_JS = f"""([layer, columns]) => {{
+  const plot = document.querySelector({MAIN!r} + ' .hl-chart[data-chart="token"] .hl-plot');
+  const hover = plot && plot._fullData && plot._fullData[0] && plot._fullData[0].customdata;
+  if (!hover || !(plot.dataset.layer || '').endsWith(layer) || hover[0].length !== columns) return null;
+  const box = document.querySelector({MAIN_PLOT!r}).closest('[data-chart]');
+  return {{hover: Array.from(hover, (row) => Array.from(row)), follow: Number(box.dataset.follow)}};
 }}"""
 
 
@@ -100,6 +111,11 @@ def test_a_long_text_draws_quantized_colours_exact_hover_and_fetches_a_layer_on_
     third = drawn(app, "Layer 3, head 3")
     np.testing.assert_allclose(np.asarray(third["hover"]), run.attentions[2, 2], atol=5e-5 + 1e-7)
     app.wait_for_query(layer="3", head="3")
+    # the followed token's chart, every head of the layer: its hover exact too (set in place when the
+    # values come after the colours, not drawn again)
+    token = app.page.wait_for_function(TOKEN_HOVER_JS, arg=["|2", 512], timeout=30_000).json_value()
+    np.testing.assert_allclose(np.asarray(token["hover"]), run.attentions[2][:, token["follow"], :],
+                               atol=5e-5 + 1e-7)
     # a head of a layer it holds is drawn at once from the quantized weights, then the exact hover
     # values reach it in place; what hover prints over a cell: the weight of the cell it names
     press(app, "Head")
@@ -120,6 +136,13 @@ def test_a_long_text_draws_quantized_colours_exact_hover_and_fetches_a_layer_on_
         assert printed == round(float(head[query, key]), 4), text
         named.append(float(head[query, key]))
     assert max(named) > 0.01, f"hover named only tiny weights, which quantization would print alike: {named}"
+    # [CLS]/[SEP] hidden: drawn at once from the codes held, the exact values follow from the server
+    # and reach the token's chart in place
+    app.page.get_by_role("button", name="View options").click()
+    app.page.get_by_text("Hide special tokens ([CLS], [SEP])", exact=True).click()
+    hidden = app.page.wait_for_function(TOKEN_HOVER_JS, arg=["|2", 510], timeout=30_000).json_value()
+    rows = view_row(run, run.attentions, ViewOptions(hide_special=True), hidden["follow"])  # (L, H, K')
+    np.testing.assert_allclose(np.asarray(hidden["hover"]), rows[2], atol=5e-5 + 1e-7)
 
 
 def test_colours_change_in_the_browser_and_reach_the_url(app: App):
