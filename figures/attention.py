@@ -112,7 +112,7 @@ def _legend(trace: go.Heatmap, colors: ColorOptions, sizes: Sizes) -> None:
 
 # Titles the explorer also writes in the browser, for the view it shows (its packer sends these).
 BLOCK_TITLE = " · block {block}"
-WINDOW_TITLE = "Window: rows {row_from}–{row_to}, columns {col_from}–{col_to}, every token labelled"
+WINDOW_TITLE = "Rows {row_from}–{row_to} × columns {col_from}–{col_to}"  # short: beside the map, 368 px on a projector
 TOKEN_TITLE = "Attention from “{token}” (·{position}), layer {layer}"
 HEADS_TITLE = "All heads of layer {layer}"
 

@@ -81,3 +81,10 @@ def test_a_long_texts_row_labels_do_not_overlap_at_1280_720(make_app):
     # a line of text apart at least (the labels' boxes include their ascent and descent)
     crowded = [(a, b) for a, b in itertools.pairwise(rows) if b[0] - a[0] < a[1]]
     assert not crowded, f"row labels closer than their font size: {crowded[:3]}"
+    # every chart's title lies inside its chart: the window's, beside the map, was cut at the edge
+    titles = app.page.locator(f"{MAIN} .hl-chart").evaluate_all(
+        "cs => cs.filter(c => c.querySelector('.gtitle')).map(c => { const b = c.getBoundingClientRect(); "
+        "const t = c.querySelector('.gtitle').getBoundingClientRect(); return [c.dataset.chart, "
+        "t.left >= b.left - 1 && t.right <= b.right + 1 && t.top >= b.top - 1 && t.bottom <= b.bottom + 1]; })")
+    assert dict(titles).get("window") is not None, titles
+    assert all(inside for _, inside in titles), f"titles outside their charts: {titles}"
