@@ -3,6 +3,7 @@ what a rerun leaves out, and the 3 MB budget at 512 tokens."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import zlib
@@ -10,7 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
-from encoder.attention_view import ViewOptions, map_view, view_row
+from encoder.attention_view import ViewOptions, attention_view, map_view, view_row
 from figures import attention as figs
 from figures import explorer
 from figures.common import LOG_FLOOR
@@ -156,6 +157,19 @@ def test_the_hosts_own_reruns_leave_out_what_their_messages_carried_since_the_br
     # what a browser reports is anyone's JSON: only its ints count as layers
     hostile = {"have": long.id, "layers": [{"x": 1}, "2", True, 3], "asked": 7}
     assert holdings.held_now(hostile, {"asked": 7, "have": long.id, "layers": [5]})["layers"] == [3, 5]
+
+
+def test_the_thumbnails_templates_do_not_depend_on_the_maps(model):
+    """The packer builds the thumbnails' templates from 1 x 1 maps (their images are dropped and
+    every map fills its tile): the same JSON as from the run's own maps, short text and long."""
+    from figures.explorer.packer import _template
+
+    for text in ("The cat sat on the mat.", " ".join(["word", "play"] * 60)):
+        view = attention_view(model.run(text))
+        tiny = dataclasses.replace(view, weights=np.zeros((*view.weights.shape[:2], 1, 1), np.float32))
+        for grid, args in ((figs.layer_heads_grid, (0, -1)), (figs.layer_means_grid, (0, 0)),
+                           (figs.overview_grid, (2, 3))):
+            assert _template(grid(view, *args), drop="source") == _template(grid(tiny, *args), drop="source")
 
 
 def test_a_view_that_leaves_nothing_is_sent_without_hover(model):

@@ -225,6 +225,10 @@ class Explorer:
     def __init__(self, run, options: ExplorerOptions, plotly_url: str):
         self.run, self.options = _attention_only(run), options
         view = attention_view(run)  # as captured: a view of the run's own array, no copy
+        # The thumbnails' templates keep their layout and drop the image, and every map fills a tile
+        # whatever its size: built from 1 x 1 maps, they skip pooling and painting every head (at
+        # 512 tokens most of the explorer's build, on the way to a new text's first view).
+        tiles = dataclasses.replace(view, weights=np.zeros((*run.attentions.shape[:2], 1, 1), np.float32))
         n_layers, n_heads, n_tokens, _ = run.attentions.shape
         self.exact = run.attentions.nbytes <= EXACT_BYTES
         self.all_layers = self.exact or run.attentions.size <= ALL_LAYERS_BYTES
@@ -263,9 +267,9 @@ class Explorer:
                                                                  sizes=sizes)), hover_from_customdata=not self.exact),
             "token": _template(figs.token_across_heads(view, 0, 0, colors, sizes=sizes),
                                hover_from_customdata=not self.exact),
-            "heads_grid": _template(figs.layer_heads_grid(view, 0, -1, colors, sizes), drop="source"),
-            "means": _template(figs.layer_means_grid(view, 0, 0, colors, sizes), drop="source"),
-            "overview": _template(figs.overview_grid(view, 0, 0, colors, sizes), drop="source"),
+            "heads_grid": _template(figs.layer_heads_grid(tiles, 0, -1, colors, sizes), drop="source"),
+            "means": _template(figs.layer_means_grid(tiles, 0, 0, colors, sizes), drop="source"),
+            "overview": _template(figs.overview_grid(tiles, 0, 0, colors, sizes), drop="source"),
             "texts": options.texts,
             "configs": {"heatmap": figs.HEATMAP_CONFIG | RESPONSIVE, "thumbnail": figs.THUMBNAIL_CONFIG | RESPONSIVE,
                         "token": figs.SAVE_ONLY_CONFIG | RESPONSIVE},
