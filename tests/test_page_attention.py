@@ -221,10 +221,10 @@ def test_a_readable_window_at_512_tokens(model):
     specs = figure_specs(at)
     full, window = specs[0], specs[1]
     assert "log colour" in full["data"][0]["colorbar"]["title"]["text"]
-    assert window["layout"]["title"]["text"].startswith("Window")
+    assert window["layout"]["title"]["text"].startswith("Rows ")
     assert len(window["layout"]["yaxis"]["tickvals"]) == 48 == len(window["layout"]["xaxis"]["tickvals"])
     follow = at.session_state["att_follow"]
-    start = int(window["layout"]["title"]["text"].split("rows ")[1].split("–")[0]) - 1
+    start = int(window["layout"]["title"]["text"].split("Rows ")[1].split("–")[0]) - 1
     # at this length z holds 7-bit log codes' weights and hover reads exact four-decimal values
     truth = model.run(text).attentions[0, 1, start:start + 48, start:start + 48]
     np.testing.assert_allclose(np.asarray(window["data"][0]["customdata"]), truth, atol=5e-5 + 1e-7)

@@ -78,7 +78,7 @@ def test_every_option_survives_a_shared_link(make_app):
 
 def test_a_readable_window_at_512_tokens(app: App):
     open_page(app, text=LONG_TEXT, layer="1", head="3")
-    window = [i for i, title in enumerate(titles(app)) if title.startswith("Window")]
+    window = [i for i, title in enumerate(titles(app)) if title.startswith("Rows ")]
     assert window, f"no window chart among {titles(app)}"
     ticks = chart_parts(app, ".yaxislayer-above .ytick text")[window[0]]
     assert len(ticks) == 48 and all(t["text"] for t in ticks), "every token of the window is labelled"
