@@ -80,7 +80,7 @@ def open_on_a_clear_head(run) -> None:
         kept._att_auto = None if chosen else {"text": None}
     auto_choice()  # forgets the automatic choice once the person moved away from it
     if kept._att_auto is not None and kept._att_auto["text"] != text_key:
-        choice = clearest_head(head_sharpness(run.attentions, run.special))
+        choice = clearest_head(head_sharpness(run.attentions, run.special, causal=bool(run.causal)))
         kept._att_auto = {"text": text_key, "layer": choice.layer + 1, "head": choice.head + 1,
                              "reason": choice.reason}
         selection.choose(choice.layer, choice.head, content_word_position(run.tokens, run.special, run.word_ids))
