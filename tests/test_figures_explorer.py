@@ -157,6 +157,11 @@ def test_the_hosts_own_reruns_leave_out_what_their_messages_carried_since_the_br
     # what a browser reports is anyone's JSON: only its ints count as layers
     hostile = {"have": long.id, "layers": [{"x": 1}, "2", True, 3], "asked": 7}
     assert holdings.held_now(hostile, {"asked": 7, "have": long.id, "layers": [5]})["layers"] == [3, 5]
+    for layers in (5, "012345", {"0": 1}, [99, -1, 2]):  # none of these breaks a message or is taken for held
+        header, _ = explorer.unpack(long.payload(2, 0, held={"have": long.id, "layers": layers}))
+        sent = [e["layer"] for e in header["layers"]]
+        assert set(sent) <= set(range(6)) and (2 in sent) == (layers != [99, -1, 2]), (layers, sent)
+        assert header["grids"] is not None  # the browser holds some layers at most: the server paints them
 
 
 def test_the_thumbnails_templates_do_not_depend_on_the_maps(model):

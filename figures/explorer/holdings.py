@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from .packer import HEADER_LENGTH
+from .packer import HEADER_LENGTH, reported_layers
 
 
 def held_now(report: dict, delivered: dict | None) -> dict:
@@ -21,7 +21,7 @@ def held_now(report: dict, delivered: dict | None) -> dict:
     still its latest (same `asked`), the view and layers `delivered` records as sent since."""
     if not delivered or delivered.get("asked") != report.get("asked"):
         return report  # a new report: the browser's own word (it may have lost a view since)
-    reported = _layers(report) if report.get("have") == delivered["have"] else set()
+    reported = reported_layers(report) if report.get("have") == delivered["have"] else set()
     return {**report, "have": delivered["have"], "layers": sorted(reported | set(delivered["layers"]))}
 
 
@@ -29,7 +29,7 @@ def delivered_after(report: dict, delivered: dict | None, payload: bytes) -> dic
     """The record once `payload` (Explorer.payload) is on its way to the browser that sent `report`."""
     header = header_of(payload)
     before = held_now(report, delivered)
-    kept = _layers(before) if before.get("have") == header["id"] else set()
+    kept = reported_layers(before) if before.get("have") == header["id"] else set()
     return {"asked": report.get("asked"), "have": header["id"],
             "layers": sorted(kept | {entry["layer"] for entry in header["layers"]})}
 
@@ -39,8 +39,3 @@ def header_of(payload: bytes) -> dict:
     (length,) = HEADER_LENGTH.unpack_from(payload)
     return json.loads(bytes(memoryview(payload)[HEADER_LENGTH.size: HEADER_LENGTH.size + length]))
 
-
-def _layers(report: dict) -> set[int]:
-    """The layer indices of a report: what a browser (anyone's) sent, so only its ints count."""
-    layers = report.get("layers")
-    return {v for v in layers if isinstance(v, int) and not isinstance(v, bool)} if isinstance(layers, list) else set()

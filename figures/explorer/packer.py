@@ -66,6 +66,13 @@ DEFLATE_LEVEL = 1
 HEADER_LENGTH = struct.Struct("<I")  # the payload starts with the header's length in bytes
 
 
+def reported_layers(held: dict) -> set[int]:
+    """The layers a browser's report says it holds (PROTOCOL.md, `layers`): anyone's JSON, so only
+    a list's ints count."""
+    layers = held.get("layers")
+    return {v for v in layers if isinstance(v, int) and not isinstance(v, bool)} if isinstance(layers, list) else set()
+
+
 def quantize_heads(heads: np.ndarray, special: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(H, Q, K) weights -> ((H, Q, K) uint8 codes, (H, Q) float32 maxima, (H, Q, S) float32 special
     columns): every row's cells as `log_codes` against the row's largest weight on a token that is
@@ -382,7 +389,7 @@ class Explorer:
         `colour`: {"scale": one of COLOR_SCALES, "mode": "auto", "linear" or "log"}."""
         held = held or {}
         known = held.get("have") == self.id
-        held_layers = {index for index in held.get("layers") or [] if isinstance(index, int)} if known else set()
+        held_layers = reported_layers(held) & set(range(self.header["shape"][0])) if known else set()
         blobs, sent, exact, token_hover, grids = [], [], None, None, None
         if not self.exact and self._keeps_something(shown):
             hover, rows, token_rows = self._hover(layer, head, shown)
