@@ -61,9 +61,9 @@ def explorer_shows(at: AppTest) -> dict:
     reports; so where the view was left out, the page forgets its record and runs again, and the
     message comes whole, as it does for a browser that lost the view."""
     import components
-    from figures.explorer import holdings, reader
+    from figures.explorer import packer, reader
 
-    if "view" not in holdings.header_of(explorers(at)[0].proto.bytes):
+    if "view" not in packer.header_of(explorers(at)[0].proto.bytes):
         at.session_state[components.EXPLORER_DELIVERED] = None
         at.run()
     return reader.shows(explorers(at)[0].proto.bytes)

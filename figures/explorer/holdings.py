@@ -11,9 +11,7 @@ widget, keep the record these functions return (a small dict of ints and an id),
 
 from __future__ import annotations
 
-import json
-
-from .packer import HEADER_LENGTH, reported_layers
+from .packer import header_of, reported_layers
 
 
 def held_now(report: dict, delivered: dict | None) -> dict:
@@ -32,10 +30,4 @@ def delivered_after(report: dict, delivered: dict | None, payload: bytes) -> dic
     kept = reported_layers(before) if before.get("have") == header["id"] else set()
     return {"asked": report.get("asked"), "have": header["id"],
             "layers": sorted(kept | {entry["layer"] for entry in header["layers"]})}
-
-
-def header_of(payload: bytes) -> dict:
-    """A message's header alone (packer.pack's layout), without copying its blobs."""
-    (length,) = HEADER_LENGTH.unpack_from(payload)
-    return json.loads(bytes(memoryview(payload)[HEADER_LENGTH.size: HEADER_LENGTH.size + length]))
 

@@ -132,11 +132,16 @@ def pack(header: dict, blobs: list[bytes], encoded: dict[str, str] | None = None
     return b"".join(parts)
 
 
+def header_of(payload: bytes) -> dict:
+    """A message's header alone (`pack`'s layout), without copying its blobs."""
+    (length,) = HEADER_LENGTH.unpack_from(payload)
+    return json.loads(bytes(memoryview(payload)[HEADER_LENGTH.size: HEADER_LENGTH.size + length]))
+
+
 def unpack(payload: bytes) -> tuple[dict, list[bytes]]:
     """The inverse of `pack` (reader.py builds on it; payload.js reads the same layout)."""
-    (length,) = HEADER_LENGTH.unpack_from(payload)
-    start = HEADER_LENGTH.size + length
-    header = json.loads(payload[HEADER_LENGTH.size: start])
+    header = header_of(payload)
+    start = HEADER_LENGTH.size + HEADER_LENGTH.unpack_from(payload)[0]
     return header, [payload[start + offset: start + offset + size] for offset, size in header["blobs"]]
 
 
