@@ -235,7 +235,7 @@ def map_view(run: Run, maps: np.ndarray, options: ViewOptions = AS_CAPTURED, *,
     )
 
 
-def _row_scales(run: Run, rows: np.ndarray) -> np.ndarray:
+def row_scales(run: Run, rows: np.ndarray) -> np.ndarray:
     """(..., Q, T) rows -> (..., Q, 1) float32: 1 / each row's sum over the non-special keys (0 for
     a row with nothing there). That sum is the row's total minus the few special columns, in
     float64 (the difference loses digits in float32 when [CLS] and [SEP] hold most of the row), so
@@ -251,7 +251,7 @@ def view_weights(run: Run, maps: np.ndarray, queries: list[int], query_groups: l
     with a run's n_tokens and special (the explorer's reader passes its token table)."""
     keys = [p for group in key_groups for p in group]
     # Each kept row is renormalised over every non-special key, so a pair block still shows its share.
-    scale = _row_scales(run, maps[..., queries, :]) if rescale else None  # (..., Q, 1)
+    scale = row_scales(run, maps[..., queries, :]) if rescale else None  # (..., Q, 1)
     if any(len(group) > 1 for group in query_groups + key_groups):
         weights, query_groups_rows = maps, query_groups
         if scale is not None:  # words are pooled from renormalised rows

@@ -50,9 +50,10 @@ from encoder.attention_view import (
     map_view,
     view_row,
 )
+from encoder.view_tiles import view_tiles
 
 from .. import attention as figs
-from ..common import COLOR_SCALES, DECADES, code_fractions, colorscale, downsample_mean, log_codes, plotly_text
+from ..common import COLOR_SCALES, DECADES, code_fractions, colorscale, log_codes, plotly_text
 
 LEVELS = 127  # quantization steps above zero: 7 bits
 EXACT_BYTES = 1_500_000  # every head as float32 while the whole run is at most this
@@ -290,7 +291,6 @@ class Explorer:
         self.id = hashlib.sha1(self.view_json.encode()).hexdigest()[:16]
         self.special = [p for p in range(n_tokens) if run.special[p]]
         self._layers: dict[int, tuple[bytes, dict]] = {}
-        self._shown_layer: tuple | None = None  # ((layer, key), (H, Q', K')): the layer hover last read
         self._grids: dict[str, dict] = {}  # options key -> the server's means and overview images
         self._last_hover: tuple | None = None  # (layer, head, options key, follow) -> `_hover`
         self._lock = threading.Lock()
@@ -298,11 +298,11 @@ class Explorer:
     @property
     def nbytes(self) -> int:
         """The most it holds, for a cache's byte budget: the run's attention (the run cache's own
-        array, counted anyway: this keeps it alive), the view's JSON, every layer once encoded (codes
-        take a byte a weight; exact layers, four), and one layer as hover last read it."""
+        array, counted anyway: this keeps it alive), the view's JSON, and every layer once encoded
+        (codes take a byte a weight; exact layers, four)."""
         weights = self.run.attentions
         encoded = weights.nbytes if self.exact else weights.size
-        return weights.nbytes + encoded + len(self.view_json) + weights[0].nbytes
+        return weights.nbytes + encoded + len(self.view_json)
 
     def layer(self, layer: int) -> tuple[bytes, dict]:
         """One layer for the browser, encoded once: its heads' bytes, and what reading them takes
@@ -322,14 +322,6 @@ class Explorer:
     def _masked(self, fig: go.Figure) -> go.Figure:
         return _masked_background(fig) if self.options.causal else fig
 
-    def _layer_view(self, layer: int, shown: Shown) -> np.ndarray:
-        """(H, Q', K'): one layer in the shown view, as `map_view` gives it (kept for the next head)."""
-        key = (layer, shown.key)
-        with self._lock:
-            if self._shown_layer is None or self._shown_layer[0] != key:
-                self._shown_layer = (key, map_view(self.run, self.run.attentions[layer], shown.options).weights)
-            return self._shown_layer[1]
-
     def _hover(self, layer: int, head: int, shown: Shown) -> tuple[bytes, list[float], bytes | None]:
         """A long text's exact values in the shown view, as hover prints them, kept for the next
         message (a class on one link asks for the same; a stream of layers repeats it): the head's
@@ -338,8 +330,13 @@ class Explorer:
         with self._lock:
             if self._last_hover is not None and self._last_hover[0] == key:
                 return self._last_hover[1]
-        heads = self._layer_view(layer, shown)
-        matrix = heads.mean(axis=0) if head == MEAN_HEAD else heads[head]  # (Q', K')
+        # One head's view, not its layer's: a new text's first message waits for it (at 512 tokens with
+        # merged words, the whole layer's view took 70-150 ms in the server).
+        weights = self.run.attentions[layer]  # (H, T, T)
+        if head == MEAN_HEAD:
+            matrix = map_view(self.run, weights, shown.options).weights.mean(axis=0)  # (Q', K')
+        else:
+            matrix = map_view(self.run, weights[head], shown.options).weights
         sums = matrix.sum(axis=-1, dtype=np.float64)
         rows = view_row(self.run, self.run.attentions, shown.options, shown.follow)  # (L, H, K') or None
         made = (hover_counts(matrix), [float(sums.min()), float(sums.max())],
@@ -350,21 +347,18 @@ class Explorer:
 
     def _grid_images(self, shown: Shown) -> dict:
         """The layer means' and the overview's images in the shown view, painted here for a browser
-        that does not hold every layer (a long text's first view, or one too large to stream). A
-        layer at a time, pooled to its tiles at once: a decoder's 30 layers at 512 tokens would
-        otherwise be copied whole (280 MB) for a few hundred kilobytes of tiles."""
+        that does not hold every layer (a long text's first view, or one too large to stream),
+        pooled to their tiles without building the view (encoder.view_tiles): a decoder's 30 layers
+        at 512 tokens would otherwise be copied whole (280 MB) for a few hundred kilobytes of tiles."""
         with self._lock:
             if shown.key not in self._grids:
-                heads, means = [], []
-                for layer in range(self.header["shape"][0]):
-                    weights = map_view(self.run, self.run.attentions[layer], shown.options).weights  # (H, Q', K')
-                    heads.append(downsample_mean(weights, figs.OVERVIEW_TILE_PX))
-                    means.append(downsample_mean(weights.mean(axis=0), figs.MEANS_TILE_PX))
+                heads, means = view_tiles(self.run, self.run.attentions, shown.options, figs.OVERVIEW_TILE_PX,
+                                          figs.MEANS_TILE_PX)  # (L, H, R, C), (L, R', C')
                 if len(self._grids) >= 2:
                     self._grids.pop(next(iter(self._grids)))
                 sizes = self.options.sizes
-                self._grids[shown.key] = {"key": shown.key, "means": figs.means_image(np.stack(means), sizes=sizes),
-                                          "overview": figs.overview_grid_image(np.stack(heads), sizes=sizes)}
+                self._grids[shown.key] = {"key": shown.key, "means": figs.means_image(means, sizes=sizes),
+                                          "overview": figs.overview_grid_image(heads, sizes=sizes)}
             return self._grids[shown.key]
 
     def _layers_to_send(self, layer: int, held_layers: set[int], first: bool) -> list[int]:
