@@ -252,10 +252,21 @@ def log_codes(values: np.ndarray, vmax: np.ndarray | float, levels: int) -> np.n
     """values / vmax as uint8 codes along log10 over the log colour scale's range: 0 under
     LOG_FLOOR, 1..levels from LOG_FLOOR to 1. Every colour either scale can show stays apart, so
     one set of codes serves linear and log colour (`code_fractions` reads them back)."""
+    # In place, in the dtypes the plain expression (log10(ratio) / DECADES + 1) * (levels - 1) has, so
+    # the codes are the same: a layer of 12 x 512 x 512 allocated about ten full-size temporaries.
     ratio = values / vmax
+    below = ratio < LOG_FLOOR
     with np.errstate(divide="ignore"):
-        steps = (np.log10(ratio) / DECADES + 1) * (levels - 1)
-    return np.where(ratio < LOG_FLOOR, 0, np.clip(np.rint(steps) + 1, 1, levels)).astype(np.uint8)
+        steps = np.divide(np.log10(ratio, out=ratio), DECADES)  # float64, DECADES being a numpy scalar
+    steps += 1
+    steps *= levels - 1
+    np.rint(steps, out=steps)
+    steps += 1
+    np.minimum(steps, levels, out=steps)
+    np.maximum(steps, 1, out=steps)
+    codes = steps.astype(np.uint8)
+    codes[below] = 0
+    return codes
 
 
 def code_fractions(levels: int) -> np.ndarray:
