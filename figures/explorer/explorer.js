@@ -249,11 +249,10 @@ function heatmap(inst, chart, structure, figure, values, config) {
 
 // The margins each chart last measured, by chart and by desk or projector sizes: a chart built anew
 // for a new text (or a page opened again) starts from its predecessor's, moved by its own labels,
-// instead of Plotly's automargin pass (at 512 tokens ~0.1 s of a new text's main map alone).
-function keptMargins(inst) {
-  inst.margins ||= {};
-  return (inst.margins[inst.header.present ? "present" : "desk"] ||= {});
-}
+// instead of Plotly's automargin pass (at 512 tokens ~0.1 s of a new text's main map alone). Kept
+// for the page, not the instance: Streamlit mounts a new text's explorer under a key of its own.
+const marginsKept = { desk: {}, present: {} };
+const keptMargins = (inst) => marginsKept[inst.header.present ? "present" : "desk"];
 
 function keepMargins(inst, chart) {
   chart.margins = marginsOf(chart.plot);
@@ -608,6 +607,8 @@ async function update(inst, root, data) {
 function mount(key, parent, data, setStateValue, host = {}) {
   let inst = instances.get(key);
   if (!inst) {
+    // Streamlit mounts a new text's explorer under a new key: the instances no longer on the page go
+    for (const [other, gone] of instances) if (gone.root && !gone.root.isConnected) instances.delete(other);
     inst = { sel: { layer: 0, head: 0 }, pending: null, server: null, colour: null, pendingColour: null, id: null,
              dragging: false, frame: null, shown: null, pendingFollow: null, pendingShown: null };
     instances.set(key, inst);

@@ -87,3 +87,27 @@ def test_a_view_change_keeps_margins_that_fit_its_labels(make_app):
         # as Plotly's own automargin makes them, give or take a few px (never more than 1 px tighter)
         assert -1 <= got["l"] <= 4 and -1 <= got["b"] <= 4, (name, got)
     app.assert_healthy()
+
+
+# The main map's tick labels and whether Plotly's automargin drew it.
+MAIN_AXES_JS = f"""() => {{
+  const plot = document.querySelector('{EXPLORER} .hl-chart[data-chart="main"] .hl-plot');
+  return {{ y: plot.layout.yaxis.ticktext.join(' '), automargin: plot.layout.yaxis.automargin }};
+}}"""
+
+
+def test_a_new_text_starts_from_the_margins_before_and_they_fit_its_labels(make_app):
+    app = make_app()
+    app.open("/", charts=False, text="A cat sat.")
+    app.page.wait_for_function(READY_JS, timeout=120_000)
+    assert app.page.evaluate(MAIN_AXES_JS)["automargin"] is not False  # the first draw measured its labels
+    app.commit_text(LONG_TEXT, charts=False)  # 512 rows with longer labels: the margins must grow
+    app.page.wait_for_function(f"() => document.querySelector('{EXPLORER} .hl-chart[data-chart=\"main\"]')"
+                               "?.dataset.rows === '512'", timeout=120_000)
+    app.page.wait_for_function(READY_JS, timeout=120_000)
+    assert app.page.evaluate(MAIN_AXES_JS)["automargin"] is False  # drawn from the kept margins, no automargin pass
+    margins = app.page.evaluate(MARGINS_JS)
+    for name, got in margins.items():
+        assert got["cut"] == [], name
+        assert -1 <= got["l"] <= 4 and -1 <= got["b"] <= 4, (name, got)
+    app.assert_healthy()
