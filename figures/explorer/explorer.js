@@ -364,8 +364,12 @@ function drawToken(inst, shape, layer, structure, colour) {
   const z = [];
   for (let h = 0; h < nHeads; h++) z.push(heads.subarray(h * cells + row * nCols, h * cells + (row + 1) * nCols));
   const title = tokenTitle(header, shape.queryLabels[row], inst.shown.follow, layer);
-  heatmap(inst, token, true, () => tokenFigure(header, inst.templates.token, shape, z, title, colour,
-    exactRows), {}, header.configs.token);
+  // Another layer or followed token in the same view keeps the axes: exact numbers (a short text's)
+  // change in place, as the main map's do; a long text's hover values (customdata) are drawn anew.
+  const sameAxes = token.plot.dataset.view === shape.layout.key && header.encoding === "f32";
+  token.plot.dataset.view = shape.layout.key;
+  heatmap(inst, token, structure || !sameAxes, () => tokenFigure(header, inst.templates.token, shape, z, title, colour,
+    exactRows), { z, title }, header.configs.token);
   token.caption.textContent = fill(header.texts.token, { layer: layer + 1 });
 }
 

@@ -34,6 +34,13 @@ TOKEN_HOVER_JS = f"""([layer, columns]) => {{
   const box = document.querySelector({MAIN_PLOT!r}).closest('[data-chart]');
   return {{hover: Array.from(hover, (row) => Array.from(row)), follow: Number(box.dataset.follow)}};
 }}"""
+# The followed token's chart as drawn: its z (heads x keys), title and the followed position.
+TOKEN_DRAWN_JS = f"""() => {{
+  const plot = document.querySelector({MAIN!r} + ' .hl-chart[data-chart="token"] .hl-plot');
+  const box = document.querySelector({MAIN_PLOT!r}).closest('[data-chart]');
+  return {{z: Array.from(plot.data[0].z, (row) => Array.from(row)), title: plot.layout.title.text,
+           follow: Number(box.dataset.follow)}};
+}}"""
 
 
 def open_explorer(app: App, **params: str) -> None:
@@ -71,6 +78,11 @@ def test_a_head_change_is_drawn_in_the_browser_and_reaches_the_url_and_other_pag
         "the explorer was rebuilt: the page reran instead of drawing in the browser")
     press(app, "Layer", "ArrowLeft")
     drawn(app, "Layer 1, head 5")
+    # the followed token's chart took the new layer's numbers (in place: the view is the same)
+    token = app.page.evaluate(TOKEN_DRAWN_JS)
+    np.testing.assert_array_equal(np.asarray(token["z"], np.float32),
+                                  model.run(TEXT).attentions[0, :, token["follow"]])
+    assert "layer 1" in token["title"].lower(), token["title"]
     press(app, "Head", "Home")  # the slider's first stop is the mean of the heads
     mean = drawn(app, "Layer 1, mean of all heads")
     np.testing.assert_allclose(np.asarray(mean["z"]), model.run(TEXT).attentions[0].mean(0), atol=1e-6)
