@@ -41,7 +41,7 @@ def view_tiles(run: Run, attentions: np.ndarray, options: ViewOptions, head_size
     head_rows, mean_rows = _pooling(query_groups, head_size, n_tokens), _pooling(query_groups, mean_size, n_tokens)
     head_cols = _pooling(key_groups, head_size, n_tokens, sum_pieces=True).T  # (T, C)
     mean_cols = _pooling(key_groups, mean_size, n_tokens, sum_pieces=True).T
-    tiles = []
+    heads_tiles, mean_tiles = [], []
     # One BLAS thread: the server's cores are shared (other sessions; Chromium, where the benchmarks run
     # it beside the server). With the other core busy, two threads took 70 ms for six 512-token layers
     # and 135 ms of CPU, spinning while they waited for each other; one took 54 ms and 61 ms of CPU.
@@ -53,8 +53,9 @@ def view_tiles(run: Run, attentions: np.ndarray, options: ViewOptions, head_size
                 mean = np.einsum("ht,htk->tk", scales, heads) / len(heads)  # (T, T): the renormalised heads' mean
             else:
                 rows, mean = head_rows, heads.mean(axis=0)
-            tiles.append((rows @ heads @ head_cols, mean_rows @ mean @ mean_cols))  # (H, R, C), (R', C')
-    return np.stack([t[0] for t in tiles]), np.stack([t[1] for t in tiles])
+            heads_tiles.append(rows @ heads @ head_cols)  # (H, R, C)
+            mean_tiles.append(mean_rows @ mean @ mean_cols)  # (R', C')
+    return np.stack(heads_tiles), np.stack(mean_tiles)
 
 
 def _pooling(groups: list[list[int]], size: int, n_tokens: int, sum_pieces: bool = False) -> np.ndarray:
