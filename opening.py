@@ -102,7 +102,8 @@ def page_views(key: str, views: dict[str, Callable[[], None]]) -> None:
     link carries the choice as `key`."""
     names = list(views)
     session.keep_valid(key, names, names[0])
-    chosen = st.segmented_control("View", names, key=key, required=True, label_visibility="collapsed")
+    with st.container(key=registry.VIEW_CHOICE):
+        chosen = st.segmented_control("View", names, key=key, required=True, label_visibility="collapsed")
     views[chosen or names[0]]()
 
 

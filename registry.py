@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SECTIONS = ("Look", "Explain", "Learn", "Models")
+# The key of the container that holds a merged page's view control (opening.page_views), so that
+# tests and styles find that control and not a view's own button groups.
+VIEW_CHOICE = "view_choice"
 
 
 @dataclass(frozen=True)

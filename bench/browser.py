@@ -56,7 +56,8 @@ SECTION_OF = {page.title: page.section for page in registry.PAGES}
 ALERT = f'{MAIN} [data-testid="stAlert"]'
 # The addresses of pages merged into others: name -> (the page's name, the view it opens on).
 VIEWS = {old.url_path: (registry.by_title(old.to).url_path, old.view[1]) for old in registry.FORWARDS}
-VIEW_BUTTON = f'{MAIN} [data-testid="stButtonGroup"] button'
+# A merged page's view control (opening.page_views), not the views' own button groups.
+VIEW_BUTTON = f'{MAIN} .st-key-{registry.VIEW_CHOICE} [data-testid="stButtonGroup"] button'
 LOCAL_URL = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
 
 # Counts script runs in the page and logs each change of Streamlit's script state with its time
