@@ -144,6 +144,15 @@ def explorer(options: explorer_figs.ExplorerOptions, key: tuple, is_pair: bool) 
             block = st.segmented_control("Pair block (query → key)", PAIR_BLOCKS, key="att_block") or "all"
         compare.open_button("cmpbtn_from_attention")
         corpus_contexts.open_button("ctxbtn_from_attention")
+    explorer_charts(options, key, block)
+
+
+@st.fragment
+def explorer_charts(options: explorer_figs.ExplorerOptions, key: tuple, block: str) -> None:
+    """The charts and what follows the selection: the link and the downloads. A fragment of its own
+    inside `explorer`: a layer, head, colour or token picked in the browser reruns only this, and the
+    browser then redraws these few elements, not the controls above them too (at 16 tokens that
+    React work was about a third of a layer change)."""
     packed = packed_explorer(key, options)
     run = packed.run
     chosen = selection.read(run, block=block)

@@ -76,6 +76,7 @@ function drawGrids(inst, layer, head, nHeads) {
       delete plot.dataset.pending;
       plot.dataset.outline = drawnOutline;
       plot.dataset.source = source.length + source.slice(-32);
+      if (title) plot.dataset.title = title;
       // drawn at the height its width asks for: a relayout after the first draw drew it twice
       const height = squareHeight(plot, template.layout.meta);
       if (height) layout.height = height;
@@ -93,20 +94,19 @@ function drawGrids(inst, layer, head, nHeads) {
     }
     const sourceKey = source ? source.length + source.slice(-32) : plot.dataset.source;
     const titleChanged = title && plot.dataset.title !== title;
+    // A new image (another layer, view or colour) is swapped in place; the outline and the title
+    // are relayouts Plotly draws alone (shapes: "arraydraw", title: "layoutstyle"). Restyling the
+    // image's source instead redraws the whole grid: 20-40 ms of a 16-token layer change.
     if (source && sourceKey !== plot.dataset.source) {
       plot.dataset.source = sourceKey;
-      if (plot.dataset.outline === drawnOutline && !titleChanged) {
-        swapImage(inst, plot, source); // a new view or colour of the same grid: the image alone
-      } else {
-        plot.dataset.outline = drawnOutline;
-        if (title) plot.dataset.title = title;
-        Plotly.update(plot, { source: [source] }, { shapes: layout.shapes, ...(title ? { "title.text": title } : {}) },
-          [0]);
-      }
-    } else if (plot.dataset.outline !== drawnOutline) { // unchanged grids are left alone
-      plot.dataset.outline = drawnOutline;
-      Plotly.relayout(plot, { shapes: layout.shapes });
+      swapImage(inst, plot, source);
     }
+    const relayout = {};
+    if (plot.dataset.outline !== drawnOutline) relayout.shapes = layout.shapes; // unchanged grids are left alone
+    if (titleChanged) relayout["title.text"] = title;
+    plot.dataset.outline = drawnOutline;
+    if (title) plot.dataset.title = title;
+    if (Object.keys(relayout).length) Plotly.relayout(plot, relayout);
   }
 }
 

@@ -93,6 +93,36 @@ def test_a_head_change_is_drawn_in_the_browser_and_reaches_the_url_and_other_pag
     assert app.query()["head"] in {"mean", "1"}  # Q·K shows one head's arithmetic: the mean becomes head 1
 
 
+# Every websocket message the page sends, by the page's clock (performance.now()).
+WEBSOCKET_SENDS_JS = """(() => {
+  window.__wsSent = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) { window.__wsSent.push(performance.now()); return send.call(this, data); };
+})();"""
+# After `since`: when the first message left and when the explorer's first draw began.
+SEND_AND_DRAW_JS = """(since) => ({
+  sent: window.__wsSent.find((t) => t > since),
+  drawn: (performance.getEntriesByType('measure').find((e) => e.name === 'hl-draw' && e.startTime > since)
+          || {}).startTime,
+})"""
+
+
+def test_a_layer_key_press_reaches_the_server_before_it_is_drawn(make_app):
+    """A slider's key press fires "input" (drawn, not sent: it could be a drag), then "change" (sent):
+    the draw waits behind Streamlit's send, so the fragment's rerun runs while the browser draws."""
+    app = make_app()
+    app.page.context.add_init_script(WEBSOCKET_SENDS_JS)
+    open_explorer(app, text=TEXT, layer="2", head="4")
+    for key, title in (("ArrowRight", "Layer 3, head 4"), ("ArrowLeft", "Layer 2, head 4")):
+        since = app.page.evaluate("performance.now()")
+        press(app, "Layer", key)
+        drawn(app, title)
+        order = app.page.evaluate(SEND_AND_DRAW_JS, since)
+        assert order["sent"] is not None and order["drawn"] is not None, order
+        assert order["sent"] < order["drawn"], f"the draw ran before the change was sent: {order}"
+    app.wait_for_query(layer="2", head="4")
+
+
 def test_clicking_a_thumbnail_opens_its_head_without_a_rerun(app: App):
     open_explorer(app, text=TEXT, layer="1", head="1")
     before = app.runs()

@@ -26,6 +26,13 @@ SHOWN_VIEW_JS = f"""(view) => {{
 }}"""
 HEADS_IMAGE_JS = f"""() => document.querySelector('{EXPLORER} .hl-chart[data-chart="heads"] .imagelayer image')
   .getAttribute('href')"""
+# The layer's heads as drawn: the image's address, the title, and how many images the grid holds.
+HEADS_GRID_JS = f"""() => {{
+  const plot = document.querySelector('{EXPLORER} .hl-chart[data-chart="heads"] .hl-plot');
+  const images = plot.querySelectorAll('.imagelayer image');
+  return {{ image: images[0].getAttribute('href'), images: images.length,
+           title: plot.querySelector('.gtitle').textContent }};
+}}"""
 # Per drawn heatmap: its margins as drawn, then as Plotly's automargin makes them, and any tick
 # label whose box leaves the chart's SVG.
 MARGINS_JS = f"""async () => {{
@@ -71,6 +78,28 @@ def test_a_view_prepared_ahead_draws_the_thumbnails_of_the_view_opened_from_a_li
     direct.page.wait_for_function(SHOWN_VIEW_JS, arg="110all", timeout=30_000)
     assert prepared == direct.page.evaluate(HEADS_IMAGE_JS)
     for app in (ahead, direct):
+        app.assert_healthy()
+
+
+def test_a_layer_change_swaps_the_heads_grid_for_the_one_a_link_to_that_layer_draws(make_app):
+    """The heads grid's image is swapped in place and its title relaid out (grids.js), not the grid
+    drawn anew: the result is the grid a page opened on that layer draws."""
+    moved = make_app()
+    open_long_text(moved, layer="2", head="1")
+    before = moved.page.evaluate(HEADS_GRID_JS)
+    slider = moved.page.get_by_role("slider", name="Layer")
+    slider.focus()
+    slider.press("ArrowRight")
+    moved.page.wait_for_function(f"""() => document.querySelector('{EXPLORER} .hl-chart[data-chart="main"] .gtitle')
+      .textContent.startsWith('Layer 3') && document.querySelector({EXPLORER!r}).dataset.pending === '0'""",
+                                 timeout=30_000)
+    after = moved.page.evaluate(HEADS_GRID_JS)
+    direct = make_app()
+    open_long_text(direct, layer="3", head="1")
+    opened = direct.page.evaluate(HEADS_GRID_JS)
+    assert before["title"] == "All heads of layer 2" and before["image"] != after["image"]
+    assert after == opened and opened["title"] == "All heads of layer 3" and opened["images"] == 1
+    for app in (moved, direct):
         app.assert_healthy()
 
 
