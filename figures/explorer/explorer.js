@@ -240,7 +240,9 @@ function heatmap(inst, chart, structure, figure, values, config) {
   }
   const { data, layout } = figure();
   chart.plot.dataset.drawn = "1";
-  const kept = chart.margins || keptMargins(inst)[chart.box.dataset.chart];
+  chart.template = templateOf(layout);
+  const kept = [chart.margins, keptMargins(inst)[chart.box.dataset.chart]]
+    .find((margins) => margins && margins.template === chart.template);
   const margins = kept ? measuredMargins(kept, layout) : null;
   const drawn = inst.Plotly.react(chart.plot, data, margins || layout, config);
   if (!margins) Promise.resolve(drawn).then(() => keepMargins(inst, chart));
@@ -250,13 +252,48 @@ function heatmap(inst, chart, structure, figure, values, config) {
 // The margins each chart last measured, by chart and by desk or projector sizes: a chart built anew
 // for a new text (or a page opened again) starts from its predecessor's, moved by its own labels,
 // instead of Plotly's automargin pass (at 512 tokens ~0.1 s of a new text's main map alone). Kept
-// for the page, not the instance: Streamlit mounts a new text's explorer under a key of its own.
-const marginsKept = { desk: {}, present: {} };
+// for the page, not the instance: Streamlit mounts a new text's explorer under a key of its own;
+// and in the browser's storage, so that a returning visitor's first view skips the pass too. Each
+// is kept with the figure's own margins and fonts (`templateOf`) and used only by the same template.
+const MARGINS_STORAGE = "headlight-explorer-margins";
+const marginsKept = storedMargins();
 const keptMargins = (inst) => marginsKept[inst.header.present ? "present" : "desk"];
 
 function keepMargins(inst, chart) {
-  chart.margins = marginsOf(chart.plot);
-  if (chart.margins) keptMargins(inst)[chart.box.dataset.chart] = chart.margins;
+  const measured = marginsOf(chart.plot);
+  chart.margins = measured && { ...measured, template: chart.template };
+  if (!chart.margins) return;
+  keptMargins(inst)[chart.box.dataset.chart] = chart.margins;
+  try {
+    localStorage.setItem(MARGINS_STORAGE, JSON.stringify(marginsKept));
+  } catch { /* storage off or full: kept for this page only */ }
+}
+
+// What a kept margin depends on besides the labels: the figure's own margins, fonts and angle.
+function templateOf(layout) {
+  const axis = (a) => [a?.tickfont?.size, a?.tickfont?.family, a?.tickangle ?? null];
+  return JSON.stringify([layout.margin ?? null, layout.title?.font?.size ?? null, axis(layout.xaxis), axis(layout.yaxis)]);
+}
+
+// Margins kept by an earlier page of this app, when readable: numbers in a sane range, else none.
+function storedMargins() {
+  const fresh = { desk: {}, present: {} };
+  let stored;
+  try {
+    stored = JSON.parse(localStorage.getItem(MARGINS_STORAGE) || "null");
+  } catch {
+    return fresh;
+  }
+  const px = (n) => Number.isFinite(n) && n >= 0 && n < 4000;
+  const axis = (a) => a && typeof a === "object" && (a.widest === null || px(a.widest)) && a.font && px(a.font.size)
+    && typeof a.font.family === "string";
+  for (const sizes of ["desk", "present"]) {
+    for (const [name, kept] of Object.entries(stored?.[sizes] || {})) {
+      if (["main", "window", "token"].includes(name) && kept && ["l", "r", "t", "b"].every((side) => px(kept[side]))
+          && axis(kept.x) && axis(kept.y) && typeof kept.template === "string") fresh[sizes][name] = kept;
+    }
+  }
+  return fresh;
 }
 
 // Plotly's automargin measures every tick label in the page and, when the margins move, draws the
@@ -280,8 +317,10 @@ function measuredMargins(kept, layout) {
     if (!texts || kept[along].widest === null) return 0;
     const slope = Math.abs((along === "x" ? Math.sin : Math.cos)(((Number(kept[along].angle) || 0) * Math.PI) / 180));
     const longer = (widestLabel(texts, kept[along].font) - kept[along].widest) * slope;
-    // a canvas measures text a little differently from the SVG Plotly measures: 2 px to spare
-    return longer === 0 ? 0 : Math.ceil(longer) + MARGIN_SPARE_PX;
+    // A canvas measures text a little differently from the SVG Plotly measures, and Plotly's
+    // automargin, started from other margins, lands a px or two apart (the same labels: 69 px, then
+    // 71 from 69): 2 px to spare, also for the same labels.
+    return Math.ceil(longer) + MARGIN_SPARE_PX;
   };
   const base = layout.margin || {};
   const margin = { ...base, l: Math.max(base.l || 0, kept.l + grow("yaxis", "y")), r: kept.r, t: kept.t,

@@ -140,3 +140,25 @@ def test_a_new_text_starts_from_the_margins_before_and_they_fit_its_labels(make_
         assert got["cut"] == [], name
         assert -1 <= got["l"] <= 4 and -1 <= got["b"] <= 4, (name, got)
     app.assert_healthy()
+
+
+def test_a_returning_visitor_draws_from_the_margins_kept_in_the_browser(make_app):
+    """The margins a page measured are kept in the browser's storage: the next page load of the
+    explorer draws from them (no automargin pass), and they fit its labels. Storage that is not
+    what the explorer wrote (another app's, edited by hand) is ignored: Plotly measures again."""
+    app = make_app()
+    open_long_text(app)
+    assert app.page.evaluate(MAIN_AXES_JS)["automargin"] is not False  # an empty storage: measured
+    stored = app.page.evaluate("() => JSON.parse(localStorage.getItem('headlight-explorer-margins'))")
+    assert set(stored["desk"]) == {"main", "window", "token"}, stored
+    bogus = {"desk": {"main": {**stored["desk"]["main"], "l": -40}, "token": "none"}, "present": []}
+    app.page.evaluate("(v) => localStorage.setItem('headlight-explorer-margins', JSON.stringify(v))", bogus)
+    open_long_text(app)  # a new page load and session in the same browser
+    assert app.page.evaluate(MAIN_AXES_JS)["automargin"] is not False, "a bad stored margin was used"
+    open_long_text(app)
+    assert app.page.evaluate(MAIN_AXES_JS)["automargin"] is False  # drawn from the stored margins
+    margins = app.page.evaluate(MARGINS_JS)
+    for name, got in margins.items():
+        assert got["cut"] == [], name
+        assert -1 <= got["l"] <= 4 and -1 <= got["b"] <= 4, (name, got)
+    app.assert_healthy()
