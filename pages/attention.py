@@ -151,8 +151,8 @@ def explorer(options: explorer_figs.ExplorerOptions, key: tuple, is_pair: bool) 
 def explorer_charts(options: explorer_figs.ExplorerOptions, key: tuple, block: str) -> None:
     """The charts and what follows the selection: the link and the downloads. A fragment of its own
     inside `explorer`: a layer, head, colour or token picked in the browser reruns only this, and the
-    browser then redraws these few elements, not the controls above them too (at 16 tokens that
-    React work was about a third of a layer change)."""
+    browser then redraws these 7 elements, not the 17 with the controls above them (a 16-token head
+    change, taking turns with the single fragment in one browser: 0.12 -> 0.07 s)."""
     packed = packed_explorer(key, options)
     run = packed.run
     chosen = selection.read(run, block=block)
