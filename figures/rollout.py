@@ -91,7 +91,9 @@ def share_bars(rows: Sequence[np.ndarray], names: Sequence[str], labels: Sequenc
         for i, (row, name) in enumerate(zip(rows, names, strict=True))
     ]
     layout = base_layout(title, 440, barmode="group", bargap=0.25,
-                         legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"),
+                         # inside the plot's top right, one entry a line: above the plot, a row of entries
+                         # wrapped in a narrow column (the page's 2:3 split at 1280 px) and ran into the title
+                         legend=dict(orientation="v", y=1.0, yanchor="top", x=1.0, xanchor="right",
+                                     bgcolor="rgba(255,255,255,0.85)"),
                          xaxis=axis, yaxis=dict(title=dict(text=value_name), rangemode="tozero"))
-    layout["margin"] = dict(layout["margin"], t=80)  # room for the legend under the title
     return go.Figure(traces, layout)
